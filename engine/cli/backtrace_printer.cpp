@@ -1,0 +1,122 @@
+#include "cli/backtrace_printer.h"
+
+#include <llvm/Support/Format.h>
+#include <llvm/Support/JSON.h>
+#include <llvm/Support/Path.h>
+
+#include <string>
+
+namespace bt {
+
+static std::string hexStr(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
+  return buf;
+}
+
+static std::string signalText(const SignalInfo &s) {
+  std::string out = signalName(s.signo);
+  if (s.hasAddress) out += ", fault address " + hexStr(s.address);
+  return out;
+}
+
+void printBacktraceText(llvm::raw_ostream &os, const Target &target,
+                        const std::vector<ThreadBacktrace> &threads) {
+  const ProcessFacts &p = target.process();
+  os << "Process " << p.pid << " (" << target.kind() << ")";
+  if (!p.executable.empty()) os << " " << p.executable;
+  os << "\n";
+  if (target.signal()) os << "Signal: " << signalText(*target.signal()) << "\n";
+  for (const ThreadBacktrace &t : threads) {
+    os << "\nThread " << t.tid;
+    if (!t.name.empty()) os << " \"" << t.name << "\"";
+    if (t.crashed) os << " (crashed" << (t.signal ? ": " + signalText(*t.signal) : "") << ")";
+    os << "\n";
+    for (const Frame &f : t.frames) {
+      os << "#" << llvm::left_justify(std::to_string(f.index), 3) << " ";
+      if (f.inlined) os << "                   ";
+      else os << llvm::format("0x%016llx", (unsigned long long)f.pc);
+      os << " in ";
+      if (f.signalTrampoline) os << "<signal handler called>";
+      else os << (f.function.empty() ? "??" : f.function);
+      if (!f.file.empty()) os << " at " << f.file << ":" << f.line;
+      if (!f.module.empty() && !f.inlined)
+        os << " [" << llvm::sys::path::filename(f.module) << "+" << hexStr(f.moduleOffset) << "]";
+      if (f.inlined) os << " (inlined)";
+      if (f.suspect) os << " (suspect: found by " << frameHowName(f.how) << ")";
+      os << "\n";
+    }
+    if (!t.stopReason.empty() && t.stopReason != "outermost frame")
+      os << "    (backtrace stopped: " << t.stopReason << ")\n";
+  }
+}
+
+void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
+                        const std::vector<ThreadBacktrace> &threads) {
+  llvm::json::OStream j(os, 1);
+  auto signalObj = [&](const std::optional<SignalInfo> &s) {
+    if (!s) {
+      j.value(nullptr);
+      return;
+    }
+    j.object([&] {
+      j.attribute("number", s->signo);
+      j.attribute("name", signalName(s->signo));
+      j.attribute("code", s->code);
+      if (s->hasAddress) j.attribute("address", hexStr(s->address));
+      else j.attribute("address", nullptr);
+    });
+  };
+  auto strOrNull = [&](const char *key, const std::string &v) {
+    if (v.empty()) j.attribute(key, nullptr);
+    else j.attribute(key, v);
+  };
+  j.object([&] {
+    j.attribute("schema", "btengine.backtrace/1");
+    j.attributeObject("target", [&] {
+      j.attribute("kind", target.kind());
+      j.attribute("pid", target.process().pid);
+      strOrNull("executable", target.process().executable);
+    });
+    j.attributeBegin("signal");
+    signalObj(target.signal());
+    j.attributeEnd();
+    if (target.crashedTid()) j.attribute("crashed_tid", *target.crashedTid());
+    else j.attribute("crashed_tid", nullptr);
+    j.attributeArray("threads", [&] {
+      for (const ThreadBacktrace &t : threads) {
+        j.object([&] {
+          j.attribute("tid", t.tid);
+          strOrNull("name", t.name);
+          j.attribute("crashed", t.crashed);
+          j.attributeBegin("signal");
+          signalObj(t.signal);
+          j.attributeEnd();
+          j.attribute("stop_reason", t.stopReason);
+          j.attributeArray("frames", [&] {
+            for (const Frame &f : t.frames) {
+              j.object([&] {
+                j.attribute("index", int64_t(f.index));
+                j.attribute("pc", hexStr(f.pc));
+                strOrNull("module", f.module);
+                if (f.module.empty()) j.attribute("module_offset", nullptr);
+                else j.attribute("module_offset", hexStr(f.moduleOffset));
+                strOrNull("function", f.function);
+                strOrNull("file", f.file);
+                if (f.line) j.attribute("line", int64_t(f.line));
+                else j.attribute("line", nullptr);
+                j.attribute("inlined", f.inlined);
+                j.attribute("how", frameHowName(f.how));
+                j.attribute("suspect", f.suspect);
+                j.attribute("signal_frame", f.signalTrampoline);
+              });
+            }
+          });
+        });
+      }
+    });
+  });
+  os << "\n";
+}
+
+}  // namespace bt

@@ -1,0 +1,19 @@
+// Presentation of a backtrace: the human-readable text of `bt` and the JSON document of
+// `bt --json` (schema "btengine.backtrace/1", documented in docs/json-output.md).
+#pragma once
+
+#include "target/target.h"
+#include "unwind/backtrace.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <vector>
+
+namespace bt {
+
+void printBacktraceText(llvm::raw_ostream &os, const Target &target,
+                        const std::vector<ThreadBacktrace> &threads);
+void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
+                        const std::vector<ThreadBacktrace> &threads);
+
+}  // namespace bt

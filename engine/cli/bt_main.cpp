@@ -1,0 +1,144 @@
+// `bt`: all-thread backtraces of a live process (bt PID) or a core file (bt CORE [--exe PATH]).
+#include "cli/backtrace_printer.h"
+#include "support/error.h"
+#include "symbols/dwarf_sections.h"
+#include "symbols/symbolizer.h"
+#include "target/core_file.h"
+#include "target/live_process.h"
+#include "unwind/backtrace.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace bt;
+
+static const char kUsage[] = R"(usage: bt [OPTIONS] PID
+       bt [OPTIONS] CORE [--exe PATH]
+
+Prints the backtrace of every thread of a live process or an ELF core file: the crashing
+thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
+A live process is stopped only while its state is read (PTRACE_SEIZE; if bt dies, the
+process runs on).
+
+options:
+  --json             print JSON instead of text (schema: docs/json-output.md)
+  --exe PATH         the executable of a core file, when the path recorded in the core
+                     is missing or holds another build
+  --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
+                     debuglink names); repeatable. /usr/lib/debug is always searched
+  --max-frames N     stop each thread's backtrace after N frames (default 4096)
+  --no-cache         do not cache decompressed debug sections
+                     (default cache: $XDG_CACHE_HOME/btengine, else ~/.cache/btengine)
+  -q, --quiet        do not print warnings (missing debug files, ...) on stderr
+  -h, --help         show this help
+  --version          show the version
+
+exit status:
+  0 success             1 other error          2 usage error
+  3 no such process     4 permission denied    5 not a core file / bad input
+  6 truncated core      7 missing file (executable, core)
+)";
+
+static int fail(ErrorReport r) {
+  llvm::errs() << "bt: error: " << r.message << "\n";
+  return static_cast<int>(r.kind);
+}
+
+static int usageError(const std::string &msg) {
+  llvm::errs() << "bt: " << msg << "\nTry 'bt --help' for more information.\n";
+  return static_cast<int>(ErrorKind::Usage);
+}
+
+int main(int argc, char **argv) {
+  bool json = false, quiet = false, noCache = false;
+  std::string exe, input;
+  std::vector<std::string> debugDirs;
+  UnwindOptions uopts;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char *opt) -> const char * {
+      if (i + 1 >= argc) return nullptr;
+      (void)opt;
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      llvm::outs() << kUsage;
+      return 0;
+    } else if (a == "--version") {
+      llvm::outs() << "bt (btengine) 0.1.0\n";
+      return 0;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "-q" || a == "--quiet") {
+      quiet = true;
+    } else if (a == "--no-cache") {
+      noCache = true;
+    } else if (a == "--exe" || a.rfind("--exe=", 0) == 0) {
+      const char *v = a == "--exe" ? value("--exe") : argv[i] + 6;
+      if (!v) return usageError("--exe needs a path");
+      exe = v;
+    } else if (a == "--debug-dir" || a.rfind("--debug-dir=", 0) == 0) {
+      const char *v = a == "--debug-dir" ? value("--debug-dir") : argv[i] + 12;
+      if (!v) return usageError("--debug-dir needs a directory");
+      debugDirs.push_back(v);
+    } else if (a == "--max-frames") {
+      const char *v = value("--max-frames");
+      char *end = nullptr;
+      long n = v ? strtol(v, &end, 10) : 0;
+      if (!v || *end || n <= 0) return usageError("--max-frames needs a positive number");
+      uopts.maxFrames = size_t(n);
+    } else if (a.size() > 1 && a[0] == '-') {
+      return usageError("unknown option '" + a + "'");
+    } else if (input.empty()) {
+      input = a;
+    } else {
+      return usageError("unexpected argument '" + a + "'");
+    }
+  }
+  if (input.empty()) return usageError("missing PID or CORE");
+
+  bool isPid = input.find_first_not_of("0123456789") == std::string::npos;
+  SymbolizerOptions sopts;
+  sopts.debugDirs = debugDirs;
+  sopts.cacheDir = noCache ? std::string() : defaultDebugCacheDir();
+  Symbolizer symbols(sopts);
+
+  std::unique_ptr<Target> target;
+  std::vector<ThreadBacktrace> threads;
+  if (isPid) {
+    if (!exe.empty()) return usageError("--exe applies to core files, not to a PID");
+    auto lp = LiveProcess::open(atoi(input.c_str()));
+    if (!lp) return fail(takeErrorReport(lp.takeError()));
+    // Unwind while frozen, then let the process go before symbolizing, which may be slow.
+    threads = buildBacktraces(**lp, symbols, uopts);
+    (*lp)->release();
+    target = std::move(*lp);
+  } else {
+    if (!CoreFile::looksLikeCore(input)) {
+      // Tell a missing file apart from a file that is not a core.
+      auto core = CoreFile::open(input, exe);
+      if (!core) return fail(takeErrorReport(core.takeError()));
+      return fail({ErrorKind::BadInput, input + ": not a core file"});
+    }
+    auto core = CoreFile::open(input, exe);
+    if (!core) return fail(takeErrorReport(core.takeError()));
+    threads = buildBacktraces(**core, symbols, uopts);
+    target = std::move(*core);
+  }
+
+  if (json) printBacktraceJson(llvm::outs(), *target, threads);
+  else printBacktraceText(llvm::outs(), *target, threads);
+  llvm::outs().flush();
+
+  if (!quiet) {
+    std::set<std::string> seen;
+    for (const std::string &w : symbols.warnings())
+      if (seen.insert(w).second && seen.size() <= 10) llvm::errs() << "bt: warning: " << w << "\n";
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+#include "symbols/elf_file.h"
+
+#include "support/error.h"
+
+#include <llvm/Object/ELF.h>
+
+#include <algorithm>
+
+namespace bt {
+
+using namespace llvm;
+using namespace llvm::object;
+
+Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string &path) {
+  auto mb = MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!mb) {
+    if (mb.getError() == std::errc::no_such_file_or_directory)
+      return makeError(ErrorKind::MissingFile, "{0}: no such file", path);
+    return makeError(ErrorKind::BadInput, "{0}: {1}", path, mb.getError().message());
+  }
+  auto obj = ELF64LEObjectFile::create((*mb)->getMemBufferRef());
+  if (!obj)
+    return makeError(ErrorKind::BadInput, "{0}: not a 64-bit ELF file: {1}", path,
+                     toString(obj.takeError()));
+  std::unique_ptr<ElfFile> f(new ElfFile);
+  f->path_ = path;
+  f->buf_ = std::move(*mb);
+  f->obj_ = std::make_unique<ELF64LEObjectFile>(std::move(*obj));
+  const auto &elf = f->obj_->getELFFile();
+  f->type_ = elf.getHeader().e_type;
+
+  for (const SectionRef &sec : f->obj_->sections()) {
+    ElfSection s;
+    Expected<StringRef> name = sec.getName();
+    if (!name) {
+      consumeError(name.takeError());
+      continue;
+    }
+    s.name = name->str();
+    s.address = sec.getAddress();
+    ELFSectionRef esec(sec);
+    s.compressed = (esec.getFlags() & ELF::SHF_COMPRESSED) != 0;
+    s.present = esec.getType() != ELF::SHT_NOBITS;
+    if (s.present) {
+      Expected<StringRef> data = sec.getContents();
+      if (!data) {
+        consumeError(data.takeError());
+        s.present = false;
+      } else {
+        s.data = *data;
+      }
+    }
+    if (s.name == ".gnu_debuglink" && s.present) {
+      size_t n = strnlen(s.data.data(), s.data.size());
+      f->debugLink_ = std::string(s.data.data(), n);
+    }
+    if (s.name == ".note.gnu.build-id" && s.present && s.data.size() >= 16) {
+      uint32_t namesz, descsz;
+      memcpy(&namesz, s.data.data(), 4);
+      memcpy(&descsz, s.data.data() + 4, 4);
+      size_t desc = 12 + ((namesz + 3) & ~3u);
+      if (desc + descsz <= s.data.size()) {
+        static const char *hx = "0123456789abcdef";
+        for (size_t i = 0; i < descsz; ++i) {
+          uint8_t b = s.data[desc + i];
+          f->buildId_ += hx[b >> 4];
+          f->buildId_ += hx[b & 15];
+        }
+      }
+    }
+    f->sections_.push_back(std::move(s));
+  }
+  f->loadSymbols();
+  return std::move(f);
+}
+
+const ElfSection *ElfFile::section(StringRef name) const {
+  for (auto &s : sections_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+bool ElfFile::hasDwarf() const {
+  const ElfSection *s = section(".debug_info");
+  return s && s->present && !s->data.empty();
+}
+
+void ElfFile::loadSymbols() {
+  auto add = [&](const ELFSymbolRef &sym) {
+    Expected<SymbolRef::Type> type = sym.getType();
+    if (!type || *type != SymbolRef::ST_Function) {
+      if (!type) consumeError(type.takeError());
+      return;
+    }
+    Expected<uint64_t> addr = sym.getAddress();
+    Expected<StringRef> name = sym.getName();
+    if (!addr || !name || *addr == 0 || name->empty()) {
+      if (!addr) consumeError(addr.takeError());
+      if (!name) consumeError(name.takeError());
+      return;
+    }
+    symbols_.push_back({*addr, sym.getSize(), name->str()});
+  };
+  for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
+  for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
+  // Prefer sized, global-looking names when several symbols share an address.
+  std::stable_sort(symbols_.begin(), symbols_.end(), [](const ElfSymbol &a, const ElfSymbol &b) {
+    if (a.address != b.address) return a.address < b.address;
+    return a.size > b.size;
+  });
+  symbols_.erase(std::unique(symbols_.begin(), symbols_.end(),
+                             [](const ElfSymbol &a, const ElfSymbol &b) {
+                               return a.address == b.address;
+                             }),
+                 symbols_.end());
+}
+
+const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+                             [](uint64_t a, const ElfSymbol &s) { return a < s.address; });
+  if (it == symbols_.begin()) return nullptr;
+  --it;
+  if (it->size != 0 && vaddr >= it->address + it->size) return nullptr;
+  return &*it;
+}
+
+}  // namespace bt

@@ -1,0 +1,60 @@
+// ElfFile: one ELF file on disk (an executable, a shared library or a separate debug file), read
+// through llvm::object over an mmap. Gives the build-id, .gnu_debuglink, sections (possibly
+// compressed), the program headers' link-time layout and a sorted function-symbol table from
+// .symtab and .dynsym for PCs without DWARF.
+#pragma once
+
+#include <llvm/ADT/StringRef.h>
+#include <llvm/Object/ELFObjectFile.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+struct ElfSection {
+  std::string name;
+  llvm::StringRef data;  // raw file contents (compressed if `compressed`)
+  uint64_t address = 0;  // sh_addr
+  bool compressed = false;
+  bool present = false;  // false for SHT_NOBITS (stripped into a debug file)
+};
+
+struct ElfSymbol {
+  uint64_t address = 0;
+  uint64_t size = 0;
+  std::string name;  // raw (mangled) name
+};
+
+class ElfFile {
+public:
+  static llvm::Expected<std::unique_ptr<ElfFile>> open(const std::string &path);
+
+  const std::string &path() const { return path_; }
+  const std::string &buildId() const { return buildId_; }
+  const std::string &debugLink() const { return debugLink_; }
+  const std::vector<ElfSection> &sections() const { return sections_; }
+  const ElfSection *section(llvm::StringRef name) const;
+  bool hasDwarf() const;
+  bool isRelocatable() const { return type_ == 1; }
+
+  // Nearest function symbol containing (or, failing that, preceding) a link-time address.
+  const ElfSymbol *symbolFor(uint64_t vaddr) const;
+
+private:
+  void loadSymbols();
+
+  std::string path_;
+  std::unique_ptr<llvm::MemoryBuffer> buf_;
+  std::unique_ptr<llvm::object::ELF64LEObjectFile> obj_;
+  std::string buildId_, debugLink_;
+  std::vector<ElfSection> sections_;
+  std::vector<ElfSymbol> symbols_;  // sorted by address
+  uint16_t type_ = 0;
+};
+
+}  // namespace bt

@@ -1,0 +1,188 @@
+#include "symbols/symbolizer.h"
+
+#include "support/error.h"
+#include "symbols/debug_file_locator.h"
+#include "symbols/dwarf_sections.h"
+#include "symbols/elf_file.h"
+
+#include <llvm/DebugInfo/DWARF/DWARFCompileUnit.h>
+#include <llvm/Demangle/Demangle.h>
+
+#include <sys/stat.h>
+
+namespace bt {
+
+using namespace llvm;
+
+std::string displayFunctionName(StringRef name) {
+  if (name.starts_with("_Z")) {
+    ItaniumPartialDemangler d;
+    std::string mangled = name.str();
+    if (!d.partialDemangle(mangled.c_str())) {
+      size_t n = 0;
+      char *buf = d.isFunction() ? d.getFunctionName(nullptr, &n) : d.finishDemangle(nullptr, &n);
+      if (buf) {
+        std::string out(buf);
+        free(buf);
+        return out;
+      }
+    }
+  }
+  return name.str();
+}
+
+static const std::vector<std::string> kSymbolizationSections = {
+    "debug_info",   "debug_abbrev",   "debug_line",     "debug_line_str", "debug_str",
+    "debug_str_offsets", "debug_addr", "debug_ranges", "debug_rnglists", "debug_aranges"};
+
+// When several line-table rows share an address, LLVM reports the last one; gdb reports the
+// last *statement* row at that address (symtab.c, find_pc_sect_line: "if PREV is not a
+// statement, scan backwards for one at the same address"). Follow gdb, so `bt` and gdb agree
+// on the innermost line of a frame.
+static void applyGdbLineRule(DWARFContext &ctx, uint64_t vaddr, SourceLocation &loc) {
+  DWARFCompileUnit *cu = ctx.getCompileUnitForCodeAddress(vaddr);
+  if (!cu) return;
+  const DWARFDebugLine::LineTable *lt = ctx.getLineTableForUnit(static_cast<DWARFUnit *>(cu));
+  if (!lt) return;
+  uint32_t idx = lt->lookupAddress({vaddr, object::SectionedAddress::UndefSection});
+  if (idx == lt->UnknownRowIndex || idx >= lt->Rows.size()) return;
+  uint32_t best = idx;
+  if (!lt->Rows[best].IsStmt) {
+    uint32_t t = best;
+    while (t > 0 && lt->Rows[t - 1].Address.Address == lt->Rows[t].Address.Address &&
+           lt->Rows[t - 1].Line != 0 && !lt->Rows[t].IsStmt)
+      --t;
+    if (lt->Rows[t].IsStmt) best = t;
+  }
+  if (best == idx) return;
+  const DWARFDebugLine::Row &row = lt->Rows[best];
+  std::string file;
+  if (lt->getFileNameByIndex(row.File, cu->getCompilationDir(),
+                             DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath, file))
+    loc.file = file;
+  loc.line = row.Line;
+  loc.column = row.Column;
+}
+
+ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts) : opts_(opts) {
+  const std::string &path = mod.hostPath.empty() ? mod.path : mod.hostPath;
+  auto bin = ElfFile::open(path);
+  if (!bin) {
+    warnings_.push_back(toString(bin.takeError()));
+    return;
+  }
+  binary_ = std::move(*bin);
+  if (!mod.buildId.empty() && !binary_->buildId().empty() && mod.buildId != binary_->buildId())
+    warnings_.push_back(path + ": build-id " + binary_->buildId() +
+                        " differs from the process's " + mod.buildId);
+  if (binary_->hasDwarf()) return;
+  DebugFileQuery q{path, binary_->buildId().empty() ? mod.buildId : binary_->buildId(),
+                   binary_->debugLink()};
+  for (const std::string &cand : debugFileCandidates(q, opts_.debugDirs)) {
+    struct stat st;
+    if (stat(cand.c_str(), &st) != 0 || cand == path) continue;
+    auto dbg = ElfFile::open(cand);
+    if (!dbg) {
+      warnings_.push_back(toString(dbg.takeError()));
+      continue;
+    }
+    if (!q.buildId.empty() && !(*dbg)->buildId().empty() && (*dbg)->buildId() != q.buildId)
+      continue;  // a debug file for another build of this binary
+    if (!(*dbg)->hasDwarf()) continue;
+    debug_ = std::move(*dbg);
+    break;
+  }
+}
+
+ModuleSymbols::~ModuleSymbols() = default;
+
+const std::string &ModuleSymbols::debugFilePath() const {
+  static const std::string none;
+  const ElfFile *f = debugFile();
+  return f && f->hasDwarf() ? f->path() : none;
+}
+
+bool ModuleSymbols::hasDwarf() const {
+  const ElfFile *f = debugFile();
+  return f && f->hasDwarf();
+}
+
+DWARFContext *ModuleSymbols::dwarf() {
+  if (dwarfTried_) return ctx_.get();
+  dwarfTried_ = true;
+  const ElfFile *f = debugFile();
+  if (!f || !f->hasDwarf()) return nullptr;
+  auto secs = loadDwarfSections(*f, kSymbolizationSections, opts_.cacheDir);
+  if (!secs) {
+    warnings_.push_back(f->path() + ": " + toString(secs.takeError()));
+    return nullptr;
+  }
+  sections_ = std::move(*secs);
+  // Malformed DWARF produces recoverable errors: keep them as warnings, never abort.
+  auto onError = [this](Error e) {
+    if (warnings_.size() < 20) warnings_.push_back(toString(std::move(e)));
+    else consumeError(std::move(e));
+  };
+  ctx_ = DWARFContext::create(sections_, /*AddrSize=*/8, /*isLittleEndian=*/true, onError, onError);
+  return ctx_.get();
+}
+
+std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
+  std::vector<SourceLocation> out;
+  if (DWARFContext *ctx = dwarf()) {
+    DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
+                             DINameKind::LinkageName);
+    object::SectionedAddress addr{vaddr, object::SectionedAddress::UndefSection};
+    DIInliningInfo info = ctx->getInliningInfoForAddress(addr, spec);
+    uint32_t n = info.getNumberOfFrames();
+    for (uint32_t i = 0; i < n; ++i) {
+      const DILineInfo &li = info.getFrame(i);
+      SourceLocation loc;
+      if (li.FunctionName != DILineInfo::BadString) loc.function = displayFunctionName(li.FunctionName);
+      if (li.FileName != DILineInfo::BadString) loc.file = li.FileName;
+      loc.line = li.Line;
+      loc.column = li.Column;
+      loc.inlined = i + 1 < n;
+      out.push_back(std::move(loc));
+    }
+    if (!out.empty() && out.back().function.empty()) out.clear();
+    if (!out.empty()) applyGdbLineRule(*ctx, vaddr, out.front());
+  }
+  if (out.empty()) {
+    const ElfFile *files[2] = {binary_.get(), debug_.get()};
+    for (const ElfFile *f : files) {
+      if (!f) continue;
+      if (const ElfSymbol *s = f->symbolFor(vaddr)) {
+        SourceLocation loc;
+        loc.function = displayFunctionName(s->name);
+        out.push_back(std::move(loc));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+ModuleSymbols *Symbolizer::forModule(const ModuleInfo &mod) {
+  const std::string &key = mod.hostPath.empty() ? mod.path : mod.hostPath;
+  auto it = cache_.find(key);
+  if (it == cache_.end())
+    it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_)).first;
+  return it->second.get();
+}
+
+std::vector<SourceLocation> Symbolizer::symbolize(const Target &t, uint64_t pc, bool exact) {
+  uint64_t lookup = exact ? pc : pc - 1;
+  const ModuleInfo *mod = t.moduleFor(lookup);
+  if (!mod) return {};
+  return forModule(*mod)->symbolize(lookup - mod->loadBias);
+}
+
+std::vector<std::string> Symbolizer::warnings() const {
+  std::vector<std::string> all;
+  for (auto &[k, m] : cache_)
+    for (auto &w : m->warnings()) all.push_back(w);
+  return all;
+}
+
+}  // namespace bt

@@ -1,0 +1,77 @@
+// Symbolizer: PC -> function (demangled, gdb-style without parameter list), inline chain and
+// file:line. One ModuleSymbols per module, created on first use: it opens the binary, finds its
+// debug file (build-id, debuglink, or the binary itself), and builds an llvm::DWARFContext over
+// lazily-inflated sections. LLVM parses only the compile units that contain the PCs asked about.
+// Without DWARF it falls back to the ELF symbol tables.
+#pragma once
+
+#include "target/target.h"
+
+#include <llvm/DebugInfo/DWARF/DWARFContext.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+class ElfFile;
+struct DwarfSectionStats;
+
+struct SymbolizerOptions {
+  std::vector<std::string> debugDirs;
+  std::string cacheDir;  // inflation cache; "" disables
+};
+
+struct SourceLocation {
+  std::string function;  // "" if unknown
+  std::string file;      // absolute path when known, "" if unknown
+  uint32_t line = 0;
+  uint32_t column = 0;
+  bool inlined = false;  // this entry is an inlined call inside the next entry's function
+};
+
+// Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
+std::string displayFunctionName(llvm::StringRef linkageOrName);
+
+class ModuleSymbols {
+public:
+  ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts);
+  ~ModuleSymbols();
+
+  // Inline chain for a link-time address, innermost first; the last entry is the physical
+  // function. Empty if nothing is known.
+  std::vector<SourceLocation> symbolize(uint64_t vaddr);
+
+  const ElfFile *binary() const { return binary_.get(); }
+  const ElfFile *debugFile() const { return debug_ ? debug_.get() : binary_.get(); }
+  const std::string &debugFilePath() const;
+  const std::vector<std::string> &warnings() const { return warnings_; }
+  bool hasDwarf() const;
+
+private:
+  llvm::DWARFContext *dwarf();
+
+  std::unique_ptr<ElfFile> binary_, debug_;
+  SymbolizerOptions opts_;
+  bool dwarfTried_ = false;
+  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
+  std::unique_ptr<llvm::DWARFContext> ctx_;
+  std::vector<std::string> warnings_;
+};
+
+class Symbolizer {
+public:
+  explicit Symbolizer(SymbolizerOptions opts) : opts_(std::move(opts)) {}
+  ModuleSymbols *forModule(const ModuleInfo &mod);
+  // Runtime pc -> inline chain; `exact` is false for return addresses (looked up at pc - 1).
+  std::vector<SourceLocation> symbolize(const Target &t, uint64_t pc, bool exact);
+  std::vector<std::string> warnings() const;
+
+private:
+  SymbolizerOptions opts_;
+  std::map<std::string, std::unique_ptr<ModuleSymbols>> cache_;
+};
+
+}  // namespace bt

@@ -1,0 +1,337 @@
+#include "target/core_file.h"
+
+#include "support/error.h"
+#include "target/module_discovery.h"
+
+#include <csignal>
+#include <elf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+namespace bt {
+
+namespace {
+
+// Offsets inside the x86-64 struct elf_prstatus.
+constexpr size_t kPrstatusSize = 336;
+constexpr size_t kPrCursig = 12;
+constexpr size_t kPrPid = 32;
+constexpr size_t kPrReg = 112;
+// Offsets inside struct elf_prpsinfo.
+constexpr size_t kPrpsinfoSize = 136;
+constexpr size_t kPsPid = 24;
+constexpr size_t kPsFname = 40;
+constexpr size_t kPsArgs = 56;
+
+bool fileExists(const std::string &p) {
+  struct stat st;
+  return !p.empty() && stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+bool CoreFile::looksLikeCore(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!f.read(reinterpret_cast<char *>(&eh), sizeof eh)) return false;
+  return memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_type == ET_CORE;
+}
+
+llvm::Expected<std::unique_ptr<CoreFile>> CoreFile::open(const std::string &path,
+                                                         const std::string &exeOverride) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0)
+    return makeError(ErrorKind::MissingFile, "{0}: {1}", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return makeError(ErrorKind::BadInput, "{0}: not a regular file", path);
+  if (!exeOverride.empty() && !fileExists(exeOverride))
+    return makeError(ErrorKind::MissingFile, "executable not found: {0}", exeOverride);
+  auto mb = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!mb) {
+    if (mb.getError() == std::errc::permission_denied)
+      return makeError(ErrorKind::PermissionDenied, "{0}: permission denied", path);
+    return makeError(ErrorKind::BadInput, "{0}: {1}", path, mb.getError().message());
+  }
+  std::unique_ptr<CoreFile> core(new CoreFile);
+  core->path_ = path;
+  core->exeOverride_ = exeOverride;
+  core->buf_ = std::move(*mb);
+  if (auto err = core->parse()) return std::move(err);
+  return std::move(core);
+}
+
+llvm::Error CoreFile::parse() {
+  const uint8_t *base = reinterpret_cast<const uint8_t *>(buf_->getBufferStart());
+  size_t size = buf_->getBufferSize();
+  Elf64_Ehdr eh;
+  if (size < sizeof eh || memcmp(base, ELFMAG, SELFMAG) != 0)
+    return makeError(ErrorKind::BadInput, "{0}: not a core file (no ELF header)", path_);
+  memcpy(&eh, base, sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    return makeError(ErrorKind::BadInput, "{0}: not a 64-bit little-endian ELF file", path_);
+  if (eh.e_type != ET_CORE)
+    return makeError(ErrorKind::BadInput, "{0}: not a core file (ELF type {1}, expected ET_CORE)",
+                     path_, eh.e_type);
+  if (eh.e_machine != EM_X86_64)
+    return makeError(ErrorKind::BadInput, "{0}: core is for machine {1}, only x86-64 is supported",
+                     path_, eh.e_machine);
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0)
+    return makeError(ErrorKind::BadInput, "{0}: core file has no program headers", path_);
+  uint64_t phEnd = eh.e_phoff + uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr);
+  if (eh.e_phoff > size || phEnd > size)
+    return makeError(ErrorKind::Truncated,
+                     "{0}: truncated core file: program headers end at {1} but the file has {2} "
+                     "bytes",
+                     path_, phEnd, size);
+  std::vector<Elf64_Phdr> phdrs(eh.e_phnum);
+  memcpy(phdrs.data(), base + eh.e_phoff, phdrs.size() * sizeof(Elf64_Phdr));
+  uint64_t needed = 0;
+  for (auto &ph : phdrs) {
+    if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE) continue;
+    if (ph.p_offset + ph.p_filesz < ph.p_offset)
+      return makeError(ErrorKind::BadInput, "{0}: corrupt program header", path_);
+    needed = std::max<uint64_t>(needed, ph.p_offset + ph.p_filesz);
+  }
+  if (needed > size)
+    return makeError(ErrorKind::Truncated,
+                     "{0}: truncated core file: {1} bytes, the program headers need {2}", path_,
+                     size, needed);
+  bool sawNotes = false;
+  for (auto &ph : phdrs) {
+    if (ph.p_type == PT_NOTE) {
+      sawNotes = true;
+      if (auto err = parseNotes(base + ph.p_offset, ph.p_filesz)) return err;
+    } else if (ph.p_type == PT_LOAD) {
+      segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, ph.p_flags});
+      MemoryRegion r;
+      r.start = ph.p_vaddr;
+      r.end = ph.p_vaddr + ph.p_memsz;
+      r.perms = (ph.p_flags & PF_R ? PermRead : 0) | (ph.p_flags & PF_W ? PermWrite : 0) |
+                (ph.p_flags & PF_X ? PermExec : 0);
+      regions_.push_back(r);
+    }
+  }
+  if (!sawNotes || threads_.empty())
+    return makeError(ErrorKind::BadInput, "{0}: core file has no thread (NT_PRSTATUS) notes",
+                     path_);
+  std::sort(segments_.begin(), segments_.end(),
+            [](const Segment &a, const Segment &b) { return a.vaddr < b.vaddr; });
+  std::sort(regions_.begin(), regions_.end(),
+            [](const MemoryRegion &a, const MemoryRegion &b) { return a.start < b.start; });
+  // Attach file names and offsets from NT_FILE to the regions.
+  for (auto &r : regions_)
+    for (auto &f : files_)
+      if (f.start == r.start) {
+        r.path = f.path;
+        r.fileOffset = f.offset;
+      }
+
+  // The executable: the NT_FILE mapping that holds AT_ENTRY.
+  uint64_t entry = auxvValue(AT_ENTRY).value_or(0);
+  std::string coreExe;
+  for (auto &f : files_)
+    if (entry >= f.start && entry < f.end) coreExe = f.path;
+  if (!coreExe.empty()) facts_.executable = coreExe;
+  std::string exeOnDisk = hostPath(facts_.executable);
+  if (exeOverride_.empty() && !facts_.executable.empty() && !fileExists(exeOnDisk)) {
+    return makeError(ErrorKind::MissingFile,
+                     "{0}: the core's executable {1} is missing; pass --exe PATH", path_,
+                     facts_.executable);
+  }
+
+  MemoryReader rd = [this](uint64_t a, void *b, size_t n) { return readMemory(a, b, n); };
+  modules_ = discoverModules(regions_, rd, entry, facts_.executable);
+  applyLinkMap(modules_, rd);
+  for (auto &m : modules_) m.hostPath = hostPath(m.path);
+  return llvm::Error::success();
+}
+
+llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
+  size_t off = 0;
+  ThreadInfo *current = nullptr;
+  while (off + 12 <= n) {
+    uint32_t namesz, descsz, type;
+    memcpy(&namesz, p + off, 4);
+    memcpy(&descsz, p + off + 4, 4);
+    memcpy(&type, p + off + 8, 4);
+    uint64_t name = off + 12;
+    uint64_t desc = name + ((uint64_t(namesz) + 3) & ~3ull);
+    uint64_t next = desc + ((uint64_t(descsz) + 3) & ~3ull);
+    if (desc > n || desc + descsz > n)
+      return makeError(ErrorKind::BadInput,
+                       "{0}: corrupt core file: note at offset {1} overruns its segment", path_,
+                       off);
+    const uint8_t *d = p + desc;
+    switch (type) {
+      case NT_PRSTATUS: {
+        if (descsz < kPrstatusSize)
+          return makeError(ErrorKind::BadInput, "{0}: corrupt NT_PRSTATUS note ({1} bytes)", path_,
+                           descsz);
+        ThreadInfo t;
+        int32_t tid;
+        int16_t cursig;
+        memcpy(&tid, d + kPrPid, 4);
+        memcpy(&cursig, d + kPrCursig, 2);
+        memcpy(&t.regs, d + kPrReg, sizeof t.regs);
+        t.tid = tid;
+        if (cursig > 0) {
+          SignalInfo si;
+          si.signo = cursig;
+          t.signal = si;
+        }
+        threads_.push_back(std::move(t));
+        current = &threads_.back();
+        break;
+      }
+      case NT_FPREGSET:
+        if (current && descsz >= sizeof(FpRegisters)) {
+          FpRegisters fp;
+          memcpy(&fp, d, sizeof fp);
+          current->fpregs = fp;
+        }
+        break;
+      case NT_PRPSINFO:
+        if (descsz >= kPrpsinfoSize) {
+          int32_t pid;
+          memcpy(&pid, d + kPsPid, 4);
+          facts_.pid = pid;
+          char fname[17] = {};
+          memcpy(fname, d + kPsFname, 16);
+          char args[81] = {};
+          memcpy(args, d + kPsArgs, 80);
+          facts_.commandLine.clear();
+          std::string a(args);
+          size_t i = 0;
+          while (i < a.size()) {
+            size_t sp = a.find(' ', i);
+            if (sp == std::string::npos) sp = a.size();
+            if (sp > i) facts_.commandLine.push_back(a.substr(i, sp - i));
+            i = sp + 1;
+          }
+          if (facts_.executable.empty()) facts_.executable = fname;
+          for (auto &t : threads_)
+            if (t.tid == pid) t.name = fname;
+        }
+        break;
+      case NT_SIGINFO:
+        if (descsz >= 32) {
+          SignalInfo si;
+          int32_t v[3];
+          memcpy(v, d, 12);
+          si.signo = v[0];
+          si.err = v[1];
+          si.code = v[2];
+          // Fault signals carry si_addr at offset 16; signals sent by a process (si_code <= 0)
+          // carry the sender's pid there instead.
+          if (si.code > 0 && (si.signo == SIGSEGV || si.signo == SIGBUS || si.signo == SIGILL ||
+                              si.signo == SIGFPE || si.signo == SIGTRAP)) {
+            memcpy(&si.address, d + 16, 8);
+            si.hasAddress = true;
+          } else {
+            int32_t spid;
+            memcpy(&spid, d + 16, 4);
+            si.senderPid = spid;
+          }
+          if (current) current->signal = si;
+          if (!signal_) signal_ = si;
+        }
+        break;
+      case NT_AUXV:
+        for (size_t i = 0; i + 16 <= descsz; i += 16) {
+          uint64_t kv[2];
+          memcpy(kv, d + i, 16);
+          if (kv[0] == AT_NULL) break;
+          auxv_.emplace_back(kv[0], kv[1]);
+        }
+        break;
+      case NT_FILE: {
+        if (descsz < 16) break;
+        uint64_t count, pageSize;
+        memcpy(&count, d, 8);
+        memcpy(&pageSize, d + 8, 8);
+        if (count > (descsz - 16) / 24)
+          return makeError(ErrorKind::BadInput, "{0}: corrupt NT_FILE note (count {1})", path_,
+                           count);
+        const char *names = reinterpret_cast<const char *>(d + 16 + count * 24);
+        const char *namesEnd = reinterpret_cast<const char *>(d + descsz);
+        for (uint64_t i = 0; i < count && names < namesEnd; ++i) {
+          uint64_t e[3];
+          memcpy(e, d + 16 + i * 24, 24);
+          size_t len = strnlen(names, namesEnd - names);
+          files_.push_back({e[0], e[1], e[2] * pageSize, std::string(names, len)});
+          names += len + 1;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (next <= off) break;
+    off = next;
+  }
+  // The kernel writes the thread that took the signal first.
+  if (!threads_.empty()) {
+    if (signal_ && !threads_.front().signal) threads_.front().signal = signal_;
+    if (threads_.front().signal) {
+      crashedTid_ = threads_.front().tid;
+      if (!signal_) signal_ = threads_.front().signal;
+    }
+  }
+  return llvm::Error::success();
+}
+
+std::string CoreFile::hostPath(const std::string &corePath) const {
+  if (!exeOverride_.empty() && corePath == facts_.executable) return exeOverride_;
+  return corePath;
+}
+
+size_t CoreFile::readFromMappedFile(uint64_t addr, void *buf, size_t len) {
+  for (auto &f : files_) {
+    if (addr < f.start || addr >= f.end) continue;
+    std::string p = hostPath(f.path);
+    auto it = openFiles_.find(p);
+    if (it == openFiles_.end()) {
+      auto mb = llvm::MemoryBuffer::getFile(p, false, false);
+      it = openFiles_.emplace(p, mb ? std::move(*mb) : nullptr).first;
+    }
+    if (!it->second) return 0;
+    uint64_t off = f.offset + (addr - f.start);
+    uint64_t fsize = it->second->getBufferSize();
+    if (off >= fsize) return 0;
+    size_t n = std::min<uint64_t>({len, fsize - off, f.end - addr});
+    memcpy(buf, it->second->getBufferStart() + off, n);
+    return n;
+  }
+  return 0;
+}
+
+size_t CoreFile::readMemory(uint64_t addr, void *buf, size_t len) {
+  const uint8_t *base = reinterpret_cast<const uint8_t *>(buf_->getBufferStart());
+  size_t done = 0;
+  while (done < len) {
+    uint64_t a = addr + done;
+    auto it = std::upper_bound(segments_.begin(), segments_.end(), a,
+                               [](uint64_t x, const Segment &s) { return x < s.vaddr; });
+    if (it == segments_.begin()) break;
+    const Segment &s = *std::prev(it);
+    if (a >= s.vaddr + s.memsz) break;
+    uint64_t inSeg = a - s.vaddr;
+    size_t n;
+    if (inSeg < s.filesz) {
+      n = std::min<uint64_t>(len - done, s.filesz - inSeg);
+      memcpy((uint8_t *)buf + done, base + s.offset + inSeg, n);
+    } else {
+      // Not dumped (typically unmodified file-backed pages): read the file on disk.
+      size_t want = std::min<uint64_t>(len - done, s.vaddr + s.memsz - a);
+      n = readFromMappedFile(a, (uint8_t *)buf + done, want);
+      if (n == 0) break;
+    }
+    done += n;
+  }
+  return done;
+}
+
+}  // namespace bt

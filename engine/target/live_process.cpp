@@ -1,0 +1,231 @@
+#include "target/live_process.h"
+
+#include "support/error.h"
+#include "target/module_discovery.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace bt {
+
+namespace {
+
+std::string readSmallFile(const std::string &path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<int> listTasks(int pid) {
+  std::vector<int> tids;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR *d = opendir(dir.c_str())) {
+    while (dirent *e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      tids.push_back(atoi(e->d_name));
+    }
+    closedir(d);
+  }
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+// Waits for the ptrace-stop of `tid` that PTRACE_INTERRUPT causes, with a deadline so a thread
+// stuck in the kernel cannot hang bt forever.
+bool waitForStop(int tid, std::chrono::milliseconds budget) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  while (true) {
+    int status = 0;
+    pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+    if (r == tid) {
+      if (WIFSTOPPED(status)) return true;
+      if (WIFEXITED(status) || WIFSIGNALED(status)) return false;
+    } else if (r < 0 && errno != EINTR) {
+      return false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+}  // namespace
+
+LiveProcess::LiveProcess(int pid) : pid_(pid) { facts_.pid = pid; }
+
+LiveProcess::~LiveProcess() {
+  release();
+  if (memFd_ >= 0) close(memFd_);
+}
+
+llvm::Expected<std::unique_ptr<LiveProcess>> LiveProcess::open(int pid) {
+  if (pid <= 0) return makeError(ErrorKind::Usage, "invalid pid {0}", pid);
+  std::string proc = "/proc/" + std::to_string(pid);
+  if (access(proc.c_str(), F_OK) != 0 || kill(pid, 0) != 0) {
+    if (errno == EPERM)
+      return makeError(ErrorKind::PermissionDenied, "permission denied for process {0}", pid);
+    return makeError(ErrorKind::NoSuchProcess, "no such process: {0}", pid);
+  }
+  if (pid == getpid())
+    return makeError(ErrorKind::Usage, "cannot backtrace bt's own process ({0})", pid);
+  std::unique_ptr<LiveProcess> lp(new LiveProcess(pid));
+  if (auto err = lp->freeze()) return std::move(err);
+  if (auto err = lp->loadMaps()) return std::move(err);
+  return std::move(lp);
+}
+
+llvm::Error LiveProcess::freeze() {
+  std::string proc = "/proc/" + std::to_string(pid_);
+  facts_.executable.resize(4096);
+  ssize_t n = readlink((proc + "/exe").c_str(), facts_.executable.data(), 4095);
+  facts_.executable.resize(n > 0 ? n : 0);
+  std::string cmd = readSmallFile(proc + "/cmdline");
+  for (size_t i = 0; i < cmd.size();) {
+    size_t z = cmd.find('\0', i);
+    if (z == std::string::npos) z = cmd.size();
+    facts_.commandLine.push_back(cmd.substr(i, z - i));
+    i = z + 1;
+  }
+
+  stopStart_ = std::chrono::steady_clock::now();
+  // Threads may be created while we attach: repeat until a pass finds no new task.
+  std::set<int> seized;
+  for (int pass = 0; pass < 16; ++pass) {
+    bool any = false;
+    for (int tid : listTasks(pid_)) {
+      if (seized.count(tid)) continue;
+      any = true;
+      if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+        int e = errno;
+        if (e == ESRCH) continue;  // thread exited meanwhile
+        release();
+        if (e == EPERM)
+          return makeError(ErrorKind::PermissionDenied,
+                           "permission denied: cannot ptrace process {0} (thread {1}): {2}", pid_,
+                           tid, strerror(e));
+        return makeError(ErrorKind::Generic, "cannot ptrace thread {0} of process {1}: {2}", tid,
+                         pid_, strerror(e));
+      }
+      seized.insert(tid);
+      attached_.push_back(tid);
+      if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) continue;
+    }
+    if (!any) break;
+  }
+  if (attached_.empty()) return makeError(ErrorKind::NoSuchProcess, "no such process: {0}", pid_);
+
+  for (int tid : attached_) {
+    if (!waitForStop(tid, std::chrono::milliseconds(2000))) continue;
+    ThreadInfo t;
+    t.tid = tid;
+    iovec iov{&t.regs, sizeof t.regs};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) != 0) continue;
+    FpRegisters fp;
+    iovec fiov{&fp, sizeof fp};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_FPREGSET, &fiov) == 0) t.fpregs = fp;
+    t.name = readSmallFile(proc + "/task/" + std::to_string(tid) + "/comm");
+    while (!t.name.empty() && t.name.back() == '\n') t.name.pop_back();
+    threads_.push_back(std::move(t));
+  }
+  std::sort(threads_.begin(), threads_.end(),
+            [](const ThreadInfo &a, const ThreadInfo &b) { return a.tid < b.tid; });
+  if (threads_.empty()) {
+    release();
+    return makeError(ErrorKind::Generic, "could not stop any thread of process {0}", pid_);
+  }
+
+  std::string aux = readSmallFile(proc + "/auxv");
+  for (size_t off = 0; off + 16 <= aux.size(); off += 16) {
+    uint64_t kv[2];
+    memcpy(kv, aux.data() + off, 16);
+    if (kv[0] == AT_NULL) break;
+    auxv_.emplace_back(kv[0], kv[1]);
+  }
+  memFd_ = ::open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  return llvm::Error::success();
+}
+
+llvm::Error LiveProcess::loadMaps() {
+  std::ifstream maps("/proc/" + std::to_string(pid_) + "/maps");
+  if (!maps)
+    return makeError(ErrorKind::PermissionDenied, "cannot read /proc/{0}/maps", pid_);
+  std::string line;
+  while (std::getline(maps, line)) {
+    MemoryRegion r;
+    char perms[8] = {};
+    unsigned long long start, end, off;
+    int pathPos = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &off,
+               &pathPos) < 4)
+      continue;
+    r.start = start;
+    r.end = end;
+    r.fileOffset = off;
+    r.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
+              (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
+    if (pathPos > 0 && pathPos < (int)line.size()) r.path = line.substr(pathPos);
+    regions_.push_back(std::move(r));
+  }
+  std::sort(regions_.begin(), regions_.end(),
+            [](const MemoryRegion &a, const MemoryRegion &b) { return a.start < b.start; });
+  MemoryReader rd = [this](uint64_t a, void *b, size_t n) { return readMemory(a, b, n); };
+  modules_ = discoverModules(regions_, rd, auxvValue(AT_ENTRY).value_or(0), facts_.executable);
+  applyLinkMap(modules_, rd);
+  for (auto &m : modules_) m.hostPath = m.path;
+  return llvm::Error::success();
+}
+
+size_t LiveProcess::readMemory(uint64_t addr, void *buf, size_t len) {
+  if (len == 0) return 0;
+  iovec local{buf, len};
+  iovec remote{(void *)addr, len};
+  ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  if (n == (ssize_t)len) return len;
+  size_t got = n > 0 ? (size_t)n : 0;
+  // process_vm_readv stops at the first unreadable page and cannot read some mappings (e.g.
+  // VM_IO); /proc/PID/mem can, and needs the ptrace attachment we hold.
+  if (memFd_ >= 0) {
+    while (got < len) {
+      ssize_t r = pread(memFd_, (char *)buf + got, len - got, (off_t)(addr + got));
+      if (r <= 0) break;
+      got += r;
+    }
+  }
+  return got;
+}
+
+void LiveProcess::release() {
+  if (released_) return;
+  released_ = true;
+  for (int tid : attached_) {
+    if (ptrace(PTRACE_DETACH, tid, nullptr, nullptr) == 0) continue;
+    // Not in a ptrace-stop yet (the interrupt is still pending): wait briefly and retry, so the
+    // thread is not left stopped while this process lives on (e.g. inside Python).
+    if (waitForStop(tid, std::chrono::milliseconds(200)))
+      ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+  }
+  attached_.clear();
+  stopEnd_ = std::chrono::steady_clock::now();
+}
+
+std::chrono::microseconds LiveProcess::stoppedFor() const {
+  auto end = released_ ? stopEnd_ : std::chrono::steady_clock::now();
+  return std::chrono::duration_cast<std::chrono::microseconds>(end - stopStart_);
+}
+
+}  // namespace bt

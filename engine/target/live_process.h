@@ -1,0 +1,42 @@
+// LiveProcess: a running process frozen with PTRACE_SEIZE + PTRACE_INTERRUPT on every thread.
+// SEIZE (not ATTACH) sends no SIGSTOP, so if bt dies at any point the kernel detaches and the
+// target simply runs on. Registers come from PTRACE_GETREGSET, memory from process_vm_readv with
+// /proc/PID/mem as fallback, modules from /proc/PID/maps and the link map. The process is stopped
+// from open() until release() (or destruction).
+#pragma once
+
+#include "target/target.h"
+
+#include <llvm/Support/Error.h>
+
+#include <chrono>
+#include <memory>
+
+namespace bt {
+
+class LiveProcess : public Target {
+public:
+  static llvm::Expected<std::unique_ptr<LiveProcess>> open(int pid);
+  ~LiveProcess() override;
+
+  const char *kind() const override { return "live"; }
+  size_t readMemory(uint64_t addr, void *buf, size_t len) override;
+
+  // Detaches from every thread; the target runs on. Idempotent.
+  void release();
+  // How long the target has been (or was) stopped.
+  std::chrono::microseconds stoppedFor() const;
+
+private:
+  explicit LiveProcess(int pid);
+  llvm::Error freeze();
+  llvm::Error loadMaps();
+
+  int pid_;
+  int memFd_ = -1;
+  std::vector<int> attached_;
+  bool released_ = false;
+  std::chrono::steady_clock::time_point stopStart_{}, stopEnd_{};
+};
+
+}  // namespace bt

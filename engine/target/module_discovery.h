@@ -1,0 +1,30 @@
+// Builds the module list of a Target from its file-backed memory regions (from /proc/PID/maps or a
+// core's NT_FILE note) and the dynamic linker's link map (r_debug via the executable's DT_DEBUG).
+// ELF headers are read through the target's memory first (so it works for cores whose files are
+// gone) and from the file on disk as fallback.
+#pragma once
+
+#include "target/target.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+using MemoryReader = std::function<size_t(uint64_t addr, void *buf, size_t len)>;
+
+// Groups regions by path and computes each module's load bias and build-id.
+// `entry` is AT_ENTRY (0 if unknown): the module containing it is the main executable.
+std::vector<ModuleInfo> discoverModules(const std::vector<MemoryRegion> &regions,
+                                        const MemoryReader &read, uint64_t entry,
+                                        const std::string &executableHint);
+
+// Walks r_debug's link map (if the main executable has DT_DEBUG) and corrects load biases of the
+// modules it lists. Returns the number of link-map entries seen.
+size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read);
+
+// Reads the GNU build-id of an ELF file on disk (lowercase hex, empty if none/unreadable).
+std::string readBuildIdFromFile(const std::string &path);
+
+}  // namespace bt

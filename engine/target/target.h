@@ -1,0 +1,95 @@
+// Target: where the state of a process comes from (a live process, an ELF core file, later a
+// minidump or a snapshot). Everything above engine/target talks to this interface only, so
+// unwinding, symbolization and presentation never ask which kind of source they have. A Target
+// owns plain data (threads with registers, memory regions, modules, auxv, signal) gathered when it
+// is opened, plus memory reads on demand.
+#pragma once
+
+#include "target/registers.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+struct SignalInfo {
+  int signo = 0;
+  int code = 0;
+  int err = 0;
+  uint64_t address = 0;  // si_addr for fault signals
+  bool hasAddress = false;
+  int senderPid = 0;
+};
+
+struct ThreadInfo {
+  int tid = 0;
+  std::string name;
+  Registers regs;
+  std::optional<FpRegisters> fpregs;
+  std::optional<SignalInfo> signal;  // the signal this thread stopped/died with, if any
+};
+
+constexpr uint32_t PermRead = 1, PermWrite = 2, PermExec = 4, PermShared = 8;
+
+struct MemoryRegion {
+  uint64_t start = 0, end = 0;
+  uint32_t perms = 0;
+  uint64_t fileOffset = 0;
+  std::string path;  // empty for anonymous; "[stack]" etc. for special mappings
+  bool contains(uint64_t a) const { return a >= start && a < end; }
+};
+
+struct ModuleInfo {
+  std::string path;       // path of the mapped file as the target saw it
+  std::string hostPath;   // where to read that file on this machine (may differ: --exe)
+  uint64_t start = 0;     // lowest mapped address
+  uint64_t end = 0;       // highest mapped address (exclusive)
+  uint64_t loadBias = 0;  // runtime address = link-time vaddr + loadBias
+  std::string buildId;    // lowercase hex, empty if unknown
+  bool isMainExecutable = false;
+  bool contains(uint64_t a) const { return a >= start && a < end; }
+};
+
+struct ProcessFacts {
+  int pid = 0;
+  std::string executable;  // absolute path when known
+  std::vector<std::string> commandLine;
+};
+
+class Target {
+public:
+  virtual ~Target() = default;
+
+  virtual const char *kind() const = 0;  // "live", "core", ...
+
+  // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
+  virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;
+
+  const ProcessFacts &process() const { return facts_; }
+  const std::vector<ThreadInfo> &threads() const { return threads_; }
+  const std::vector<MemoryRegion> &regions() const { return regions_; }
+  const std::vector<ModuleInfo> &modules() const { return modules_; }
+  const std::vector<std::pair<uint64_t, uint64_t>> &auxv() const { return auxv_; }
+  const std::optional<SignalInfo> &signal() const { return signal_; }
+  std::optional<int> crashedTid() const { return crashedTid_; }
+
+  const MemoryRegion *regionFor(uint64_t addr) const;
+  const ModuleInfo *moduleFor(uint64_t addr) const;
+  std::optional<uint64_t> auxvValue(uint64_t type) const;
+  bool readU64(uint64_t addr, uint64_t &out) {
+    return readMemory(addr, &out, sizeof out) == sizeof out;
+  }
+
+protected:
+  ProcessFacts facts_;
+  std::vector<ThreadInfo> threads_;
+  std::vector<MemoryRegion> regions_;  // sorted by start
+  std::vector<ModuleInfo> modules_;    // sorted by start
+  std::vector<std::pair<uint64_t, uint64_t>> auxv_;
+  std::optional<SignalInfo> signal_;
+  std::optional<int> crashedTid_;
+};
+
+}  // namespace bt

@@ -1,0 +1,46 @@
+// Backtrace: the symbolized result of unwinding every thread of a Target — physical frames from
+// the Unwinder expanded into their inline chains by the Symbolizer. This is the data the
+// presentation layers (text, JSON, later snapshots) print; it holds no pointers into the Target.
+#pragma once
+
+#include "target/target.h"
+#include "unwind/unwinder.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+class Symbolizer;
+
+struct Frame {
+  size_t index = 0;
+  uint64_t pc = 0;
+  std::string module;         // path of the module holding pc, "" if none
+  uint64_t moduleOffset = 0;  // pc - module load bias
+  std::string function;       // "" if unknown
+  std::string file;           // "" if unknown
+  uint32_t line = 0;
+  uint32_t column = 0;
+  bool inlined = false;
+  FrameHow how = FrameHow::Context;
+  bool suspect = false;
+  bool signalTrampoline = false;
+};
+
+struct ThreadBacktrace {
+  int tid = 0;
+  std::string name;
+  bool crashed = false;
+  std::optional<SignalInfo> signal;
+  std::vector<Frame> frames;
+  std::string stopReason;
+};
+
+std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols,
+                                             const UnwindOptions &opts = {});
+
+const char *signalName(int signo);  // "SIGSEGV"; "SIG<n>" for unknown numbers
+
+}  // namespace bt

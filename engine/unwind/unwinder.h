@@ -1,0 +1,70 @@
+// Unwinder: walks one thread's stack from its registers. Per step it tries, in order: the Linux
+// rt_sigreturn trampoline (registers from the saved ucontext), DWARF CFI (.eh_frame via
+// .eh_frame_hdr, then .debug_frame), the frame-pointer chain, and finally a stack scan for a
+// return address after a call instruction. Frames found by fp or scan are marked suspect. It stops
+// where CFI marks the return address undefined (_start, clone, clone3), at pc 0, when the stack
+// pointer stops growing (a loop) or at the depth limit.
+#pragma once
+
+#include "target/target.h"
+
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+class Symbolizer;
+class CfiTable;
+
+enum class FrameHow { Context, Cfi, FramePointer, Scan };
+const char *frameHowName(FrameHow h);
+
+struct PhysicalFrame {
+  uint64_t pc = 0;
+  uint64_t cfa = 0;  // 0 if unknown
+  FrameRegs regs;
+  FrameHow how = FrameHow::Context;
+  bool suspect = false;
+  bool pcExact = true;           // frame 0 and frames interrupted by a signal
+  bool signalTrampoline = false; // this frame is __restore_rt (gdb: "<signal handler called>")
+};
+
+struct UnwindOptions {
+  size_t maxFrames = 4096;
+  size_t scanWords = 1024;  // how far a stack scan may look, in 8-byte words
+};
+
+struct UnwindResult {
+  std::vector<PhysicalFrame> frames;
+  std::string stopReason;  // why the walk ended ("outermost", "pc 0", "depth limit", ...)
+};
+
+class Unwinder {
+public:
+  Unwinder(Target &target, Symbolizer &symbols, UnwindOptions opts = {});
+  ~Unwinder();
+
+  UnwindResult unwind(const Registers &regs);
+
+private:
+  bool step(const PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index);
+  bool stepSignalFrame(const PhysicalFrame &cur, PhysicalFrame &next);
+  int stepCfi(const PhysicalFrame &cur, PhysicalFrame &next);  // 1 ok, 0 no CFI, -1 outermost
+  bool stepFramePointer(const PhysicalFrame &cur, PhysicalFrame &next);
+  bool stepScan(const PhysicalFrame &cur, PhysicalFrame &next);
+  bool isCodeAddress(uint64_t addr) const;
+  bool looksLikeReturnAddress(uint64_t addr);
+  CfiTable *cfiFor(const ModuleInfo &mod);
+
+  Target &target_;
+  Symbolizer &symbols_;
+  UnwindOptions opts_;
+  std::map<std::string, std::unique_ptr<CfiTable>> cfi_;
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> owned_;  // inflated .debug_frame sections
+};
+
+}  // namespace bt

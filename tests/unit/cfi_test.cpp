@@ -1,0 +1,3 @@
+#include "unwind/cfi.h"
+#include <gtest/gtest.h>
+TEST(Placeholder, Builds) { SUCCEED(); }
