@@ -136,7 +136,7 @@ llvm::Error CoreFile::parse() {
     if (entry >= f.start && entry < f.end) coreExe = f.path;
   if (!coreExe.empty()) facts_.executable = coreExe;
   std::string exeOnDisk = hostPath(facts_.executable);
-  if (exeOverride_.empty() && !facts_.executable.empty() && !fileExists(exeOnDisk)) {
+  if (exeOverride_.empty() && !coreExe.empty() && !fileExists(exeOnDisk)) {
     return makeError(ErrorKind::MissingFile,
                      "{0}: the core's executable {1} is missing; pass --exe PATH", path_,
                      facts_.executable);
