@@ -43,6 +43,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
       if (!f.module.empty() && !f.inlined)
         os << " [" << llvm::sys::path::filename(f.module) << "+" << hexStr(f.moduleOffset) << "]";
       if (f.inlined) os << " (inlined)";
+      if (f.how == FrameHow::TailCall) os << " (tail call)";
       if (f.suspect) os << " (suspect: found by " << frameHowName(f.how) << ")";
       os << "\n";
     }

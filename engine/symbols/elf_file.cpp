@@ -70,7 +70,6 @@ Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string &path) {
     }
     f->sections_.push_back(std::move(s));
   }
-  f->loadSymbols();
   return std::move(f);
 }
 
@@ -85,7 +84,8 @@ bool ElfFile::hasDwarf() const {
   return s && s->present && !s->data.empty();
 }
 
-void ElfFile::loadSymbols() {
+void ElfFile::loadSymbols() const {
+  symbolsLoaded_ = true;
   auto add = [&](const ELFSymbolRef &sym) {
     Expected<SymbolRef::Type> type = sym.getType();
     if (!type || *type != SymbolRef::ST_Function) {
@@ -99,29 +99,40 @@ void ElfFile::loadSymbols() {
       if (!name) consumeError(name.takeError());
       return;
     }
-    symbols_.push_back({*addr, sym.getSize(), name->str()});
+    symbols_.push_back({*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL});
   };
   for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
   for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
-  // Prefer sized, global-looking names when several symbols share an address.
+  // Aliases share an address; all are kept (addressOf needs them) and the preferred one (sized,
+  // global) sorts first among them, which is the one symbolFor reports.
   std::stable_sort(symbols_.begin(), symbols_.end(), [](const ElfSymbol &a, const ElfSymbol &b) {
     if (a.address != b.address) return a.address < b.address;
-    return a.size > b.size;
+    if ((a.size != 0) != (b.size != 0)) return a.size != 0;
+    return a.global && !b.global;
   });
-  symbols_.erase(std::unique(symbols_.begin(), symbols_.end(),
-                             [](const ElfSymbol &a, const ElfSymbol &b) {
-                               return a.address == b.address;
-                             }),
-                 symbols_.end());
 }
 
 const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
+  if (!symbolsLoaded_) loadSymbols();
   auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
                              [](uint64_t a, const ElfSymbol &s) { return a < s.address; });
   if (it == symbols_.begin()) return nullptr;
   --it;
+  while (it != symbols_.begin() && std::prev(it)->address == it->address) --it;
   if (it->size != 0 && vaddr >= it->address + it->size) return nullptr;
   return &*it;
+}
+
+}  // namespace bt
+
+namespace bt {
+
+uint64_t ElfFile::addressOf(llvm::StringRef name) const {
+  if (!symbolsLoaded_) loadSymbols();
+  // Rare (tail-call reconstruction only): a linear scan keeps memory flat.
+  for (const ElfSymbol &s : symbols_)
+    if (s.name == name) return s.address;
+  return 0;
 }
 
 }  // namespace bt

@@ -28,6 +28,7 @@ struct ElfSymbol {
   uint64_t address = 0;
   uint64_t size = 0;
   std::string name;  // raw (mangled) name
+  bool global = false;
 };
 
 class ElfFile {
@@ -44,16 +45,20 @@ public:
 
   // Nearest function symbol containing (or, failing that, preceding) a link-time address.
   const ElfSymbol *symbolFor(uint64_t vaddr) const;
+  // Address of a function symbol by exact (mangled) name, 0 if none.
+  uint64_t addressOf(llvm::StringRef name) const;
 
 private:
-  void loadSymbols();
+  void loadSymbols() const;
 
   std::string path_;
   std::unique_ptr<llvm::MemoryBuffer> buf_;
   std::unique_ptr<llvm::object::ELF64LEObjectFile> obj_;
   std::string buildId_, debugLink_;
   std::vector<ElfSection> sections_;
-  std::vector<ElfSymbol> symbols_;  // sorted by address
+  // Loaded on first symbolFor(): most modules never need their symbol tables.
+  mutable bool symbolsLoaded_ = false;
+  mutable std::vector<ElfSymbol> symbols_;  // sorted by address
   uint16_t type_ = 0;
 };
 

@@ -14,6 +14,49 @@ namespace bt {
 
 using namespace llvm;
 
+// LLVM's demangler spells closure and unnamed types 'lambda'(int), 'lambda0'(int), 'unnamed';
+// GNU's (and so gdb's) spell them {lambda(int)#1}, {lambda(int)#2}, {unnamed type#1}. Use the
+// GNU spelling so names agree with gdb and with c++filt.
+static std::string gnuClosureNames(std::string s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    bool lambda = s.compare(i, 7, "'lambda") == 0;
+    bool unnamed = s.compare(i, 8, "'unnamed") == 0;
+    if (!lambda && !unnamed) {
+      out += s[i++];
+      continue;
+    }
+    size_t p = i + (lambda ? 7 : 8);
+    size_t q = p;
+    while (q < s.size() && isdigit((unsigned char)s[q])) ++q;
+    if (q >= s.size() || s[q] != '\'') {
+      out += s[i++];
+      continue;
+    }
+    std::string digits = s.substr(p, q - p);
+    unsigned n = digits.empty() ? 1 : unsigned(std::stoul(digits)) + 2;
+    ++q;  // past the closing quote
+    if (unnamed) {
+      out += "{unnamed type#" + std::to_string(n) + "}";
+      i = q;
+      continue;
+    }
+    // The parameter list follows: copy it with its nesting.
+    size_t e = q;
+    int depth = 0;
+    do {
+      if (e >= s.size()) break;
+      if (s[e] == '(') ++depth;
+      else if (s[e] == ')') --depth;
+      ++e;
+    } while (depth > 0);
+    out += "{lambda" + s.substr(q, e - q) + "#" + std::to_string(n) + "}";
+    i = e;
+  }
+  return out;
+}
+
 std::string displayFunctionName(StringRef name) {
   if (name.starts_with("_Z")) {
     ItaniumPartialDemangler d;
@@ -24,7 +67,7 @@ std::string displayFunctionName(StringRef name) {
       if (buf) {
         std::string out(buf);
         free(buf);
-        return out;
+        return gnuClosureNames(std::move(out));
       }
     }
   }

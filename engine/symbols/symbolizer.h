@@ -44,6 +44,15 @@ public:
   // function. Empty if nothing is known.
   std::vector<SourceLocation> symbolize(uint64_t vaddr);
 
+  // Tail calls between a caller and its callee, reconstructed like gdb from DW_TAG_call_site:
+  // the caller's call site at `callerReturn` targets a function that tail-called (maybe through
+  // more tail calls) the function holding `calleePc`. Returns the return addresses of those
+  // tail-call sites, innermost first; empty when there is none or the chain is ambiguous.
+  // All addresses are link-time addresses of this module.
+  std::vector<uint64_t> tailCallChain(uint64_t callerReturn, uint64_t calleePc);
+  // Link-time address of a function symbol by name (0 if none).
+  uint64_t symbolAddress(llvm::StringRef name) const;
+
   const ElfFile *binary() const { return binary_.get(); }
   const ElfFile *debugFile() const { return debug_ ? debug_.get() : binary_.get(); }
   const std::string &debugFilePath() const;
@@ -67,6 +76,9 @@ public:
   ModuleSymbols *forModule(const ModuleInfo &mod);
   // Runtime pc -> inline chain; `exact` is false for return addresses (looked up at pc - 1).
   std::vector<SourceLocation> symbolize(const Target &t, uint64_t pc, bool exact);
+  // Runtime pcs of tail-call frames between a callee frame and its caller (see ModuleSymbols).
+  std::vector<uint64_t> tailCallChain(const Target &t, uint64_t calleePc, bool calleeExact,
+                                      uint64_t callerPc);
   std::vector<std::string> warnings() const;
 
 private:

@@ -64,6 +64,14 @@ bool waitForStop(int tid, std::chrono::milliseconds budget) {
   }
 }
 
+int tracerPid(int pid) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind("TracerPid:", 0) == 0) return atoi(line.c_str() + 10);
+  return 0;
+}
+
 }  // namespace
 
 LiveProcess::LiveProcess(int pid) : pid_(pid) { facts_.pid = pid; }
@@ -114,6 +122,11 @@ llvm::Error LiveProcess::freeze() {
         int e = errno;
         if (e == ESRCH) continue;  // thread exited meanwhile
         release();
+        int tracer = tracerPid(pid_);
+        if (e == EPERM && tracer > 0)
+          return makeError(ErrorKind::PermissionDenied,
+                           "process {0} is already traced by process {1} (a debugger?)", pid_,
+                           tracer);
         if (e == EPERM)
           return makeError(ErrorKind::PermissionDenied,
                            "permission denied: cannot ptrace process {0} (thread {1}): {2}", pid_,

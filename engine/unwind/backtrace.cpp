@@ -43,7 +43,24 @@ std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols
     tb.crashed = target.crashedTid() && *target.crashedTid() == t.tid;
     UnwindResult ur = unwinder.unwind(t.regs);
     tb.stopReason = ur.stopReason;
-    for (const PhysicalFrame &pf : ur.frames) {
+    // Insert the frames of tail calls that CFI cannot see (gdb's "tailcall frames").
+    std::vector<PhysicalFrame> frames;
+    for (size_t i = 0; i < ur.frames.size(); ++i) {
+      frames.push_back(ur.frames[i]);
+      if (i + 1 >= ur.frames.size() || ur.frames[i + 1].how != FrameHow::Cfi ||
+          ur.frames[i].signalTrampoline)
+        continue;
+      const PhysicalFrame &callee = ur.frames[i];
+      for (uint64_t pc : symbols.tailCallChain(target, callee.pc, callee.pcExact,
+                                               ur.frames[i + 1].pc)) {
+        PhysicalFrame tf;
+        tf.pc = pc;
+        tf.how = FrameHow::TailCall;
+        tf.pcExact = false;
+        frames.push_back(tf);
+      }
+    }
+    for (const PhysicalFrame &pf : frames) {
       bool exact = pf.pcExact || pf.signalTrampoline;
       std::vector<SourceLocation> chain = symbols.symbolize(target, pf.pc, exact);
       const ModuleInfo *mod = target.moduleFor(exact ? pf.pc : pf.pc - 1);
@@ -57,6 +74,11 @@ std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols
         base.moduleOffset = pf.pc - mod->loadBias;
       }
       if (chain.empty()) chain.push_back({});
+      // gdb shows a tail-call frame as the innermost function at its pc only.
+      if (pf.how == FrameHow::TailCall) {
+        chain.resize(1);
+        chain[0].inlined = false;
+      }
       bool outermost = false;
       for (const SourceLocation &loc : chain) {
         Frame f = base;

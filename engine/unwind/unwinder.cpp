@@ -17,6 +17,7 @@ const char *frameHowName(FrameHow h) {
     case FrameHow::Cfi: return "cfi";
     case FrameHow::FramePointer: return "fp";
     case FrameHow::Scan: return "scan";
+    case FrameHow::TailCall: return "tailcall";
   }
   return "?";
 }

@@ -20,7 +20,7 @@ namespace bt {
 class Symbolizer;
 class CfiTable;
 
-enum class FrameHow { Context, Cfi, FramePointer, Scan };
+enum class FrameHow { Context, Cfi, FramePointer, Scan, TailCall };
 const char *frameHowName(FrameHow h);
 
 struct PhysicalFrame {

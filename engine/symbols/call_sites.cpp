@@ -1,0 +1,142 @@
+// Tail-call frame reconstruction from DWARF call-site information (DW_TAG_call_site, DWARF 5,
+// and DW_TAG_GNU_call_site). A function that ends in a tail call leaves no return address on the
+// stack, so CFI unwinding goes straight from the callee to the caller of the function that made
+// the tail call. gdb fills the gap (its "tailcall frames"); so do we, when the chain is unique.
+#include "symbols/elf_file.h"
+#include "symbols/symbolizer.h"
+
+#include <llvm/BinaryFormat/Dwarf.h>
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+#include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
+
+#include <functional>
+#include <set>
+
+namespace bt {
+
+using namespace llvm;
+
+namespace {
+
+constexpr int kMaxChainDepth = 6;
+constexpr size_t kMaxPaths = 16;
+
+std::optional<uint64_t> functionEntry(const DWARFDie &fn) {
+  if (!fn) return std::nullopt;
+  if (auto lo = dwarf::toAddress(fn.find(dwarf::DW_AT_low_pc))) return *lo;
+  if (auto entry = dwarf::toAddress(fn.find(dwarf::DW_AT_entry_pc))) return *entry;
+  auto ranges = fn.getAddressRanges();
+  if (!ranges) {
+    consumeError(ranges.takeError());
+    return std::nullopt;
+  }
+  if (ranges->empty()) return std::nullopt;
+  return ranges->front().LowPC;
+}
+
+struct CallSite {
+  uint64_t returnPc = 0;
+  bool tail = false;
+  DWARFDie die;
+};
+
+// Call sites inside a function, inlined bodies included, nested functions excluded.
+void collectCallSites(const DWARFDie &die, std::vector<CallSite> &out, int depth = 0) {
+  if (depth > 64) return;
+  for (const DWARFDie &child : die.children()) {
+    dwarf::Tag tag = child.getTag();
+    if (tag == dwarf::DW_TAG_call_site || tag == dwarf::DW_TAG_GNU_call_site) {
+      CallSite cs;
+      cs.die = child;
+      auto ret = dwarf::toAddress(child.find(tag == dwarf::DW_TAG_call_site
+                                                 ? dwarf::DW_AT_call_return_pc
+                                                 : dwarf::DW_AT_low_pc));
+      if (!ret) continue;
+      cs.returnPc = *ret;
+      cs.tail = child.find(dwarf::DW_AT_call_tail_call) || child.find(dwarf::DW_AT_GNU_tail_call);
+      out.push_back(cs);
+    } else if (tag == dwarf::DW_TAG_lexical_block || tag == dwarf::DW_TAG_inlined_subroutine) {
+      collectCallSites(child, out, depth + 1);
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
+  for (const ElfFile *f : {debug_.get(), binary_.get()})
+    if (f)
+      if (uint64_t a = f->addressOf(name)) return a;
+  return 0;
+}
+
+std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t callerReturn, uint64_t calleePc) {
+  DWARFContext *ctx = dwarf();
+  if (!ctx) return {};
+  auto targetEntry = [&](const CallSite &cs) -> std::optional<uint64_t> {
+    DWARFDie origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_call_origin);
+    if (!origin) origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+    if (!origin) return std::nullopt;
+    if (auto e = functionEntry(origin)) return e;
+    // A declaration or abstract instance: find the out-of-line copy through the symbol table.
+    if (const char *name = origin.getName(DINameKind::LinkageName))
+      if (uint64_t a = symbolAddress(name)) return a;
+    return std::nullopt;
+  };
+  // getDIEsForAddress may return the innermost inlined subroutine: climb to the subprogram.
+  auto functionAt = [&](uint64_t vaddr) {
+    DWARFDie d = ctx->getDIEsForAddress(vaddr).FunctionDIE;
+    while (d && d.getTag() != dwarf::DW_TAG_subprogram) d = d.getParent();
+    return d;
+  };
+
+  DWARFDie callee = functionAt(calleePc);
+  std::optional<uint64_t> calleeEntry = functionEntry(callee);
+  DWARFDie caller = functionAt(callerReturn - 1);
+  if (!calleeEntry || !caller) return {};
+  std::vector<CallSite> sites;
+  collectCallSites(caller, sites);
+  std::optional<uint64_t> first;
+  for (const CallSite &cs : sites)
+    if (cs.returnPc == callerReturn && !cs.tail) first = targetEntry(cs);
+  if (!first || *first == *calleeEntry) return {};
+
+  // Depth-first search over tail-call sites from the called function to the callee.
+  std::vector<std::vector<uint64_t>> paths;
+  std::vector<uint64_t> path;
+  std::set<uint64_t> onPath;
+  std::function<void(uint64_t, int)> dfs = [&](uint64_t entry, int depth) {
+    if (paths.size() > kMaxPaths || depth > kMaxChainDepth || !onPath.insert(entry).second) return;
+    DWARFDie fn = functionAt(entry);
+    std::vector<CallSite> tails;
+    if (fn) collectCallSites(fn, tails);
+    for (const CallSite &cs : tails) {
+      if (!cs.tail) continue;
+      std::optional<uint64_t> t = targetEntry(cs);
+      if (!t) continue;
+      path.push_back(cs.returnPc);
+      if (*t == *calleeEntry) paths.push_back(path);
+      else dfs(*t, depth + 1);
+      path.pop_back();
+    }
+    onPath.erase(entry);
+  };
+  dfs(*first, 0);
+  if (paths.empty() || paths.size() > kMaxPaths) return {};
+  for (const auto &p : paths)
+    if (p != paths.front()) return {};  // ambiguous: show nothing rather than guess
+  return std::vector<uint64_t>(paths.front().rbegin(), paths.front().rend());
+}
+
+std::vector<uint64_t> Symbolizer::tailCallChain(const Target &t, uint64_t calleePc,
+                                                bool calleeExact, uint64_t callerPc) {
+  uint64_t calleeLookup = calleeExact ? calleePc : calleePc - 1;
+  const ModuleInfo *mod = t.moduleFor(calleeLookup);
+  if (!mod || t.moduleFor(callerPc - 1) != mod) return {};
+  std::vector<uint64_t> chain =
+      forModule(*mod)->tailCallChain(callerPc - mod->loadBias, calleeLookup - mod->loadBias);
+  for (uint64_t &pc : chain) pc += mod->loadBias;
+  return chain;
+}
+
+}  // namespace bt
