@@ -10,6 +10,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <cstring>
 #include <set>
 #include <string>
@@ -32,6 +33,7 @@ options:
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
   --max-frames N     stop each thread's backtrace after N frames (default 4096)
+  --past-main        show the C runtime's frames below main (hidden by default, as gdb does)
   --no-cache         do not cache decompressed debug sections
                      (default cache: $XDG_CACHE_HOME/btengine, else ~/.cache/btengine)
   -q, --quiet        do not print warnings (missing debug files, ...) on stderr
@@ -76,6 +78,8 @@ int main(int argc, char **argv) {
       json = true;
     } else if (a == "-q" || a == "--quiet") {
       quiet = true;
+    } else if (a == "--past-main") {
+      uopts.pastMain = true;
     } else if (a == "--no-cache") {
       noCache = true;
     } else if (a == "--exe" || a.rfind("--exe=", 0) == 0) {
@@ -115,8 +119,9 @@ int main(int argc, char **argv) {
     auto lp = LiveProcess::open(atoi(input.c_str()));
     if (!lp) return fail(takeErrorReport(lp.takeError()));
     // Unwind while frozen, then let the process go before symbolizing, which may be slow.
-    threads = buildBacktraces(**lp, symbols, uopts);
+    std::vector<UnwindResult> unwound = unwindAllThreads(**lp, symbols, uopts);
     (*lp)->release();
+    threads = symbolizeBacktraces(**lp, symbols, unwound, uopts);
     target = std::move(*lp);
   } else {
     if (!CoreFile::looksLikeCore(input)) {
@@ -135,6 +140,13 @@ int main(int argc, char **argv) {
   else printBacktraceText(llvm::outs(), *target, threads);
   llvm::outs().flush();
 
+  if (getenv("BT_DEBUG_STATS")) {
+    // Memory breakdown for benchmarking: file-backed (mmapped debug info) vs heap.
+    std::ifstream st("/proc/self/status");
+    std::string line;
+    while (std::getline(st, line))
+      if (line.rfind("VmHWM", 0) == 0 || line.rfind("Rss", 0) == 0) llvm::errs() << line << "\n";
+  }
   if (!quiet) {
     std::set<std::string> seen;
     for (const std::string &w : symbols.warnings())

@@ -2,6 +2,8 @@
 // and DW_TAG_GNU_call_site). A function that ends in a tail call leaves no return address on the
 // stack, so CFI unwinding goes straight from the callee to the caller of the function that made
 // the tail call. gdb fills the gap (its "tailcall frames"); so do we, when the chain is unique.
+#include "symbols/call_sites.h"
+
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
 
@@ -17,11 +19,11 @@ namespace bt {
 using namespace llvm;
 
 namespace {
-
 constexpr int kMaxChainDepth = 6;
 constexpr size_t kMaxPaths = 16;
+}  // namespace
 
-std::optional<uint64_t> functionEntry(const DWARFDie &fn) {
+std::optional<uint64_t> dieFunctionEntry(const DWARFDie &fn) {
   if (!fn) return std::nullopt;
   if (auto lo = dwarf::toAddress(fn.find(dwarf::DW_AT_low_pc))) return *lo;
   if (auto entry = dwarf::toAddress(fn.find(dwarf::DW_AT_entry_pc))) return *entry;
@@ -34,14 +36,7 @@ std::optional<uint64_t> functionEntry(const DWARFDie &fn) {
   return ranges->front().LowPC;
 }
 
-struct CallSite {
-  uint64_t returnPc = 0;
-  bool tail = false;
-  DWARFDie die;
-};
-
-// Call sites inside a function, inlined bodies included, nested functions excluded.
-void collectCallSites(const DWARFDie &die, std::vector<CallSite> &out, int depth = 0) {
+void collectCallSites(const DWARFDie &die, std::vector<CallSite> &out, int depth) {
   if (depth > 64) return;
   for (const DWARFDie &child : die.children()) {
     dwarf::Tag tag = child.getTag();
@@ -61,7 +56,23 @@ void collectCallSites(const DWARFDie &die, std::vector<CallSite> &out, int depth
   }
 }
 
-}  // namespace
+std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms) {
+  DWARFDie origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_call_origin);
+  if (!origin) origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+  if (!origin) return std::nullopt;
+  if (auto e = dieFunctionEntry(origin)) return e;
+  // A declaration or abstract instance: find the out-of-line copy through the symbol table.
+  if (const char *name = origin.getName(DINameKind::LinkageName))
+    if (uint64_t a = syms.symbolAddress(name)) return a;
+  return std::nullopt;
+}
+
+DWARFDie subprogramAt(DWARFContext &ctx, uint64_t vaddr) {
+  // getDIEsForAddress may return the innermost inlined subroutine: climb to the subprogram.
+  DWARFDie d = ctx.getDIEsForAddress(vaddr).FunctionDIE;
+  while (d && d.getTag() != dwarf::DW_TAG_subprogram) d = d.getParent();
+  return d;
+}
 
 uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
   for (const ElfFile *f : {debug_.get(), binary_.get()})
@@ -71,27 +82,15 @@ uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
 }
 
 std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t callerReturn, uint64_t calleePc) {
-  DWARFContext *ctx = dwarf();
+  // Rare (only where a call site's target is not the callee): a context of its own, freed on
+  // return, keeps the DIEs it parses out of the batched symbolization's memory budget.
+  std::unique_ptr<DWARFContext> ctx = scratchContext();
   if (!ctx) return {};
-  auto targetEntry = [&](const CallSite &cs) -> std::optional<uint64_t> {
-    DWARFDie origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_call_origin);
-    if (!origin) origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
-    if (!origin) return std::nullopt;
-    if (auto e = functionEntry(origin)) return e;
-    // A declaration or abstract instance: find the out-of-line copy through the symbol table.
-    if (const char *name = origin.getName(DINameKind::LinkageName))
-      if (uint64_t a = symbolAddress(name)) return a;
-    return std::nullopt;
-  };
-  // getDIEsForAddress may return the innermost inlined subroutine: climb to the subprogram.
-  auto functionAt = [&](uint64_t vaddr) {
-    DWARFDie d = ctx->getDIEsForAddress(vaddr).FunctionDIE;
-    while (d && d.getTag() != dwarf::DW_TAG_subprogram) d = d.getParent();
-    return d;
-  };
+  auto targetEntry = [&](const CallSite &cs) { return callSiteTarget(cs, *this); };
+  auto functionAt = [&](uint64_t vaddr) { return subprogramAt(*ctx, vaddr); };
 
   DWARFDie callee = functionAt(calleePc);
-  std::optional<uint64_t> calleeEntry = functionEntry(callee);
+  std::optional<uint64_t> calleeEntry = dieFunctionEntry(callee);
   DWARFDie caller = functionAt(callerReturn - 1);
   if (!calleeEntry || !caller) return {};
   std::vector<CallSite> sites;

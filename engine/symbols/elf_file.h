@@ -39,6 +39,7 @@ public:
   const std::string &buildId() const { return buildId_; }
   const std::string &debugLink() const { return debugLink_; }
   const std::vector<ElfSection> &sections() const { return sections_; }
+  const llvm::MemoryBuffer *buffer() const { return buf_.get(); }
   const ElfSection *section(llvm::StringRef name) const;
   bool hasDwarf() const;
   bool isRelocatable() const { return type_ == 1; }

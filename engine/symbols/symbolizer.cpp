@@ -1,6 +1,7 @@
 #include "symbols/symbolizer.h"
 
 #include "support/error.h"
+#include "symbols/call_sites.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/elf_file.h"
@@ -8,7 +9,10 @@
 #include <llvm/DebugInfo/DWARF/DWARFCompileUnit.h>
 #include <llvm/Demangle/Demangle.h>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+
+#include <map>
 
 namespace bt {
 
@@ -150,60 +154,119 @@ bool ModuleSymbols::hasDwarf() const {
   return f && f->hasDwarf();
 }
 
-DWARFContext *ModuleSymbols::dwarf() {
-  if (dwarfTried_) return ctx_.get();
-  dwarfTried_ = true;
+bool ModuleSymbols::loadSections() {
+  if (sectionsTried_) return !sections_.empty();
+  sectionsTried_ = true;
   const ElfFile *f = debugFile();
-  if (!f || !f->hasDwarf()) return nullptr;
+  if (!f || !f->hasDwarf()) return false;
   auto secs = loadDwarfSections(*f, kSymbolizationSections, opts_.cacheDir);
   if (!secs) {
     warnings_.push_back(f->path() + ": " + toString(secs.takeError()));
-    return nullptr;
+    return false;
   }
   sections_ = std::move(*secs);
+  return !sections_.empty();
+}
+
+std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext() {
+  if (!loadSections()) return nullptr;
   // Malformed DWARF produces recoverable errors: keep them as warnings, never abort.
   auto onError = [this](Error e) {
     if (warnings_.size() < 20) warnings_.push_back(toString(std::move(e)));
     else consumeError(std::move(e));
   };
-  ctx_ = DWARFContext::create(sections_, /*AddrSize=*/8, /*isLittleEndian=*/true, onError, onError);
-  return ctx_.get();
+  // Views of the same mmapped sections: creating a context copies nothing.
+  return DWARFContext::create(sections_, /*AddrSize=*/8, /*isLittleEndian=*/true, onError, onError);
 }
 
-std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
-  std::vector<SourceLocation> out;
-  if (DWARFContext *ctx = dwarf()) {
-    DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
-                             DINameKind::LinkageName);
-    object::SectionedAddress addr{vaddr, object::SectionedAddress::UndefSection};
-    DIInliningInfo info = ctx->getInliningInfoForAddress(addr, spec);
-    uint32_t n = info.getNumberOfFrames();
-    for (uint32_t i = 0; i < n; ++i) {
-      const DILineInfo &li = info.getFrame(i);
-      SourceLocation loc;
-      if (li.FunctionName != DILineInfo::BadString) loc.function = displayFunctionName(li.FunctionName);
-      if (li.FileName != DILineInfo::BadString) loc.file = li.FileName;
-      loc.line = li.Line;
-      loc.column = li.Column;
-      loc.inlined = i + 1 < n;
-      out.push_back(std::move(loc));
-    }
-    if (!out.empty() && out.back().function.empty()) out.clear();
-    if (!out.empty()) applyGdbLineRule(*ctx, vaddr, out.front());
+DWARFContext *ModuleSymbols::index() {
+  if (!index_) index_ = scratchContext();
+  return index_.get();
+}
+
+// Touched pages of mmapped debug info count in our RSS until unmapped; they are clean file
+// pages, so dropping them costs only a page-cache refault if a later batch needs them again.
+void ModuleSymbols::releaseMappedPages() {
+  auto drop = [](const MemoryBuffer *mb) {
+    if (!mb || mb->getBufferKind() != MemoryBuffer::MemoryBuffer_MMap) return;
+    uintptr_t start = reinterpret_cast<uintptr_t>(mb->getBufferStart());
+    uintptr_t end = start + mb->getBufferSize();
+    uintptr_t page = 4096;
+    uintptr_t a = (start + page - 1) & ~(page - 1), b = end & ~(page - 1);
+    if (b > a) madvise(reinterpret_cast<void *>(a), b - a, MADV_DONTNEED);
+  };
+  if (const ElfFile *f = debugFile()) drop(f->buffer());
+  for (auto &e : sections_) drop(e.second.get());
+}
+
+PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
+  PcInfo info;
+  DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
+                           DINameKind::LinkageName);
+  object::SectionedAddress addr{q.vaddr, object::SectionedAddress::UndefSection};
+  DIInliningInfo inl = ctx.getInliningInfoForAddress(addr, spec);
+  uint32_t n = inl.getNumberOfFrames();
+  for (uint32_t i = 0; i < n; ++i) {
+    const DILineInfo &li = inl.getFrame(i);
+    SourceLocation loc;
+    if (li.FunctionName != DILineInfo::BadString) loc.function = displayFunctionName(li.FunctionName);
+    if (li.FileName != DILineInfo::BadString) loc.file = li.FileName;
+    loc.line = li.Line;
+    loc.column = li.Column;
+    loc.inlined = i + 1 < n;
+    info.chain.push_back(std::move(loc));
   }
-  if (out.empty()) {
-    const ElfFile *files[2] = {binary_.get(), debug_.get()};
-    for (const ElfFile *f : files) {
+  if (!info.chain.empty() && info.chain.back().function.empty()) info.chain.clear();
+  if (info.chain.empty()) return info;
+  applyGdbLineRule(ctx, q.vaddr, info.chain.front());
+  DWARFDie fn = subprogramAt(ctx, q.vaddr);
+  info.functionEntry = dieFunctionEntry(fn).value_or(0);
+  if (q.returnAddress && fn) {
+    std::vector<CallSite> sites;
+    collectCallSites(fn, sites);
+    for (const CallSite &cs : sites)
+      if (cs.returnPc == q.returnAddress && !cs.tail)
+        info.callTarget = callSiteTarget(cs, *this).value_or(0);
+  }
+  return info;
+}
+
+std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
+  std::vector<PcInfo> out(queries.size());
+  if (DWARFContext *idx = index()) {
+    // Group queries by compile unit (the index context parses only unit headers and aranges).
+    std::map<uint64_t, std::vector<size_t>> byUnit;
+    for (size_t i = 0; i < queries.size(); ++i)
+      if (DWARFCompileUnit *cu = idx->getCompileUnitForCodeAddress(queries[i].vaddr))
+        byUnit[cu->getOffset()].push_back(i);
+    constexpr size_t kUnitsPerBatch = 16;
+    auto it = byUnit.begin();
+    while (it != byUnit.end()) {
+      std::unique_ptr<DWARFContext> ctx = scratchContext();
+      for (size_t n = 0; n < kUnitsPerBatch && it != byUnit.end(); ++n, ++it)
+        for (size_t i : it->second) out[i] = answer(*ctx, queries[i]);
+      ctx.reset();  // frees this batch's DIEs and line tables
+      releaseMappedPages();
+    }
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (!out[i].chain.empty()) continue;
+    for (const ElfFile *f : {binary_.get(), debug_.get()}) {
       if (!f) continue;
-      if (const ElfSymbol *s = f->symbolFor(vaddr)) {
+      if (const ElfSymbol *sym = f->symbolFor(queries[i].vaddr)) {
         SourceLocation loc;
-        loc.function = displayFunctionName(s->name);
-        out.push_back(std::move(loc));
+        loc.function = displayFunctionName(sym->name);
+        out[i].chain.push_back(std::move(loc));
+        out[i].functionEntry = sym->address;
         break;
       }
     }
   }
   return out;
+}
+
+std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
+  return std::move(symbolizeBatch({PcQuery{vaddr, 0}}).front().chain);
 }
 
 ModuleSymbols *Symbolizer::forModule(const ModuleInfo &mod) {
@@ -219,6 +282,34 @@ std::vector<SourceLocation> Symbolizer::symbolize(const Target &t, uint64_t pc, 
   const ModuleInfo *mod = t.moduleFor(lookup);
   if (!mod) return {};
   return forModule(*mod)->symbolize(lookup - mod->loadBias);
+}
+
+std::vector<PcInfo> Symbolizer::symbolizeAll(const Target &t,
+                                             const std::vector<RuntimeQuery> &queries) {
+  std::vector<PcInfo> out(queries.size());
+  std::map<const ModuleInfo *, std::vector<size_t>> byModule;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    uint64_t lookup = queries[i].exact ? queries[i].pc : queries[i].pc - 1;
+    if (const ModuleInfo *mod = t.moduleFor(lookup)) byModule[mod].push_back(i);
+  }
+  for (auto &[mod, idx] : byModule) {
+    std::vector<PcQuery> qs;
+    for (size_t i : idx) {
+      const RuntimeQuery &r = queries[i];
+      PcQuery q;
+      q.vaddr = (r.exact ? r.pc : r.pc - 1) - mod->loadBias;
+      q.returnAddress = r.exact ? 0 : r.pc - mod->loadBias;
+      qs.push_back(q);
+    }
+    std::vector<PcInfo> res = forModule(*mod)->symbolizeBatch(qs);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      PcInfo &pi = res[k];
+      if (pi.functionEntry) pi.functionEntry += mod->loadBias;
+      if (pi.callTarget) pi.callTarget += mod->loadBias;
+      out[idx[k]] = std::move(pi);
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> Symbolizer::warnings() const {

@@ -1,8 +1,11 @@
 // Symbolizer: PC -> function (demangled, gdb-style without parameter list), inline chain and
 // file:line. One ModuleSymbols per module, created on first use: it opens the binary, finds its
-// debug file (build-id, debuglink, or the binary itself), and builds an llvm::DWARFContext over
-// lazily-inflated sections. LLVM parses only the compile units that contain the PCs asked about.
-// Without DWARF it falls back to the ELF symbol tables.
+// debug file (build-id, debuglink, or the binary itself), and reads DWARF with LLVM over lazily
+// inflated sections. Only the compile units that contain the PCs asked about are parsed, and
+// they are parsed in batches: PCs are grouped by compile unit and each batch gets a short-lived
+// llvm::DWARFContext whose parsed DIEs and line tables are freed before the next batch, so peak
+// memory stays flat however many units a backtrace touches. Without DWARF it falls back to the
+// ELF symbol tables.
 #pragma once
 
 #include "target/target.h"
@@ -35,13 +38,27 @@ struct SourceLocation {
 // Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
 std::string displayFunctionName(llvm::StringRef linkageOrName);
 
+// One lookup: `vaddr` is the address to describe (pc, or pc - 1 for a return address);
+// `returnAddress` (0 if none) asks which function the call returning there called.
+struct PcQuery {
+  uint64_t vaddr = 0;
+  uint64_t returnAddress = 0;
+};
+
+struct PcInfo {
+  std::vector<SourceLocation> chain;  // innermost first; the last entry is the physical function
+  uint64_t functionEntry = 0;         // entry of the physical function (0 if unknown)
+  uint64_t callTarget = 0;            // entry of the function the call at returnAddress calls
+};
+
 class ModuleSymbols {
 public:
   ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts);
   ~ModuleSymbols();
 
-  // Inline chain for a link-time address, innermost first; the last entry is the physical
-  // function. Empty if nothing is known.
+  // Answers many queries at once, one compile-unit batch at a time (same order as `queries`).
+  std::vector<PcInfo> symbolizeBatch(const std::vector<PcQuery> &queries);
+  // Inline chain for one link-time address (a batch of one).
   std::vector<SourceLocation> symbolize(uint64_t vaddr);
 
   // Tail calls between a caller and its callee, reconstructed like gdb from DW_TAG_call_site:
@@ -60,13 +77,17 @@ public:
   bool hasDwarf() const;
 
 private:
-  llvm::DWARFContext *dwarf();
+  bool loadSections();
+  llvm::DWARFContext *index();                           // long-lived: address -> compile unit
+  std::unique_ptr<llvm::DWARFContext> scratchContext();  // per batch: DIEs, line tables
+  void releaseMappedPages();
+  PcInfo answer(llvm::DWARFContext &ctx, const PcQuery &q);
 
   std::unique_ptr<ElfFile> binary_, debug_;
   SymbolizerOptions opts_;
-  bool dwarfTried_ = false;
+  bool sectionsTried_ = false;
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
-  std::unique_ptr<llvm::DWARFContext> ctx_;
+  std::unique_ptr<llvm::DWARFContext> index_;
   std::vector<std::string> warnings_;
 };
 
@@ -76,6 +97,13 @@ public:
   ModuleSymbols *forModule(const ModuleInfo &mod);
   // Runtime pc -> inline chain; `exact` is false for return addresses (looked up at pc - 1).
   std::vector<SourceLocation> symbolize(const Target &t, uint64_t pc, bool exact);
+
+  struct RuntimeQuery {
+    uint64_t pc = 0;
+    bool exact = true;  // false: pc is a return address (described at pc - 1)
+  };
+  // Batched form over runtime pcs of any modules; results in query order.
+  std::vector<PcInfo> symbolizeAll(const Target &t, const std::vector<RuntimeQuery> &queries);
   // Runtime pcs of tail-call frames between a callee frame and its caller (see ModuleSymbols).
   std::vector<uint64_t> tailCallChain(const Target &t, uint64_t calleePc, bool calleeExact,
                                       uint64_t callerPc);

@@ -31,38 +31,72 @@ static bool isOutermostFunction(const std::string &fn) {
          fn == "__clone3" || fn == "__GI___clone" || fn == "__GI___clone3";
 }
 
+std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
+                                           const UnwindOptions &opts) {
+  Unwinder unwinder(target, symbols, opts);
+  std::vector<UnwindResult> unwound;
+  for (const ThreadInfo &t : target.threads()) unwound.push_back(unwinder.unwind(t.regs));
+  return unwound;
+}
+
 std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols,
                                              const UnwindOptions &opts) {
-  Unwinder unwinder(target, symbols, opts);
+  return symbolizeBacktraces(target, symbols, unwindAllThreads(target, symbols, opts), opts);
+}
+
+std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolizer &symbols,
+                                                 const std::vector<UnwindResult> &unwound,
+                                                 const UnwindOptions &opts) {
+  // 2. Symbolize all physical frames in one batch, grouped by module and compile unit.
+  auto exactOf = [](const PhysicalFrame &pf) { return pf.pcExact || pf.signalTrampoline; };
+  std::vector<Symbolizer::RuntimeQuery> queries;
+  for (const UnwindResult &ur : unwound)
+    for (const PhysicalFrame &pf : ur.frames) queries.push_back({pf.pc, exactOf(pf)});
+  std::vector<PcInfo> infos = symbols.symbolizeAll(target, queries);
+
   std::vector<ThreadBacktrace> out;
-  for (const ThreadInfo &t : target.threads()) {
+  size_t q = 0;
+  for (size_t ti = 0; ti < unwound.size(); ++ti) {
+    const ThreadInfo &t = target.threads()[ti];
+    const UnwindResult &ur = unwound[ti];
     ThreadBacktrace tb;
     tb.tid = t.tid;
     tb.name = t.name;
     tb.signal = t.signal;
     tb.crashed = target.crashedTid() && *target.crashedTid() == t.tid;
-    UnwindResult ur = unwinder.unwind(t.regs);
     tb.stopReason = ur.stopReason;
-    // Insert the frames of tail calls that CFI cannot see (gdb's "tailcall frames").
-    std::vector<PhysicalFrame> frames;
+    const PcInfo *frameInfo = &infos[q];
+    q += ur.frames.size();
+
+    // 3. Insert tail-call frames where the caller's call site calls another function than the
+    // one the callee frame is in (gdb's "tailcall frames").
+    std::vector<std::pair<PhysicalFrame, PcInfo>> frames;
     for (size_t i = 0; i < ur.frames.size(); ++i) {
-      frames.push_back(ur.frames[i]);
+      frames.emplace_back(ur.frames[i], frameInfo[i]);
       if (i + 1 >= ur.frames.size() || ur.frames[i + 1].how != FrameHow::Cfi ||
           ur.frames[i].signalTrampoline)
         continue;
-      const PhysicalFrame &callee = ur.frames[i];
-      for (uint64_t pc : symbols.tailCallChain(target, callee.pc, callee.pcExact,
+      const PcInfo &callee = frameInfo[i], &caller = frameInfo[i + 1];
+      if (!callee.functionEntry || !caller.callTarget || callee.functionEntry == caller.callTarget)
+        continue;
+      for (uint64_t pc : symbols.tailCallChain(target, ur.frames[i].pc, ur.frames[i].pcExact,
                                                ur.frames[i + 1].pc)) {
         PhysicalFrame tf;
         tf.pc = pc;
         tf.how = FrameHow::TailCall;
         tf.pcExact = false;
-        frames.push_back(tf);
+        PcInfo ti;
+        ti.chain = symbols.symbolize(target, pc, false);
+        // gdb shows a tail-call frame as the innermost function at its pc only.
+        if (ti.chain.size() > 1) ti.chain.resize(1);
+        if (!ti.chain.empty()) ti.chain[0].inlined = false;
+        frames.emplace_back(tf, std::move(ti));
       }
     }
-    for (const PhysicalFrame &pf : frames) {
-      bool exact = pf.pcExact || pf.signalTrampoline;
-      std::vector<SourceLocation> chain = symbols.symbolize(target, pf.pc, exact);
+
+    // 4. Expand inline chains into frames.
+    for (auto &[pf, info] : frames) {
+      bool exact = exactOf(pf);
       const ModuleInfo *mod = target.moduleFor(exact ? pf.pc : pf.pc - 1);
       Frame base;
       base.pc = pf.pc;
@@ -73,12 +107,8 @@ std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols
         base.module = mod->path;
         base.moduleOffset = pf.pc - mod->loadBias;
       }
+      std::vector<SourceLocation> chain = info.chain;
       if (chain.empty()) chain.push_back({});
-      // gdb shows a tail-call frame as the innermost function at its pc only.
-      if (pf.how == FrameHow::TailCall) {
-        chain.resize(1);
-        chain[0].inlined = false;
-      }
       bool outermost = false;
       for (const SourceLocation &loc : chain) {
         Frame f = base;
@@ -89,6 +119,9 @@ std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols
         f.column = loc.column;
         f.inlined = loc.inlined;
         outermost |= !loc.inlined && isOutermostFunction(loc.function);
+        // Like gdb (backtrace past-main off): the C runtime's frames below main are noise.
+        outermost |= !loc.inlined && !opts.pastMain && loc.function == "main" && mod &&
+                     mod->isMainExecutable;
         tb.frames.push_back(std::move(f));
       }
       if (outermost) break;

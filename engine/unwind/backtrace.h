@@ -38,6 +38,14 @@ struct ThreadBacktrace {
   std::string stopReason;
 };
 
+// Unwinding reads target memory; symbolization does not. A live target can be released between
+// the two (bt does), which keeps the pause short.
+std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
+                                           const UnwindOptions &opts = {});
+std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolizer &symbols,
+                                                 const std::vector<UnwindResult> &unwound,
+                                                 const UnwindOptions &opts = {});
+// Both steps.
 std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols,
                                              const UnwindOptions &opts = {});
 

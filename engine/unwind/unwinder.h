@@ -36,6 +36,7 @@ struct PhysicalFrame {
 struct UnwindOptions {
   size_t maxFrames = 4096;
   size_t scanWords = 1024;  // how far a stack scan may look, in 8-byte words
+  bool pastMain = false;     // keep the C runtime's frames below main (gdb: backtrace past-main)
 };
 
 struct UnwindResult {

@@ -1,0 +1,31 @@
+// Internal helpers over DWARF call-site DIEs (DW_TAG_call_site / DW_TAG_GNU_call_site), shared by
+// the batched symbolizer (which call does a return address belong to) and tail-call
+// reconstruction. Not part of the engine API.
+#pragma once
+
+#include <llvm/DebugInfo/DWARF/DWARFContext.h>
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+
+#include <optional>
+#include <vector>
+
+namespace bt {
+
+class ModuleSymbols;
+
+struct CallSite {
+  uint64_t returnPc = 0;
+  bool tail = false;
+  llvm::DWARFDie die;
+};
+
+// Entry address of a subprogram DIE (low_pc, entry_pc or its first range).
+std::optional<uint64_t> dieFunctionEntry(const llvm::DWARFDie &fn);
+// Call sites inside a function, inlined bodies included, nested functions excluded.
+void collectCallSites(const llvm::DWARFDie &fn, std::vector<CallSite> &out, int depth = 0);
+// Entry address of the function a call site calls (via its origin DIE or the symbol table).
+std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms);
+// The (outermost, not inlined) subprogram DIE holding an address.
+llvm::DWARFDie subprogramAt(llvm::DWARFContext &ctx, uint64_t vaddr);
+
+}  // namespace bt

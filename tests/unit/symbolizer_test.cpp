@@ -1,0 +1,134 @@
+// Symbol-layer unit tests: gdb-style function names, debug-file search order, and lazy inflation
+// of compressed debug sections with the build-id cache (on the compressed fixture binaries).
+#include "symbols/debug_file_locator.h"
+#include "symbols/dwarf_sections.h"
+#include "symbols/elf_file.h"
+#include "symbols/symbolizer.h"
+
+#include <gtest/gtest.h>
+#include <llvm/Support/FileSystem.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace bt;
+
+TEST(DisplayName, MatchesGdbSpelling) {
+  EXPECT_EQ(displayFunctionName("main"), "main");
+  EXPECT_EQ(displayFunctionName("_ZN4tmpl11AccumulatorIlE3addEl"), "tmpl::Accumulator<long>::add");
+  EXPECT_EQ(displayFunctionName("_ZN4tmpl10crash_siteIlEEvT_"), "tmpl::crash_site<long>");
+  // GNU closure spelling (gdb, c++filt), not LLVM's 'lambda'(int).
+  EXPECT_EQ(displayFunctionName("_ZZ4mainENKUliE_clEi"), "main::{lambda(int)#1}::operator()");
+  EXPECT_EQ(displayFunctionName("_ZZ4mainENKUliE0_clEi"), "main::{lambda(int)#2}::operator()");
+  EXPECT_EQ(displayFunctionName("_ZZ4mainENKUlvE_clEv"), "main::{lambda()#1}::operator()");
+  // Not a valid mangling: kept as is.
+  EXPECT_EQ(displayFunctionName("_Zgarbage"), "_Zgarbage");
+}
+
+TEST(DebugFileLocator, SearchOrder) {
+  DebugFileQuery q{"/opt/app/bin/server", "abcdef0123", "server.debug"};
+  auto c = debugFileCandidates(q, {"/my/debug"});
+  ASSERT_GE(c.size(), 6u);
+  EXPECT_EQ(c[0], "/my/debug/.build-id/ab/cdef0123.debug");
+  EXPECT_EQ(c[1], "/usr/lib/debug/.build-id/ab/cdef0123.debug");
+  EXPECT_EQ(c[2], "/opt/app/bin/server.debug");
+  EXPECT_EQ(c[3], "/opt/app/bin/.debug/server.debug");
+  EXPECT_EQ(c[4], "/my/debug/opt/app/bin/server.debug");
+  EXPECT_EQ(c[5], "/usr/lib/debug/opt/app/bin/server.debug");
+  // A debuglink with a slash would escape the search directories: ignored.
+  DebugFileQuery evil{"/bin/x", "", "../../etc/passwd"};
+  EXPECT_TRUE(debugFileCandidates(evil, {}).empty());
+}
+
+#ifdef BT_FIXTURE_BIN_DIR
+static std::string fixture(const std::string &name) {
+  std::string p = std::string(BT_FIXTURE_BIN_DIR) + "/" + name;
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 ? p : std::string();
+}
+
+static std::string tempDir() {
+  char tmpl[] = "/tmp/bt_cache_test_XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+class CompressedSections : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(CompressedSections, InflatedOnlyWhenAskedAndCachedByBuildId) {
+  std::string path = fixture(GetParam());
+  ASSERT_FALSE(path.empty()) << "fixture " << GetParam() << " not built";
+  auto elf = ElfFile::open(path);
+  ASSERT_TRUE(bool(elf)) << llvm::toString(elf.takeError());
+  const ElfSection *info = (*elf)->section(".debug_info");
+  ASSERT_TRUE(info && info->compressed) << "fixture must have a compressed .debug_info";
+  ASSERT_FALSE((*elf)->buildId().empty());
+
+  std::string cache = tempDir();
+  DwarfSectionStats first;
+  auto secs = loadDwarfSections(**elf, {"debug_info", "debug_abbrev"}, cache, &first);
+  ASSERT_TRUE(bool(secs)) << llvm::toString(secs.takeError());
+  EXPECT_GE(first.inflated, 1u);
+  EXPECT_EQ(first.fromCache, 0u);
+  EXPECT_FALSE(secs->count("debug_line")) << "only requested sections are loaded";
+  // The inflated .debug_info starts with a unit header of the right DWARF version.
+  llvm::StringRef data = (*secs)["debug_info"]->getBuffer();
+  ASSERT_GT(data.size(), 8u);
+  uint16_t version;
+  memcpy(&version, data.data() + 4, 2);
+  EXPECT_TRUE(version == 4 || version == 5) << version;
+  std::string cached = cache + "/" + (*elf)->buildId() + "/debug_info";
+  struct stat st;
+  ASSERT_EQ(stat(cached.c_str(), &st), 0) << cached;
+  EXPECT_EQ(uint64_t(st.st_size), data.size());
+
+  DwarfSectionStats second;
+  auto again = loadDwarfSections(**elf, {"debug_info", "debug_abbrev"}, cache, &second);
+  ASSERT_TRUE(bool(again));
+  EXPECT_EQ(second.inflated, 0u) << "second load must come from the cache";
+  EXPECT_EQ(second.fromCache, first.inflated);
+  EXPECT_EQ((*again)["debug_info"]->getBuffer(), data);
+
+  // A cache file cut short (disk full, killed writer) is ignored, not trusted.
+  ASSERT_EQ(truncate(cached.c_str(), st.st_size / 2), 0);
+  DwarfSectionStats third;
+  auto repaired = loadDwarfSections(**elf, {"debug_info"}, cache, &third);
+  ASSERT_TRUE(bool(repaired));
+  EXPECT_EQ(third.inflated, 1u);
+  EXPECT_EQ((*repaired)["debug_info"]->getBuffer(), data);
+  llvm::sys::fs::remove_directories(cache);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CompressedSections,
+                         ::testing::Values("deep_c.gcc-O2-dwarf5-pie-nofp-zlib",
+                                           "deep_c.clang-O2-dwarf5-pie-nofp-zstd"));
+
+TEST(Symbolizer, CompressedAndPlainFixturesGiveTheSameAnswer) {
+  // Same source and compiler flags but -gz: the answers must not depend on compression.
+  std::string plain = fixture("deep_c.gcc-O2-dwarf5-pie-nofp");
+  std::string zlib = fixture("deep_c.gcc-O2-dwarf5-pie-nofp-zlib");
+  ASSERT_FALSE(plain.empty() || zlib.empty());
+  auto pe = ElfFile::open(plain);
+  ASSERT_TRUE(bool(pe));
+  SymbolizerOptions opts;  // no cache
+  ModuleInfo pm{plain, plain}, zm{zlib, zlib};
+  ModuleSymbols ps(pm, opts), zs(zm, opts);
+  ASSERT_TRUE(ps.hasDwarf());
+  ASSERT_TRUE(zs.hasDwarf());
+  // Every function symbol's entry must symbolize identically.
+  int compared = 0;
+  for (const char *fn : {"main", "level_a", "level_b", "level_c"}) {
+    uint64_t a = ps.symbolAddress(fn), b = zs.symbolAddress(fn);
+    if (!a || !b) continue;
+    auto x = ps.symbolize(a), y = zs.symbolize(b);
+    ASSERT_FALSE(x.empty()) << fn;
+    ASSERT_EQ(x.size(), y.size()) << fn;
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].function, y[i].function);
+      EXPECT_EQ(x[i].line, y[i].line);
+      EXPECT_EQ(x[i].file, y[i].file);
+    }
+    ++compared;
+  }
+  EXPECT_GE(compared, 1);
+}
+#endif
