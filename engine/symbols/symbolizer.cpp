@@ -78,6 +78,43 @@ std::string displayFunctionName(StringRef name) {
   return name.str();
 }
 
+// gdb's name for a function DIE: the demangled linkage name when there is one, else the DWARF
+// name qualified by its enclosing namespaces and classes (gdb's dwarf2_compute_name /
+// determine_prefix). An unnamed class or an enclosing function ends the prefix, as in gdb.
+static std::string functionNameForDie(DWARFDie die) {
+  if (const char *ln = die.getLinkageName()) return displayFunctionName(ln);
+  const char *shortName = die.getShortName();
+  if (!shortName) return {};
+  // The declaration carries the scope: follow abstract_origin / specification.
+  DWARFDie decl = die;
+  for (int i = 0; i < 8; ++i) {
+    DWARFDie next = decl.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+    if (!next) next = decl.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
+    if (!next) break;
+    decl = next;
+  }
+  std::string prefix;
+  for (DWARFDie p = decl.getParent(); p; p = p.getParent()) {
+    dwarf::Tag tag = p.getTag();
+    if (tag == dwarf::DW_TAG_namespace) {
+      const char *n = p.getShortName();
+      prefix = std::string(n ? n : "(anonymous namespace)") + "::" + prefix;
+    } else if (tag == dwarf::DW_TAG_class_type || tag == dwarf::DW_TAG_structure_type ||
+               tag == dwarf::DW_TAG_union_type) {
+      const char *n = p.getShortName();
+      if (!n) {
+        prefix.clear();
+        break;
+      }
+      prefix = std::string(n) + "::" + prefix;
+    } else {
+      if (tag != dwarf::DW_TAG_compile_unit && tag != dwarf::DW_TAG_partial_unit) prefix.clear();
+      break;
+    }
+  }
+  return prefix + shortName;
+}
+
 static const std::vector<std::string> kSymbolizationSections = {
     "debug_info",   "debug_abbrev",   "debug_line",     "debug_line_str", "debug_str",
     "debug_str_offsets", "debug_addr", "debug_ranges", "debug_rnglists", "debug_aranges"};
@@ -218,6 +255,15 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
   }
   if (!info.chain.empty() && info.chain.back().function.empty()) info.chain.clear();
   if (info.chain.empty()) return info;
+  // Names from the DIEs themselves: LLVM reports bare DW_AT_names when there is no linkage name.
+  if (DWARFCompileUnit *cu = ctx.getCompileUnitForCodeAddress(q.vaddr)) {
+    SmallVector<DWARFDie, 4> dies;
+    cu->getInlinedChainForAddress(q.vaddr, dies);
+    if (dies.size() == info.chain.size())
+      for (size_t i = 0; i < dies.size(); ++i)
+        if (std::string name = functionNameForDie(dies[i]); !name.empty())
+          info.chain[i].function = std::move(name);
+  }
   applyGdbLineRule(ctx, q.vaddr, info.chain.front());
   DWARFDie fn = subprogramAt(ctx, q.vaddr);
   info.functionEntry = dieFunctionEntry(fn).value_or(0);
