@@ -1,0 +1,372 @@
+"""Helpers shared by the end-to-end tests (no pytest dependency, so that they
+can also be used from a plain Python prompt while debugging a failure)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import select
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# (test id, quirk name) for every gdb quirk an oracle test relied on; printed
+# by conftest.pytest_terminal_summary.
+QUIRK_LOG: list = []
+GDB = shutil.which("gdb") or "gdb"
+
+# gdb does not get more than this to print a backtrace (the 200-level recursion
+# with libc6-dbg takes ~1 s).
+GDB_TIMEOUT = 120
+BT_TIMEOUT = 60
+READY_TIMEOUT = 20
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("BT_BUILD_DIR", REPO_ROOT / "build")).resolve()
+
+
+def fixtures_dir() -> Path:
+    """Where the fixture binaries and manifest are; BT_FIXTURES_DIR lets the
+    fixtures come from another build tree than the engine."""
+    env = os.environ.get("BT_FIXTURES_DIR")
+    if env:
+        return Path(env).resolve()
+    return build_dir() / "tests" / "fixtures"
+
+
+def bt_path() -> Path:
+    return Path(os.environ.get("BT_BIN", build_dir() / "bin" / "bt"))
+
+
+def manifest_path() -> Path:
+    return fixtures_dir() / "manifest.json"
+
+
+def load_manifest() -> dict:
+    with open(manifest_path()) as f:
+        return json.load(f)
+
+
+def core_pattern() -> str:
+    try:
+        return Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------
+# Running fixtures
+
+
+def _unlimited_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+@dataclass
+class PausedProcess:
+    proc: subprocess.Popen
+    pid: int
+    exe: str
+
+
+def start_paused(exe: str, timeout: float = READY_TIMEOUT) -> PausedProcess:
+    """Start `exe pause`, wait for its `READY <pid>` line.  The caller must
+    call stop_paused()."""
+    proc = subprocess.Popen(
+        [exe, "pause"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _kill(proc)
+            raise RuntimeError(f"{exe} pause: no READY line within {timeout}s (got {buf!r})")
+        r, _, _ = select.select([proc.stdout], [], [], left)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                err = proc.stderr.read().decode(errors="replace")
+                proc.wait()
+                raise RuntimeError(
+                    f"{exe} pause exited ({proc.returncode}) before READY: {buf!r} {err!r}"
+                )
+            buf += chunk
+    line = buf.split(b"\n", 1)[0].decode()
+    parts = line.split()
+    if len(parts) != 2 or parts[0] != "READY" or int(parts[1]) != proc.pid:
+        _kill(proc)
+        raise RuntimeError(f"{exe} pause: unexpected first line {line!r} (pid {proc.pid})")
+    return PausedProcess(proc=proc, pid=proc.pid, exe=exe)
+
+
+def _kill(proc: subprocess.Popen):
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+def stop_paused(p: PausedProcess):
+    _kill(p.proc)
+
+
+@contextlib.contextmanager
+def paused(exe: str):
+    p = start_paused(exe)
+    try:
+        yield p
+    finally:
+        stop_paused(p)
+
+
+def proc_state(pid: int, tid: Optional[int] = None) -> Optional[str]:
+    """The state letter from /proc/PID[/task/TID]/stat, None if gone."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    try:
+        data = Path(path).read_text()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2]
+
+
+def wait_all_sleeping(pid: int, timeout: float = 2.0) -> bool:
+    """Wait until every thread of pid is blocked in the kernel (state S), as
+    the paused fixtures are once a debugger has let them go again (a syscall
+    interrupted by a ptrace stop is restarted)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [proc_state(pid, t) for t in task_ids(pid)]
+        if states and all(s == "S" for s in states):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def task_ids(pid: int):
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+
+
+# --------------------------------------------------------------------------
+# Core files
+
+
+class CoreUnavailable(RuntimeError):
+    pass
+
+
+FATAL_SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
+
+
+def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
+    """Run `exe crash` in workdir and return the path of its core file.
+
+    With a plain core_pattern (no pipe, no directory) the kernel writes the
+    core into the cwd (RLIMIT_CORE is raised in the child); otherwise, or if
+    no core appears, the program is run under gdb and `gcore` is taken when it
+    stops on the fatal signal.  Raises CoreUnavailable if neither works.
+    BT_E2E_FORCE_GCORE=1 skips the kernel path (to test the fallback)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("core*"):
+        old.unlink()
+    pattern = core_pattern()
+    errors = []
+    if os.environ.get("BT_E2E_FORCE_GCORE") == "1":
+        errors.append("kernel core: skipped (BT_E2E_FORCE_GCORE=1)")
+    elif pattern and not pattern.startswith("|") and "/" not in pattern:
+        proc = subprocess.run(
+            [exe, "crash"],
+            cwd=workdir,
+            preexec_fn=_unlimited_core,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if proc.returncode >= 0:
+            raise RuntimeError(
+                f"{exe} crash did not die from a signal (exit {proc.returncode}): "
+                f"{proc.stderr.decode(errors='replace')}"
+            )
+        new = sorted(workdir.glob("core*"))
+        if len(new) == 1 and new[0].stat().st_size > 0:
+            return new[0]
+        errors.append(f"kernel core: pattern {pattern!r}, files {[p.name for p in new]}")
+    else:
+        errors.append(f"kernel core: core_pattern {pattern!r} is not usable here")
+    core = workdir / "core.gdb"
+    # Let the program's own signals (the SIGUSR1 of sighandler_c) through; stop
+    # only on the fatal one, check it is fatal, and dump there.
+    proc = subprocess.run(
+        [GDB, "-batch", "-nx", "-iex", "set debuginfod enabled off",
+         "-ex", "handle all nostop noprint pass",
+         "-ex", "handle SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT stop print",
+         "-ex", "run",
+         "-ex", "python print('BT-STOP-SIGNAL %d' % int(gdb.parse_and_eval('$_siginfo.si_signo')))",
+         "-ex", f"gcore {core}",
+         "-ex", "kill",
+         "--args", exe, "crash"],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout + GDB_TIMEOUT,
+    )
+    out = proc.stdout.decode(errors="replace")
+    stop = [int(l.split()[1]) for l in out.splitlines() if l.startswith("BT-STOP-SIGNAL ")]
+    if core.exists() and core.stat().st_size > 0 and stop and stop[0] in FATAL_SIGNALS:
+        return core
+    errors.append(
+        f"gdb gcore: exit {proc.returncode}, stop signal {stop}: "
+        f"{proc.stderr.decode(errors='replace')[-500:]}"
+    )
+    raise CoreUnavailable("; ".join(errors))
+
+
+# --------------------------------------------------------------------------
+# gdb
+
+
+def gdb_base_command(debug_dir: Optional[str] = None):
+    cmd = [GDB, "-batch", "-nx", "-iex", "set debuginfod enabled off"]
+    if debug_dir:
+        # Must be set before the executable is loaded (-iex): gdb looks the
+        # separate debug file up by build-id under each directory.
+        cmd += ["-iex", f"set debug-file-directory {debug_dir}:/usr/lib/debug"]
+    cmd += [
+        "-ex", "set pagination off",
+        "-ex", "set width 0",
+        "-ex", "set print thread-events off",
+        # Show the frames above main (__libc_start_call_main, ... _start) so that
+        # the whole unwind is compared, not only what gdb shows by default.
+        "-ex", "set backtrace past-main on",
+    ]
+    return cmd
+
+
+@dataclass
+class ToolRun:
+    cmd: list
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def describe(self) -> str:
+        return (
+            f"$ {' '.join(self.cmd)}\nexit {self.returncode} after {self.seconds:.2f}s\n"
+            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
+
+
+def _run(cmd, timeout) -> ToolRun:
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return ToolRun(
+        cmd=[str(c) for c in cmd],
+        returncode=p.returncode,
+        stdout=p.stdout.decode(errors="replace"),
+        stderr=p.stderr.decode(errors="replace"),
+        seconds=time.monotonic() - t0,
+    )
+
+
+GDB_FRAME_INFO = Path(__file__).resolve().parent / "gdb_frame_info.py"
+
+
+def gdb_core(exe: str, core: str, debug_dir: Optional[str] = None) -> ToolRun:
+    cmd = gdb_base_command(debug_dir) + [
+        "-ex", "thread apply all bt", "-x", str(GDB_FRAME_INFO), exe, core]
+    return _run(cmd, GDB_TIMEOUT)
+
+
+def gdb_live(pid: int, exe: Optional[str] = None, debug_dir: Optional[str] = None) -> ToolRun:
+    cmd = gdb_base_command(debug_dir) + [
+        "-ex", "thread apply all bt", "-x", str(GDB_FRAME_INFO)]
+    if exe:
+        cmd.append(exe)
+    cmd += ["-p", str(pid)]
+    return _run(cmd, GDB_TIMEOUT)
+
+
+# --------------------------------------------------------------------------
+# bt
+
+
+def run_bt(args, timeout: float = BT_TIMEOUT) -> ToolRun:
+    return _run([str(bt_path())] + [str(a) for a in args], timeout)
+
+
+def build_id(path: str) -> Optional[str]:
+    """The GNU build-id of an ELF file, read from its notes (pure Python)."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return None
+    (e_shoff,) = struct.unpack_from("<Q", data, 0x28)
+    e_shentsize, e_shnum = struct.unpack_from("<HH", data, 0x3A)
+    for i in range(e_shnum):
+        off = e_shoff + i * e_shentsize
+        sh_type, = struct.unpack_from("<I", data, off + 4)
+        if sh_type != 7:  # SHT_NOTE
+            continue
+        sh_offset, sh_size = struct.unpack_from("<QQ", data, off + 0x18)
+        pos, end = sh_offset, sh_offset + sh_size
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+            name = data[pos + 12 : pos + 12 + namesz]
+            desc_off = pos + 12 + ((namesz + 3) & ~3)
+            if ntype == 3 and name.rstrip(b"\0") == b"GNU":
+                return data[desc_off : desc_off + descsz].hex()
+            pos = desc_off + ((descsz + 3) & ~3)
+    return None
+
+
+def elf_sections(path: str):
+    """{name: (flags, compression type or None)} for an ELF64 LE file."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    (e_shoff,) = struct.unpack_from("<Q", data, 0x28)
+    e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = []
+    for i in range(e_shnum):
+        off = e_shoff + i * e_shentsize
+        sh_name, sh_type, sh_flags, _addr, sh_offset, sh_size = struct.unpack_from(
+            "<IIQQQQ", data, off
+        )
+        headers.append((sh_name, sh_type, sh_flags, sh_offset, sh_size))
+    strtab_off = headers[e_shstrndx][3]
+    out = {}
+    for sh_name, sh_type, sh_flags, sh_offset, sh_size in headers:
+        end = data.index(b"\0", strtab_off + sh_name)
+        name = data[strtab_off + sh_name : end].decode()
+        ctype = None
+        if sh_flags & 0x800:  # SHF_COMPRESSED: Elf64_Chdr first
+            (ch_type,) = struct.unpack_from("<I", data, sh_offset)
+            ctype = {1: "zlib", 2: "zstd"}.get(ch_type, f"type{ch_type}")
+        out[name] = (sh_flags, ctype)
+    return out
+
