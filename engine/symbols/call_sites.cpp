@@ -56,9 +56,14 @@ void collectCallSites(const DWARFDie &die, std::vector<CallSite> &out, int depth
   }
 }
 
-std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms) {
+DWARFDie callSiteOrigin(const CallSite &cs) {
   DWARFDie origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_call_origin);
   if (!origin) origin = cs.die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+  return origin;
+}
+
+std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms) {
+  DWARFDie origin = callSiteOrigin(cs);
   if (!origin) return std::nullopt;
   if (auto e = dieFunctionEntry(origin)) return e;
   // A declaration or abstract instance: find the out-of-line copy through the symbol table.
@@ -81,24 +86,16 @@ uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
   return 0;
 }
 
-std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t callerReturn, uint64_t calleePc) {
+std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_t calleePc) {
   // Rare (only where a call site's target is not the callee): a context of its own, freed on
   // return, keeps the DIEs it parses out of the batched symbolization's memory budget.
   std::unique_ptr<DWARFContext> ctx = scratchContext();
   if (!ctx) return {};
   auto targetEntry = [&](const CallSite &cs) { return callSiteTarget(cs, *this); };
   auto functionAt = [&](uint64_t vaddr) { return subprogramAt(*ctx, vaddr); };
-
-  DWARFDie callee = functionAt(calleePc);
-  std::optional<uint64_t> calleeEntry = dieFunctionEntry(callee);
-  DWARFDie caller = functionAt(callerReturn - 1);
-  if (!calleeEntry || !caller) return {};
-  std::vector<CallSite> sites;
-  collectCallSites(caller, sites);
-  std::optional<uint64_t> first;
-  for (const CallSite &cs : sites)
-    if (cs.returnPc == callerReturn && !cs.tail) first = targetEntry(cs);
-  if (!first || *first == *calleeEntry) return {};
+  std::optional<uint64_t> calleeEntry = dieFunctionEntry(functionAt(calleePc));
+  if (!calleeEntry || firstTarget == *calleeEntry) return {};
+  std::optional<uint64_t> first = firstTarget;
 
   // Depth-first search over tail-call sites from the called function to the callee.
   std::vector<std::vector<uint64_t>> paths;
@@ -128,12 +125,20 @@ std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t callerReturn, uint64
 }
 
 std::vector<uint64_t> Symbolizer::tailCallChain(const Target &t, uint64_t calleePc,
-                                                bool calleeExact, uint64_t callerPc) {
+                                                bool calleeExact, const PcInfo &callee,
+                                                const PcInfo &caller) {
   uint64_t calleeLookup = calleeExact ? calleePc : calleePc - 1;
   const ModuleInfo *mod = t.moduleFor(calleeLookup);
-  if (!mod || t.moduleFor(callerPc - 1) != mod) return {};
+  if (!mod || !callee.functionEntry) return {};
+  ModuleSymbols *ms = forModule(*mod);
+  uint64_t first = caller.callTarget;
+  // A call into another module (through the PLT) names a declaration there: resolve it by
+  // name in the callee's module, as gdb does with minimal symbols.
+  if (!first && !caller.callTargetName.empty())
+    if (uint64_t a = ms->symbolAddress(caller.callTargetName)) first = a + mod->loadBias;
+  if (!first || first == callee.functionEntry || t.moduleFor(first) != mod) return {};
   std::vector<uint64_t> chain =
-      forModule(*mod)->tailCallChain(callerPc - mod->loadBias, calleeLookup - mod->loadBias);
+      ms->tailCallChain(first - mod->loadBias, calleeLookup - mod->loadBias);
   for (uint64_t &pc : chain) pc += mod->loadBias;
   return chain;
 }

@@ -23,6 +23,8 @@ struct CallSite {
 std::optional<uint64_t> dieFunctionEntry(const llvm::DWARFDie &fn);
 // Call sites inside a function, inlined bodies included, nested functions excluded.
 void collectCallSites(const llvm::DWARFDie &fn, std::vector<CallSite> &out, int depth = 0);
+// The DIE of the function a call site calls (DW_AT_call_origin / DW_AT_abstract_origin).
+llvm::DWARFDie callSiteOrigin(const CallSite &cs);
 // Entry address of the function a call site calls (via its origin DIE or the symbol table).
 std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms);
 // The (outermost, not inlined) subprogram DIE holding an address.

@@ -271,8 +271,13 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
     std::vector<CallSite> sites;
     collectCallSites(fn, sites);
     for (const CallSite &cs : sites)
-      if (cs.returnPc == q.returnAddress && !cs.tail)
+      if (cs.returnPc == q.returnAddress && !cs.tail) {
         info.callTarget = callSiteTarget(cs, *this).value_or(0);
+        if (!info.callTarget)
+          if (DWARFDie origin = callSiteOrigin(cs))
+            if (const char *name = origin.getName(DINameKind::LinkageName))
+              info.callTargetName = name;
+      }
   }
   return info;
 }

@@ -49,6 +49,7 @@ struct PcInfo {
   std::vector<SourceLocation> chain;  // innermost first; the last entry is the physical function
   uint64_t functionEntry = 0;         // entry of the physical function (0 if unknown)
   uint64_t callTarget = 0;            // entry of the function the call at returnAddress calls
+  std::string callTargetName;         // its linkage name, when it is not in this module
 };
 
 class ModuleSymbols {
@@ -62,11 +63,11 @@ public:
   std::vector<SourceLocation> symbolize(uint64_t vaddr);
 
   // Tail calls between a caller and its callee, reconstructed like gdb from DW_TAG_call_site:
-  // the caller's call site at `callerReturn` targets a function that tail-called (maybe through
-  // more tail calls) the function holding `calleePc`. Returns the return addresses of those
-  // tail-call sites, innermost first; empty when there is none or the chain is ambiguous.
-  // All addresses are link-time addresses of this module.
-  std::vector<uint64_t> tailCallChain(uint64_t callerReturn, uint64_t calleePc);
+  // the caller called `firstTarget`, which tail-called (maybe through more tail calls) the
+  // function holding `calleePc`. Returns the return addresses of those tail-call sites,
+  // innermost first; empty when there is none or the chain is ambiguous. Link-time addresses
+  // of this module.
+  std::vector<uint64_t> tailCallChain(uint64_t firstTarget, uint64_t calleePc);
   // Link-time address of a function symbol by name (0 if none).
   uint64_t symbolAddress(llvm::StringRef name) const;
 
@@ -106,7 +107,7 @@ public:
   std::vector<PcInfo> symbolizeAll(const Target &t, const std::vector<RuntimeQuery> &queries);
   // Runtime pcs of tail-call frames between a callee frame and its caller (see ModuleSymbols).
   std::vector<uint64_t> tailCallChain(const Target &t, uint64_t calleePc, bool calleeExact,
-                                      uint64_t callerPc);
+                                      const PcInfo &callee, const PcInfo &caller);
   std::vector<std::string> warnings() const;
 
 private:

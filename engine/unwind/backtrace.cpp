@@ -77,10 +77,11 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
           ur.frames[i].signalTrampoline)
         continue;
       const PcInfo &callee = frameInfo[i], &caller = frameInfo[i + 1];
-      if (!callee.functionEntry || !caller.callTarget || callee.functionEntry == caller.callTarget)
+      bool knownTarget = caller.callTarget || !caller.callTargetName.empty();
+      if (!callee.functionEntry || !knownTarget || callee.functionEntry == caller.callTarget)
         continue;
       for (uint64_t pc : symbols.tailCallChain(target, ur.frames[i].pc, ur.frames[i].pcExact,
-                                               ur.frames[i + 1].pc)) {
+                                               callee, caller)) {
         PhysicalFrame tf;
         tf.pc = pc;
         tf.how = FrameHow::TailCall;

@@ -312,13 +312,6 @@ GDB_UNQUALIFIED_GCC_LAMBDA = Quirk(
     "bt's name must be a qualified `...{lambda}::operator()` at the same file:line",
 )
 
-GDB_TAILCALL_FRAME = Quirk(
-    "gdb-tailcall-frame",
-    "gdb 13 synthesises a frame (TAILCALL_FRAME) for a function that left the "
-    "stack with a tail jump, reconstructed from DWARF call-site information "
-    "(DW_TAG_call_site / DW_AT_call_tail_call); it is not on the machine stack, "
-    "so an unwinder (CFI, frame pointers) cannot see it and bt need not show it",
-)
 
 
 def _gdb_unqualified_gcc_lambda(g: Frame, b: Frame) -> bool:
@@ -408,8 +401,9 @@ def compare_frame_lists(gdb_frames: List[Frame], bt_frames: List[Frame], tid: in
     - gdb runs with `backtrace past-main on` and so shows the frames above
       main (__libc_start_call_main, __libc_start_main_impl, _start); bt may
       show them too (then they are compared) or stop at main.
-    - gdb's synthesised tail-call frames (GDB_TAILCALL_FRAME) may be missing
-      from bt; if bt shows one, it is compared like any other frame.
+    - gdb's synthesised tail-call frames (from DW_TAG_call_site) must be shown
+      by bt too (bt reconstructs them the same way) and are compared like any
+      other frame, their kind included.
     """
     res = ThreadComparison(tid=tid, ok=True)
     expected = list(gdb_frames)
@@ -433,9 +427,10 @@ def compare_frame_lists(gdb_frames: List[Frame], bt_frames: List[Frame], tid: in
                 rows.append(("  ", g.show(), f"{b.show()}   {b.extra}"))
                 j += 1
             else:
-                rows.append(("~~", g.show(), "(not shown: gdb-tailcall-frame)"))
-                res.quirks.append(f"gdb #{i}: {GDB_TAILCALL_FRAME} ({g.raw_function})")
-                res.quirk_names.append(GDB_TAILCALL_FRAME.name)
+                # bt reconstructs tail-call frames from DW_TAG_call_site like gdb: a missing
+                # one is a failure, not a quirk.
+                res.ok = False
+                rows.append(("!!", g.show(), "(missing tail-call frame)"))
             i += 1
             continue
         if g is not None and b is not None:
