@@ -315,9 +315,18 @@ size_t CoreFile::readMemory(uint64_t addr, void *buf, size_t len) {
     uint64_t a = addr + done;
     auto it = std::upper_bound(segments_.begin(), segments_.end(), a,
                                [](uint64_t x, const Segment &s) { return x < s.vaddr; });
-    if (it == segments_.begin()) break;
-    const Segment &s = *std::prev(it);
-    if (a >= s.vaddr + s.memsz) break;
+    const Segment *seg = it == segments_.begin() ? nullptr : &*std::prev(it);
+    if (!seg || a >= seg->vaddr + seg->memsz) {
+      // Some core writers (gdb's gcore) leave file-backed text out entirely; NT_FILE still
+      // says which file is mapped there.
+      size_t want = len - done;
+      if (it != segments_.end()) want = std::min<uint64_t>(want, it->vaddr - a);
+      size_t n = readFromMappedFile(a, (uint8_t *)buf + done, want);
+      if (n == 0) break;
+      done += n;
+      continue;
+    }
+    const Segment &s = *seg;
     uint64_t inSeg = a - s.vaddr;
     size_t n;
     if (inSeg < s.filesz) {

@@ -182,7 +182,8 @@ int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next) {
   next.cfa = 0;
   next.regs = nr;
   next.how = FrameHow::Cfi;
-  next.pcExact = false;
+  // A signal frame ('S' augmentation) restores an interrupted context: its pc is exact.
+  next.pcExact = row->signalFrame;
   return 1;
 }
 
@@ -273,8 +274,9 @@ UnwindResult Unwinder::unwind(const Registers &regs) {
     PhysicalFrame next;
     std::string stop;
     bool ok = step(f, next, stop, res.frames.size());
-    // A frame whose step went through the trampoline check is itself the trampoline.
-    if (ok && next.how == FrameHow::Context && next.pcExact) f.signalTrampoline = true;
+    // A frame unwound to an exact pc (the trampoline check, or CFI marked 'S') is the
+    // signal trampoline itself.
+    if (ok && next.pcExact) f.signalTrampoline = true;
     res.frames.push_back(f);
     if (!ok) {
       res.stopReason = stop;

@@ -47,13 +47,13 @@ constexpr uint64_t kFuncLen = 0x40;
 
 // CIE "zR" (pcrel|sdata4 FDE pointers), CFA = rsp+8, RA at CFA-8; one FDE for a classic
 // push %rbp; mov %rsp,%rbp prologue.
-std::string makeEhFrame(uint8_t cieAug = 'R') {
+std::string makeEhFrame(bool signalFrame = false) {
   Bytes e;
   size_t cieStart = e.b.size();
   e.u32(0);  // length, patched
   e.u32(0);  // CIE id
   e.u8(1);   // version
-  e.b += "zR";
+  e.b += signalFrame ? "zRS" : "zR";
   e.u8(0);
   e.uleb(1);   // code align
   e.sleb(-8);  // data align
@@ -84,7 +84,6 @@ std::string makeEhFrame(uint8_t cieAug = 'R') {
   while ((e.b.size() - fdeStart) % 8 != 0) e.u8(dw::DW_CFA_nop);
   e.patch32(fdeStart, uint32_t(e.b.size() - fdeStart - 4));
   e.u32(0);  // terminator
-  (void)cieAug;
   return e.b;
 }
 
@@ -137,6 +136,16 @@ TEST(Cfi, SyntheticPrologueRows) {
 
   EXPECT_FALSE(t.rowFor(kFuncStart - 1));
   EXPECT_FALSE(t.rowFor(kFuncStart + kFuncLen));
+}
+
+TEST(Cfi, SignalFrameAugmentationIsReported) {
+  std::string plain = makeEhFrame(false), sig = makeEhFrame(true);
+  CfiTable a({plain, kEhVaddr, true}, {}, {}), b({sig, kEhVaddr, true}, {}, {});
+  auto ra = a.rowFor(kFuncStart + 2), rb = b.rowFor(kFuncStart + 2);
+  ASSERT_TRUE(ra && rb);
+  EXPECT_FALSE(ra->signalFrame);
+  EXPECT_TRUE(rb->signalFrame);
+  EXPECT_EQ(rb->cfaOffset, 16);  // the rest of the CIE still parses
 }
 
 TEST(Cfi, EhFrameHdrBinarySearchFindsTheFde) {
