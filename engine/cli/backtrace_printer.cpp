@@ -14,6 +14,12 @@ static std::string hexStr(uint64_t v) {
   return buf;
 }
 
+// Names and paths come from the target and its files: bytes, not necessarily UTF-8 (and
+// hostile in corrupt files). JSON needs UTF-8: replace invalid sequences with U+FFFD.
+static std::string utf8(const std::string &s) {
+  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
+}
+
 static std::string signalText(const SignalInfo &s) {
   std::string out = signalName(s.signo);
   if (s.hasAddress) out += ", fault address " + hexStr(s.address);
@@ -70,7 +76,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
   };
   auto strOrNull = [&](const char *key, const std::string &v) {
     if (v.empty()) j.attribute(key, nullptr);
-    else j.attribute(key, v);
+    else j.attribute(key, utf8(v));
   };
   j.object([&] {
     j.attribute("schema", "btengine.backtrace/1");
@@ -93,7 +99,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
           j.attributeBegin("signal");
           signalObj(t.signal);
           j.attributeEnd();
-          j.attribute("stop_reason", t.stopReason);
+          j.attribute("stop_reason", utf8(t.stopReason));
           j.attributeArray("frames", [&] {
             for (const Frame &f : t.frames) {
               j.object([&] {

@@ -6,6 +6,7 @@
 
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
+#include "support/fault_guard.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFDie.h>
@@ -87,10 +88,24 @@ uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
 }
 
 std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_t calleePc) {
+  if (dwarfBroken_) return {};
   // Rare (only where a call site's target is not the callee): a context of its own, freed on
   // return, keeps the DIEs it parses out of the batched symbolization's memory budget.
   std::unique_ptr<DWARFContext> ctx = scratchContext();
   if (!ctx) return {};
+  std::vector<uint64_t> chain;
+  std::string fault;
+  if (!runGuarded([&] { chain = searchTailCalls(*ctx, firstTarget, calleePc); }, &fault)) {
+    (void)ctx.release();  // state unknown after a fault: abandon, do not destroy
+    markDwarfBroken(fault);
+    return {};
+  }
+  return chain;
+}
+
+std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_t firstTarget,
+                                                     uint64_t calleePc) {
+  DWARFContext *ctx = &dctx;
   auto targetEntry = [&](const CallSite &cs) { return callSiteTarget(cs, *this); };
   auto functionAt = [&](uint64_t vaddr) { return subprogramAt(*ctx, vaddr); };
   std::optional<uint64_t> calleeEntry = dieFunctionEntry(functionAt(calleePc));

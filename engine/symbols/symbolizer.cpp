@@ -5,6 +5,7 @@
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/elf_file.h"
+#include "support/fault_guard.h"
 
 #include <llvm/DebugInfo/DWARF/DWARFCompileUnit.h>
 #include <llvm/Demangle/Demangle.h>
@@ -118,6 +119,8 @@ static std::string functionNameForDie(DWARFDie die) {
 static const std::vector<std::string> kSymbolizationSections = {
     "debug_info",   "debug_abbrev",   "debug_line",     "debug_line_str", "debug_str",
     "debug_str_offsets", "debug_addr", "debug_ranges", "debug_rnglists", "debug_aranges"};
+// Location lists are needed for variables only: not inflated for plain backtraces.
+static const std::vector<std::string> kVariableSections = {"debug_loc", "debug_loclists"};
 
 // When several line-table rows share an address, LLVM reports the last one; gdb reports the
 // last *statement* row at that address (symtab.c, find_pc_sect_line: "if PREV is not a
@@ -196,7 +199,9 @@ bool ModuleSymbols::loadSections() {
   sectionsTried_ = true;
   const ElfFile *f = debugFile();
   if (!f || !f->hasDwarf()) return false;
-  auto secs = loadDwarfSections(*f, kSymbolizationSections, opts_.cacheDir);
+  std::vector<std::string> names = kSymbolizationSections;
+  if (opts_.variables) names.insert(names.end(), kVariableSections.begin(), kVariableSections.end());
+  auto secs = loadDwarfSections(*f, names, opts_.cacheDir);
   if (!secs) {
     warnings_.push_back(f->path() + ": " + toString(secs.takeError()));
     return false;
@@ -236,6 +241,46 @@ void ModuleSymbols::releaseMappedPages() {
   for (auto &e : sections_) drop(e.second.get());
 }
 
+// LLVM walks DIE trees recursively (DWARFUnit::updateAddressDieMap, inlined chains): corrupt
+// abbreviations can nest thousands of DIEs and overflow the stack. Check the tree's shape on
+// LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
+bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
+  constexpr unsigned kMaxDepth = 256;
+  DWARFCompileUnit *cu = ctx.getCompileUnitForOffset(unitOffset);
+  if (!cu) return false;
+  unsigned n = cu->getNumDIEs();  // extracts the DIEs (iteratively)
+  // LLVM dereferences the unit DIE without checking it exists.
+  if (n == 0 || !cu->getUnitDIE(false).isValid()) {
+    noteCorruptUnit(unitOffset, "its DIEs cannot be read");
+    return false;
+  }
+  std::vector<uint16_t> depth(n, 0);
+  for (unsigned i = 0; i < n; ++i) {
+    DWARFDie die = cu->getDIEAtIndex(i);
+    DWARFDie parent = die.getParent();
+    if (!parent) continue;
+    uint32_t p = cu->getDIEIndex(parent);
+    if (p >= i) {
+      noteCorruptUnit(unitOffset, "a DIE's parent follows it");
+      return false;
+    }
+    depth[i] = depth[p] + 1;
+    if (depth[i] > kMaxDepth) {
+      noteCorruptUnit(unitOffset, "DIEs nested more than 256 deep");
+      return false;
+    }
+  }
+  return true;
+}
+
+void ModuleSymbols::noteCorruptUnit(uint64_t unitOffset, const char *why) {
+  const ElfFile *f = debugFile();
+  char buf[64];
+  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)unitOffset);
+  warnings_.push_back((f ? f->path() : std::string("?")) + ": corrupt DWARF in the unit at " +
+                      buf + " (" + why + "); using the symbol table there");
+}
+
 PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
   PcInfo info;
   DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
@@ -259,10 +304,12 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
   if (DWARFCompileUnit *cu = ctx.getCompileUnitForCodeAddress(q.vaddr)) {
     SmallVector<DWARFDie, 4> dies;
     cu->getInlinedChainForAddress(q.vaddr, dies);
-    if (dies.size() == info.chain.size())
+    if (dies.size() == info.chain.size()) {
       for (size_t i = 0; i < dies.size(); ++i)
         if (std::string name = functionNameForDie(dies[i]); !name.empty())
           info.chain[i].function = std::move(name);
+      if (q.visit) (*q.visit)(ctx, dies, info.chain);
+    }
   }
   applyGdbLineRule(ctx, q.vaddr, info.chain.front());
   DWARFDie fn = subprogramAt(ctx, q.vaddr);
@@ -282,20 +329,59 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
   return info;
 }
 
+void ModuleSymbols::markDwarfBroken(const std::string &fault) {
+  dwarfBroken_ = true;
+  const ElfFile *f = debugFile();
+  warnings_.push_back((f ? f->path() : std::string("?")) + ": corrupt DWARF (reading it raised " +
+                      fault + "); using the symbol table for this module");
+}
+
 std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
   std::vector<PcInfo> out(queries.size());
-  if (DWARFContext *idx = index()) {
-    // Group queries by compile unit (the index context parses only unit headers and aranges).
-    std::map<uint64_t, std::vector<size_t>> byUnit;
-    for (size_t i = 0; i < queries.size(); ++i)
-      if (DWARFCompileUnit *cu = idx->getCompileUnitForCodeAddress(queries[i].vaddr))
-        byUnit[cu->getOffset()].push_back(i);
+  DWARFContext *idx = dwarfBroken_ ? nullptr : index();
+  // Group queries by compile unit (the index context parses only unit headers and aranges).
+  std::map<uint64_t, std::vector<size_t>> byUnit;
+  if (idx) {
+    std::string fault;
+    bool ok = runGuarded(
+        [&] {
+          for (size_t i = 0; i < queries.size(); ++i)
+            if (DWARFCompileUnit *cu = idx->getCompileUnitForCodeAddress(queries[i].vaddr))
+              byUnit[cu->getOffset()].push_back(i);
+        },
+        &fault);
+    if (!ok) {
+      (void)index_.release();
+      byUnit.clear();
+      markDwarfBroken(fault);
+    }
+  }
+  if (!byUnit.empty()) {
     constexpr size_t kUnitsPerBatch = 16;
     auto it = byUnit.begin();
-    while (it != byUnit.end()) {
+    while (it != byUnit.end() && !dwarfBroken_) {
       std::unique_ptr<DWARFContext> ctx = scratchContext();
-      for (size_t n = 0; n < kUnitsPerBatch && it != byUnit.end(); ++n, ++it)
-        for (size_t i : it->second) out[i] = answer(*ctx, queries[i]);
+      auto batchEnd = it;
+      for (size_t n = 0; n < kUnitsPerBatch && batchEnd != byUnit.end(); ++n) ++batchEnd;
+      std::string fault;
+      bool ok = runGuarded(
+          [&] {
+            for (auto u = it; u != batchEnd; ++u) {
+              if (!unitIsSane(*ctx, u->first)) continue;  // symbol table below
+              for (size_t i : u->second) out[i] = answer(*ctx, queries[i]);
+            }
+          },
+          &fault);
+      if (!ok) {
+        // LLVM faulted on this DWARF: abandon the context (its state is unknown) and the
+        // partial answers, and use the symbol table for the whole module from now on.
+        (void)ctx.release();
+        for (auto u = it; u != batchEnd; ++u)
+          for (size_t i : u->second) out[i] = PcInfo{};
+        markDwarfBroken(fault);
+        break;
+      }
+      it = batchEnd;
       ctx.reset();  // frees this batch's DIEs and line tables
       releaseMappedPages();
     }
@@ -350,6 +436,7 @@ std::vector<PcInfo> Symbolizer::symbolizeAll(const Target &t,
       PcQuery q;
       q.vaddr = (r.exact ? r.pc : r.pc - 1) - mod->loadBias;
       q.returnAddress = r.exact ? 0 : r.pc - mod->loadBias;
+      q.visit = r.visit;
       qs.push_back(q);
     }
     std::vector<PcInfo> res = forModule(*mod)->symbolizeBatch(qs);

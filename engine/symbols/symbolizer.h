@@ -12,7 +12,9 @@
 
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +27,19 @@ struct DwarfSectionStats;
 struct SymbolizerOptions {
   std::vector<std::string> debugDirs;
   std::string cacheDir;  // inflation cache; "" disables
+  bool variables = false;  // also load what variable locations need (location lists)
+};
+
+// A variable of a frame as presented: the vars layer fills these (see ScopeVisitor).
+struct Variable {
+  std::string name;
+  std::string kind;   // "param" or "local"
+  std::string type;   // type name as written in C/C++
+  std::string value;  // rendered like gdb ("{a = 1, b = 0x0}", "<optimized out>", ...)
+  bool optimizedOut = false;
+  bool error = false;          // value is "<error: ...>"
+  std::string entryValue;      // value at function entry when known separately (gdb's x@entry)
+  std::optional<uint64_t> address;  // where it lives in memory, if it does
 };
 
 struct SourceLocation {
@@ -33,7 +48,14 @@ struct SourceLocation {
   uint32_t line = 0;
   uint32_t column = 0;
   bool inlined = false;  // this entry is an inlined call inside the next entry's function
+  std::vector<Variable> variables;  // filled only when a ScopeVisitor asked for them
 };
+
+// Called while a batch's DWARF is parsed, with the scope DIEs of one pc (innermost first,
+// parallel to the SourceLocation chain), to extract what else the caller needs (variables).
+using ScopeVisitor = std::function<void(llvm::DWARFContext &ctx,
+                                        llvm::ArrayRef<llvm::DWARFDie> scopes,
+                                        std::vector<SourceLocation> &chain)>;
 
 // Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
 std::string displayFunctionName(llvm::StringRef linkageOrName);
@@ -43,6 +65,7 @@ std::string displayFunctionName(llvm::StringRef linkageOrName);
 struct PcQuery {
   uint64_t vaddr = 0;
   uint64_t returnAddress = 0;
+  const ScopeVisitor *visit = nullptr;
 };
 
 struct PcInfo {
@@ -83,10 +106,16 @@ private:
   std::unique_ptr<llvm::DWARFContext> scratchContext();  // per batch: DIEs, line tables
   void releaseMappedPages();
   PcInfo answer(llvm::DWARFContext &ctx, const PcQuery &q);
+  bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
+  void noteCorruptUnit(uint64_t unitOffset, const char *why);
+  void markDwarfBroken(const std::string &fault);
+  std::vector<uint64_t> searchTailCalls(llvm::DWARFContext &ctx, uint64_t firstTarget,
+                                        uint64_t calleePc);
 
   std::unique_ptr<ElfFile> binary_, debug_;
   SymbolizerOptions opts_;
   bool sectionsTried_ = false;
+  bool dwarfBroken_ = false;  // LLVM faulted on this module's DWARF: symbol table only
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
   std::unique_ptr<llvm::DWARFContext> index_;
   std::vector<std::string> warnings_;
@@ -102,6 +131,7 @@ public:
   struct RuntimeQuery {
     uint64_t pc = 0;
     bool exact = true;  // false: pc is a return address (described at pc - 1)
+    const ScopeVisitor *visit = nullptr;
   };
   // Batched form over runtime pcs of any modules; results in query order.
   std::vector<PcInfo> symbolizeAll(const Target &t, const std::vector<RuntimeQuery> &queries);

@@ -1,5 +1,8 @@
 #include "unwind/cfi.h"
 
+#include "support/byte_cursor.h"
+#include "unwind/dwarf_expr.h"
+
 #include <llvm/BinaryFormat/Dwarf.h>
 
 #include <algorithm>
@@ -10,63 +13,6 @@ namespace bt {
 using namespace llvm;
 
 namespace {
-
-// Bounds-checked little-endian cursor; `ok` drops to false on the first overrun and stays there.
-struct Cursor {
-  const uint8_t *base;
-  uint64_t size;
-  uint64_t pos;
-  bool ok = true;
-
-  Cursor(StringRef d, uint64_t p = 0)
-      : base(reinterpret_cast<const uint8_t *>(d.data())), size(d.size()), pos(p) {}
-  bool has(uint64_t n) const { return ok && pos <= size && n <= size - pos; }
-  template <typename T> T get() {
-    T v{};
-    if (!has(sizeof(T))) { ok = false; return v; }
-    memcpy(&v, base + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-  uint64_t uleb() {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    while (true) {
-      if (!has(1)) { ok = false; return 0; }
-      uint8_t b = base[pos++];
-      if (shift < 64) v |= uint64_t(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    return v;
-  }
-  int64_t sleb() {
-    int64_t v = 0;
-    unsigned shift = 0;
-    uint8_t b;
-    do {
-      if (!has(1)) { ok = false; return 0; }
-      b = base[pos++];
-      if (shift < 64) v |= int64_t(b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80);
-    if (shift < 64 && (b & 0x40)) v |= -(int64_t(1) << shift);
-    return v;
-  }
-  StringRef bytes(uint64_t n) {
-    if (!has(n)) { ok = false; return {}; }
-    StringRef r(reinterpret_cast<const char *>(base + pos), n);
-    pos += n;
-    return r;
-  }
-  const char *cstr() {
-    uint64_t start = pos;
-    while (pos < size && base[pos]) ++pos;
-    if (pos >= size) { ok = false; return ""; }
-    ++pos;
-    return reinterpret_cast<const char *>(base + start);
-  }
-};
 
 // Decodes a DW_EH_PE_* encoded pointer; `sectionVaddr` locates the cursor for pcrel.
 std::optional<uint64_t> readEncoded(Cursor &c, uint8_t enc, uint64_t sectionVaddr,
@@ -372,110 +318,10 @@ std::optional<CfiRow> CfiTable::rowFor(uint64_t vaddr) {
 
 std::optional<uint64_t> evalDwarfExpr(StringRef expr, const ExprContext &ec,
                                       std::optional<uint64_t> initial) {
-  std::vector<uint64_t> st;
-  if (initial) st.push_back(*initial);
-  Cursor c(expr);
-  unsigned steps = 0;
-  auto pop = [&](uint64_t &v) {
-    if (st.empty()) return false;
-    v = st.back();
-    st.pop_back();
-    return true;
-  };
-  while (c.pos < c.size) {
-    if (++steps > 10000 || st.size() > 1024) return std::nullopt;
-    uint8_t op = c.get<uint8_t>();
-    if (!c.ok) return std::nullopt;
-    uint64_t a, b;
-    if (op >= dwarf::DW_OP_lit0 && op <= dwarf::DW_OP_lit31) { st.push_back(op - dwarf::DW_OP_lit0); continue; }
-    if (op >= dwarf::DW_OP_breg0 && op <= dwarf::DW_OP_breg31) {
-      int64_t off = c.sleb();
-      auto r = ec.readReg(ec.ctx, op - dwarf::DW_OP_breg0);
-      if (!r) return std::nullopt;
-      st.push_back(*r + off);
-      continue;
-    }
-    if (op >= dwarf::DW_OP_reg0 && op <= dwarf::DW_OP_reg31) {
-      auto r = ec.readReg(ec.ctx, op - dwarf::DW_OP_reg0);
-      if (!r) return std::nullopt;
-      st.push_back(*r);
-      continue;
-    }
-    switch (op) {
-      case dwarf::DW_OP_addr: case dwarf::DW_OP_const8u: case dwarf::DW_OP_const8s: st.push_back(c.get<uint64_t>()); break;
-      case dwarf::DW_OP_const1u: st.push_back(c.get<uint8_t>()); break;
-      case dwarf::DW_OP_const1s: st.push_back(uint64_t(int64_t(c.get<int8_t>()))); break;
-      case dwarf::DW_OP_const2u: st.push_back(c.get<uint16_t>()); break;
-      case dwarf::DW_OP_const2s: st.push_back(uint64_t(int64_t(c.get<int16_t>()))); break;
-      case dwarf::DW_OP_const4u: st.push_back(c.get<uint32_t>()); break;
-      case dwarf::DW_OP_const4s: st.push_back(uint64_t(int64_t(c.get<int32_t>()))); break;
-      case dwarf::DW_OP_constu: st.push_back(c.uleb()); break;
-      case dwarf::DW_OP_consts: st.push_back(uint64_t(c.sleb())); break;
-      case dwarf::DW_OP_dup: if (st.empty()) return std::nullopt; st.push_back(st.back()); break;
-      case dwarf::DW_OP_drop: if (!pop(a)) return std::nullopt; break;
-      case dwarf::DW_OP_over: if (st.size() < 2) return std::nullopt; st.push_back(st[st.size() - 2]); break;
-      case dwarf::DW_OP_pick: { uint8_t i = c.get<uint8_t>(); if (i >= st.size()) return std::nullopt; st.push_back(st[st.size() - 1 - i]); break; }
-      case dwarf::DW_OP_swap: if (st.size() < 2) return std::nullopt; std::swap(st[st.size() - 1], st[st.size() - 2]); break;
-      case dwarf::DW_OP_rot: if (st.size() < 3) return std::nullopt; std::rotate(st.end() - 3, st.end() - 1, st.end()); break;
-      case dwarf::DW_OP_deref: {
-        if (!pop(a)) return std::nullopt;
-        auto v = ec.readMem(ec.ctx, a, 8);
-        if (!v) return std::nullopt;
-        st.push_back(*v);
-        break;
-      }
-      case dwarf::DW_OP_deref_size: {
-        uint8_t n = c.get<uint8_t>();
-        if (!pop(a) || n == 0 || n > 8) return std::nullopt;
-        auto v = ec.readMem(ec.ctx, a, n);
-        if (!v) return std::nullopt;
-        st.push_back(*v);
-        break;
-      }
-      case dwarf::DW_OP_abs: if (!pop(a)) return std::nullopt; st.push_back(int64_t(a) < 0 ? -a : a); break;
-      case dwarf::DW_OP_neg: if (!pop(a)) return std::nullopt; st.push_back(-a); break;
-      case dwarf::DW_OP_not: if (!pop(a)) return std::nullopt; st.push_back(~a); break;
-      case dwarf::DW_OP_plus_uconst: if (!pop(a)) return std::nullopt; st.push_back(a + c.uleb()); break;
-      case dwarf::DW_OP_and: case dwarf::DW_OP_div: case dwarf::DW_OP_minus: case dwarf::DW_OP_mod:
-      case dwarf::DW_OP_mul: case dwarf::DW_OP_or: case dwarf::DW_OP_plus: case dwarf::DW_OP_shl:
-      case dwarf::DW_OP_shr: case dwarf::DW_OP_shra: case dwarf::DW_OP_xor: case dwarf::DW_OP_eq:
-      case dwarf::DW_OP_ge: case dwarf::DW_OP_gt: case dwarf::DW_OP_le: case dwarf::DW_OP_lt:
-      case dwarf::DW_OP_ne: {
-        if (!pop(b) || !pop(a)) return std::nullopt;
-        uint64_t r = 0;
-        switch (op) {
-          case dwarf::DW_OP_and: r = a & b; break;
-          case dwarf::DW_OP_div: if (b == 0) return std::nullopt; r = uint64_t(int64_t(a) / int64_t(b)); break;
-          case dwarf::DW_OP_minus: r = a - b; break;
-          case dwarf::DW_OP_mod: if (b == 0) return std::nullopt; r = a % b; break;
-          case dwarf::DW_OP_mul: r = a * b; break;
-          case dwarf::DW_OP_or: r = a | b; break;
-          case dwarf::DW_OP_plus: r = a + b; break;
-          case dwarf::DW_OP_shl: r = b >= 64 ? 0 : a << b; break;
-          case dwarf::DW_OP_shr: r = b >= 64 ? 0 : a >> b; break;
-          case dwarf::DW_OP_shra: r = b >= 64 ? uint64_t(int64_t(a) >> 63) : uint64_t(int64_t(a) >> b); break;
-          case dwarf::DW_OP_xor: r = a ^ b; break;
-          case dwarf::DW_OP_eq: r = a == b; break;
-          case dwarf::DW_OP_ge: r = int64_t(a) >= int64_t(b); break;
-          case dwarf::DW_OP_gt: r = int64_t(a) > int64_t(b); break;
-          case dwarf::DW_OP_le: r = int64_t(a) <= int64_t(b); break;
-          case dwarf::DW_OP_lt: r = int64_t(a) < int64_t(b); break;
-          case dwarf::DW_OP_ne: r = a != b; break;
-        }
-        st.push_back(r);
-        break;
-      }
-      case dwarf::DW_OP_skip: { int16_t off = c.get<int16_t>(); c.pos += off; if (c.pos > c.size) return std::nullopt; break; }
-      case dwarf::DW_OP_bra: { int16_t off = c.get<int16_t>(); if (!pop(a)) return std::nullopt; if (a) { c.pos += off; if (c.pos > c.size) return std::nullopt; } break; }
-      case dwarf::DW_OP_regx: { auto r = ec.readReg(ec.ctx, int(c.uleb())); if (!r) return std::nullopt; st.push_back(*r); break; }
-      case dwarf::DW_OP_bregx: { int reg = int(c.uleb()); int64_t off = c.sleb(); auto r = ec.readReg(ec.ctx, reg); if (!r) return std::nullopt; st.push_back(*r + off); break; }
-      case dwarf::DW_OP_nop: break;
-      default: return std::nullopt;
-    }
-    if (!c.ok) return std::nullopt;
-  }
-  if (st.empty()) return std::nullopt;
-  return st.back();
+  ExprEnv env;
+  env.reg = [&](int r) { return ec.readReg(ec.ctx, r); };
+  env.mem = [&](uint64_t a, unsigned n) { return ec.readMem(ec.ctx, a, n); };
+  return evaluateDwarfExpr(expr, env, initial).scalar();
 }
 
 }  // namespace bt

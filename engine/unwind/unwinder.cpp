@@ -119,7 +119,7 @@ std::optional<uint64_t> readMemCb(void *c, uint64_t addr, unsigned size) {
 }
 }  // namespace
 
-int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next) {
+int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut) {
   uint64_t lookup = cur.pcExact ? cur.pc : cur.pc - 1;
   const ModuleInfo *mod = target_.moduleFor(lookup);
   if (!mod) return 0;
@@ -128,7 +128,7 @@ int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next) {
   if (!row) return 0;
   RegReadCtx rc{&target_, &cur.regs};
   ExprContext ec{readRegCb, readMemCb, &rc};
-  uint64_t cfa;
+  uint64_t &cfa = cfaOut;
   if (row->cfaIsExpr) {
     auto v = evalDwarfExpr(row->cfaExpr, ec, std::nullopt);
     if (!v) return 0;
@@ -187,7 +187,7 @@ int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next) {
   return 1;
 }
 
-bool Unwinder::stepFramePointer(const PhysicalFrame &cur, PhysicalFrame &next) {
+bool Unwinder::stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next) {
   auto rbp = cur.regs.get(kRbp);
   if (!rbp || *rbp < cur.regs.sp() || (*rbp & 7) != 0) return false;
   const MemoryRegion *stack = target_.regionFor(cur.regs.sp());
@@ -196,6 +196,7 @@ bool Unwinder::stepFramePointer(const PhysicalFrame &cur, PhysicalFrame &next) {
   if (target_.readMemory(*rbp, saved, sizeof saved) != sizeof saved) return false;
   if (!looksLikeReturnAddress(saved[1])) return false;
   FrameRegs nr;
+  cur.cfa = *rbp + 16;
   nr.set(kRbp, saved[0]);
   nr.set(kRsp, *rbp + 16);
   nr.set(kRip, saved[1]);
@@ -232,10 +233,11 @@ bool Unwinder::stepScan(const PhysicalFrame &cur, PhysicalFrame &next) {
   return false;
 }
 
-bool Unwinder::step(const PhysicalFrame &cur, PhysicalFrame &next, std::string &stop,
-                    size_t index) {
+bool Unwinder::step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index) {
   if (stepSignalFrame(cur, next)) return true;
-  int r = stepCfi(cur, next);
+  uint64_t cfa = 0;
+  int r = stepCfi(cur, next, cfa);
+  if (r != 0) cur.cfa = cfa;  // DW_OP_call_frame_cfa of this frame, for variable locations
   if (r < 0) {
     stop = "outermost frame";
     return false;

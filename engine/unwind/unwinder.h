@@ -25,7 +25,7 @@ const char *frameHowName(FrameHow h);
 
 struct PhysicalFrame {
   uint64_t pc = 0;
-  uint64_t cfa = 0;  // 0 if unknown
+  uint64_t cfa = 0;  // canonical frame address (caller's sp at the call), 0 if unknown
   FrameRegs regs;
   FrameHow how = FrameHow::Context;
   bool suspect = false;
@@ -52,10 +52,11 @@ public:
   UnwindResult unwind(const Registers &regs);
 
 private:
-  bool step(const PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index);
+  bool step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index);
   bool stepSignalFrame(const PhysicalFrame &cur, PhysicalFrame &next);
-  int stepCfi(const PhysicalFrame &cur, PhysicalFrame &next);  // 1 ok, 0 no CFI, -1 outermost
-  bool stepFramePointer(const PhysicalFrame &cur, PhysicalFrame &next);
+  // 1 ok, 0 no CFI, -1 outermost; cfaOut is this frame's CFA when known.
+  int stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut);
+  bool stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next);
   bool stepScan(const PhysicalFrame &cur, PhysicalFrame &next);
   bool isCodeAddress(uint64_t addr) const;
   bool looksLikeReturnAddress(uint64_t addr);

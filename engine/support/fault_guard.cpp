@@ -1,0 +1,61 @@
+#include "support/fault_guard.h"
+
+#include <csetjmp>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+namespace bt {
+
+namespace {
+
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+thread_local sigjmp_buf *activeJump = nullptr;
+
+void onFault(int sig) {
+  if (sigjmp_buf *jb = activeJump) {
+    activeJump = nullptr;
+    siglongjmp(*jb, sig);
+  }
+  // Not ours: fall back to the default action (the previous handler is restored by the
+  // guarded call's epilogue, which a fault outside a guarded call never reaches).
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+bool runGuarded(llvm::function_ref<void()> fn, std::string *fault) {
+  // An alternate stack so that a stack overflow inside fn can still be handled.
+  static thread_local char *altStack = nullptr;
+  constexpr size_t kAltSize = 64 * 1024;
+  if (!altStack) altStack = static_cast<char *>(malloc(kAltSize));
+  stack_t newStack{}, oldStack{};
+  newStack.ss_sp = altStack;
+  newStack.ss_size = kAltSize;
+  sigaltstack(&newStack, &oldStack);
+
+  struct sigaction sa{}, old[4];
+  sa.sa_handler = onFault;
+  sa.sa_flags = SA_ONSTACK | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &sa, &old[i]);
+
+  sigjmp_buf jb;
+  sigjmp_buf *outer = activeJump;
+  volatile bool ok = true;
+  int sig = sigsetjmp(jb, 1);
+  if (sig == 0) {
+    activeJump = &jb;
+    fn();
+  } else {
+    ok = false;
+    if (fault) *fault = strsignal(sig);
+  }
+  activeJump = outer;
+  for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &old[i], nullptr);
+  sigaltstack(&oldStack, nullptr);
+  return ok;
+}
+
+}  // namespace bt
