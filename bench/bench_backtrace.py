@@ -8,6 +8,7 @@ The target must print "READY <pid>" when its threads are parked.
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -77,7 +78,9 @@ def main():
                 "seconds": statistics.median(r[0] for r in runs),
                 "peak_rss_mib": statistics.median(r[1] for r in runs),
                 "exit_codes": [r[2] for r in runs],
-                "frames_lines": len([l for l in runs[-1][3].splitlines() if l.lstrip().startswith("#")]),
+                # gdb, bt and eu-stack print "#N ..."; lldb prints "frame #N: ...".
+                "frames_lines": len([l for l in runs[-1][3].splitlines()
+                                     if re.match(r"\s*(\*\s*)?(frame )?#\d+", l)]),
             }
     finally:
         proc.kill()
