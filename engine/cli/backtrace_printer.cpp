@@ -45,6 +45,17 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
       os << " in ";
       if (f.signalTrampoline) os << "<signal handler called>";
       else os << (f.function.empty() ? "??" : f.function);
+      if (f.variablesRead) {
+        // Parameters in the frame line, as gdb prints them.
+        os << " (";
+        bool first = true;
+        for (const Variable &v : f.variables) {
+          if (v.kind != "param") continue;
+          os << (first ? "" : ", ") << v.name << "=" << v.value;
+          first = false;
+        }
+        os << ")";
+      }
       if (!f.file.empty()) os << " at " << f.file << ":" << f.line;
       if (!f.module.empty() && !f.inlined)
         os << " [" << llvm::sys::path::filename(f.module) << "+" << hexStr(f.moduleOffset) << "]";
@@ -52,6 +63,15 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
       if (f.how == FrameHow::TailCall) os << " (tail call)";
       if (f.suspect) os << " (suspect: found by " << frameHowName(f.how) << ")";
       os << "\n";
+      if (f.variablesRead) {
+        bool any = false;
+        for (const Variable &v : f.variables) {
+          if (v.kind == "param") continue;
+          os << "        " << v.name << " = " << v.value << "\n";
+          any = true;
+        }
+        if (!any) os << "No locals.\n";
+      }
     }
     if (!t.stopReason.empty() && t.stopReason != "outermost frame")
       os << "    (backtrace stopped: " << t.stopReason << ")\n";
@@ -116,6 +136,22 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                 j.attribute("how", frameHowName(f.how));
                 j.attribute("suspect", f.suspect);
                 j.attribute("signal_frame", f.signalTrampoline);
+                if (f.variablesRead) {
+                  j.attributeArray("variables", [&] {
+                    for (const Variable &v : f.variables) {
+                      j.object([&] {
+                        j.attribute("name", utf8(v.name));
+                        j.attribute("kind", v.kind);
+                        j.attribute("type", utf8(v.type));
+                        j.attribute("value", utf8(v.value));
+                        j.attribute("optimized_out", v.optimizedOut);
+                        j.attribute("error", v.error);
+                        if (v.address) j.attribute("address", hexStr(*v.address));
+                        else j.attribute("address", nullptr);
+                      });
+                    }
+                  });
+                }
               });
             }
           });

@@ -6,6 +6,7 @@
 #include "target/core_file.h"
 #include "target/live_process.h"
 #include "unwind/backtrace.h"
+#include "vars/frame_variables.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -20,6 +21,7 @@ using namespace bt;
 
 static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt [OPTIONS] CORE [--exe PATH]
+       bt full [OPTIONS] PID|CORE      (same as --vars)
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
@@ -28,6 +30,8 @@ process runs on).
 
 options:
   --json             print JSON instead of text (schema: docs/json-output.md)
+  --vars             also print each frame's parameters and locals, like gdb's bt full
+                     (a live process stays stopped until they are read)
   --exe PATH         the executable of a core file, when the path recorded in the core
                      is missing or holds another build
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
@@ -46,6 +50,13 @@ exit status:
   6 truncated core      7 missing file (executable, core)
 )";
 
+static ScopeVisitorFactory makeVariableReader(Target &t, Symbolizer &s,
+                                              std::unique_ptr<FrameVariables> &holder) {
+  holder = std::make_unique<FrameVariables>(t, s);
+  FrameVariables *fv = holder.get();
+  return [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
+}
+
 static int fail(ErrorReport r) {
   llvm::errs() << "bt: error: " << r.message << "\n";
   return static_cast<int>(r.kind);
@@ -57,7 +68,7 @@ static int usageError(const std::string &msg) {
 }
 
 int main(int argc, char **argv) {
-  bool json = false, quiet = false, noCache = false;
+  bool json = false, quiet = false, noCache = false, vars = false;
   std::string exe, input;
   std::vector<std::string> debugDirs;
   UnwindOptions uopts;
@@ -76,6 +87,8 @@ int main(int argc, char **argv) {
       return 0;
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--vars" || (a == "full" && input.empty() && !vars)) {
+      vars = true;
     } else if (a == "-q" || a == "--quiet") {
       quiet = true;
     } else if (a == "--past-main") {
@@ -110,7 +123,10 @@ int main(int argc, char **argv) {
   SymbolizerOptions sopts;
   sopts.debugDirs = debugDirs;
   sopts.cacheDir = noCache ? std::string() : defaultDebugCacheDir();
+  sopts.variables = vars;
   Symbolizer symbols(sopts);
+  std::unique_ptr<FrameVariables> frameVars;
+  ScopeVisitorFactory variables;
 
   std::unique_ptr<Target> target;
   std::vector<ThreadBacktrace> threads;
@@ -118,10 +134,13 @@ int main(int argc, char **argv) {
     if (!exe.empty()) return usageError("--exe applies to core files, not to a PID");
     auto lp = LiveProcess::open(atoi(input.c_str()));
     if (!lp) return fail(takeErrorReport(lp.takeError()));
-    // Unwind while frozen, then let the process go before symbolizing, which may be slow.
+    if (vars) variables = makeVariableReader(**lp, symbols, frameVars);
+    // Unwind while frozen, then let the process go before symbolizing, which may be slow;
+    // variables read target memory, so with --vars the process is released afterwards.
     std::vector<UnwindResult> unwound = unwindAllThreads(**lp, symbols, uopts);
+    if (!vars) (*lp)->release();
+    threads = symbolizeBacktraces(**lp, symbols, unwound, uopts, variables);
     (*lp)->release();
-    threads = symbolizeBacktraces(**lp, symbols, unwound, uopts);
     target = std::move(*lp);
   } else {
     if (!CoreFile::looksLikeCore(input)) {
@@ -132,7 +151,9 @@ int main(int argc, char **argv) {
     }
     auto core = CoreFile::open(input, exe);
     if (!core) return fail(takeErrorReport(core.takeError()));
-    threads = buildBacktraces(**core, symbols, uopts);
+    if (vars) variables = makeVariableReader(**core, symbols, frameVars);
+    threads = symbolizeBacktraces(**core, symbols, unwindAllThreads(**core, symbols, uopts),
+                                  uopts, variables);
     target = std::move(*core);
   }
 

@@ -88,10 +88,11 @@ void ElfFile::loadSymbols() const {
   symbolsLoaded_ = true;
   auto add = [&](const ELFSymbolRef &sym) {
     Expected<SymbolRef::Type> type = sym.getType();
-    if (!type || *type != SymbolRef::ST_Function) {
+    if (!type || (*type != SymbolRef::ST_Function && *type != SymbolRef::ST_Data)) {
       if (!type) consumeError(type.takeError());
       return;
     }
+    bool isFunction = *type == SymbolRef::ST_Function;
     Expected<uint64_t> addr = sym.getAddress();
     Expected<StringRef> name = sym.getName();
     if (!addr || !name || *addr == 0 || name->empty()) {
@@ -99,17 +100,20 @@ void ElfFile::loadSymbols() const {
       if (!name) consumeError(name.takeError());
       return;
     }
-    symbols_.push_back({*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL});
+    (isFunction ? symbols_ : objects_)
+        .push_back({*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL});
   };
   for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
   for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
   // Aliases share an address; all are kept (addressOf needs them) and the preferred one (sized,
   // global) sorts first among them, which is the one symbolFor reports.
-  std::stable_sort(symbols_.begin(), symbols_.end(), [](const ElfSymbol &a, const ElfSymbol &b) {
+  auto order = [](const ElfSymbol &a, const ElfSymbol &b) {
     if (a.address != b.address) return a.address < b.address;
     if ((a.size != 0) != (b.size != 0)) return a.size != 0;
     return a.global && !b.global;
-  });
+  };
+  std::stable_sort(symbols_.begin(), symbols_.end(), order);
+  std::stable_sort(objects_.begin(), objects_.end(), order);
 }
 
 const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
@@ -133,6 +137,22 @@ uint64_t ElfFile::addressOf(llvm::StringRef name) const {
   for (const ElfSymbol &s : symbols_)
     if (s.name == name) return s.address;
   return 0;
+}
+
+}  // namespace bt
+
+namespace bt {
+
+const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
+  if (!symbolsLoaded_) loadSymbols();
+  auto it = std::upper_bound(objects_.begin(), objects_.end(), vaddr,
+                             [](uint64_t a, const ElfSymbol &s) { return a < s.address; });
+  if (it == objects_.begin()) return nullptr;
+  --it;
+  while (it != objects_.begin() && std::prev(it)->address == it->address) --it;
+  // Objects have sizes; one past the end belongs to no object.
+  if (vaddr >= it->address + std::max<uint64_t>(it->size, 1)) return nullptr;
+  return &*it;
 }
 
 }  // namespace bt

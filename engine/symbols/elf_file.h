@@ -48,6 +48,8 @@ public:
   const ElfSymbol *symbolFor(uint64_t vaddr) const;
   // Address of a function symbol by exact (mangled) name, 0 if none.
   uint64_t addressOf(llvm::StringRef name) const;
+  // Data object (STT_OBJECT) containing a link-time address, for printing pointers like gdb.
+  const ElfSymbol *objectFor(uint64_t vaddr) const;
 
 private:
   void loadSymbols() const;
@@ -59,7 +61,8 @@ private:
   std::vector<ElfSection> sections_;
   // Loaded on first symbolFor(): most modules never need their symbol tables.
   mutable bool symbolsLoaded_ = false;
-  mutable std::vector<ElfSymbol> symbols_;  // sorted by address
+  mutable std::vector<ElfSymbol> symbols_;  // functions, sorted by address
+  mutable std::vector<ElfSymbol> objects_;  // data objects, sorted by address
   uint16_t type_ = 0;
 };
 

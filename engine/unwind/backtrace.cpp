@@ -46,12 +46,26 @@ std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols
 
 std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolizer &symbols,
                                                  const std::vector<UnwindResult> &unwound,
-                                                 const UnwindOptions &opts) {
+                                                 const UnwindOptions &opts,
+                                                 const ScopeVisitorFactory &variables) {
   // 2. Symbolize all physical frames in one batch, grouped by module and compile unit.
   auto exactOf = [](const PhysicalFrame &pf) { return pf.pcExact || pf.signalTrampoline; };
   std::vector<Symbolizer::RuntimeQuery> queries;
+  std::vector<ScopeVisitor> visitors;  // must outlive symbolizeAll: queries point into it
+  if (variables) {
+    size_t total = 0;
+    for (const UnwindResult &ur : unwound) total += ur.frames.size();
+    visitors.reserve(total);
+  }
   for (const UnwindResult &ur : unwound)
-    for (const PhysicalFrame &pf : ur.frames) queries.push_back({pf.pc, exactOf(pf)});
+    for (size_t i = 0; i < ur.frames.size(); ++i) {
+      Symbolizer::RuntimeQuery rq{ur.frames[i].pc, exactOf(ur.frames[i])};
+      if (variables) {
+        visitors.push_back(variables(ur, i));
+        rq.visit = &visitors.back();
+      }
+      queries.push_back(rq);
+    }
   std::vector<PcInfo> infos = symbols.symbolizeAll(target, queries);
 
   std::vector<ThreadBacktrace> out;
@@ -119,6 +133,9 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
         f.line = loc.line;
         f.column = loc.column;
         f.inlined = loc.inlined;
+        f.variables = loc.variables;
+        f.variablesRead = variables && pf.how != FrameHow::TailCall && !loc.function.empty() &&
+                          !loc.file.empty();
         outermost |= !loc.inlined && isOutermostFunction(loc.function);
         // Like gdb (backtrace past-main off): the C runtime's frames below main are noise.
         outermost |= !loc.inlined && !opts.pastMain && loc.function == "main" && mod &&

@@ -3,6 +3,7 @@
 // presentation layers (text, JSON, later snapshots) print; it holds no pointers into the Target.
 #pragma once
 
+#include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/unwinder.h"
 
@@ -27,6 +28,8 @@ struct Frame {
   FrameHow how = FrameHow::Context;
   bool suspect = false;
   bool signalTrampoline = false;
+  std::vector<Variable> variables;  // parameters first, then locals (only when asked for)
+  bool variablesRead = false;       // variables were asked for and the frame has DWARF scope
 };
 
 struct ThreadBacktrace {
@@ -42,9 +45,14 @@ struct ThreadBacktrace {
 // the two (bt does), which keeps the pause short.
 std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
                                            const UnwindOptions &opts = {});
+// Supplies, for frame `index` of an unwound thread, a visitor that extracts variables while the
+// frame's DWARF is parsed (the vars layer provides it; empty: no variables).
+using ScopeVisitorFactory = std::function<ScopeVisitor(const UnwindResult &, size_t index)>;
+
 std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolizer &symbols,
                                                  const std::vector<UnwindResult> &unwound,
-                                                 const UnwindOptions &opts = {});
+                                                 const UnwindOptions &opts = {},
+                                                 const ScopeVisitorFactory &variables = {});
 // Both steps.
 std::vector<ThreadBacktrace> buildBacktraces(Target &target, Symbolizer &symbols,
                                              const UnwindOptions &opts = {});

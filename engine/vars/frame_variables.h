@@ -1,0 +1,30 @@
+// FrameVariables: the parameters and locals of every frame (inlined frames included), read the
+// way gdb's `bt full` shows them. For one physical frame it returns a ScopeVisitor that the
+// Symbolizer calls while the frame's compile unit is parsed: it walks the scope DIEs (the
+// function or inlined subroutine, then the lexical blocks that contain the pc, innermost first),
+// evaluates each variable's location (exprloc or location list) with the frame's registers, CFA
+// and frame base, reads the bytes through the Target and renders them with ValuePrinter.
+// Registers the unwinder could not recover make a value <optimized out>, never a guess.
+#pragma once
+
+#include "symbols/symbolizer.h"
+#include "target/target.h"
+#include "unwind/unwinder.h"
+
+namespace bt {
+
+class FrameVariables {
+public:
+  FrameVariables(Target &target, Symbolizer &symbols) : target_(target), symbols_(symbols) {}
+
+  // Visitor for frame `index` of an unwound thread; valid while `thread` lives.
+  ScopeVisitor visitorFor(const UnwindResult &thread, size_t index);
+
+private:
+  std::string symbolizeAddress(uint64_t addr, bool function);
+
+  Target &target_;
+  Symbolizer &symbols_;
+};
+
+}  // namespace bt

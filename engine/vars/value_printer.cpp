@@ -1,0 +1,515 @@
+#include "vars/value_printer.h"
+
+#include <llvm/BinaryFormat/Dwarf.h>
+#include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace bt {
+
+using namespace llvm;
+
+namespace {
+
+DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
+
+// Follows typedefs and qualifiers to the type that decides the representation.
+DWARFDie strip(DWARFDie t) {
+  for (int i = 0; t && i < 32; ++i) {
+    switch (t.getTag()) {
+      case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
+      case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type:
+        t = typeOf(t);
+        continue;
+      default:
+        return t;
+    }
+  }
+  return t;
+}
+
+uint64_t attrU(const DWARFDie &d, dwarf::Attribute a, uint64_t dflt = 0) {
+  return dwarf::toUnsigned(d.find(a), dflt);
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%" PRIx64, v);
+  return b;
+}
+
+bool isCharType(const DWARFDie &t) {
+  DWARFDie s = strip(t);
+  if (!s || s.getTag() != dwarf::DW_TAG_base_type || attrU(s, dwarf::DW_AT_byte_size) != 1)
+    return false;
+  uint64_t enc = attrU(s, dwarf::DW_AT_encoding);
+  return enc == dwarf::DW_ATE_signed_char || enc == dwarf::DW_ATE_unsigned_char ||
+         ((enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_unsigned) && s.getShortName() &&
+          strstr(s.getShortName(), "char"));
+}
+
+// One character inside quotes, escaped like gdb (quote is ' or ").
+void escapeChar(std::string &out, uint8_t c, char quote) {
+  switch (c) {
+    case '\a': out += "\\a"; return;
+    case '\b': out += "\\b"; return;
+    case '\f': out += "\\f"; return;
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    case '\v': out += "\\v"; return;
+    case '\\': out += "\\\\"; return;
+    default: break;
+  }
+  if (c == uint8_t(quote)) {
+    out += '\\';
+    out += char(c);
+  } else if (c >= 0x20 && c < 0x7f) {
+    out += char(c);
+  } else {
+    char b[8];
+    snprintf(b, sizeof b, "\\%03o", c);
+    out += b;
+  }
+}
+
+// gdb's generic_printstr: quoted runs, and runs longer than the threshold as
+// 'c' <repeats N times>, joined by ", ".
+std::string printString(const std::vector<uint8_t> &s, bool truncated, const PrintLimits &lim) {
+  if (s.empty()) return truncated ? "\"\"..." : "\"\"";
+  std::string out;
+  bool inQuote = false;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && s[j] == s[i]) ++j;
+    size_t reps = j - i;
+    if (reps > lim.repeatThreshold) {
+      if (inQuote) {
+        out += "\", ";
+        inQuote = false;
+      } else if (!out.empty()) {
+        out += ", ";
+      }
+      out += '\'';
+      escapeChar(out, s[i], '\'');
+      out += "' <repeats " + std::to_string(reps) + " times>";
+      i = j;
+      continue;
+    }
+    if (!inQuote) {
+      if (!out.empty()) out += ", ";
+      out += '"';
+      inQuote = true;
+    }
+    for (; i < j; ++i) escapeChar(out, s[i], '"');
+  }
+  if (inQuote) out += '"';
+  if (truncated) out += "...";
+  return out;
+}
+
+std::string formatFloat(const uint8_t *p, uint64_t size) {
+  char b[64];
+  if (size == 4) {
+    float f;
+    memcpy(&f, p, 4);
+    if (std::isnan(f)) {
+      uint32_t bits;
+      memcpy(&bits, p, 4);
+      snprintf(b, sizeof b, "%snan(0x%x)", (bits >> 31) ? "-" : "", bits & 0x7fffff);
+      return b;
+    }
+    snprintf(b, sizeof b, "%.9g", double(f));
+  } else if (size == 8) {
+    double d;
+    memcpy(&d, p, 8);
+    if (std::isnan(d)) {
+      uint64_t bits;
+      memcpy(&bits, p, 8);
+      snprintf(b, sizeof b, "%snan(0x%" PRIx64 ")", (bits >> 63) ? "-" : "",
+               bits & 0xfffffffffffffull);
+      return b;
+    }
+    snprintf(b, sizeof b, "%.17g", d);
+  } else if (size == 16 || size == 10) {
+    long double ld;
+    memcpy(&ld, p, sizeof ld < size ? sizeof ld : size);
+    snprintf(b, sizeof b, "%.21Lg", ld);
+  } else {
+    return "<unsupported float size " + std::to_string(size) + ">";
+  }
+  return b;
+}
+
+class Printer {
+public:
+  explicit Printer(const PrintContext &c) : ctx(c) {}
+
+  std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
+                    unsigned depth) {
+    if (budgetExceeded()) return "...";
+    DWARFDie t = strip(type);
+    if (!t) return "<void>";
+    uint64_t size = typeSize(t);
+    if (t.getTag() != dwarf::DW_TAG_array_type && size > bytes.size())
+      return "<error: value is incomplete>";
+    const uint8_t *p = reinterpret_cast<const uint8_t *>(bytes.data());
+    std::string out;
+    switch (t.getTag()) {
+      case dwarf::DW_TAG_base_type: out = base(t, p, size); break;
+      case dwarf::DW_TAG_pointer_type: out = pointer(t, load(p, 8)); break;
+      case dwarf::DW_TAG_reference_type: case dwarf::DW_TAG_rvalue_reference_type:
+        out = reference(t, load(p, 8), depth);
+        break;
+      case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type:
+      case dwarf::DW_TAG_union_type:
+        out = aggregate(t, bytes, addr, depth);
+        break;
+      case dwarf::DW_TAG_enumeration_type: out = enumeration(t, p, size); break;
+      case dwarf::DW_TAG_array_type: out = array(t, bytes, addr, depth); break;
+      case dwarf::DW_TAG_ptr_to_member_type: out = hex(load(p, size > 8 ? 8 : size)); break;
+      case dwarf::DW_TAG_subroutine_type: out = "{<function>}"; break;
+      default: out = "<unsupported type>"; break;
+    }
+    produced += out.size();
+    return out;
+  }
+
+private:
+  const PrintContext &ctx;
+  size_t produced = 0;
+
+  bool budgetExceeded() const { return produced > ctx.limits.maxOutput; }
+
+  static uint64_t load(const uint8_t *p, uint64_t n) {
+    uint64_t v = 0;
+    memcpy(&v, p, n > 8 ? 8 : n);
+    return v;
+  }
+
+  static int64_t signExtend(uint64_t v, uint64_t bytes) {
+    if (bytes >= 8) return int64_t(v);
+    unsigned bits = unsigned(bytes * 8);
+    uint64_t m = uint64_t(1) << (bits - 1);
+    v &= (uint64_t(1) << bits) - 1;
+    return int64_t((v ^ m) - m);
+  }
+
+  std::string base(const DWARFDie &t, const uint8_t *p, uint64_t size) {
+    uint64_t enc = attrU(t, dwarf::DW_AT_encoding);
+    if (size == 0) return "<zero-size value>";
+    if (enc == dwarf::DW_ATE_float) return formatFloat(p, size);
+    if (enc == dwarf::DW_ATE_boolean) {
+      uint64_t v = load(p, size);
+      return v == 0 ? "false" : v == 1 ? "true" : std::to_string(v);
+    }
+    if (size > 8) {
+      // __int128: hex of the two halves, high first.
+      uint64_t lo = load(p, 8), hi = load(p + 8, size - 8);
+      char b[48];
+      snprintf(b, sizeof b, "0x%016" PRIx64 "%016" PRIx64, hi, lo);
+      return b;
+    }
+    uint64_t raw = load(p, size);
+    bool isSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
+    std::string num = isSigned ? std::to_string(signExtend(raw, size)) : std::to_string(raw);
+    if (isCharType(t)) {
+      std::string out = num + " '";
+      escapeChar(out, uint8_t(raw), '\'');
+      return out + "'";
+    }
+    if (enc == dwarf::DW_ATE_UTF && raw < 0x80) {
+      std::string out = num + (size == 2 ? " u'" : size == 4 ? " U'" : " u8'");
+      escapeChar(out, uint8_t(raw), '\'');
+      return out + "'";
+    }
+    return num;
+  }
+
+  std::string cString(uint64_t addr) {
+    std::vector<uint8_t> s;
+    unsigned limit = ctx.limits.elements;
+    uint8_t chunk[64];
+    while (s.size() < limit) {
+      size_t want = std::min<size_t>(sizeof chunk, limit - s.size());
+      size_t got = ctx.read(addr + s.size(), chunk, want);
+      if (got == 0) {
+        if (s.empty()) return "<error: Cannot access memory at address " + hex(addr) + ">";
+        break;
+      }
+      for (size_t i = 0; i < got; ++i) {
+        if (chunk[i] == 0) return printString(s, false, ctx.limits);
+        s.push_back(chunk[i]);
+      }
+      if (got < want) break;
+    }
+    return printString(s, s.size() >= limit, ctx.limits);
+  }
+
+  std::string pointer(const DWARFDie &t, uint64_t v) {
+    if (v == 0) return "0x0";
+    std::string out = hex(v);
+    DWARFDie pointee = strip(typeOf(t));
+    bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
+    if (ctx.symbolize) {
+      std::string sym = ctx.symbolize(v, fn);
+      if (!sym.empty()) out += " " + sym;
+    }
+    if (pointee && isCharType(pointee)) out += " " + cString(v);
+    return out;
+  }
+
+  std::string reference(const DWARFDie &t, uint64_t addr, unsigned depth) {
+    DWARFDie target = typeOf(t);
+    uint64_t size = typeSize(target);
+    std::string out = "@" + hex(addr);
+    if (size == 0 || size > (1u << 20)) return out;
+    std::string buf(size, '\0');
+    if (ctx.read(addr, buf.data(), size) != size)
+      return out + ": <error: Cannot access memory at address " + hex(addr) + ">";
+    return out + ": " + value(target, buf, addr, depth + 1);
+  }
+
+  std::string aggregate(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
+                        unsigned depth) {
+    if (depth >= ctx.limits.maxDepth) return "{...}";
+    if (t.find(dwarf::DW_AT_declaration)) return "<incomplete type>";
+    std::string out = "{";
+    bool any = false;
+    for (const DWARFDie &m : t.children()) {
+      if (budgetExceeded()) {
+        out += any ? ", ..." : "...";
+        break;
+      }
+      dwarf::Tag tag = m.getTag();
+      bool inherit = tag == dwarf::DW_TAG_inheritance;
+      if (tag != dwarf::DW_TAG_member && !inherit) continue;
+      if (m.find(dwarf::DW_AT_declaration) || m.find(dwarf::DW_AT_external)) continue;  // static
+      DWARFDie mt = typeOf(m);
+      uint64_t off = attrU(m, dwarf::DW_AT_data_member_location);
+      std::string name;
+      if (inherit) name = "<" + typeName(mt) + "> = ";
+      else if (const char *n = m.getShortName()) name = std::string(n) + " = ";
+      if (any) out += ", ";
+      any = true;
+      out += name;
+      if (auto bitSize = dwarf::toUnsigned(m.find(dwarf::DW_AT_bit_size))) {
+        out += bitField(m, mt, bytes, *bitSize);
+        continue;
+      }
+      uint64_t msize = typeSize(mt);
+      if (off > bytes.size() || msize > bytes.size() - off) {
+        out += "<error: member outside its object>";
+        continue;
+      }
+      std::optional<uint64_t> maddr;
+      if (addr) maddr = *addr + off;
+      out += value(mt, bytes.substr(off, msize), maddr, depth + 1);
+    }
+    if (!any) return "{<No data fields>}";
+    return out + "}";
+  }
+
+  std::string bitField(const DWARFDie &m, const DWARFDie &mt, StringRef bytes, uint64_t bitSize) {
+    uint64_t bitOff;
+    if (auto dbo = dwarf::toUnsigned(m.find(dwarf::DW_AT_data_bit_offset))) {
+      bitOff = *dbo;
+    } else {
+      // DWARF 2/3: DW_AT_bit_offset counts from the most significant bit of the storage unit.
+      uint64_t storage = attrU(m, dwarf::DW_AT_byte_size, typeSize(mt));
+      uint64_t base = attrU(m, dwarf::DW_AT_data_member_location);
+      bitOff = base * 8 + storage * 8 - attrU(m, dwarf::DW_AT_bit_offset) - bitSize;
+    }
+    if (bitSize == 0 || bitSize > 64 || (bitOff + bitSize + 7) / 8 > bytes.size())
+      return "<error: bad bit-field>";
+    unsigned __int128 acc = 0;
+    uint64_t firstByte = bitOff / 8, lastByte = (bitOff + bitSize - 1) / 8;
+    for (uint64_t b = lastByte + 1; b-- > firstByte;) acc = (acc << 8) | uint8_t(bytes[b]);
+    uint64_t v = uint64_t(acc >> (bitOff % 8));
+    if (bitSize < 64) v &= (uint64_t(1) << bitSize) - 1;
+    DWARFDie st = strip(mt);
+    uint64_t enc = st ? attrU(st, dwarf::DW_AT_encoding) : 0;
+    if (st && st.getTag() == dwarf::DW_TAG_enumeration_type) {
+      uint8_t buf[8];
+      memcpy(buf, &v, 8);
+      return enumeration(st, buf, 8);
+    }
+    if (enc == dwarf::DW_ATE_boolean) return v ? "true" : "false";
+    if (enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char) {
+      int64_t s = bitSize < 64 && (v >> (bitSize - 1)) ? int64_t(v | (~uint64_t(0) << bitSize))
+                                                        : int64_t(v);
+      return std::to_string(s);
+    }
+    return std::to_string(v);
+  }
+
+  std::string enumeration(const DWARFDie &t, const uint8_t *p, uint64_t size) {
+    uint64_t raw = load(p, size);
+    DWARFDie under = strip(typeOf(t));
+    bool isSigned = under && (attrU(under, dwarf::DW_AT_encoding) == dwarf::DW_ATE_signed);
+    int64_t sv = isSigned ? signExtend(raw, size) : int64_t(raw);
+    std::vector<std::pair<std::string, int64_t>> values;
+    for (const DWARFDie &e : t.children()) {
+      if (e.getTag() != dwarf::DW_TAG_enumerator) continue;
+      auto fv = e.find(dwarf::DW_AT_const_value);
+      if (!fv) continue;
+      int64_t v = fv->getAsSignedConstant().value_or(int64_t(fv->getAsUnsignedConstant().value_or(0)));
+      values.emplace_back(e.getShortName() ? e.getShortName() : "?", v);
+    }
+    for (auto &[n, v] : values)
+      if (v == sv) return n;
+    // gdb's flag enums: every enumerator non-zero and disjoint from the others.
+    uint64_t seen = 0;
+    bool flags = !values.empty();
+    for (auto &[n, v] : values) {
+      if (v <= 0 || (uint64_t(v) & seen)) {
+        flags = false;
+        break;
+      }
+      seen |= uint64_t(v);
+    }
+    if (!flags || sv <= 0) return std::to_string(sv);
+    uint64_t left = uint64_t(sv);
+    std::string out = "(";
+    bool first = true;
+    for (auto &[n, v] : values) {
+      if ((left & uint64_t(v)) == uint64_t(v)) {
+        out += (first ? "" : " | ") + n;
+        first = false;
+        left &= ~uint64_t(v);
+      }
+    }
+    if (left) out += (first ? "unknown: " : " | unknown: ") + hex(left);
+    return out + ")";
+  }
+
+  // Dimensions of an array type (count per subrange; nullopt for an unknown bound).
+  static std::vector<std::optional<uint64_t>> dims(const DWARFDie &t) {
+    std::vector<std::optional<uint64_t>> d;
+    for (const DWARFDie &s : t.children()) {
+      if (s.getTag() != dwarf::DW_TAG_subrange_type) continue;
+      if (auto c = dwarf::toUnsigned(s.find(dwarf::DW_AT_count))) d.push_back(*c);
+      else if (auto ub = s.find(dwarf::DW_AT_upper_bound)) {
+        auto u = ub->getAsSignedConstant();
+        uint64_t lb = attrU(s, dwarf::DW_AT_lower_bound, 0);
+        if (u && *u >= int64_t(lb) - 1) d.push_back(uint64_t(*u - int64_t(lb) + 1));
+        else d.push_back(std::nullopt);
+      } else {
+        d.push_back(std::nullopt);
+      }
+    }
+    return d;
+  }
+
+  std::string array(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
+                    unsigned depth) {
+    auto d = dims(t);
+    if (d.empty()) return "<array without bounds>";
+    return arrayDims(typeOf(t), d, 0, bytes, addr, depth);
+  }
+
+  std::string arrayDims(const DWARFDie &elem, const std::vector<std::optional<uint64_t>> &d,
+                        size_t level, StringRef bytes, std::optional<uint64_t> addr,
+                        unsigned depth) {
+    if (!d[level]) return "0x" + (addr ? hex(*addr).substr(2) : std::string("?"));
+    uint64_t count = *d[level];
+    uint64_t esize = typeSize(elem);
+    for (size_t k = level + 1; k < d.size(); ++k) esize *= d[k].value_or(0);
+    if (esize == 0 && count) return "<error: elements of unknown size>";
+    // A hostile bound cannot make us read past the bytes we have.
+    uint64_t have = esize ? bytes.size() / esize : 0;
+    bool lastLevel = level + 1 == d.size();
+    if (lastLevel && isCharType(elem)) {
+      uint64_t n = std::min<uint64_t>(count, have);
+      std::vector<uint8_t> s(bytes.begin(), bytes.begin() + n);
+      bool truncated = false;
+      if (s.size() > ctx.limits.elements) {
+        s.resize(ctx.limits.elements);
+        truncated = true;
+      } else if (!s.empty() && s.back() == 0) {
+        s.pop_back();  // gdb drops one trailing NUL (print null-stop off)
+      }
+      return printString(s, truncated, ctx.limits);
+    }
+    if (depth >= ctx.limits.maxDepth) return "{...}";
+    uint64_t n = std::min<uint64_t>(count, have);
+    std::vector<std::string> elems;
+    for (uint64_t i = 0; i < n && i < ctx.limits.elements && !budgetExceeded(); ++i) {
+      StringRef eb = bytes.substr(i * esize, esize);
+      std::optional<uint64_t> ea;
+      if (addr) ea = *addr + i * esize;
+      elems.push_back(lastLevel ? value(elem, eb, ea, depth + 1)
+                                : arrayDims(elem, d, level + 1, eb, ea, depth + 1));
+    }
+    std::string out = "{";
+    size_t i = 0;
+    bool first = true;
+    while (i < elems.size()) {
+      size_t j = i;
+      while (j < elems.size() && elems[j] == elems[i]) ++j;
+      if (!first) out += ", ";
+      first = false;
+      if (j - i > ctx.limits.repeatThreshold) {
+        out += elems[i] + " <repeats " + std::to_string(j - i) + " times>";
+        i = j;
+      } else {
+        out += elems[i];
+        ++i;
+      }
+    }
+    if (n > elems.size() || count > n) out += first ? "..." : "...";
+    return out + "}";
+  }
+};
+
+}  // namespace
+
+uint64_t typeSize(const DWARFDie &type) {
+  DWARFDie t = strip(type);
+  if (!t) return 0;
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
+    case dwarf::DW_TAG_rvalue_reference_type:
+      return attrU(t, dwarf::DW_AT_byte_size, 8);
+    case dwarf::DW_TAG_array_type: {
+      uint64_t n = 1;
+      for (const DWARFDie &s : t.children()) {
+        if (s.getTag() != dwarf::DW_TAG_subrange_type) continue;
+        uint64_t c;
+        if (auto cnt = dwarf::toUnsigned(s.find(dwarf::DW_AT_count))) c = *cnt;
+        else if (auto ub = dwarf::toUnsigned(s.find(dwarf::DW_AT_upper_bound)))
+          c = *ub + 1 - attrU(s, dwarf::DW_AT_lower_bound, 0);
+        else return 0;
+        if (c > (uint64_t(1) << 32)) return 0;  // absurd bound: treat as unknown
+        n *= c;
+      }
+      uint64_t es = typeSize(typeOf(t));
+      if (es && n > (uint64_t(1) << 40) / es) return 0;
+      return n * es;
+    }
+    default:
+      return attrU(t, dwarf::DW_AT_byte_size, 0);
+  }
+}
+
+std::string typeName(const DWARFDie &type) {
+  if (!type) return "void";
+  std::string s;
+  raw_string_ostream os(s);
+  dumpTypeQualifiedName(type, os);
+  os.flush();
+  return s;
+}
+
+std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> address,
+                        const PrintContext &ctx) {
+  Printer p(ctx);
+  return p.value(type, bytes, address, 0);
+}
+
+}  // namespace bt

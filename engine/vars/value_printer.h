@@ -1,0 +1,44 @@
+// ValuePrinter: renders a typed value the way gdb prints it ("{a = 1, b = 0x0}",
+// "0x4006f4 \"text\"", "{0 <repeats 16 times>}", "(FA | FC)", "<optimized out>"), from the
+// value's bytes and its DWARF type. Types are read straight from the DIEs (typedefs and
+// cv-qualifiers resolved, structs/unions with base classes and bit-fields, enums incl. flag
+// enums, arrays incl. multi-dimensional, pointers, references, function pointers). Output is
+// bounded (elements, string length, nesting, total size), so a hostile or huge value cannot cost
+// unbounded time or memory; memory reads go through a callback (the Target).
+#pragma once
+
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace bt {
+
+struct PrintLimits {
+  unsigned elements = 200;      // gdb's "print elements"
+  unsigned repeatThreshold = 10;  // gdb's "print repeats"
+  unsigned maxDepth = 8;        // nesting of aggregates
+  size_t maxOutput = 16384;     // characters for one value
+};
+
+struct PrintContext {
+  // Reads target memory; returns bytes read.
+  std::function<size_t(uint64_t addr, void *buf, size_t len)> read;
+  // "<symbol>" or "<symbol+off>" for an address, "" if none (gdb's print symbol).
+  std::function<std::string(uint64_t addr, bool function)> symbolize;
+  PrintLimits limits;
+};
+
+// Type name as written in C/C++ ("const char *", "struct rec", "int [3]").
+std::string typeName(const llvm::DWARFDie &type);
+// Size in bytes of a type (0 if unknown).
+uint64_t typeSize(const llvm::DWARFDie &type);
+
+// Renders `bytes` (the value's object representation) of `type`. `address` is where the value
+// lives in memory, if it does (references and arrays of unknown bound need it).
+std::string formatValue(const llvm::DWARFDie &type, llvm::StringRef bytes,
+                        std::optional<uint64_t> address, const PrintContext &ctx);
+
+}  // namespace bt
