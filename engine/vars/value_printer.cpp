@@ -1,5 +1,7 @@
 #include "vars/value_printer.h"
 
+#include "vars/std_printers.h"
+
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 #include <llvm/Support/raw_ostream.h>
@@ -146,9 +148,46 @@ std::string formatFloat(const uint8_t *p, uint64_t size) {
   return b;
 }
 
-class Printer {
+class Printer : public ValueFormatter {
 public:
   explicit Printer(const PrintContext &c) : ctx(c) {}
+
+  // ValueFormatter, for the standard-library summaries.
+  std::string format(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> a) override {
+    return value(type, bytes, a, 1);
+  }
+  size_t read(uint64_t addr, void *buf, size_t len) override { return ctx.read(addr, buf, len); }
+  std::string pointer(uint64_t v) override {
+    if (v == 0) return "0x0";
+    std::string out = hex(v);
+    if (ctx.symbolize) {
+      std::string sym = ctx.symbolize(v, false);
+      if (!sym.empty()) out += " " + sym;
+    }
+    return out;
+  }
+  std::string string(const std::vector<uint8_t> &chars, bool truncated) override {
+    return printString(chars, truncated, ctx.limits);
+  }
+  const PrintLimits &limits() const override { return ctx.limits; }
+  std::string elements(const std::vector<std::string> &elems, bool more) override {
+    std::string out;
+    size_t i = 0;
+    while (i < elems.size()) {
+      size_t j = i;
+      while (j < elems.size() && elems[j] == elems[i]) ++j;
+      if (!out.empty()) out += ", ";
+      if (j - i > ctx.limits.repeatThreshold) {
+        out += elems[i] + " <repeats " + std::to_string(j - i) + " times>";
+        i = j;
+      } else {
+        out += elems[i];
+        ++i;
+      }
+    }
+    if (more) out += out.empty() ? "..." : "...";
+    return out;
+  }
 
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
                     unsigned depth) {
@@ -272,6 +311,10 @@ private:
     std::string buf(size, '\0');
     if (ctx.read(addr, buf.data(), size) != size)
       return out + ": <error: Cannot access memory at address " + hex(addr) + ">";
+    // gdb hands a reference to a pretty-printed type straight to the printer: no "@addr: ".
+    DWARFDie st = strip(target);
+    if (st && (st.getTag() == dwarf::DW_TAG_structure_type || st.getTag() == dwarf::DW_TAG_class_type))
+      if (auto summary = formatStdLibraryValue(st, buf, *this)) return *summary;
     return out + ": " + value(target, buf, addr, depth + 1);
   }
 
@@ -279,6 +322,7 @@ private:
                         unsigned depth) {
     if (depth >= ctx.limits.maxDepth) return "{...}";
     if (t.find(dwarf::DW_AT_declaration)) return "<incomplete type>";
+    if (auto summary = formatStdLibraryValue(t, bytes, *this)) return *summary;
     std::string out = "{";
     bool any = false;
     for (const DWARFDie &m : t.children()) {
@@ -446,32 +490,15 @@ private:
       elems.push_back(lastLevel ? value(elem, eb, ea, depth + 1)
                                 : arrayDims(elem, d, level + 1, eb, ea, depth + 1));
     }
-    std::string out = "{";
-    size_t i = 0;
-    bool first = true;
-    while (i < elems.size()) {
-      size_t j = i;
-      while (j < elems.size() && elems[j] == elems[i]) ++j;
-      if (!first) out += ", ";
-      first = false;
-      if (j - i > ctx.limits.repeatThreshold) {
-        out += elems[i] + " <repeats " + std::to_string(j - i) + " times>";
-        i = j;
-      } else {
-        out += elems[i];
-        ++i;
-      }
-    }
-    if (n > elems.size() || count > n) out += first ? "..." : "...";
-    return out + "}";
+    return "{" + elements(elems, n > elems.size() || count > n) + "}";
   }
 };
 
 }  // namespace
 
-uint64_t typeSize(const DWARFDie &type) {
+static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
   DWARFDie t = strip(type);
-  if (!t) return 0;
+  if (!t || depth > 16) return 0;  // a hostile type cycle (an array of itself) ends here
   switch (t.getTag()) {
     case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
     case dwarf::DW_TAG_rvalue_reference_type:
@@ -488,7 +515,7 @@ uint64_t typeSize(const DWARFDie &type) {
         if (c > (uint64_t(1) << 32)) return 0;  // absurd bound: treat as unknown
         n *= c;
       }
-      uint64_t es = typeSize(typeOf(t));
+      uint64_t es = typeSizeAt(typeOf(t), depth + 1);
       if (es && n > (uint64_t(1) << 40) / es) return 0;
       return n * es;
     }
@@ -496,6 +523,8 @@ uint64_t typeSize(const DWARFDie &type) {
       return attrU(t, dwarf::DW_AT_byte_size, 0);
   }
 }
+
+uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
 std::string typeName(const DWARFDie &type) {
   if (!type) return "void";

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bt {
 
@@ -29,6 +30,20 @@ struct PrintContext {
   // "<symbol>" or "<symbol+off>" for an address, "" if none (gdb's print symbol).
   std::function<std::string(uint64_t addr, bool function)> symbolize;
   PrintLimits limits;
+};
+
+// What the standard-library summaries need from the printer (see std_printers.h).
+class ValueFormatter {
+public:
+  virtual ~ValueFormatter() = default;
+  virtual std::string format(const llvm::DWARFDie &type, llvm::StringRef bytes,
+                             std::optional<uint64_t> address) = 0;
+  virtual size_t read(uint64_t addr, void *buf, size_t len) = 0;
+  virtual std::string pointer(uint64_t value) = 0;  // "0x..." plus " <sym>" when known
+  virtual std::string string(const std::vector<uint8_t> &chars, bool truncated) = 0;
+  virtual const PrintLimits &limits() const = 0;
+  // Joins rendered elements like gdb ("a, b <repeats 12 times>, c").
+  virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
 };
 
 // Type name as written in C/C++ ("const char *", "struct rec", "int [3]").

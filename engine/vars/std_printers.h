@@ -1,0 +1,22 @@
+// Summaries of common C++ standard-library types, as gdb's libstdc++ pretty printers show them
+// ("std::vector of length 3, capacity 4 = {1, 2, 3}", "std::unique_ptr<int> = {get() = 0x...}"),
+// built in so that no Python printers are needed. They read the libstdc++ (GCC) layouts through
+// the DWARF member names, so a layout change shows up as "no summary" (the raw struct is printed
+// instead), never as a wrong value.
+#pragma once
+
+#include "vars/value_printer.h"
+
+#include <optional>
+#include <string>
+
+namespace bt {
+
+// `type` is the struct/class DIE (typedefs stripped). nullopt: not a type with a summary.
+std::optional<std::string> formatStdLibraryValue(const llvm::DWARFDie &type,
+                                                 llvm::StringRef bytes, ValueFormatter &f);
+
+// "std::__cxx11::basic_string<...>" style qualified name of a struct/class DIE.
+std::string qualifiedTypeName(const llvm::DWARFDie &type);
+
+}  // namespace bt
