@@ -38,9 +38,13 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     if (!t.name.empty()) os << " \"" << t.name << "\"";
     if (t.crashed) os << " (crashed" << (t.signal ? ": " + signalText(*t.signal) : "") << ")";
     os << "\n";
-    for (const Frame &f : t.frames) {
+    for (size_t i = 0; i < t.frames.size(); ++i) {
+      const Frame &f = t.frames[i];
       os << "#" << llvm::left_justify(std::to_string(f.index), 3) << " ";
-      if (f.inlined) os << "                   ";
+      // Like gdb, the pc goes on the innermost frame of each inline chain (the frame the pc is
+      // really in); the functions it is inlined into share it.
+      bool innermost = i == 0 || !t.frames[i - 1].inlined;
+      if (!innermost) os << "                  ";
       else os << llvm::format("0x%016llx", (unsigned long long)f.pc);
       os << " in ";
       if (f.signalTrampoline) os << "<signal handler called>";
@@ -51,13 +55,17 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
         bool first = true;
         for (const Variable &v : f.variables) {
           if (v.kind != "param") continue;
-          os << (first ? "" : ", ") << v.name << "=" << v.value;
+          os << (first ? "" : ", ") << v.name << "=";
           first = false;
+          // gdb's default "print entry-values": x=x@entry=V when equal, else both.
+          if (v.entryValue.empty()) os << v.value;
+          else if (v.entryValue == v.value) os << v.name << "@entry=" << v.value;
+          else os << v.value << ", " << v.name << "@entry=" << v.entryValue;
         }
         os << ")";
       }
       if (!f.file.empty()) os << " at " << f.file << ":" << f.line;
-      if (!f.module.empty() && !f.inlined)
+      if (!f.module.empty() && innermost)
         os << " [" << llvm::sys::path::filename(f.module) << "+" << hexStr(f.moduleOffset) << "]";
       if (f.inlined) os << " (inlined)";
       if (f.how == FrameHow::TailCall) os << " (tail call)";
@@ -145,6 +153,8 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         j.attribute("type", utf8(v.type));
                         j.attribute("value", utf8(v.value));
                         j.attribute("optimized_out", v.optimizedOut);
+                        if (v.entryValue.empty()) j.attribute("entry_value", nullptr);
+                        else j.attribute("entry_value", utf8(v.entryValue));
                         j.attribute("error", v.error);
                         if (v.address) j.attribute("address", hexStr(*v.address));
                         else j.attribute("address", nullptr);

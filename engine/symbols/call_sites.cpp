@@ -139,6 +139,57 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
   return std::vector<uint64_t>(paths.front().rbegin(), paths.front().rend());
 }
 
+std::optional<CallSiteInfo> ModuleSymbols::callSite(uint64_t returnAddress) {
+  auto cached = callSites_.find(returnAddress);
+  if (cached != callSites_.end()) return cached->second;
+  std::optional<CallSiteInfo> result;
+  if (!dwarfBroken_) {
+    if (std::unique_ptr<DWARFContext> ctx = scratchContext()) {
+      std::string fault;
+      bool ok = runGuarded(
+          [&] {
+            DWARFDie fn = subprogramAt(*ctx, returnAddress - 1);
+            if (!fn) return;
+            std::vector<CallSite> sites;
+            collectCallSites(fn, sites);
+            for (const CallSite &cs : sites) {
+              if (cs.returnPc != returnAddress || cs.tail) continue;
+              CallSiteInfo info;
+              info.target = callSiteTarget(cs, *this).value_or(0);
+              for (const DWARFDie &p : cs.die.children()) {
+                dwarf::Tag tag = p.getTag();
+                if (tag != dwarf::DW_TAG_call_site_parameter &&
+                    tag != dwarf::DW_TAG_GNU_call_site_parameter)
+                  continue;
+                auto loc = p.find(dwarf::DW_AT_location);
+                auto val = p.find(tag == dwarf::DW_TAG_call_site_parameter
+                                      ? dwarf::DW_AT_call_value
+                                      : dwarf::DW_AT_GNU_call_site_value);
+                if (!loc || !val) continue;
+                auto lb = loc->getAsBlock();
+                auto vb = val->getAsBlock();
+                if (!lb || !vb) continue;
+                info.parameters.emplace_back(std::string(lb->begin(), lb->end()),
+                                             std::string(vb->begin(), vb->end()));
+              }
+              if (auto fb = fn.find(dwarf::DW_AT_frame_base))
+                if (auto b = fb->getAsBlock()) info.callerFrameBase.assign(b->begin(), b->end());
+              result = std::move(info);
+              break;
+            }
+          },
+          &fault);
+      if (!ok) {
+        (void)ctx.release();
+        markDwarfBroken(fault);
+        result.reset();
+      }
+    }
+  }
+  callSites_[returnAddress] = result;
+  return result;
+}
+
 std::vector<uint64_t> Symbolizer::tailCallChain(const Target &t, uint64_t calleePc,
                                                 bool calleeExact, const PcInfo &callee,
                                                 const PcInfo &caller) {

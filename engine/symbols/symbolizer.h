@@ -60,6 +60,16 @@ using ScopeVisitor = std::function<void(llvm::DWARFContext &ctx,
 // Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
 std::string displayFunctionName(llvm::StringRef linkageOrName);
 
+// What a call site tells about the call returning to a given address: the function it calls
+// and, per DW_TAG_call_site_parameter, where the argument was passed (a location expression,
+// usually DW_OP_regN) and how to recompute it in the caller's frame (DW_AT_call_value), plus the
+// caller's frame base expression there.
+struct CallSiteInfo {
+  uint64_t target = 0;  // entry of the called function (link-time), 0 if unknown
+  std::vector<std::pair<std::string, std::string>> parameters;  // (location, call value)
+  std::string callerFrameBase;
+};
+
 // One lookup: `vaddr` is the address to describe (pc, or pc - 1 for a return address);
 // `returnAddress` (0 if none) asks which function the call returning there called.
 struct PcQuery {
@@ -91,6 +101,8 @@ public:
   // innermost first; empty when there is none or the chain is ambiguous. Link-time addresses
   // of this module.
   std::vector<uint64_t> tailCallChain(uint64_t firstTarget, uint64_t calleePc);
+  // The call site whose call returns to `returnAddress` (link-time), if the DWARF has it.
+  std::optional<CallSiteInfo> callSite(uint64_t returnAddress);
   // Link-time address of a function symbol by name (0 if none).
   uint64_t symbolAddress(llvm::StringRef name) const;
 
@@ -119,6 +131,7 @@ private:
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
   std::unique_ptr<llvm::DWARFContext> index_;
   std::vector<std::string> warnings_;
+  std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
 };
 
 class Symbolizer {

@@ -104,7 +104,77 @@ std::optional<std::string> locationAt(const DWARFDie &die, dwarf::Attribute attr
   return std::nullopt;
 }
 
+// DW_OP_regN / DW_OP_regx N as a register number.
+std::optional<int> singleRegister(StringRef expr) {
+  if (expr.size() == 1 && uint8_t(expr[0]) >= dwarf::DW_OP_reg0 && uint8_t(expr[0]) <= dwarf::DW_OP_reg31)
+    return uint8_t(expr[0]) - dwarf::DW_OP_reg0;
+  if (expr.size() >= 2 && uint8_t(expr[0]) == dwarf::DW_OP_regx) {
+    uint64_t v = 0;
+    unsigned shift = 0;
+    for (size_t i = 1; i < expr.size() && shift < 64; ++i, shift += 7) {
+      v |= uint64_t(uint8_t(expr[i]) & 0x7f) << shift;
+      if (!(uint8_t(expr[i]) & 0x80)) return i + 1 == expr.size() ? std::optional<int>(int(v)) : std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> scopeEntry(const DWARFDie &scope) {
+  if (auto e = dwarf::toAddress(scope.find(dwarf::DW_AT_entry_pc))) return *e;
+  if (auto lo = dwarf::toAddress(scope.find(dwarf::DW_AT_low_pc))) return *lo;
+  auto ranges = scope.getAddressRanges();
+  if (!ranges) {
+    consumeError(ranges.takeError());
+    return std::nullopt;
+  }
+  if (ranges->empty()) return std::nullopt;
+  return ranges->front().LowPC;
+}
+
 }  // namespace
+
+std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &thread,
+                                                           size_t index, int reg,
+                                                           uint64_t calleeEntry, int depth) {
+  // Only a direct caller found by CFI has the registers and the call site to trust.
+  if (depth > 4 || index + 1 >= thread.frames.size()) return std::nullopt;
+  const PhysicalFrame &callee = thread.frames[index];
+  const PhysicalFrame &caller = thread.frames[index + 1];
+  if (caller.how != FrameHow::Cfi || callee.signalTrampoline) return std::nullopt;
+  const ModuleInfo *mod = target_.moduleFor(caller.pc - 1);
+  if (!mod) return std::nullopt;
+  std::optional<CallSiteInfo> cs = symbols_.forModule(*mod)->callSite(caller.pc - mod->loadBias);
+  // gdb's rule: the call site must call the function the frame is in (not a tail-caller).
+  if (!cs || !cs->target || cs->target + mod->loadBias != calleeEntry) return std::nullopt;
+  for (const auto &[loc, value] : cs->parameters) {
+    if (singleRegister(loc) != reg) continue;
+    FrameEnv fe{&target_, &caller, mod->loadBias, caller.pc - 1 - mod->loadBias, nullptr};
+    ExprEnv env = makeEnv(fe);
+    env.addrx = nullptr;
+    if (!cs->callerFrameBase.empty()) {
+      ExprResult fb = evaluateDwarfExpr(cs->callerFrameBase, env);
+      if (auto v = fb.scalar()) env.frameBase = *v;
+    }
+    // A call value may itself use the caller's entry values (a parameter passed on,
+    // modified): resolve them one frame further up. The caller's entry from its symbol.
+    uint64_t callerEntry = 0;
+    ModuleSymbols *cms = symbols_.forModule(*mod);
+    for (const ElfFile *f : {cms->binary(), cms->debugFile()})
+      if (f && !callerEntry)
+        if (const ElfSymbol *sym = f->symbolFor(caller.pc - 1 - mod->loadBias))
+          callerEntry = sym->address + mod->loadBias;
+    env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
+      auto r = singleRegister(sub);
+      if (!r || !callerEntry) return std::nullopt;
+      return entryRegisterValue(thread, index + 1, *r, callerEntry, depth + 1);
+    };
+    ExprResult r = evaluateDwarfExpr(value, env);
+    if (r.ok && r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::Register)
+      return caller.regs.get(r.pieces[0].reg);
+    return r.scalar();
+  }
+  return std::nullopt;
+}
 
 std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
   const ModuleInfo *mod = target_.moduleFor(addr);
@@ -131,14 +201,23 @@ std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
 
 ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index) {
   const PhysicalFrame *frame = &thread.frames[index];
-  return [this, frame](DWARFContext &, ArrayRef<DWARFDie> scopes,
-                       std::vector<SourceLocation> &chain) {
+  const UnwindResult *th = &thread;
+  return [this, frame, th, index](DWARFContext &, ArrayRef<DWARFDie> scopes,
+                                  std::vector<SourceLocation> &chain) {
     bool exact = frame->pcExact || frame->signalTrampoline;
     uint64_t lookup = exact ? frame->pc : frame->pc - 1;
     const ModuleInfo *mod = target_.moduleFor(lookup);
     if (!mod || scopes.empty()) return;
     FrameEnv fe{&target_, frame, mod->loadBias, lookup - mod->loadBias, scopes[0].getDwarfUnit()};
     ExprEnv baseEnv = makeEnv(fe);
+    uint64_t functionEntry = scopeEntry(scopes.back()).value_or(0) + mod->loadBias;
+    auto entryOfReg = [this, th, index, functionEntry](int reg) {
+      return entryRegisterValue(*th, index, reg, functionEntry);
+    };
+    baseEnv.entryValue = [entryOfReg](StringRef sub) -> std::optional<uint64_t> {
+      if (auto r = singleRegister(sub)) return entryOfReg(*r);
+      return std::nullopt;
+    };
     // The frame base belongs to the physical function: the outermost scope.
     std::string fbErr;
     if (auto fb = locationAt(scopes.back(), dwarf::DW_AT_frame_base, fe.vaddr, fbErr)) {
@@ -242,11 +321,37 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       return v;
     };
 
+    // gdb's x@entry: the parameter's location at the scope's entry, if a single register,
+    // recomputed from the caller's call site.
+    auto entryValueOf = [&](const DWARFDie &param, const DWARFDie &scope) -> std::string {
+      std::optional<uint64_t> entry = scopeEntry(scope);
+      if (!entry) return {};
+      std::string err;
+      std::optional<std::string> loc = locationAt(param, dwarf::DW_AT_location, *entry, err);
+      if (!loc) return {};
+      std::optional<int> reg = singleRegister(*loc);
+      if (!reg) return {};
+      std::optional<uint64_t> v = entryOfReg(*reg);
+      if (!v) return {};
+      DWARFDie type = typeOfVar(param);
+      uint64_t size = typeSize(type);
+      if (size == 0 || size > 8) return {};
+      std::string bytes(reinterpret_cast<const char *>(&*v), size);
+      return formatValue(type, bytes, std::nullopt, pc);
+    };
+
     for (size_t k = 0; k < scopes.size() && k < chain.size(); ++k) {
       std::vector<Variable> &out = chain[k].variables;
       const DWARFDie &scope = scopes[k];
       for (const DWARFDie &c : scope.children())
-        if (c.getTag() == dwarf::DW_TAG_formal_parameter) out.push_back(readVariable(c, "param"));
+        if (c.getTag() == dwarf::DW_TAG_formal_parameter) {
+          Variable v = readVariable(c, "param");
+          // Entry values describe the physical function's entry; gdb also shows them for the
+          // parameters of inlined frames, from the same registers, which do not describe the
+          // inlined call: bt shows them for the physical function only.
+          if (k + 1 == scopes.size()) v.entryValue = entryValueOf(c, scope);
+          out.push_back(std::move(v));
+        }
       std::vector<DWARFDie> blocks = blockChain(scope, fe.vaddr);
       for (auto b = blocks.rbegin(); b != blocks.rend(); ++b)
         for (const DWARFDie &c : b->children())

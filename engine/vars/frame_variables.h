@@ -22,6 +22,11 @@ public:
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
+  // The value DWARF register `reg` had when the function of frame `index` was entered,
+  // recomputed in its caller's frame from the call site's DW_AT_call_value (gdb's x@entry).
+  // `calleeEntry` is the runtime entry address of that function.
+  std::optional<uint64_t> entryRegisterValue(const UnwindResult &thread, size_t index, int reg,
+                                             uint64_t calleeEntry, int depth = 0);
 
   Target &target_;
   Symbolizer &symbols_;
