@@ -270,9 +270,14 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
           return v;
         }
         if (size > kMaxValueBytes) {
-          v.error = true;
-          v.value = "<error: value of " + std::to_string(size) + " bytes not read>";
-          return v;
+          // Only a prefix of a huge object is read: arrays print their first elements and
+          // "...", as gdb's element limit would; anything else says what it skipped.
+          if (r.pieces.size() != 1 || r.pieces[0].kind != ExprPiece::Memory) {
+            v.error = true;
+            v.value = "<error: value of " + std::to_string(size) + " bytes not read>";
+            return v;
+          }
+          size = kMaxValueBytes;
         }
         // Assemble the object from its pieces.
         bytes.assign(size, '\0');
