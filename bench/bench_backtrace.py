@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--target", required=True)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--vars", action="store_true",
+                    help="compare bt --vars with gdb's 'thread apply all bt full' (lldb and eu-stack have no equivalent)")
     a = ap.parse_args()
 
     proc = subprocess.Popen([a.target, "pause"], stdout=subprocess.PIPE, text=True)
@@ -52,12 +54,18 @@ def main():
         if parts and parts[0].startswith(".debug"):
             dwarf += int(parts[1])
 
-    tools = {
-        "bt": [a.bt, "--no-cache", str(pid)],
-        "gdb": ["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "thread apply all bt"],
-        "lldb-19": ["lldb-19", "--batch", "-p", str(pid), "-o", "bt all"],
-        "eu-stack": ["eu-stack", "-p", str(pid)],
-    }
+    if a.vars:
+        tools = {
+            "bt --vars": [a.bt, "--no-cache", "--vars", str(pid)],
+            "gdb bt full": ["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "thread apply all bt full"],
+        }
+    else:
+        tools = {
+            "bt": [a.bt, "--no-cache", str(pid)],
+            "gdb": ["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "thread apply all bt"],
+            "lldb-19": ["lldb-19", "--batch", "-p", str(pid), "-o", "bt all"],
+            "eu-stack": ["eu-stack", "-p", str(pid)],
+        }
     results = {}
     try:
         for name, cmd in tools.items():
@@ -87,12 +95,12 @@ def main():
         proc.wait()
 
     print(f"target: {a.target}  threads: {nthreads}  DWARF: {dwarf / 1e6:.1f} MB  repeat: {a.repeat} (median)")
-    print(f"{'tool':10} {'time s':>9} {'peak MiB':>9} {'time/bt':>8} {'rss/bt':>7}  frames")
-    base = results.get("bt")
+    print(f"{'tool':12} {'time s':>9} {'peak MiB':>9} {'time/bt':>8} {'rss/bt':>7}  frames")
+    base = next(iter(results.values()), None)
     for name, r in results.items():
         tr = r["seconds"] / base["seconds"] if base else float("nan")
         rr = r["peak_rss_mib"] / base["peak_rss_mib"] if base else float("nan")
-        print(f"{name:10} {r['seconds']:9.3f} {r['peak_rss_mib']:9.1f} {tr:8.1f} {rr:7.1f}  {r['frames_lines']}")
+        print(f"{name:12} {r['seconds']:9.3f} {r['peak_rss_mib']:9.1f} {tr:8.1f} {rr:7.1f}  {r['frames_lines']}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"target": a.target, "threads": nthreads, "dwarf_bytes": dwarf, "results": results}, f, indent=1)

@@ -9,6 +9,7 @@
 #include "support/fault_guard.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
+#include <llvm/DebugInfo/DWARF/DWARFCompileUnit.h>
 #include <llvm/DebugInfo/DWARF/DWARFDie.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
@@ -139,55 +140,88 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
   return std::vector<uint64_t>(paths.front().rbegin(), paths.front().rend());
 }
 
+std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint64_t returnAddress) {
+  DWARFDie fn = subprogramAt(ctx, returnAddress - 1);
+  if (!fn) return std::nullopt;
+  std::vector<CallSite> sites;
+  collectCallSites(fn, sites);
+  for (const CallSite &cs : sites) {
+    if (cs.returnPc != returnAddress || cs.tail) continue;
+    CallSiteInfo info;
+    info.target = callSiteTarget(cs, *this).value_or(0);
+    for (const DWARFDie &p : cs.die.children()) {
+      dwarf::Tag tag = p.getTag();
+      if (tag != dwarf::DW_TAG_call_site_parameter && tag != dwarf::DW_TAG_GNU_call_site_parameter)
+        continue;
+      auto loc = p.find(dwarf::DW_AT_location);
+      auto val = p.find(tag == dwarf::DW_TAG_call_site_parameter ? dwarf::DW_AT_call_value
+                                                                 : dwarf::DW_AT_GNU_call_site_value);
+      if (!loc || !val) continue;
+      auto lb = loc->getAsBlock();
+      auto vb = val->getAsBlock();
+      if (!lb || !vb) continue;
+      info.parameters.emplace_back(std::string(lb->begin(), lb->end()),
+                                   std::string(vb->begin(), vb->end()));
+    }
+    if (auto fb = fn.find(dwarf::DW_AT_frame_base))
+      if (auto b = fb->getAsBlock()) info.callerFrameBase.assign(b->begin(), b->end());
+    return info;
+  }
+  return std::nullopt;
+}
+
+void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresses) {
+  std::vector<uint64_t> todo;
+  for (uint64_t ra : returnAddresses)
+    if (!callSites_.count(ra)) todo.push_back(ra);
+  if (todo.empty() || dwarfBroken_) return;
+  DWARFContext *idx = index();
+  if (!idx) return;
+  // Same batching as symbolization: by compile unit, a short-lived context per batch.
+  std::map<uint64_t, std::vector<uint64_t>> byUnit;
+  std::string fault;
+  if (!runGuarded(
+          [&] {
+            for (uint64_t ra : todo)
+              if (DWARFCompileUnit *cu = idx->getCompileUnitForCodeAddress(ra - 1))
+                byUnit[cu->getOffset()].push_back(ra);
+          },
+          &fault)) {
+    (void)index_.release();
+    markDwarfBroken(fault);
+    return;
+  }
+  constexpr size_t kUnitsPerBatch = 16;
+  auto it = byUnit.begin();
+  while (it != byUnit.end()) {
+    std::unique_ptr<DWARFContext> ctx = scratchContext();
+    auto end = it;
+    for (size_t n = 0; n < kUnitsPerBatch && end != byUnit.end(); ++n) ++end;
+    bool ok = runGuarded(
+        [&] {
+          for (auto u = it; u != end; ++u) {
+            if (!unitIsSane(*ctx, u->first)) continue;
+            for (uint64_t ra : u->second) callSites_[ra] = findCallSite(*ctx, ra);
+          }
+        },
+        &fault);
+    if (!ok) {
+      (void)ctx.release();
+      markDwarfBroken(fault);
+      return;
+    }
+    it = end;
+  }
+  for (uint64_t ra : todo) callSites_.try_emplace(ra, std::nullopt);
+  releaseMappedPages();
+}
+
 std::optional<CallSiteInfo> ModuleSymbols::callSite(uint64_t returnAddress) {
   auto cached = callSites_.find(returnAddress);
   if (cached != callSites_.end()) return cached->second;
-  std::optional<CallSiteInfo> result;
-  if (!dwarfBroken_) {
-    if (std::unique_ptr<DWARFContext> ctx = scratchContext()) {
-      std::string fault;
-      bool ok = runGuarded(
-          [&] {
-            DWARFDie fn = subprogramAt(*ctx, returnAddress - 1);
-            if (!fn) return;
-            std::vector<CallSite> sites;
-            collectCallSites(fn, sites);
-            for (const CallSite &cs : sites) {
-              if (cs.returnPc != returnAddress || cs.tail) continue;
-              CallSiteInfo info;
-              info.target = callSiteTarget(cs, *this).value_or(0);
-              for (const DWARFDie &p : cs.die.children()) {
-                dwarf::Tag tag = p.getTag();
-                if (tag != dwarf::DW_TAG_call_site_parameter &&
-                    tag != dwarf::DW_TAG_GNU_call_site_parameter)
-                  continue;
-                auto loc = p.find(dwarf::DW_AT_location);
-                auto val = p.find(tag == dwarf::DW_TAG_call_site_parameter
-                                      ? dwarf::DW_AT_call_value
-                                      : dwarf::DW_AT_GNU_call_site_value);
-                if (!loc || !val) continue;
-                auto lb = loc->getAsBlock();
-                auto vb = val->getAsBlock();
-                if (!lb || !vb) continue;
-                info.parameters.emplace_back(std::string(lb->begin(), lb->end()),
-                                             std::string(vb->begin(), vb->end()));
-              }
-              if (auto fb = fn.find(dwarf::DW_AT_frame_base))
-                if (auto b = fb->getAsBlock()) info.callerFrameBase.assign(b->begin(), b->end());
-              result = std::move(info);
-              break;
-            }
-          },
-          &fault);
-      if (!ok) {
-        (void)ctx.release();
-        markDwarfBroken(fault);
-        result.reset();
-      }
-    }
-  }
-  callSites_[returnAddress] = result;
-  return result;
+  prefillCallSites({returnAddress});
+  cached = callSites_.find(returnAddress);
+  return cached != callSites_.end() ? cached->second : std::nullopt;
 }
 
 std::vector<uint64_t> Symbolizer::tailCallChain(const Target &t, uint64_t calleePc,

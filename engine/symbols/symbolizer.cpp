@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
 
 namespace bt {
@@ -429,6 +430,17 @@ std::vector<PcInfo> Symbolizer::symbolizeAll(const Target &t,
     uint64_t lookup = queries[i].exact ? queries[i].pc : queries[i].pc - 1;
     if (const ModuleInfo *mod = t.moduleFor(lookup)) byModule[mod].push_back(i);
   }
+  // Visitors (variables) ask for callers' call sites (entry values): look them all up first,
+  // in batches, rather than one compile unit at a time on demand.
+  bool visiting = std::any_of(queries.begin(), queries.end(),
+                              [](const RuntimeQuery &q) { return q.visit != nullptr; });
+  if (visiting)
+    for (auto &[mod, idx] : byModule) {
+      std::vector<uint64_t> returns;
+      for (size_t i : idx)
+        if (!queries[i].exact) returns.push_back(queries[i].pc - mod->loadBias);
+      forModule(*mod)->prefillCallSites(returns);
+    }
   for (auto &[mod, idx] : byModule) {
     std::vector<PcQuery> qs;
     for (size_t i : idx) {

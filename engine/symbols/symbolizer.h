@@ -103,6 +103,8 @@ public:
   std::vector<uint64_t> tailCallChain(uint64_t firstTarget, uint64_t calleePc);
   // The call site whose call returns to `returnAddress` (link-time), if the DWARF has it.
   std::optional<CallSiteInfo> callSite(uint64_t returnAddress);
+  // Looks many call sites up at once (one compile-unit batch at a time) into the cache.
+  void prefillCallSites(const std::vector<uint64_t> &returnAddresses);
   // Link-time address of a function symbol by name (0 if none).
   uint64_t symbolAddress(llvm::StringRef name) const;
 
@@ -121,6 +123,7 @@ private:
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   void noteCorruptUnit(uint64_t unitOffset, const char *why);
   void markDwarfBroken(const std::string &fault);
+  std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress);
   std::vector<uint64_t> searchTailCalls(llvm::DWARFContext &ctx, uint64_t firstTarget,
                                         uint64_t calleePc);
 
