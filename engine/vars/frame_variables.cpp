@@ -251,6 +251,11 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       } else {
         std::string err;
         std::optional<std::string> expr = locationAt(die, dwarf::DW_AT_location, fe.vaddr, err);
+        if (!err.empty()) {
+          v.error = true;
+          v.value = "<error: bad location: " + err + ">";
+          return v;
+        }
         if (!expr || expr->empty()) {
           v.optimizedOut = true;
           v.value = "<optimized out>";

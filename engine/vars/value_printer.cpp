@@ -4,6 +4,7 @@
 
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
+#include <llvm/DebugInfo/DWARF/DWARFUnit.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <cinttypes>
@@ -194,6 +195,11 @@ public:
     if (budgetExceeded()) return "...";
     DWARFDie t = strip(type);
     if (!t) return "<void>";
+    dwarf::Tag tt = t.getTag();
+    if (tt == dwarf::DW_TAG_typedef || tt == dwarf::DW_TAG_const_type ||
+        tt == dwarf::DW_TAG_volatile_type || tt == dwarf::DW_TAG_restrict_type ||
+        tt == dwarf::DW_TAG_atomic_type)
+      return "<error: type cycle>";  // still a typedef or qualifier after strip's hop limit
     uint64_t size = typeSize(t);
     if (t.getTag() != dwarf::DW_TAG_array_type && size > bytes.size())
       return "<error: value is incomplete>";
@@ -526,14 +532,74 @@ static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
 
 uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
-std::string typeName(const DWARFDie &type) {
-  if (!type) return "void";
-  std::string s;
-  raw_string_ostream os(s);
-  dumpTypeQualifiedName(type, os);
-  os.flush();
-  return s;
+// Type names are built here, not with LLVM's DWARFTypePrinter: that one recurses without a
+// bound and overflows the stack on a type that contains itself (hostile DWARF).
+static bool isCLanguage(const DWARFDie &d) {
+  DWARFUnit *u = d.getDwarfUnit();
+  if (!u) return false;
+  auto lang = dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language));
+  return lang && (*lang == dwarf::DW_LANG_C89 || *lang == dwarf::DW_LANG_C99 ||
+                  *lang == dwarf::DW_LANG_C11 || *lang == dwarf::DW_LANG_C ||
+                  *lang == dwarf::DW_LANG_C17);
 }
+
+static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
+  if (!t) return "void";
+  if (depth > 12) return "...";
+  const char *n = t.getShortName();
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_base_type: case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_unspecified_type:
+      return n ? n : "?";
+    case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type:
+    case dwarf::DW_TAG_union_type: case dwarf::DW_TAG_enumeration_type: {
+      if (isCLanguage(t)) {
+        const char *kw = t.getTag() == dwarf::DW_TAG_union_type         ? "union "
+                         : t.getTag() == dwarf::DW_TAG_enumeration_type ? "enum "
+                                                                        : "struct ";
+        return std::string(kw) + (n ? n : "{...}");
+      }
+      return n ? qualifiedTypeName(t) : "{...}";
+    }
+    case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
+    case dwarf::DW_TAG_rvalue_reference_type: {
+      const char *sigil = t.getTag() == dwarf::DW_TAG_pointer_type     ? "*"
+                          : t.getTag() == dwarf::DW_TAG_reference_type ? "&"
+                                                                       : "&&";
+      DWARFDie target = typeOf(t);
+      if (target && target.getTag() == dwarf::DW_TAG_subroutine_type) {
+        std::string args;
+        for (const DWARFDie &p : target.children())
+          if (p.getTag() == dwarf::DW_TAG_formal_parameter)
+            args += (args.empty() ? "" : ", ") + typeNameAt(typeOf(p), depth + 1);
+        return typeNameAt(typeOf(target), depth + 1) + " (" + sigil + ")(" + args + ")";
+      }
+      return typeNameAt(target, depth + 1) + " " + sigil;
+    }
+    case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type: {
+      const char *q = t.getTag() == dwarf::DW_TAG_const_type ? "const" : "volatile";
+      DWARFDie target = typeOf(t);
+      if (target && target.getTag() == dwarf::DW_TAG_pointer_type)
+        return typeNameAt(target, depth + 1) + " " + q;
+      return std::string(q) + " " + typeNameAt(target, depth + 1);
+    }
+    case dwarf::DW_TAG_array_type: {
+      std::string dims;
+      for (const DWARFDie &sr : t.children()) {
+        if (sr.getTag() != dwarf::DW_TAG_subrange_type) continue;
+        if (auto c = dwarf::toUnsigned(sr.find(dwarf::DW_AT_count))) dims += "[" + std::to_string(*c) + "]";
+        else if (auto ub = dwarf::toUnsigned(sr.find(dwarf::DW_AT_upper_bound)))
+          dims += "[" + std::to_string(*ub + 1) + "]";
+        else dims += "[]";
+      }
+      return typeNameAt(typeOf(t), depth + 1) + " " + dims;
+    }
+    case dwarf::DW_TAG_subroutine_type: return typeNameAt(typeOf(t), depth + 1) + " (...)";
+    case dwarf::DW_TAG_ptr_to_member_type: return typeNameAt(typeOf(t), depth + 1) + " ::*";
+    default: return n ? n : "?";
+  }
+}
+
+std::string typeName(const DWARFDie &type) { return typeNameAt(type, 0); }
 
 std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> address,
                         const PrintContext &ctx) {
