@@ -9,7 +9,10 @@ namespace bt {
 
 namespace {
 
-constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+// SIGABRT too: LLVM's error paths have tripped glibc's stack protector on fuzzed DWARF
+// (__stack_chk_fail -> abort()).
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+constexpr int kNumSignals = sizeof kSignals / sizeof kSignals[0];
 thread_local sigjmp_buf *activeJump = nullptr;
 
 void onFault(int sig) {
@@ -35,11 +38,11 @@ bool runGuarded(llvm::function_ref<void()> fn, std::string *fault) {
   newStack.ss_size = kAltSize;
   sigaltstack(&newStack, &oldStack);
 
-  struct sigaction sa{}, old[4];
+  struct sigaction sa{}, old[kNumSignals];
   sa.sa_handler = onFault;
   sa.sa_flags = SA_ONSTACK | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
-  for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &sa, &old[i]);
+  for (int i = 0; i < kNumSignals; ++i) sigaction(kSignals[i], &sa, &old[i]);
 
   sigjmp_buf jb;
   sigjmp_buf *outer = activeJump;
@@ -53,7 +56,7 @@ bool runGuarded(llvm::function_ref<void()> fn, std::string *fault) {
     if (fault) *fault = strsignal(sig);
   }
   activeJump = outer;
-  for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &old[i], nullptr);
+  for (int i = 0; i < kNumSignals; ++i) sigaction(kSignals[i], &old[i], nullptr);
   sigaltstack(&oldStack, nullptr);
   return ok;
 }

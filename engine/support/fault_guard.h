@@ -1,6 +1,6 @@
 // FaultGuard: runs a piece of code that parses untrusted data with a third-party parser (LLVM's
 // DWARF reader is not hardened against hostile input: corrupt line-table forms or abbreviations
-// make it dereference null), and turns a SIGSEGV/SIGBUS/SIGFPE/SIGILL raised inside it into an
+// make it dereference null), and turns a SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT raised inside it into an
 // error instead of a crash. The handlers are installed for the duration of the call only (with
 // an alternate stack, so a runaway recursion is caught too) and the previous ones restored, so
 // a host process (e.g. Python) keeps its own. After a fault, the objects the code was working on
