@@ -9,6 +9,7 @@
 #include <llvm/DebugInfo/DWARF/DWARFDie.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 #include <llvm/DebugInfo/DWARF/DWARFUnit.h>
+#include <llvm/Demangle/Demangle.h>
 
 #include <cinttypes>
 
@@ -92,6 +93,7 @@ ExprEnv makeEnv(const FrameEnv &fe) {
 // The expression bytes valid at vaddr for a location attribute; nullopt: no location there.
 std::optional<std::string> locationAt(const DWARFDie &die, dwarf::Attribute attr, uint64_t vaddr,
                                       std::string &error) {
+  if (!die.find(attr)) return std::nullopt;  // no location at all: optimized out, not an error
   auto locs = die.getLocations(attr);
   if (!locs) {
     error = toString(locs.takeError());
@@ -192,7 +194,9 @@ std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
     }
     if (!s) continue;
     if (s->size && v >= s->address + s->size) continue;
-    std::string name = displayFunctionName(s->name);
+    // gdb names functions by their full C++ name here ("f(int)"), data by the plain name.
+    std::string name = function && StringRef(s->name).starts_with("_Z") ? llvm::demangle(s->name)
+                                                                       : displayFunctionName(s->name);
     if (v == s->address) return "<" + name + ">";
     return "<" + name + "+" + std::to_string(v - s->address) + ">";
   }
@@ -354,7 +358,8 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       std::vector<Variable> &out = chain[k].variables;
       const DWARFDie &scope = scopes[k];
       for (const DWARFDie &c : scope.children())
-        if (c.getTag() == dwarf::DW_TAG_formal_parameter) {
+        // Unnamed parameters (`void f(int)`) are not shown, as in gdb.
+        if (c.getTag() == dwarf::DW_TAG_formal_parameter && c.getShortName()) {
           Variable v = readVariable(c, "param");
           // Entry values describe the physical function's entry; gdb also shows them for the
           // parameters of inlined frames, from the same registers, which do not describe the
@@ -365,8 +370,9 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       std::vector<DWARFDie> blocks = blockChain(scope, fe.vaddr);
       for (auto b = blocks.rbegin(); b != blocks.rend(); ++b)
         for (const DWARFDie &c : b->children())
+          // Artificial locals too (a lambda's captures): gdb lists them.
           if (c.getTag() == dwarf::DW_TAG_variable && !c.find(dwarf::DW_AT_declaration) &&
-              !c.find(dwarf::DW_AT_artificial))
+              c.getShortName())
             out.push_back(readVariable(c, "local"));
     }
   };

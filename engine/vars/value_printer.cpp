@@ -16,6 +16,9 @@ namespace bt {
 
 using namespace llvm;
 
+// True for compile units in C (struct/union/enum keywords in type names, no scoped names).
+bool isCLanguage(const DWARFDie &d);
+
 namespace {
 
 DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
@@ -217,7 +220,15 @@ public:
         break;
       case dwarf::DW_TAG_enumeration_type: out = enumeration(t, p, size); break;
       case dwarf::DW_TAG_array_type: out = array(t, bytes, addr, depth); break;
-      case dwarf::DW_TAG_ptr_to_member_type: out = hex(load(p, size > 8 ? 8 : size)); break;
+      case dwarf::DW_TAG_ptr_to_member_type: {
+        // Itanium ABI: a null member-function pointer has ptr 0; a null data-member pointer
+        // is -1. gdb prints both as NULL.
+        DWARFDie pointee = strip(typeOf(t));
+        bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
+        uint64_t v = load(p, size > 8 ? 8 : size);
+        out = (fn ? v == 0 : v == ~uint64_t(0)) ? "NULL" : hex(v);
+        break;
+      }
       case dwarf::DW_TAG_subroutine_type: out = "{<function>}"; break;
       default: out = "<unsupported type>"; break;
     }
@@ -313,6 +324,7 @@ private:
     DWARFDie target = typeOf(t);
     uint64_t size = typeSize(target);
     std::string out = "@" + hex(addr);
+    if (depth > 0) return out;  // gdb shows a reference inside an aggregate as its address
     if (size == 0 || size > (1u << 20)) return out;
     std::string buf(size, '\0');
     if (ctx.read(addr, buf.data(), size) != size)
@@ -330,7 +342,7 @@ private:
     if (t.find(dwarf::DW_AT_declaration)) return "<incomplete type>";
     if (auto summary = formatStdLibraryValue(t, bytes, *this)) return *summary;
     std::string out = "{";
-    bool any = false;
+    bool any = false, ownFields = false;
     for (const DWARFDie &m : t.children()) {
       if (budgetExceeded()) {
         out += any ? ", ..." : "...";
@@ -338,8 +350,20 @@ private:
       }
       dwarf::Tag tag = m.getTag();
       bool inherit = tag == dwarf::DW_TAG_inheritance;
-      if (tag != dwarf::DW_TAG_member && !inherit) continue;
-      if (m.find(dwarf::DW_AT_declaration) || m.find(dwarf::DW_AT_external)) continue;  // static
+      // Static members: DW_TAG_member with DW_AT_external/declaration (DWARF 4) or
+      // DW_TAG_variable (DWARF 5) inside the class. gdb prints "static name = value".
+      bool isStatic = (tag == dwarf::DW_TAG_member &&
+                       (m.find(dwarf::DW_AT_declaration) || m.find(dwarf::DW_AT_external))) ||
+                      tag == dwarf::DW_TAG_variable;
+      if (tag != dwarf::DW_TAG_member && !inherit && tag != dwarf::DW_TAG_variable) continue;
+      if (!inherit) ownFields = true;
+      if (isStatic) {
+        if (any) out += ", ";
+        any = true;
+        out += std::string("static ") + (m.getShortName() ? m.getShortName() : "?") + " = " +
+               staticValue(m, depth);
+        continue;
+      }
       DWARFDie mt = typeOf(m);
       uint64_t off = attrU(m, dwarf::DW_AT_data_member_location);
       std::string name;
@@ -362,7 +386,22 @@ private:
       out += value(mt, bytes.substr(off, msize), maddr, depth + 1);
     }
     if (!any) return "{<No data fields>}";
+    if (!ownFields) out += ", <No data fields>";  // only base classes, as gdb says
     return out + "}";
+  }
+
+  // A static member's value: a constant on the declaration, else <optimized out> (its
+  // definition is a global elsewhere, not looked up here).
+  std::string staticValue(const DWARFDie &m, unsigned depth) {
+    DWARFDie mt = typeOf(m);
+    if (auto cv = m.find(dwarf::DW_AT_const_value)) {
+      std::string bytes;
+      if (auto block = cv->getAsBlock()) bytes.assign(block->begin(), block->end());
+      else if (auto sv = cv->getAsSignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*sv), 8);
+      bytes.resize(std::max<uint64_t>(typeSize(mt), bytes.size()), '\0');
+      return value(mt, bytes, std::nullopt, depth + 1);
+    }
+    return "<optimized out>";
   }
 
   std::string bitField(const DWARFDie &m, const DWARFDie &mt, StringRef bytes, uint64_t bitSize) {
@@ -411,6 +450,18 @@ private:
       int64_t v = fv->getAsSignedConstant().value_or(int64_t(fv->getAsUnsignedConstant().value_or(0)));
       values.emplace_back(e.getShortName() ? e.getShortName() : "?", v);
     }
+    // C++ enumerators are scoped by the enum's namespaces and classes, and for an enum class
+    // by the enum itself (gdb: vp::Mode::Done, vp::Red).
+    if (!isCLanguage(t)) {
+      std::string prefix;
+      if (t.find(dwarf::DW_AT_enum_class) && t.getShortName()) prefix = qualifiedTypeName(t) + "::";
+      else if (t.getParent() && t.getParent().getShortName() &&
+               (t.getParent().getTag() == dwarf::DW_TAG_namespace ||
+                t.getParent().getTag() == dwarf::DW_TAG_structure_type ||
+                t.getParent().getTag() == dwarf::DW_TAG_class_type))
+        prefix = qualifiedTypeName(t.getParent()) + "::";
+      for (auto &e : values) e.first = prefix + e.first;
+    }
     for (auto &[n, v] : values)
       if (v == sv) return n;
     // gdb's flag enums: every enumerator non-zero and disjoint from the others.
@@ -445,7 +496,11 @@ private:
       if (s.getTag() != dwarf::DW_TAG_subrange_type) continue;
       if (auto c = dwarf::toUnsigned(s.find(dwarf::DW_AT_count))) d.push_back(*c);
       else if (auto ub = s.find(dwarf::DW_AT_upper_bound)) {
-        auto u = ub->getAsSignedConstant();
+        // data1/2/4 forms are unsigned here (LLVM would sign-extend 219 in a data1 to -37);
+        // only DW_FORM_sdata is signed, and -1 means an empty array.
+        std::optional<int64_t> u;
+        if (ub->getForm() == dwarf::DW_FORM_sdata) u = ub->getAsSignedConstant();
+        else if (auto uu = ub->getAsUnsignedConstant()) u = int64_t(*uu);
         uint64_t lb = attrU(s, dwarf::DW_AT_lower_bound, 0);
         if (u && *u >= int64_t(lb) - 1) d.push_back(uint64_t(*u - int64_t(lb) + 1));
         else d.push_back(std::nullopt);
@@ -534,7 +589,7 @@ uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
 // Type names are built here, not with LLVM's DWARFTypePrinter: that one recurses without a
 // bound and overflows the stack on a type that contains itself (hostile DWARF).
-static bool isCLanguage(const DWARFDie &d) {
+bool isCLanguage(const DWARFDie &d) {
   DWARFUnit *u = d.getDwarfUnit();
   if (!u) return false;
   auto lang = dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language));
