@@ -11,7 +11,9 @@
 #include <llvm/DebugInfo/DWARF/DWARFUnit.h>
 #include <llvm/Demangle/Demangle.h>
 
+#include <algorithm>
 #include <cinttypes>
+#include <functional>
 
 namespace bt {
 
@@ -131,6 +133,30 @@ std::optional<uint64_t> scopeEntry(const DWARFDie &scope) {
   }
   if (ranges->empty()) return std::nullopt;
   return ranges->front().LowPC;
+}
+
+// The children of a scope plus, when it is a concrete instance (DW_AT_abstract_origin: an
+// inlined or out-of-line copy), the abstract instance's children that have no concrete
+// counterpart. The compiler drops the DIEs of variables it optimized away from the concrete
+// tree; gdb lists them from the abstract one (inherit_abstract_dies), as <optimized out>.
+std::vector<DWARFDie> childrenWithInherited(const DWARFDie &scope) {
+  std::vector<DWARFDie> out;
+  std::vector<uint64_t> covered;
+  for (const DWARFDie &c : scope.children()) {
+    out.push_back(c);
+    if (DWARFDie o = c.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin))
+      covered.push_back(o.getOffset());
+  }
+  DWARFDie origin = scope.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+  if (!origin) return out;
+  for (const DWARFDie &a : origin.children()) {
+    dwarf::Tag t = a.getTag();
+    if (t != dwarf::DW_TAG_formal_parameter && t != dwarf::DW_TAG_variable &&
+        t != dwarf::DW_TAG_lexical_block)
+      continue;
+    if (std::find(covered.begin(), covered.end(), a.getOffset()) == covered.end()) out.push_back(a);
+  }
+  return out;
 }
 
 }  // namespace
@@ -357,7 +383,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     for (size_t k = 0; k < scopes.size() && k < chain.size(); ++k) {
       std::vector<Variable> &out = chain[k].variables;
       const DWARFDie &scope = scopes[k];
-      for (const DWARFDie &c : scope.children())
+      for (const DWARFDie &c : childrenWithInherited(scope))
         // Unnamed parameters (`void f(int)`) are not shown, as in gdb.
         if (c.getTag() == dwarf::DW_TAG_formal_parameter && c.getShortName()) {
           Variable v = readVariable(c, "param");
@@ -368,12 +394,21 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
           out.push_back(std::move(v));
         }
       std::vector<DWARFDie> blocks = blockChain(scope, fe.vaddr);
-      for (auto b = blocks.rbegin(); b != blocks.rend(); ++b)
-        for (const DWARFDie &c : b->children())
+      // gdb treats a lexical block without addresses as part of its parent (dwarf2/read.c:
+      // "process its children as if there was no wrapping"): its variables are listed with the
+      // enclosing block's.
+      std::function<void(const DWARFDie &, int)> addLocals = [&](const DWARFDie &b, int depth) {
+        for (const DWARFDie &c : childrenWithInherited(b)) {
           // Artificial locals too (a lambda's captures): gdb lists them.
           if (c.getTag() == dwarf::DW_TAG_variable && !c.find(dwarf::DW_AT_declaration) &&
               c.getShortName())
             out.push_back(readVariable(c, "local"));
+          else if (c.getTag() == dwarf::DW_TAG_lexical_block && depth < 32 &&
+                   !c.find(dwarf::DW_AT_low_pc) && !c.find(dwarf::DW_AT_ranges))
+            addLocals(c, depth + 1);
+        }
+      };
+      for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) addLocals(*b, 0);
     }
   };
 }

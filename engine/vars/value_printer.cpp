@@ -564,6 +564,12 @@ static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
     case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
     case dwarf::DW_TAG_rvalue_reference_type:
       return attrU(t, dwarf::DW_AT_byte_size, 8);
+    case dwarf::DW_TAG_ptr_to_member_type: {
+      // Often without DW_AT_byte_size: Itanium ABI sizes (function: ptr + adjustment).
+      DWARFDie pointee = strip(typeOf(t));
+      bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
+      return attrU(t, dwarf::DW_AT_byte_size, fn ? 16 : 8);
+    }
     case dwarf::DW_TAG_array_type: {
       uint64_t n = 1;
       for (const DWARFDie &s : t.children()) {
