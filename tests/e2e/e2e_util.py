@@ -370,3 +370,59 @@ def elf_sections(path: str):
         out[name] = (sh_flags, ctype)
     return out
 
+
+
+# --------------------------------------------------------------------------
+# gdb `bt full` (the variables oracle, test_vars_oracle.py)
+
+# On top of gdb_base_command: print non-scalar arguments in full in the frame
+# line (gdb's default, `scalars`, prints `f=...` for a struct, union, array or
+# class argument, which would leave those parameters unchecked; locals are
+# always printed in full).  Everything else (entry values, print elements,
+# repeats, pretty printers) stays at gdb's defaults, which is what bt mimics.
+GDB_FULL_SETTINGS = ["-ex", "set print frame-arguments all"]
+# gdb prints the bytes of a char string that form valid UTF-8 as characters
+# when its locale is UTF-8 (the usual case) and as octal escapes otherwise
+# (LANG=C); the oracle pins the locale so that its results do not depend on
+# the environment.
+GDB_FULL_ENV = {"LC_ALL": "C.UTF-8"}
+
+
+def _run_env(cmd, timeout, env_overrides) -> ToolRun:
+    t0 = time.monotonic()
+    env = dict(os.environ, **env_overrides)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env)
+    return ToolRun(
+        cmd=[f"{k}={v}" for k, v in env_overrides.items()] + [str(c) for c in cmd],
+        returncode=p.returncode,
+        stdout=p.stdout.decode(errors="replace"),
+        stderr=p.stderr.decode(errors="replace"),
+        seconds=time.monotonic() - t0,
+    )
+
+
+def gdb_full_command(debug_dir: Optional[str] = None):
+    """gdb's command line up to the target, for `thread apply all bt full`
+    followed by the frame kinds of gdb_frame_info.py."""
+    return gdb_base_command(debug_dir) + GDB_FULL_SETTINGS + [
+        "-ex", "thread apply all bt full", "-x", str(GDB_FRAME_INFO)]
+
+
+def gdb_core_full(exe: str, core: str, debug_dir: Optional[str] = None) -> ToolRun:
+    return _run_env(gdb_full_command(debug_dir) + [exe, core], GDB_TIMEOUT, GDB_FULL_ENV)
+
+
+def gdb_live_full(pid: int, exe: Optional[str] = None, debug_dir: Optional[str] = None) -> ToolRun:
+    cmd = gdb_full_command(debug_dir)
+    if exe:
+        cmd.append(exe)
+    return _run_env(cmd + ["-p", str(pid)], GDB_TIMEOUT, GDB_FULL_ENV)
+
+
+def gdb_commands(commands, target_args, debug_dir: Optional[str] = None) -> ToolRun:
+    """Run gdb_base_command plus one -ex per command on a target (`[exe, core]`
+    or `["-p", pid]`); a failing command does not stop the following ones."""
+    cmd = list(gdb_base_command(debug_dir))
+    for c in commands:
+        cmd += ["-ex", c]
+    return _run_env(cmd + [str(a) for a in target_args], GDB_TIMEOUT, GDB_FULL_ENV)

@@ -14,7 +14,8 @@ import elfsyms
 import framecmp
 import gdbparse
 
-PROGRAMS = {"deep_c", "threads_cpp", "sighandler_c", "libc_crash_c", "templates_cpp", "recursion_c"}
+PROGRAMS = {"deep_c", "threads_cpp", "sighandler_c", "libc_crash_c", "templates_cpp", "recursion_c",
+            "vars_c", "vars_cpp"}
 FIELDS = {
     "name": str, "path": str, "program": str, "variant": str, "source": str, "language": str,
     "compiler": str, "opt": int, "dwarf": int, "pie": bool, "static": bool, "fp": bool,
@@ -35,6 +36,8 @@ CHAINS = {
     "templates_cpp": ["tmpl::crash_site", "tmpl::Accumulator::add", r"re:operator\(\)$",
                       "tmpl::apply_twice", r"re:operator\(\)$", r"re:operator\(\)$", "main"],
     "threads_cpp": ["crash_chain::final_step", "crash_chain::Dispatcher::dispatch", "main"],
+    "vars_c": ["vc_inner", "vc_middle", "vc_outer", "main"],
+    "vars_cpp": ["vp::inspect", r"re:operator\(\)$", "vp::Square::run", "main"],
 }
 CRASH_TOP = {"libc_crash_c": ["re:strlen"]}
 # Parametrised tests take `fixture_binary_entry`: one test per manifest entry
