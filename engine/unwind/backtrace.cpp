@@ -134,8 +134,9 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
         f.column = loc.column;
         f.inlined = loc.inlined;
         f.variables = loc.variables;
-        f.variablesRead = variables && pf.how != FrameHow::TailCall && !loc.function.empty() &&
-                          !loc.file.empty();
+        // gdb says "No locals." for the signal trampoline frame: an empty, read list.
+        f.variablesRead = variables && pf.how != FrameHow::TailCall &&
+                          ((!loc.function.empty() && !loc.file.empty()) || pf.signalTrampoline);
         outermost |= !loc.inlined && isOutermostFunction(loc.function);
         // Like gdb (backtrace past-main off): the C runtime's frames below main are noise.
         outermost |= !loc.inlined && !opts.pastMain && loc.function == "main" && mod &&

@@ -253,6 +253,8 @@ ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<u
         break;
       }
       case dwarf::DW_OP_nop: break;
+      case 0xfa:  // DW_OP_GNU_parameter_ref: a caller-supplied parameter value (entry value)
+        return failure("entry value not available (DW_OP_GNU_parameter_ref)");
       default:
         return failure("unsupported DWARF operation " + hexByte(op));
     }

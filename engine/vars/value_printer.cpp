@@ -83,6 +83,22 @@ void escapeChar(std::string &out, uint8_t c, char quote) {
   }
 }
 
+// Length of a valid UTF-8 sequence at s[i] that encodes a printable character (>= U+00A0,
+// not a surrogate), or 0.
+size_t utf8Printable(const std::vector<uint8_t> &s, size_t i) {
+  uint8_t b = s[i];
+  size_t n = b >= 0xf0 && b < 0xf5 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = b & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    if ((s[i + k] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i + k] & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;  // overlong
+  if (cp < 0xa0 || (cp >= 0xd800 && cp < 0xe000)) return 0;
+  return n;
+}
+
 // gdb's generic_printstr: quoted runs, and runs longer than the threshold as
 // 'c' <repeats N times>, joined by ", ".
 std::string printString(const std::vector<uint8_t> &s, bool truncated, const PrintLimits &lim) {
@@ -112,7 +128,19 @@ std::string printString(const std::vector<uint8_t> &s, bool truncated, const Pri
       out += '"';
       inQuote = true;
     }
-    for (; i < j; ++i) escapeChar(out, s[i], '"');
+    for (; i < j;) {
+      // A valid UTF-8 sequence of a printable character is printed as is, as gdb does in a
+      // UTF-8 locale; other bytes >= 0x80 as octal escapes.
+      size_t n = utf8Printable(s, i);
+      if (n > 1) {
+        out.append(reinterpret_cast<const char *>(&s[i]), n);
+        i += n;
+        if (i > j) j = i;
+        continue;
+      }
+      escapeChar(out, s[i], '"');
+      ++i;
+    }
   }
   if (inQuote) out += '"';
   if (truncated) out += "...";
