@@ -156,3 +156,18 @@ const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
 }
 
 }  // namespace bt
+
+namespace bt {
+
+std::optional<std::pair<uint64_t, uint64_t>> ElfFile::tlsSegment() const {
+  auto phdrs = obj_->getELFFile().program_headers();
+  if (!phdrs) {
+    llvm::consumeError(phdrs.takeError());
+    return std::nullopt;
+  }
+  for (const auto &ph : *phdrs)
+    if (ph.p_type == llvm::ELF::PT_TLS) return std::make_pair(uint64_t(ph.p_memsz), uint64_t(ph.p_align));
+  return std::nullopt;
+}
+
+}  // namespace bt

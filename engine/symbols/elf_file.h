@@ -43,6 +43,8 @@ public:
   const ElfSection *section(llvm::StringRef name) const;
   bool hasDwarf() const;
   bool isRelocatable() const { return type_ == 1; }
+  // The PT_TLS segment's memory size and alignment, if the file has thread-local storage.
+  std::optional<std::pair<uint64_t, uint64_t>> tlsSegment() const;
 
   // Nearest function symbol containing (or, failing that, preceding) a link-time address.
   const ElfSymbol *symbolFor(uint64_t vaddr) const;

@@ -35,7 +35,10 @@ std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
                                            const UnwindOptions &opts) {
   Unwinder unwinder(target, symbols, opts);
   std::vector<UnwindResult> unwound;
-  for (const ThreadInfo &t : target.threads()) unwound.push_back(unwinder.unwind(t.regs));
+  for (const ThreadInfo &t : target.threads()) {
+    unwound.push_back(unwinder.unwind(t.regs));
+    unwound.back().threadPointer = t.regs.fs_base;
+  }
   return unwound;
 }
 

@@ -41,6 +41,7 @@ struct UnwindOptions {
 
 struct UnwindResult {
   std::vector<PhysicalFrame> frames;
+  uint64_t threadPointer = 0;  // fs_base: where the thread's static TLS blocks end
   std::string stopReason;  // why the walk ended ("outermost", "pc 0", "depth limit", ...)
 };
 

@@ -241,6 +241,18 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     FrameEnv fe{&target_, frame, mod->loadBias, lookup - mod->loadBias, scopes[0].getDwarfUnit()};
     ExprEnv baseEnv = makeEnv(fe);
     uint64_t functionEntry = scopeEntry(scopes.back()).value_or(0) + mod->loadBias;
+    // Thread-local storage of the executable (TLS variant II, x86-64): its block is the first
+    // static block, ending at the thread pointer. Shared libraries' blocks are placed by the
+    // dynamic linker at offsets bt does not know: their TLS variables stay unavailable.
+    if (mod->isMainExecutable && th->threadPointer)
+      if (const ElfFile *bin = symbols_.forModule(*mod)->binary())
+        if (auto tls = bin->tlsSegment()) {
+          uint64_t align = std::max<uint64_t>(tls->second, 1);
+          uint64_t blockStart = th->threadPointer - (tls->first + align - 1) / align * align;
+          baseEnv.tls = [blockStart](uint64_t offset) -> std::optional<uint64_t> {
+            return blockStart + offset;
+          };
+        }
     auto entryOfReg = [this, th, index, functionEntry](int reg) {
       return entryRegisterValue(*th, index, reg, functionEntry);
     };
