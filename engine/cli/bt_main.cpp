@@ -39,7 +39,8 @@ options:
   --max-frames N     stop each thread's backtrace after N frames (default 4096)
   --past-main        show the C runtime's frames below main (hidden by default, as gdb does)
   --no-cache         do not cache decompressed debug sections
-                     (default cache: $XDG_CACHE_HOME/btengine, else ~/.cache/btengine)
+                     (cache: $XDG_CACHE_HOME/btengine/debug, else ~/.cache/btengine/debug;
+                     BTENGINE_NO_CACHE=1 in the environment does the same as --no-cache)
   -q, --quiet        do not print warnings (missing debug files, ...) on stderr
   -h, --help         show this help
   --version          show the version
