@@ -369,7 +369,10 @@ std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &qu
           [&] {
             for (auto u = it; u != batchEnd; ++u) {
               if (!unitIsSane(*ctx, u->first)) continue;  // symbol table below
-              for (size_t i : u->second) out[i] = answer(*ctx, queries[i]);
+              for (size_t i : u->second) {
+                out[i] = answer(*ctx, queries[i]);
+                out[i].inCompileUnit = true;
+              }
             }
           },
           &fault);

@@ -83,6 +83,7 @@ struct PcInfo {
   uint64_t functionEntry = 0;         // entry of the physical function (0 if unknown)
   uint64_t callTarget = 0;            // entry of the function the call at returnAddress calls
   std::string callTargetName;         // its linkage name, when it is not in this module
+  bool inCompileUnit = false;         // some compile unit's ranges cover the address
 };
 
 class ModuleSymbols {

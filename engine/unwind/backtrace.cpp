@@ -137,9 +137,11 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
         f.column = loc.column;
         f.inlined = loc.inlined;
         f.variables = loc.variables;
-        // gdb says "No locals." for the signal trampoline frame: an empty, read list.
+        // gdb says "No locals." for a signal trampoline that debug info covers (an empty,
+        // read list), and "No symbol table info available." where none does.
         f.variablesRead = variables && pf.how != FrameHow::TailCall &&
-                          ((!loc.function.empty() && !loc.file.empty()) || pf.signalTrampoline);
+                          ((!loc.function.empty() && !loc.file.empty()) ||
+                           (pf.signalTrampoline && info.inCompileUnit));
         outermost |= !loc.inlined && isOutermostFunction(loc.function);
         // Like gdb (backtrace past-main off): the C runtime's frames below main are noise.
         outermost |= !loc.inlined && !opts.pastMain && loc.function == "main" && mod &&

@@ -87,7 +87,7 @@ void escapeChar(std::string &out, uint8_t c, char quote) {
 // not a surrogate), or 0.
 size_t utf8Printable(const std::vector<uint8_t> &s, size_t i) {
   uint8_t b = s[i];
-  size_t n = b >= 0xf0 && b < 0xf5 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
+  size_t n = b >= 0xf0 && b < 0xf5 ? 4 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
   if (n == 0 || i + n > s.size()) return 0;
   uint32_t cp = b & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
   for (size_t k = 1; k < n; ++k) {
