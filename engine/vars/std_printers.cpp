@@ -190,6 +190,43 @@ std::optional<std::string> stdMap(const DWARFDie &t, StringRef bytes, ValueForma
   return out + " = {" + f.elements(items, count > shown) + "}";
 }
 
+// libstdc++ _Hashtable: a singly linked list from _M_before_begin through the nodes
+// ({_M_nxt, value, [cached hash]}), in the order gdb's printer walks it.
+std::optional<std::string> stdUnordered(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
+                                        const char *kind, bool isSet) {
+  uint64_t boff = 0, coff = 0;
+  DWARFDie bt, ct;
+  if (!findMember(t, "_M_before_begin", boff, bt) || !findMember(t, "_M_element_count", coff, ct))
+    return std::nullopt;
+  if (boff + 8 > bytes.size() || coff + 8 > bytes.size()) return std::nullopt;
+  uint64_t node, count;
+  memcpy(&node, bytes.data() + boff, 8);
+  memcpy(&count, bytes.data() + coff, 8);
+  std::string out = std::string("std::") + kind + " with " + std::to_string(count) + " element" +
+                    (count == 1 ? "" : "s");
+  if (count == 0) return out;
+  DWARFDie keyT = templateArg(t, 0), valT = isSet ? DWARFDie() : templateArg(t, 1);
+  uint64_t ks = sizeOf(keyT), vs = isSet ? 0 : sizeOf(valT);
+  if (ks == 0 || (!isSet && vs == 0)) return std::nullopt;
+  uint64_t valign = vs >= 8 ? 8 : vs >= 4 ? 4 : vs >= 2 ? 2 : 1;
+  uint64_t voff = (ks + valign - 1) / valign * valign;
+  std::vector<std::string> items;
+  uint64_t shown = std::min<uint64_t>(count, f.limits().elements);
+  std::string kbuf(ks, '\0'), vbuf(vs, '\0');
+  for (uint64_t i = 0; i < shown && node; ++i) {
+    uint64_t value = node + 8;  // after _M_nxt; pairs of up to 8-byte alignment
+    if (f.read(value, kbuf.data(), ks) != ks) return std::nullopt;
+    if (isSet) {
+      items.push_back("[" + std::to_string(i) + "] = " + f.format(keyT, kbuf, value));
+    } else {
+      if (f.read(value + voff, vbuf.data(), vs) != vs) return std::nullopt;
+      items.push_back("[" + f.format(keyT, kbuf, value) + "] = " + f.format(valT, vbuf, value + voff));
+    }
+    if (f.read(node, &node, 8) != 8) return std::nullopt;
+  }
+  return out + " = {" + f.elements(items, count > shown) + "}";
+}
+
 }  // namespace
 
 std::string qualifiedTypeName(const DWARFDie &type) {
@@ -215,6 +252,8 @@ std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef
   if (is("std::weak_ptr<")) return stdSharedPtr(type, bytes, f, "weak_ptr");
   if (is("std::map<")) return stdMap(type, bytes, f, "map", false);
   if (is("std::set<")) return stdMap(type, bytes, f, "set", true);
+  if (is("std::unordered_map<")) return stdUnordered(type, bytes, f, "unordered_map", false);
+  if (is("std::unordered_set<")) return stdUnordered(type, bytes, f, "unordered_set", true);
   return std::nullopt;
 }
 
