@@ -27,7 +27,8 @@ static std::string signalText(const SignalInfo &s) {
 }
 
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
-                        const std::vector<ThreadBacktrace> &threads) {
+                        const std::vector<ThreadBacktrace> &threads,
+                        const std::vector<Variable> &globals) {
   const ProcessFacts &p = target.process();
   os << "Process " << p.pid << " (" << target.kind() << ")";
   if (!p.executable.empty()) os << " " << p.executable;
@@ -84,10 +85,15 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     if (!t.stopReason.empty() && t.stopReason != "outermost frame")
       os << "    (backtrace stopped: " << t.stopReason << ")\n";
   }
+  if (!globals.empty()) {
+    os << "\nGlobals:\n";
+    for (const Variable &v : globals) os << "        " << v.name << " = " << v.value << "\n";
+  }
 }
 
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
-                        const std::vector<ThreadBacktrace> &threads) {
+                        const std::vector<ThreadBacktrace> &threads,
+                        const std::vector<Variable> &globals) {
   llvm::json::OStream j(os, 1);
   auto signalObj = [&](const std::optional<SignalInfo> &s) {
     if (!s) {
@@ -101,6 +107,22 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       if (s->hasAddress) j.attribute("address", hexStr(s->address));
       else j.attribute("address", nullptr);
     });
+  };
+  auto variableArray = [&](const std::vector<Variable> &vars) {
+    for (const Variable &v : vars) {
+      j.object([&] {
+        j.attribute("name", utf8(v.name));
+        j.attribute("kind", v.kind);
+        j.attribute("type", utf8(v.type));
+        j.attribute("value", utf8(v.value));
+        j.attribute("optimized_out", v.optimizedOut);
+        if (v.entryValue.empty()) j.attribute("entry_value", nullptr);
+        else j.attribute("entry_value", utf8(v.entryValue));
+        j.attribute("error", v.error);
+        if (v.address) j.attribute("address", hexStr(*v.address));
+        else j.attribute("address", nullptr);
+      });
+    }
   };
   auto strOrNull = [&](const char *key, const std::string &v) {
     if (v.empty()) j.attribute(key, nullptr);
@@ -144,30 +166,14 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                 j.attribute("how", frameHowName(f.how));
                 j.attribute("suspect", f.suspect);
                 j.attribute("signal_frame", f.signalTrampoline);
-                if (f.variablesRead) {
-                  j.attributeArray("variables", [&] {
-                    for (const Variable &v : f.variables) {
-                      j.object([&] {
-                        j.attribute("name", utf8(v.name));
-                        j.attribute("kind", v.kind);
-                        j.attribute("type", utf8(v.type));
-                        j.attribute("value", utf8(v.value));
-                        j.attribute("optimized_out", v.optimizedOut);
-                        if (v.entryValue.empty()) j.attribute("entry_value", nullptr);
-                        else j.attribute("entry_value", utf8(v.entryValue));
-                        j.attribute("error", v.error);
-                        if (v.address) j.attribute("address", hexStr(*v.address));
-                        else j.attribute("address", nullptr);
-                      });
-                    }
-                  });
-                }
+                if (f.variablesRead) j.attributeArray("variables", [&] { variableArray(f.variables); });
               });
             }
           });
         });
       }
     });
+    if (!globals.empty()) j.attributeArray("globals", [&] { variableArray(globals); });
   });
   os << "\n";
 }

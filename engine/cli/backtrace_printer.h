@@ -12,8 +12,10 @@
 namespace bt {
 
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
-                        const std::vector<ThreadBacktrace> &threads);
+                        const std::vector<ThreadBacktrace> &threads,
+                        const std::vector<Variable> &globals = {});
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
-                        const std::vector<ThreadBacktrace> &threads);
+                        const std::vector<ThreadBacktrace> &threads,
+                        const std::vector<Variable> &globals = {});
 
 }  // namespace bt

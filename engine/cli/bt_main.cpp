@@ -36,6 +36,7 @@ options:
                      is missing or holds another build
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
+  --global NAME      also print the global or file-static variable NAME (repeatable)
   --max-frames N     stop each thread's backtrace after N frames (default 4096)
   --past-main        show the C runtime's frames below main (hidden by default, as gdb does)
   --no-cache         do not cache decompressed debug sections
@@ -58,6 +59,25 @@ static ScopeVisitorFactory makeVariableReader(Target &t, Symbolizer &s,
   return [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
 }
 
+static std::vector<Variable> readGlobals(Target &t, Symbolizer &s,
+                                         const std::vector<std::string> &names) {
+  std::vector<Variable> out;
+  if (names.empty()) return out;
+  FrameVariables fv(t, s);
+  for (const std::string &n : names) {
+    std::optional<Variable> v = fv.readGlobal(n);
+    if (!v) {
+      v = Variable{};
+      v->name = n;
+      v->kind = "global";
+      v->error = true;
+      v->value = "<error: no global variable named " + n + " in the debug information>";
+    }
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
 static int fail(ErrorReport r) {
   llvm::errs() << "bt: error: " << r.message << "\n";
   return static_cast<int>(r.kind);
@@ -71,7 +91,7 @@ static int usageError(const std::string &msg) {
 int main(int argc, char **argv) {
   bool json = false, quiet = false, noCache = false, vars = false;
   std::string exe, input;
-  std::vector<std::string> debugDirs;
+  std::vector<std::string> debugDirs, globals;
   UnwindOptions uopts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -104,6 +124,10 @@ int main(int argc, char **argv) {
       const char *v = a == "--debug-dir" ? value("--debug-dir") : argv[i] + 12;
       if (!v) return usageError("--debug-dir needs a directory");
       debugDirs.push_back(v);
+    } else if (a == "--global") {
+      const char *v = value("--global");
+      if (!v) return usageError("--global needs a variable name");
+      globals.push_back(v);
     } else if (a == "--max-frames") {
       const char *v = value("--max-frames");
       char *end = nullptr;
@@ -124,13 +148,14 @@ int main(int argc, char **argv) {
   SymbolizerOptions sopts;
   sopts.debugDirs = debugDirs;
   sopts.cacheDir = noCache ? std::string() : defaultDebugCacheDir();
-  sopts.variables = vars;
+  sopts.variables = vars || !globals.empty();
   Symbolizer symbols(sopts);
   std::unique_ptr<FrameVariables> frameVars;
   ScopeVisitorFactory variables;
 
   std::unique_ptr<Target> target;
   std::vector<ThreadBacktrace> threads;
+  std::vector<Variable> globalValues;
   if (isPid) {
     if (!exe.empty()) return usageError("--exe applies to core files, not to a PID");
     auto lp = LiveProcess::open(atoi(input.c_str()));
@@ -139,8 +164,9 @@ int main(int argc, char **argv) {
     // Unwind while frozen, then let the process go before symbolizing, which may be slow;
     // variables read target memory, so with --vars the process is released afterwards.
     std::vector<UnwindResult> unwound = unwindAllThreads(**lp, symbols, uopts);
-    if (!vars) (*lp)->release();
+    if (!vars && globals.empty()) (*lp)->release();
     threads = symbolizeBacktraces(**lp, symbols, unwound, uopts, variables);
+    globalValues = readGlobals(**lp, symbols, globals);
     (*lp)->release();
     target = std::move(*lp);
   } else {
@@ -155,11 +181,12 @@ int main(int argc, char **argv) {
     if (vars) variables = makeVariableReader(**core, symbols, frameVars);
     threads = symbolizeBacktraces(**core, symbols, unwindAllThreads(**core, symbols, uopts),
                                   uopts, variables);
+    globalValues = readGlobals(**core, symbols, globals);
     target = std::move(*core);
   }
 
-  if (json) printBacktraceJson(llvm::outs(), *target, threads);
-  else printBacktraceText(llvm::outs(), *target, threads);
+  if (json) printBacktraceJson(llvm::outs(), *target, threads, globalValues);
+  else printBacktraceText(llvm::outs(), *target, threads, globalValues);
   llvm::outs().flush();
 
   if (getenv("BT_DEBUG_STATS")) {

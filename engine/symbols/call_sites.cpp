@@ -216,6 +216,19 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
   releaseMappedPages();
 }
 
+bool ModuleSymbols::withDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
+  if (dwarfBroken_) return false;
+  std::unique_ptr<DWARFContext> ctx = scratchContext();
+  if (!ctx) return false;
+  std::string fault;
+  if (!runGuarded([&] { fn(*ctx); }, &fault)) {
+    (void)ctx.release();
+    markDwarfBroken(fault);
+    return false;
+  }
+  return true;
+}
+
 std::optional<CallSiteInfo> ModuleSymbols::callSite(uint64_t returnAddress) {
   auto cached = callSites_.find(returnAddress);
   if (cached != callSites_.end()) return cached->second;

@@ -104,6 +104,9 @@ public:
   std::vector<uint64_t> tailCallChain(uint64_t firstTarget, uint64_t calleePc);
   // The call site whose call returns to `returnAddress` (link-time), if the DWARF has it.
   std::optional<CallSiteInfo> callSite(uint64_t returnAddress);
+  // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
+  // has no usable DWARF or the parser faulted); for one-off lookups outside symbolization.
+  bool withDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
   // Looks many call sites up at once (one compile-unit batch at a time) into the cache.
   void prefillCallSites(const std::vector<uint64_t> &returnAddresses);
   // Link-time address of a function symbol by name (0 if none).

@@ -425,4 +425,68 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
   };
 }
 
+std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
+  std::optional<Variable> result;
+  for (const ModuleInfo &mod : target_.modules()) {
+    ModuleSymbols *ms = symbols_.forModule(mod);
+    if (!ms->hasDwarf()) continue;
+    ms->withDwarf([&](DWARFContext &ctx) {
+      for (const auto &unit : ctx.compile_units()) {
+        DWARFDie cuDie = unit->getUnitDIE(false);
+        if (!cuDie) continue;
+        for (const DWARFDie &d : cuDie.children()) {
+          if (d.getTag() != dwarf::DW_TAG_variable) continue;
+          // A definition: its own name or the declaration's it completes.
+          const char *n = d.getShortName();
+          if (!n || name != n || !d.find(dwarf::DW_AT_location)) continue;
+          PrintContext pc;
+          Target *t = &target_;
+          pc.read = [t](uint64_t a, void *b, size_t len) { return t->readMemory(a, b, len); };
+          pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
+          Variable v;
+          v.name = name;
+          v.kind = "global";
+          DWARFDie type = typeOfVar(d);
+          v.type = typeName(type);
+          ExprEnv env;
+          env.mem = [t](uint64_t a, unsigned len) -> std::optional<uint64_t> {
+            uint64_t x = 0;
+            if (t->readMemory(a, &x, len) != len) return std::nullopt;
+            return x;
+          };
+          env.loadBias = mod.loadBias;
+          DWARFUnit *u = unit.get();
+          env.addrx = [u](uint64_t idx) -> std::optional<uint64_t> {
+            auto a = u->getAddrOffsetSectionItem(uint32_t(idx));
+            if (!a) return std::nullopt;
+            return a->Address;
+          };
+          std::string err;
+          std::optional<std::string> expr = locationAt(d, dwarf::DW_AT_location, 0, err);
+          ExprResult r = expr ? evaluateDwarfExpr(*expr, env) : ExprResult{};
+          uint64_t size = std::min<uint64_t>(typeSize(type), kMaxValueBytes);
+          if (!r.ok || r.pieces.size() != 1 || r.pieces[0].kind != ExprPiece::Memory) {
+            v.optimizedOut = true;
+            v.value = r.ok || !expr ? "<optimized out>" : "<error: " + r.error + ">";
+          } else {
+            uint64_t addr = r.pieces[0].address;
+            std::string bytes(size, '\0');
+            if (t->readMemory(addr, bytes.data(), size) != size) {
+              v.error = true;
+              v.value = "<error: Cannot access memory at address " + hexAddr(addr) + ">";
+            } else {
+              v.address = addr;
+              v.value = formatValue(type, bytes, addr, pc);
+            }
+          }
+          result = std::move(v);
+          return;
+        }
+      }
+    });
+    if (result) break;
+  }
+  return result;
+}
+
 }  // namespace bt

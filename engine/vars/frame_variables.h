@@ -20,6 +20,11 @@ public:
   // Visitor for frame `index` of an unwound thread; valid while `thread` lives.
   ScopeVisitor visitorFor(const UnwindResult &thread, size_t index);
 
+  // A global or file-static variable by name (as classifiers ask for them), from the first
+  // module whose DWARF defines it; nullopt if none does. Scans unit DIEs, so it is meant for a
+  // handful of names, not for every global.
+  std::optional<Variable> readGlobal(const std::string &name);
+
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
   // The value DWARF register `reg` had when the function of frame `index` was entered,
