@@ -80,6 +80,8 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
           any = true;
         }
         if (!any) os << "No locals.\n";
+      } else if (f.variablesRequested && f.how != FrameHow::TailCall) {
+        os << "No symbol table info available.\n";  // as gdb says for frames without DWARF
       }
     }
     if (!t.stopReason.empty() && t.stopReason != "outermost frame")

@@ -139,6 +139,7 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
         f.variables = loc.variables;
         // gdb says "No locals." for a signal trampoline that debug info covers (an empty,
         // read list), and "No symbol table info available." where none does.
+        f.variablesRequested = bool(variables);
         f.variablesRead = variables && pf.how != FrameHow::TailCall &&
                           ((!loc.function.empty() && !loc.file.empty()) ||
                            (pf.signalTrampoline && info.inCompileUnit));

@@ -30,6 +30,7 @@ struct Frame {
   bool signalTrampoline = false;
   std::vector<Variable> variables;  // parameters first, then locals (only when asked for)
   bool variablesRead = false;       // variables were asked for and the frame has DWARF scope
+  bool variablesRequested = false;  // variables were asked for (read or not)
 };
 
 struct ThreadBacktrace {
