@@ -27,8 +27,9 @@ constexpr size_t kMaxPaths = 16;
 
 std::optional<uint64_t> dieFunctionEntry(const DWARFDie &fn) {
   if (!fn) return std::nullopt;
-  if (auto lo = dwarf::toAddress(fn.find(dwarf::DW_AT_low_pc))) return *lo;
+  // DW_AT_entry_pc first: an inlined block's entry (gdb's block entry pc) may follow low_pc.
   if (auto entry = dwarf::toAddress(fn.find(dwarf::DW_AT_entry_pc))) return *entry;
+  if (auto lo = dwarf::toAddress(fn.find(dwarf::DW_AT_low_pc))) return *lo;
   auto ranges = fn.getAddressRanges();
   if (!ranges) {
     consumeError(ranges.takeError());

@@ -19,7 +19,7 @@ struct CallSite {
   llvm::DWARFDie die;
 };
 
-// Entry address of a subprogram DIE (low_pc, entry_pc or its first range).
+// Entry address of a subprogram or inlined-subroutine DIE (entry_pc, low_pc or its first range).
 std::optional<uint64_t> dieFunctionEntry(const llvm::DWARFDie &fn);
 // Call sites inside a function, inlined bodies included, nested functions excluded.
 void collectCallSites(const llvm::DWARFDie &fn, std::vector<CallSite> &out, int depth = 0);

@@ -1,5 +1,6 @@
 #include "vars/frame_variables.h"
 
+#include "symbols/call_sites.h"
 #include "symbols/elf_file.h"
 #include "unwind/dwarf_expr.h"
 #include "vars/value_printer.h"
@@ -123,17 +124,6 @@ std::optional<int> singleRegister(StringRef expr) {
   return std::nullopt;
 }
 
-std::optional<uint64_t> scopeEntry(const DWARFDie &scope) {
-  if (auto e = dwarf::toAddress(scope.find(dwarf::DW_AT_entry_pc))) return *e;
-  if (auto lo = dwarf::toAddress(scope.find(dwarf::DW_AT_low_pc))) return *lo;
-  auto ranges = scope.getAddressRanges();
-  if (!ranges) {
-    consumeError(ranges.takeError());
-    return std::nullopt;
-  }
-  if (ranges->empty()) return std::nullopt;
-  return ranges->front().LowPC;
-}
 
 // The children of a scope plus, when it is a concrete instance (DW_AT_abstract_origin: an
 // inlined or out-of-line copy), the abstract instance's children that have no concrete
@@ -240,7 +230,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     if (!mod || scopes.empty()) return;
     FrameEnv fe{&target_, frame, mod->loadBias, lookup - mod->loadBias, scopes[0].getDwarfUnit()};
     ExprEnv baseEnv = makeEnv(fe);
-    uint64_t functionEntry = scopeEntry(scopes.back()).value_or(0) + mod->loadBias;
+    uint64_t functionEntry = dieFunctionEntry(scopes.back()).value_or(0) + mod->loadBias;
     // Thread-local storage of the executable (TLS variant II, x86-64): its block is the first
     // static block, ending at the thread pointer. Shared libraries' blocks are placed by the
     // dynamic linker at offsets bt does not know: their TLS variables stay unavailable.
@@ -376,7 +366,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     // gdb's x@entry: the parameter's location at the scope's entry, if a single register,
     // recomputed from the caller's call site.
     auto entryValueOf = [&](const DWARFDie &param, const DWARFDie &scope) -> std::string {
-      std::optional<uint64_t> entry = scopeEntry(scope);
+      std::optional<uint64_t> entry = dieFunctionEntry(scope);
       if (!entry) return {};
       std::string err;
       std::optional<std::string> loc = locationAt(param, dwarf::DW_AT_location, *entry, err);

@@ -131,6 +131,42 @@ std::optional<std::string> stdSharedPtr(const DWARFDie &t, StringRef bytes, Valu
   return head + state + " = {get() = " + f.pointer(p) + "}";
 }
 
+// Key/value layout of a map or set element (pair<const K, V>: V follows K at V's natural
+// alignment, a power of two up to 8 bytes, by size).
+struct ElementLayout {
+  DWARFDie keyT, valT;
+  uint64_t ks = 0, vs = 0, voff = 0;
+  bool isSet = false;
+};
+
+std::optional<ElementLayout> elementLayout(const DWARFDie &t, bool isSet) {
+  ElementLayout l;
+  l.isSet = isSet;
+  l.keyT = templateArg(t, 0);
+  l.valT = isSet ? DWARFDie() : templateArg(t, 1);
+  l.ks = sizeOf(l.keyT);
+  l.vs = isSet ? 0 : sizeOf(l.valT);
+  if (l.ks == 0 || (!isSet && l.vs == 0)) return std::nullopt;
+  uint64_t valign = l.vs >= 8 ? 8 : l.vs >= 4 ? 4 : l.vs >= 2 ? 2 : 1;
+  l.voff = (l.ks + valign - 1) / valign * valign;
+  return l;
+}
+
+// One element as gdb's printers show it: "[key] = value" for maps, "[i] = key" for sets.
+std::optional<std::string> formatElement(ValueFormatter &f, const ElementLayout &l,
+                                         uint64_t addr, uint64_t index) {
+  std::string kbuf(l.ks, '\0'), vbuf(l.vs, '\0');
+  if (f.read(addr, kbuf.data(), l.ks) != l.ks) return std::nullopt;
+  if (l.isSet) return "[" + std::to_string(index) + "] = " + f.format(l.keyT, kbuf, addr);
+  if (f.read(addr + l.voff, vbuf.data(), l.vs) != l.vs) return std::nullopt;
+  return "[" + f.format(l.keyT, kbuf, addr) + "] = " + f.format(l.valT, vbuf, addr + l.voff);
+}
+
+std::string withCount(const char *kind, uint64_t count) {
+  return std::string("std::") + kind + " with " + std::to_string(count) + " element" +
+         (count == 1 ? "" : "s");
+}
+
 std::optional<std::string> stdMap(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
                                   const char *kind, bool isSet) {
   uint64_t hoff = 0, coff = 0;
@@ -141,32 +177,20 @@ std::optional<std::string> stdMap(const DWARFDie &t, StringRef bytes, ValueForma
   uint64_t count, leftmost;
   memcpy(&count, bytes.data() + coff, 8);
   memcpy(&leftmost, bytes.data() + hoff + 16, 8);  // _Rb_tree_node_base: color, parent, left, right
-  std::string out = std::string("std::") + kind + " with " + std::to_string(count) + " element" +
-                    (count == 1 ? "" : "s");
+  std::string out = withCount(kind, count);
   if (count == 0) return out;
-  DWARFDie keyT = templateArg(t, 0), valT = isSet ? DWARFDie() : templateArg(t, 1);
-  uint64_t ks = sizeOf(keyT), vs = isSet ? 0 : sizeOf(valT);
-  if (ks == 0 || (!isSet && vs == 0)) return std::nullopt;
-  // pair<const K, V>: V follows K at V's natural alignment (power of two up to 8 bytes, by size).
-  uint64_t valign = vs >= 8 ? 8 : vs >= 4 ? 4 : vs >= 2 ? 2 : 1;
-  uint64_t voff = (ks + valign - 1) / valign * valign;
+  std::optional<ElementLayout> layout = elementLayout(t, isSet);
+  if (!layout) return std::nullopt;
   // In-order walk from the leftmost node, stopping after `count` nodes (the walk would
   // otherwise end at the header, whose address the value's bytes do not give).
   std::vector<std::string> items;
   uint64_t node = leftmost, shown = std::min<uint64_t>(count, f.limits().elements);
-  std::string kbuf(ks, '\0'), vbuf(vs, '\0');
   for (uint64_t i = 0; i < shown && node; ++i) {
     uint64_t links[3];  // parent, left, right
-    if (f.read(node + 8, links, 24) != 24 || f.read(node + 32, kbuf.data(), ks) != ks)
-      return std::nullopt;
-    std::string item;
-    if (!isSet) {
-      if (f.read(node + 32 + voff, vbuf.data(), vs) != vs) return std::nullopt;
-      item = "[" + f.format(keyT, kbuf, node + 32) + "] = " + f.format(valT, vbuf, node + 32 + voff);
-    } else {
-      item = "[" + std::to_string(i) + "] = " + f.format(keyT, kbuf, node + 32);  // as gdb
-    }
-    items.push_back(item);
+    if (f.read(node + 8, links, 24) != 24) return std::nullopt;
+    std::optional<std::string> item = formatElement(f, *layout, node + 32, i);
+    if (!item) return std::nullopt;
+    items.push_back(std::move(*item));
     // In-order successor.
     if (links[2]) {
       node = links[2];
@@ -202,26 +226,17 @@ std::optional<std::string> stdUnordered(const DWARFDie &t, StringRef bytes, Valu
   uint64_t node, count;
   memcpy(&node, bytes.data() + boff, 8);
   memcpy(&count, bytes.data() + coff, 8);
-  std::string out = std::string("std::") + kind + " with " + std::to_string(count) + " element" +
-                    (count == 1 ? "" : "s");
+  std::string out = withCount(kind, count);
   if (count == 0) return out;
-  DWARFDie keyT = templateArg(t, 0), valT = isSet ? DWARFDie() : templateArg(t, 1);
-  uint64_t ks = sizeOf(keyT), vs = isSet ? 0 : sizeOf(valT);
-  if (ks == 0 || (!isSet && vs == 0)) return std::nullopt;
-  uint64_t valign = vs >= 8 ? 8 : vs >= 4 ? 4 : vs >= 2 ? 2 : 1;
-  uint64_t voff = (ks + valign - 1) / valign * valign;
+  std::optional<ElementLayout> layout = elementLayout(t, isSet);
+  if (!layout) return std::nullopt;
   std::vector<std::string> items;
   uint64_t shown = std::min<uint64_t>(count, f.limits().elements);
-  std::string kbuf(ks, '\0'), vbuf(vs, '\0');
   for (uint64_t i = 0; i < shown && node; ++i) {
-    uint64_t value = node + 8;  // after _M_nxt; pairs of up to 8-byte alignment
-    if (f.read(value, kbuf.data(), ks) != ks) return std::nullopt;
-    if (isSet) {
-      items.push_back("[" + std::to_string(i) + "] = " + f.format(keyT, kbuf, value));
-    } else {
-      if (f.read(value + voff, vbuf.data(), vs) != vs) return std::nullopt;
-      items.push_back("[" + f.format(keyT, kbuf, value) + "] = " + f.format(valT, vbuf, value + voff));
-    }
+    // The value follows _M_nxt (pairs of up to 8-byte alignment).
+    std::optional<std::string> item = formatElement(f, *layout, node + 8, i);
+    if (!item) return std::nullopt;
+    items.push_back(std::move(*item));
     if (f.read(node, &node, 8) != 8) return std::nullopt;
   }
   return out + " = {" + f.elements(items, count > shown) + "}";
