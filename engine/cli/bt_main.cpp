@@ -170,12 +170,7 @@ int main(int argc, char **argv) {
     (*lp)->release();
     target = std::move(*lp);
   } else {
-    if (!CoreFile::looksLikeCore(input)) {
-      // Tell a missing file apart from a file that is not a core.
-      auto core = CoreFile::open(input, exe);
-      if (!core) return fail(takeErrorReport(core.takeError()));
-      return fail({ErrorKind::BadInput, input + ": not a core file"});
-    }
+    // CoreFile::open tells a missing file, a non-ELF file and a non-core ELF apart.
     auto core = CoreFile::open(input, exe);
     if (!core) return fail(takeErrorReport(core.takeError()));
     if (vars) variables = makeVariableReader(**core, symbols, frameVars);

@@ -116,20 +116,31 @@ void ElfFile::loadSymbols() const {
   std::stable_sort(objects_.begin(), objects_.end(), order);
 }
 
-const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
-  if (!symbolsLoaded_) loadSymbols();
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+// The preferred symbol (sorted first among aliases) at the greatest address <= vaddr.
+static const ElfSymbol *atOrBefore(const std::vector<ElfSymbol> &v, uint64_t vaddr) {
+  auto it = std::upper_bound(v.begin(), v.end(), vaddr,
                              [](uint64_t a, const ElfSymbol &s) { return a < s.address; });
-  if (it == symbols_.begin()) return nullptr;
+  if (it == v.begin()) return nullptr;
   --it;
-  while (it != symbols_.begin() && std::prev(it)->address == it->address) --it;
-  if (it->size != 0 && vaddr >= it->address + it->size) return nullptr;
+  while (it != v.begin() && std::prev(it)->address == it->address) --it;
   return &*it;
 }
 
-}  // namespace bt
+const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
+  if (!symbolsLoaded_) loadSymbols();
+  const ElfSymbol *s = atOrBefore(symbols_, vaddr);
+  // A sized symbol ends; an unsized one extends to the next (as gdb's minimal symbols do).
+  if (s && s->size != 0 && vaddr >= s->address + s->size) return nullptr;
+  return s;
+}
 
-namespace bt {
+const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
+  if (!symbolsLoaded_) loadSymbols();
+  const ElfSymbol *s = atOrBefore(objects_, vaddr);
+  // Objects have sizes; one past the end belongs to no object.
+  if (s && vaddr >= s->address + std::max<uint64_t>(s->size, 1)) return nullptr;
+  return s;
+}
 
 uint64_t ElfFile::addressOf(llvm::StringRef name) const {
   if (!symbolsLoaded_) loadSymbols();
@@ -138,26 +149,6 @@ uint64_t ElfFile::addressOf(llvm::StringRef name) const {
     if (s.name == name) return s.address;
   return 0;
 }
-
-}  // namespace bt
-
-namespace bt {
-
-const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
-  if (!symbolsLoaded_) loadSymbols();
-  auto it = std::upper_bound(objects_.begin(), objects_.end(), vaddr,
-                             [](uint64_t a, const ElfSymbol &s) { return a < s.address; });
-  if (it == objects_.begin()) return nullptr;
-  --it;
-  while (it != objects_.begin() && std::prev(it)->address == it->address) --it;
-  // Objects have sizes; one past the end belongs to no object.
-  if (vaddr >= it->address + std::max<uint64_t>(it->size, 1)) return nullptr;
-  return &*it;
-}
-
-}  // namespace bt
-
-namespace bt {
 
 std::optional<std::pair<uint64_t, uint64_t>> ElfFile::tlsSegment() const {
   auto phdrs = obj_->getELFFile().program_headers();

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 
 namespace bt {
 
@@ -33,13 +32,6 @@ bool fileExists(const std::string &p) {
 }
 
 }  // namespace
-
-bool CoreFile::looksLikeCore(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  Elf64_Ehdr eh{};
-  if (!f.read(reinterpret_cast<char *>(&eh), sizeof eh)) return false;
-  return memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_type == ET_CORE;
-}
 
 llvm::Expected<std::unique_ptr<CoreFile>> CoreFile::open(const std::string &path,
                                                          const std::string &exeOverride) {

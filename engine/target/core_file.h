@@ -24,8 +24,6 @@ public:
   const char *kind() const override { return "core"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
 
-  // True if `path` starts with an ELF header of type ET_CORE.
-  static bool looksLikeCore(const std::string &path);
 
 private:
   struct Segment {

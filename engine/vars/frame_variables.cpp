@@ -72,24 +72,30 @@ struct FrameEnv {
   DWARFUnit *unit;
 };
 
-ExprEnv makeEnv(const FrameEnv &fe) {
+// What any location needs: target memory, the module's load bias and its unit's .debug_addr
+// (null unit: no DW_OP_addrx). Frame registers and CFA are added by makeEnv.
+ExprEnv memoryEnv(Target *t, uint64_t bias, DWARFUnit *u) {
   ExprEnv env;
-  const FrameRegs *regs = &fe.frame->regs;
-  Target *t = fe.target;
-  env.reg = [regs](int r) { return regs->get(r); };
   env.mem = [t](uint64_t a, unsigned n) -> std::optional<uint64_t> {
     uint64_t v = 0;
     if (t->readMemory(a, &v, n) != n) return std::nullopt;
     return v;
   };
+  env.loadBias = bias;
+  if (u)
+    env.addrx = [u](uint64_t idx) -> std::optional<uint64_t> {
+      auto a = u->getAddrOffsetSectionItem(uint32_t(idx));
+      if (!a) return std::nullopt;
+      return a->Address;
+    };
+  return env;
+}
+
+ExprEnv makeEnv(const FrameEnv &fe) {
+  ExprEnv env = memoryEnv(fe.target, fe.bias, fe.unit);
+  const FrameRegs *regs = &fe.frame->regs;
+  env.reg = [regs](int r) { return regs->get(r); };
   if (fe.frame->cfa) env.cfa = fe.frame->cfa;
-  env.loadBias = fe.bias;
-  DWARFUnit *u = fe.unit;
-  env.addrx = [u](uint64_t idx) -> std::optional<uint64_t> {
-    auto a = u->getAddrOffsetSectionItem(uint32_t(idx));
-    if (!a) return std::nullopt;
-    return a->Address;
-  };
   return env;
 }
 
@@ -168,7 +174,6 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     if (singleRegister(loc) != reg) continue;
     FrameEnv fe{&target_, &caller, mod->loadBias, caller.pc - 1 - mod->loadBias, nullptr};
     ExprEnv env = makeEnv(fe);
-    env.addrx = nullptr;
     if (!cs->callerFrameBase.empty()) {
       ExprResult fb = evaluateDwarfExpr(cs->callerFrameBase, env);
       if (auto v = fb.scalar()) env.frameBase = *v;
@@ -192,6 +197,14 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     return r.scalar();
   }
   return std::nullopt;
+}
+
+PrintContext FrameVariables::printContext() {
+  PrintContext pc;
+  Target *t = &target_;
+  pc.read = [t](uint64_t a, void *b, size_t n) { return t->readMemory(a, b, n); };
+  pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
+  return pc;
 }
 
 std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
@@ -261,10 +274,8 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
         else if (p.kind == ExprPiece::Value) baseEnv.frameBase = p.value;
       }
     }
-    PrintContext pc;
+    PrintContext pc = printContext();
     Target *t = &target_;
-    pc.read = [t](uint64_t a, void *b, size_t n) { return t->readMemory(a, b, n); };
-    pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
 
     auto readVariable = [&](const DWARFDie &die, const char *kind) {
       Variable v;
@@ -429,28 +440,13 @@ std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
           // A definition: its own name or the declaration's it completes.
           const char *n = d.getShortName();
           if (!n || name != n || !d.find(dwarf::DW_AT_location)) continue;
-          PrintContext pc;
           Target *t = &target_;
-          pc.read = [t](uint64_t a, void *b, size_t len) { return t->readMemory(a, b, len); };
-          pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
           Variable v;
           v.name = name;
           v.kind = "global";
           DWARFDie type = typeOfVar(d);
           v.type = typeName(type);
-          ExprEnv env;
-          env.mem = [t](uint64_t a, unsigned len) -> std::optional<uint64_t> {
-            uint64_t x = 0;
-            if (t->readMemory(a, &x, len) != len) return std::nullopt;
-            return x;
-          };
-          env.loadBias = mod.loadBias;
-          DWARFUnit *u = unit.get();
-          env.addrx = [u](uint64_t idx) -> std::optional<uint64_t> {
-            auto a = u->getAddrOffsetSectionItem(uint32_t(idx));
-            if (!a) return std::nullopt;
-            return a->Address;
-          };
+          ExprEnv env = memoryEnv(t, mod.loadBias, unit.get());
           std::string err;
           std::optional<std::string> expr = locationAt(d, dwarf::DW_AT_location, 0, err);
           ExprResult r = expr ? evaluateDwarfExpr(*expr, env) : ExprResult{};
@@ -466,7 +462,7 @@ std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
               v.value = "<error: Cannot access memory at address " + hexAddr(addr) + ">";
             } else {
               v.address = addr;
-              v.value = formatValue(type, bytes, addr, pc);
+              v.value = formatValue(type, bytes, addr, printContext());
             }
           }
           result = std::move(v);

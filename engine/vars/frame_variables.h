@@ -10,6 +10,7 @@
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/unwinder.h"
+#include "vars/value_printer.h"
 
 namespace bt {
 
@@ -27,6 +28,7 @@ public:
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
+  PrintContext printContext();  // target reads and <symbol> lookup for ValuePrinter
   // The value DWARF register `reg` had when the function of frame `index` was entered,
   // recomputed in its caller's frame from the call site's DW_AT_call_value (gdb's x@entry).
   // `calleeEntry` is the runtime entry address of that function.

@@ -169,14 +169,11 @@ std::string withCount(const char *kind, uint64_t count) {
 
 std::optional<std::string> stdMap(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
                                   const char *kind, bool isSet) {
-  uint64_t hoff = 0, coff = 0;
-  DWARFDie ht, ct;
-  if (!findMember(t, "_M_header", hoff, ht) || !findMember(t, "_M_node_count", coff, ct))
-    return std::nullopt;
-  if (hoff + 32 > bytes.size() || coff + 8 > bytes.size()) return std::nullopt;
+  // _M_header is an _Rb_tree_node_base {color, parent, left, right}: its _M_left is the
+  // leftmost node.
   uint64_t count, leftmost;
-  memcpy(&count, bytes.data() + coff, 8);
-  memcpy(&leftmost, bytes.data() + hoff + 16, 8);  // _Rb_tree_node_base: color, parent, left, right
+  if (!memberU64(t, bytes, "_M_node_count", count) || !memberU64(t, bytes, "_M_left", leftmost))
+    return std::nullopt;
   std::string out = withCount(kind, count);
   if (count == 0) return out;
   std::optional<ElementLayout> layout = elementLayout(t, isSet);
@@ -218,14 +215,10 @@ std::optional<std::string> stdMap(const DWARFDie &t, StringRef bytes, ValueForma
 // ({_M_nxt, value, [cached hash]}), in the order gdb's printer walks it.
 std::optional<std::string> stdUnordered(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
                                         const char *kind, bool isSet) {
-  uint64_t boff = 0, coff = 0;
-  DWARFDie bt, ct;
-  if (!findMember(t, "_M_before_begin", boff, bt) || !findMember(t, "_M_element_count", coff, ct))
-    return std::nullopt;
-  if (boff + 8 > bytes.size() || coff + 8 > bytes.size()) return std::nullopt;
+  // _M_before_begin is a node base holding only _M_nxt, the first node.
   uint64_t node, count;
-  memcpy(&node, bytes.data() + boff, 8);
-  memcpy(&count, bytes.data() + coff, 8);
+  if (!memberU64(t, bytes, "_M_nxt", node) || !memberU64(t, bytes, "_M_element_count", count))
+    return std::nullopt;
   std::string out = withCount(kind, count);
   if (count == 0) return out;
   std::optional<ElementLayout> layout = elementLayout(t, isSet);
