@@ -179,6 +179,14 @@ class CoreUnavailable(RuntimeError):
 FATAL_SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
 
 
+def build_and_crash(compile_cmd, source, workdir: Path, name: str):
+    """Compile a one-file test program (compile_cmd + [source, -o, exe]) into workdir and
+    return (exe, core) from its crash, for the tests whose programs are built at test time."""
+    exe = workdir / name
+    subprocess.run(list(compile_cmd) + [str(source), "-o", str(exe)], check=True)
+    return exe, make_core(str(exe), workdir)
+
+
 def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
     """Run `exe crash` in workdir and return the path of its core file.
 

@@ -7,7 +7,6 @@ Also run against the AddressSanitizer build of bt in CI."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
@@ -19,11 +18,7 @@ SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "hostile" / "hostile_dwarf.s"
 
 @pytest.fixture(scope="module")
 def hostile_core(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hostile")
-    exe = d / "hostile_dwarf"
-    subprocess.run(["gcc", str(SOURCE), "-o", str(exe)], check=True)
-    core = u.make_core(str(exe), d)
-    return exe, core
+    return u.build_and_crash(["gcc"], SOURCE, tmp_path_factory.mktemp("hostile"), "hostile_dwarf")
 
 
 def test_hostile_dwarf_values_are_bounded_errors(bt_bin, hostile_core):

@@ -18,9 +18,7 @@ SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "stl" / "stl_summaries.cpp"
 
 @pytest.mark.parametrize("dwarf", ["-gdwarf-4", "-gdwarf-5"])
 def test_stl_summaries_match_gdb_printers(bt_bin, tmp_path, dwarf):
-    exe = tmp_path / "stl_summaries"
-    subprocess.run(["g++", "-g", dwarf, "-O0", str(SOURCE), "-o", str(exe)], check=True)
-    core = u.make_core(str(exe), tmp_path)
+    exe, core = u.build_and_crash(["g++", "-g", dwarf, "-O0"], SOURCE, tmp_path, "stl_summaries")
     run = u.run_bt(["--json", "--vars", str(core), "--exe", str(exe)])
     assert run.returncode == 0, run.describe()
     frame = next(f for f in json.loads(run.stdout)["threads"][0]["frames"] if f["function"] == "crash")

@@ -17,9 +17,7 @@ SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "tls" / "tls_vars.c"
 
 @pytest.mark.parametrize("opt", ["-O0", "-O2"])
 def test_static_thread_local_matches_gdb(bt_bin, tmp_path, opt):
-    exe = tmp_path / "tls_vars"
-    subprocess.run(["gcc", "-g", opt, "-pthread", str(SOURCE), "-o", str(exe)], check=True)
-    core = u.make_core(str(exe), tmp_path)
+    exe, core = u.build_and_crash(["gcc", "-g", opt, "-pthread"], SOURCE, tmp_path, "tls_vars")
     run = u.run_bt(["--json", "--vars", str(core), "--exe", str(exe)])
     assert run.returncode == 0, run.describe()
     doc = json.loads(run.stdout)
