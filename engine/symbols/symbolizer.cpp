@@ -23,7 +23,7 @@ using namespace llvm;
 // LLVM's demangler spells closure and unnamed types 'lambda'(int), 'lambda0'(int), 'unnamed';
 // GNU's (and so gdb's) spell them {lambda(int)#1}, {lambda(int)#2}, {unnamed type#1}. Use the
 // GNU spelling so names agree with gdb and with c++filt.
-static std::string gnuClosureNames(std::string s) {
+std::string gnuClosureNames(std::string s) {
   std::string out;
   size_t i = 0;
   while (i < s.size()) {
@@ -83,7 +83,7 @@ std::string displayFunctionName(StringRef name) {
 // gdb's name for a function DIE: the demangled linkage name when there is one, else the DWARF
 // name qualified by its enclosing namespaces and classes (gdb's dwarf2_compute_name /
 // determine_prefix). An unnamed class or an enclosing function ends the prefix, as in gdb.
-static std::string functionNameForDie(DWARFDie die) {
+std::string functionNameForDie(DWARFDie die) {
   if (const char *ln = die.getLinkageName()) return displayFunctionName(ln);
   const char *shortName = die.getShortName();
   if (!shortName) return {};

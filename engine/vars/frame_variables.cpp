@@ -207,6 +207,62 @@ PrintContext FrameVariables::printContext() {
   return pc;
 }
 
+// gdb names a C++ function by its DWARF symbol: the demangled linkage name without the return
+// type ("tfn<int>(int)"), or, without one (main, extern "C", gcc's lambda helpers), the
+// qualified DWARF name plus the parameter types ("main(int, char**)"), in the demangler's
+// spelling unless the name holds a lambda that gdb's C++ name parser cannot canonicalize.
+static std::string cxxSymbolName(const DWARFDie &subprogram) {
+  DWARFDie d = subprogram;
+  const char *linkage = nullptr;
+  for (int i = 0; i < 4 && d && !linkage; ++i) {
+    linkage = d.getLinkageName();
+    DWARFDie next = d.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+    if (!next) next = d.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
+    d = next;
+  }
+  if (linkage) {
+    llvm::ItaniumPartialDemangler dm;
+    if (dm.partialDemangle(linkage)) return {};
+    size_t n = 0;
+    char *full = dm.finishDemangle(nullptr, &n);
+    if (!full) return {};
+    std::string out(full);
+    free(full);
+    if (char *ret = dm.getFunctionReturnType(nullptr, &n)) {
+      std::string prefix = std::string(ret) + " ";
+      free(ret);
+      if (StringRef(out).starts_with(prefix)) out.erase(0, prefix.size());
+    }
+    return gnuClosureNames(std::move(out));
+  }
+  std::string name = functionNameForDie(subprogram);
+  if (name.empty()) return {};
+  bool canonical = name.find("<lambda") == std::string::npos &&
+                   name.find("{lambda") == std::string::npos &&
+                   name.find("(lambda") == std::string::npos;
+  return name + functionSignature(subprogram, canonical);
+}
+
+std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbols &ms,
+                                              uint64_t vaddr) {
+  auto key = std::make_pair(mod.loadBias, vaddr);
+  if (auto it = functionNames_.find(key); it != functionNames_.end()) return it->second;
+  std::string name;
+  if (ms.hasDwarf())
+    ms.withDwarf([&](DWARFContext &ctx) {
+      DWARFDie sub = subprogramAt(ctx, vaddr);
+      if (!sub || dieFunctionEntry(sub) != vaddr) return;
+      DWARFUnit *u = sub.getDwarfUnit();
+      auto lang = u ? dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language))
+                    : std::nullopt;
+      if (lang && (*lang == dwarf::DW_LANG_C_plus_plus || *lang == dwarf::DW_LANG_C_plus_plus_03 ||
+                   *lang == dwarf::DW_LANG_C_plus_plus_11 || *lang == dwarf::DW_LANG_C_plus_plus_14))
+        name = cxxSymbolName(sub);
+    });
+  functionNames_[key] = name;
+  return name;
+}
+
 std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
   const ModuleInfo *mod = target_.moduleFor(addr);
   if (!mod) return {};
@@ -224,8 +280,11 @@ std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
     if (!s) continue;
     if (s->size && v >= s->address + s->size) continue;
     // gdb names functions by their full C++ name here ("f(int)"), data by the plain name.
-    std::string name = function && StringRef(s->name).starts_with("_Z") ? llvm::demangle(s->name)
-                                                                       : displayFunctionName(s->name);
+    std::string name = function ? dwarfFunctionName(*mod, *ms, s->address) : std::string();
+    if (name.empty())
+      name = function && StringRef(s->name).starts_with("_Z")
+                 ? gnuClosureNames(llvm::demangle(s->name))
+                 : displayFunctionName(s->name);
     if (v == s->address) return "<" + name + ">";
     return "<" + name + "+" + std::to_string(v - s->address) + ">";
   }

@@ -12,6 +12,8 @@
 #include "unwind/unwinder.h"
 #include "vars/value_printer.h"
 
+#include <map>
+
 namespace bt {
 
 class FrameVariables {
@@ -28,6 +30,8 @@ public:
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
+  // gdb's DWARF-based name of the C++ function entered at link-time `vaddr` ("" if none).
+  std::string dwarfFunctionName(const ModuleInfo &mod, ModuleSymbols &ms, uint64_t vaddr);
   PrintContext printContext();  // target reads and <symbol> lookup for ValuePrinter
   // The value DWARF register `reg` had when the function of frame `index` was entered,
   // recomputed in its caller's frame from the call site's DW_AT_call_value (gdb's x@entry).
@@ -37,6 +41,7 @@ private:
 
   Target &target_;
   Symbolizer &symbols_;
+  std::map<std::pair<uint64_t, uint64_t>, std::string> functionNames_;  // (bias, vaddr) -> name
 };
 
 }  // namespace bt

@@ -166,7 +166,7 @@ std::string formatFloat(const uint8_t *p, uint64_t size) {
       uint64_t bits;
       memcpy(&bits, p, 8);
       snprintf(b, sizeof b, "%snan(0x%" PRIx64 ")", (bits >> 63) ? "-" : "",
-               bits & 0xfffffffffffffull);
+               uint64_t(bits & 0xfffffffffffffull));
       return b;
     }
     snprintf(b, sizeof b, "%.17g", d);
@@ -254,7 +254,17 @@ public:
         DWARFDie pointee = strip(typeOf(t));
         bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
         uint64_t v = load(p, size > 8 ? 8 : size);
-        out = (fn ? v == 0 : v == ~uint64_t(0)) ? "NULL" : hex(v);
+        if (fn ? v == 0 : v == ~uint64_t(0)) {
+          out = "NULL";
+        } else if (fn) {
+          // gdb: "(int (K::*)(const K * const, int)) 0x401136 <K::m(int) const>". An odd value
+          // is a virtual function's vtable offset + 1, not an address.
+          out = "(" + typeName(t) + ") " + hex(v);
+          if (!(v & 1) && ctx.symbolize)
+            if (std::string sym = ctx.symbolize(v, true); !sym.empty()) out += " " + sym;
+        } else {
+          out = hex(v);
+        }
         break;
       }
       case dwarf::DW_TAG_subroutine_type: out = "{<function>}"; break;
@@ -632,6 +642,68 @@ bool isCLanguage(const DWARFDie &d) {
                   *lang == dwarf::DW_LANG_C17);
 }
 
+static std::string typeNameAt(const DWARFDie &t, unsigned depth);
+
+// "int, char **" for the formal parameters of a subroutine type or subprogram DIE; ", ..." for
+// varargs. gdb's symbol names leave out artificial parameters (`this`); its type names keep them.
+// The demangler's spelling of a type ("char const*", "std::_Any_data&"), which gdb's C++ name
+// canonicalization produces for the parameters of computed function names.
+static std::string canonicalTypeName(const DWARFDie &t, unsigned depth) {
+  if (!t) return "void";
+  if (depth > 12) return "...";
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
+    case dwarf::DW_TAG_rvalue_reference_type: {
+      const char *sigil = t.getTag() == dwarf::DW_TAG_pointer_type     ? "*"
+                          : t.getTag() == dwarf::DW_TAG_reference_type ? "&"
+                                                                       : "&&";
+      DWARFDie target = typeOf(t);
+      if (target && target.getTag() == dwarf::DW_TAG_subroutine_type) {
+        std::string args;
+        for (const DWARFDie &p : target.children())
+          if (p.getTag() == dwarf::DW_TAG_formal_parameter)
+            args += (args.empty() ? "" : ", ") + canonicalTypeName(typeOf(p), depth + 1);
+        return canonicalTypeName(typeOf(target), depth + 1) + " (" + sigil + ")(" + args + ")";
+      }
+      return canonicalTypeName(target, depth + 1) + sigil;
+    }
+    case dwarf::DW_TAG_base_type: {
+      // gdb's C++ name parser shortens GCC's base type names.
+      static const std::pair<const char *, const char *> kShort[] = {
+          {"long int", "long"}, {"long unsigned int", "unsigned long"},
+          {"short int", "short"}, {"short unsigned int", "unsigned short"},
+          {"long long int", "long long"}, {"long long unsigned int", "unsigned long long"}};
+      const char *n = t.getShortName();
+      for (const auto &[from, to] : kShort)
+        if (n && !strcmp(n, from)) return to;
+      return n ? n : "?";
+    }
+    case dwarf::DW_TAG_const_type: return canonicalTypeName(typeOf(t), depth + 1) + " const";
+    case dwarf::DW_TAG_volatile_type: return canonicalTypeName(typeOf(t), depth + 1) + " volatile";
+    default: return typeNameAt(t, depth);
+  }
+}
+
+static std::string parameterList(const DWARFDie &fn, bool skipArtificial, unsigned depth,
+                                 bool canonical = false) {
+  std::string args;
+  for (const DWARFDie &p : fn.children()) {
+    if (p.getTag() == dwarf::DW_TAG_unspecified_parameters) {
+      args += args.empty() ? "..." : ", ...";
+      break;
+    }
+    if (p.getTag() != dwarf::DW_TAG_formal_parameter) continue;
+    bool artificial = p.find(dwarf::DW_AT_artificial).has_value();
+    if (skipArtificial && artificial) continue;
+    args += (args.empty() ? "" : ", ") +
+            (canonical ? canonicalTypeName(typeOf(p), depth) : typeNameAt(typeOf(p), depth));
+    // gdb shows the implicit `this` of a member function type as a const pointer.
+    DWARFDie pt = typeOf(p);
+    if (artificial && pt && pt.getTag() == dwarf::DW_TAG_pointer_type) args += " const";
+  }
+  return args;
+}
+
 static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
   if (!t) return "void";
   if (depth > 12) return "...";
@@ -655,13 +727,9 @@ static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
                           : t.getTag() == dwarf::DW_TAG_reference_type ? "&"
                                                                        : "&&";
       DWARFDie target = typeOf(t);
-      if (target && target.getTag() == dwarf::DW_TAG_subroutine_type) {
-        std::string args;
-        for (const DWARFDie &p : target.children())
-          if (p.getTag() == dwarf::DW_TAG_formal_parameter)
-            args += (args.empty() ? "" : ", ") + typeNameAt(typeOf(p), depth + 1);
-        return typeNameAt(typeOf(target), depth + 1) + " (" + sigil + ")(" + args + ")";
-      }
+      if (target && target.getTag() == dwarf::DW_TAG_subroutine_type)
+        return typeNameAt(typeOf(target), depth + 1) + " (" + sigil + ")(" +
+               parameterList(target, false, depth + 1) + ")";
       return typeNameAt(target, depth + 1) + " " + sigil;
     }
     case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type: {
@@ -683,12 +751,51 @@ static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
       return typeNameAt(typeOf(t), depth + 1) + " " + dims;
     }
     case dwarf::DW_TAG_subroutine_type: return typeNameAt(typeOf(t), depth + 1) + " (...)";
-    case dwarf::DW_TAG_ptr_to_member_type: return typeNameAt(typeOf(t), depth + 1) + " ::*";
+    case dwarf::DW_TAG_ptr_to_member_type: {
+      DWARFDie cls = t.getAttributeValueAsReferencedDie(dwarf::DW_AT_containing_type);
+      std::string owner = (cls ? typeNameAt(cls, depth + 1) : std::string("?")) + "::*";
+      DWARFDie target = typeOf(t);
+      if (target && target.getTag() == dwarf::DW_TAG_subroutine_type)
+        return typeNameAt(typeOf(target), depth + 1) + " (" + owner + ")(" +
+               parameterList(target, false, depth + 1) + ")";
+      return typeNameAt(target, depth + 1) + " " + owner;
+    }
     default: return n ? n : "?";
   }
 }
 
 std::string typeName(const DWARFDie &type) { return typeNameAt(type, 0); }
+
+std::string functionSignature(const DWARFDie &subprogram, bool canonical) {
+  // The definition may carry no parameters of its own (abstract origin or declaration do).
+  DWARFDie withParams = subprogram;
+  for (int i = 0; i < 4 && withParams; ++i) {
+    bool has = false;
+    for (const DWARFDie &c : withParams.children())
+      if (c.getTag() == dwarf::DW_TAG_formal_parameter ||
+          c.getTag() == dwarf::DW_TAG_unspecified_parameters) {
+        has = true;
+        break;
+      }
+    if (has) break;
+    DWARFDie next = withParams.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+    if (!next) next = withParams.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
+    if (!next) break;
+    withParams = next;
+  }
+  std::string out = "(" + parameterList(withParams, true, 0, canonical) + ")";
+  // A const member function: its artificial `this` points to a const object.
+  for (const DWARFDie &p : withParams.children()) {
+    if (p.getTag() != dwarf::DW_TAG_formal_parameter) continue;
+    if (!p.find(dwarf::DW_AT_artificial)) break;
+    DWARFDie ptr = typeOf(p);
+    while (ptr && ptr.getTag() != dwarf::DW_TAG_pointer_type) ptr = typeOf(ptr);
+    DWARFDie obj = ptr ? typeOf(ptr) : DWARFDie();
+    if (obj && obj.getTag() == dwarf::DW_TAG_const_type) out += " const";
+    break;
+  }
+  return out;
+}
 
 std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> address,
                         const PrintContext &ctx) {

@@ -48,6 +48,9 @@ public:
 
 // Type name as written in C/C++ ("const char *", "struct rec", "int [3]").
 std::string typeName(const llvm::DWARFDie &type);
+// gdb's parameter part of a C++ function's symbol name: "(int, char**)", "(long) const";
+// `canonical` spells types as the demangler does ("char const*"), else as gdb prints types.
+std::string functionSignature(const llvm::DWARFDie &subprogram, bool canonical);
 // Size in bytes of a type (0 if unknown).
 uint64_t typeSize(const llvm::DWARFDie &type);
 

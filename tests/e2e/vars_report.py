@@ -140,50 +140,6 @@ _OPT = "<optimized out>"
 _SYM_RE = re.compile(r"0x[0-9a-f]+ <")
 
 
-def _symbols(s: str) -> List[str]:
-    """The texts inside `0x... <...>` (nested <> allowed), in order."""
-    out = []
-    for m in _SYM_RE.finditer(s):
-        j = m.end()
-        depth = 1
-        while j < len(s) and depth:
-            depth += {"<": 1, ">": -1}.get(s[j], 0)
-            j += 1
-        out.append(s[m.end():j - 1])
-    return out
-
-
-def _cxx_symbol_spelling(g: str, b: str) -> bool:
-    """g and b differ only inside `0x... <sym>`, and in every differing pair
-    gdb's text is a C++ function's DWARF physname (it has a parameter list)
-    and bt's names the same function (the bare ELF symbol, or the
-    demangler's spelling: `main::'lambda'(int)`, `T const&`)."""
-    if g == b or _strip_symbols(g) != _strip_symbols(b):
-        return False
-    gs, bs = _symbols(g), _symbols(b)
-    if len(gs) != len(bs):
-        return False
-    for x, y in zip(gs, bs):
-        if x == y:
-            continue
-        if "(" not in x:
-            return False
-        if not _same_function_name(x, y):
-            return False
-    return True
-
-
-def _same_function_name(gsym: str, bsym: str) -> bool:
-    """The same function (and the same offset), spelled by gdb from DWARF
-    and by bt from the demangler: equal after framecmp's name normalisations
-    (parameter lists, template arguments, lambda spellings, whitespace)."""
-    go, bo = re.search(r"\+\d+$", gsym), re.search(r"\+\d+$", bsym)
-    if (go and go.group(0)) != (bo and bo.group(0)):
-        return False
-    g, b = re.sub(r"\+\d+$", "", gsym), re.sub(r"\+\d+$", "", bsym)
-    return framecmp.normalize_function(g) == framecmp.normalize_function(b)
-
-
 def baseline_cause(r) -> str:
     """The cause id (varscmp.BASELINE_CAUSES) of a difference of the JSON
     report, or varscmp.UNCLASSIFIED.  Deliberately narrow: a rule must name
@@ -219,9 +175,6 @@ def baseline_cause(r) -> str:
             return "abstract-block-duplicate"
         return U
     if what == "entry-value":
-        g, b = _entry_payload(g), _entry_payload(b)
-        if _cxx_symbol_spelling(g, b):
-            return "cxx-function-symbol-name"
         return U
     if what != "value":
         return U
@@ -237,10 +190,6 @@ def baseline_cause(r) -> str:
         return "other-optimized-out"
     if b == "<error: unsupported DWARF operation 0xfa>" and g == _OPT:
         return "parameter-ref"
-    if _cxx_symbol_spelling(g, b):
-        return "cxx-function-symbol-name"
-    if "::*)" in g and _drop_member_pointer_types(g) == b:
-        return "ptr-to-member-format"
     if re.search(r"[^\x00-\x7f]", g) and not re.search(r"[^\x00-\x7f]", b) and _octal_to_utf8(b) == g:
         return "utf8-strings"
     if "\ufffd" in b and _escapes_vs_replacement(g, b):
@@ -250,34 +199,6 @@ def baseline_cause(r) -> str:
     if re.search(r"[^\x00-\x7f]", b) and _unprintable_as_escapes(g, b):
         return "utf8-unprintable-char"
     return U
-
-
-def _drop_member_pointer_types(s: str) -> str:
-    """`(void (C::*)(C * const)) 0x... <C::f()>` -> `0x...` (gdb's rendering
-    of a pointer to member function, reduced to bt's)."""
-    out = []
-    i = 0
-    while i < len(s):
-        if s[i] == "(":
-            depth, j = 0, i
-            while j < len(s):
-                depth += {"(": 1, ")": -1}.get(s[j], 0)
-                j += 1
-                if depth == 0:
-                    break
-            m = re.match(r" (0x[0-9a-f]+) <", s[j:])
-            if "::*)" in s[i:j] and m:
-                k = j + m.end()
-                depth = 1
-                while k < len(s) and depth:
-                    depth += {"<": 1, ">": -1}.get(s[k], 0)
-                    k += 1
-                out.append(m.group(1))
-                i = k
-                continue
-        out.append(s[i])
-        i += 1
-    return "".join(out)
 
 
 _TOKEN_RE = re.compile(r"\\[0-7]{1,3}|\\.|.", re.S)

@@ -138,13 +138,6 @@ class Cause:
 
 
 BASELINE_CAUSES = [
-    Cause("cxx-function-symbol-name",
-          "a pointer to a C++ function (`0x... <sym>`, also inside aggregates such as "
-          "std::function's _M_manager, and in entry values): gdb names the symbol with the "
-          "full DWARF physname (`<main(int, char**)>`, `<std::_Function_handler<...>::"
-          "_M_manager(std::_Any_data&, std::_Any_data const&, std::_Manager_operation)>`), bt "
-          "with the demangler's name or the bare ELF symbol (`<main>`); the address is the "
-          "same, only the text in `<>` differs"),
     Cause("abstract-locals",
           "in an optimised library frame (libc) gdb lists a local as `<optimized out>` that "
           "bt does not list at all: a variable of the abstract instance (DW_AT_abstract_origin "
@@ -210,9 +203,6 @@ BASELINE_CAUSES = [
           "U+00A0 as printable).  Depends on the bytes in memory (pointer bytes under ASLR in "
           "libc_crash_c's qsort buffers)",
           volatile=True),
-    Cause("ptr-to-member-format",
-          "a pointer to member function: gdb prints `(void (C::*)(C * const)) 0x... "
-          "<C::f()>` (type, address and symbol), bt only the address"),
     Cause("parameter-ref",
           "the location uses DW_OP_GNU_parameter_ref (0xfa, gcc -O2 for a parameter of a "
           "clone whose value comes from the caller's DW_TAG_call_site_parameter with "
