@@ -15,7 +15,7 @@ DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(d
 
 // Finds a data member by name in a struct or (recursively) its bases; offset accumulates.
 bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
-                int depth = 0) {
+                int depth = 0, DWARFDie *member = nullptr) {
   if (!t || depth > 8) return false;
   for (const DWARFDie &m : t.children()) {
     if (m.getTag() != dwarf::DW_TAG_member) continue;
@@ -23,6 +23,7 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
     if (n && name == n) {
       offset += dwarf::toUnsigned(m.find(dwarf::DW_AT_data_member_location), 0);
       type = typeOf(m);
+      if (member) *member = m;
       return true;
     }
   }
@@ -35,7 +36,7 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
     if (!mt || (mt.getTag() != dwarf::DW_TAG_structure_type && mt.getTag() != dwarf::DW_TAG_class_type))
       continue;
     uint64_t o = off;
-    if (findMember(mt, name, o, type, depth + 1)) {
+    if (findMember(mt, name, o, type, depth + 1, member)) {
       offset = o;
       return true;
     }
@@ -62,12 +63,8 @@ uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
 
 std::string argName(const DWARFDie &t) { return typeName(t); }
 
-std::optional<std::string> stdString(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
-  uint64_t p, len;
-  if (!memberU64(t, bytes, "_M_p", p) || !memberU64(t, bytes, "_M_string_length", len))
-    return std::nullopt;
-  DWARFDie charT = templateArg(t, 0);
-  if (sizeOf(charT) != 1) return std::nullopt;  // wide strings: raw struct for now
+// The `len` chars at `p` as a quoted string (up to the element limit).
+std::string stringAt(ValueFormatter &f, uint64_t p, uint64_t len) {
   unsigned limit = f.limits().elements;
   uint64_t n = std::min<uint64_t>(len, limit);
   std::vector<uint8_t> chars(n);
@@ -79,12 +76,18 @@ std::optional<std::string> stdString(const DWARFDie &t, StringRef bytes, ValueFo
   return f.string(chars, len > n);
 }
 
-std::optional<std::string> stdVector(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
-  uint64_t start, finish, eos;
-  if (!memberU64(t, bytes, "_M_start", start) || !memberU64(t, bytes, "_M_finish", finish) ||
-      !memberU64(t, bytes, "_M_end_of_storage", eos))
+std::optional<std::string> stdString(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t p, len;
+  if (!memberU64(t, bytes, "_M_p", p) || !memberU64(t, bytes, "_M_string_length", len))
     return std::nullopt;
-  DWARFDie elem = templateArg(t, 0);
+  DWARFDie charT = templateArg(t, 0);
+  if (sizeOf(charT) != 1) return std::nullopt;  // wide strings: raw struct for now
+  return stringAt(f, p, len);
+}
+
+// gdb's vector summary from the three pointers (begin, end, end of storage).
+std::optional<std::string> vectorSummary(ValueFormatter &f, const DWARFDie &elem, uint64_t start,
+                                         uint64_t finish, uint64_t eos) {
   uint64_t es = sizeOf(elem);
   if (es == 0 || finish < start || eos < finish) return std::nullopt;
   if (argName(elem) == "bool") return std::nullopt;  // vector<bool> is a bit vector
@@ -105,30 +108,45 @@ std::optional<std::string> stdVector(const DWARFDie &t, StringRef bytes, ValueFo
   return out + " = {" + f.elements(items, len > shown) + "}";
 }
 
+std::optional<std::string> stdVector(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t start, finish, eos;
+  if (!memberU64(t, bytes, "_M_start", start) || !memberU64(t, bytes, "_M_finish", finish) ||
+      !memberU64(t, bytes, "_M_end_of_storage", eos))
+    return std::nullopt;
+  return vectorSummary(f, templateArg(t, 0), start, finish, eos);
+}
+
 std::optional<std::string> stdUniquePtr(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
   uint64_t p;
   if (!memberU64(t, bytes, "_M_head_impl", p)) return std::nullopt;
   return "std::unique_ptr<" + argName(templateArg(t, 0)) + "> = {get() = " + f.pointer(p) + "}";
 }
 
+// gdb's shared_ptr/weak_ptr summary; `use`/`weak` are the counts gdb shows (no control
+// block: "(empty)").
+std::string sharedPtrSummary(ValueFormatter &f, const DWARFDie &t, const char *kind, uint64_t p,
+                             bool hasControl, int64_t use, int64_t weak) {
+  std::string head = std::string("std::") + kind + "<" + argName(templateArg(t, 0)) + ">";
+  std::string state;
+  if (!hasControl)
+    state = " (empty)";
+  else
+    state = use > 0 ? " (use count " + std::to_string(use) + ", weak count " +
+                          std::to_string(weak) + ")"
+                    : " (expired, weak count " + std::to_string(weak) + ")";
+  return head + state + " = {get() = " + f.pointer(p) + "}";
+}
+
 std::optional<std::string> stdSharedPtr(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
                                         const char *kind) {
   uint64_t p, pi;
   if (!memberU64(t, bytes, "_M_ptr", p) || !memberU64(t, bytes, "_M_pi", pi)) return std::nullopt;
-  std::string head = std::string("std::") + kind + "<" + argName(templateArg(t, 0)) + ">";
-  std::string state;
-  if (pi == 0) {
-    state = " (empty)";
-  } else {
-    int32_t counts[2];  // _Sp_counted_base: vptr, _M_use_count, _M_weak_count
-    if (f.read(pi + 8, counts, 8) != 8) return std::nullopt;
-    // libstdc++ keeps one extra weak reference while there are strong ones (as gdb shows).
-    int32_t weak = counts[0] > 0 ? counts[1] - 1 : counts[1];
-    state = counts[0] > 0 ? " (use count " + std::to_string(counts[0]) + ", weak count " +
-                                std::to_string(weak) + ")"
-                          : " (expired, weak count " + std::to_string(weak) + ")";
-  }
-  return head + state + " = {get() = " + f.pointer(p) + "}";
+  if (pi == 0) return sharedPtrSummary(f, t, kind, p, false, 0, 0);
+  int32_t counts[2];  // _Sp_counted_base: vptr, _M_use_count, _M_weak_count
+  if (f.read(pi + 8, counts, 8) != 8) return std::nullopt;
+  // libstdc++ keeps one extra weak reference while there are strong ones (as gdb shows).
+  int32_t weak = counts[0] > 0 ? counts[1] - 1 : counts[1];
+  return sharedPtrSummary(f, t, kind, p, true, counts[0], weak);
 }
 
 // Key/value layout of a map or set element (pair<const K, V>: V follows K at V's natural
@@ -235,6 +253,376 @@ std::optional<std::string> stdUnordered(const DWARFDie &t, StringRef bytes, Valu
   return out + " = {" + f.elements(items, count > shown) + "}";
 }
 
+// ---------------------------------------------------------------------------------------------
+// libc++ (LLVM's standard library, namespace std::__1), the layouts of libc++ 19: every field is
+// found by its DWARF member name and checked for its expected kind and size, so another layout
+// gives no summary (the raw struct is printed), never a wrong one. The text is the libstdc++
+// summaries' (gdb's printers'), so that a value reads the same whichever library it came from.
+
+DWARFDie stripCV(DWARFDie t) {
+  for (int i = 0; i < 16 && t; ++i) {
+    switch (t.getTag()) {
+      case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
+      case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type:
+        t = typeOf(t);
+        continue;
+      default:
+        return t;
+    }
+  }
+  return {};
+}
+
+// A data member reached through a path of member names (each looked up, through bases and
+// unnamed members, in the previous member's type): its offset in the outer object, its DIE and
+// its type (typedefs and cv-qualifiers stripped).
+struct Field {
+  uint64_t off = 0;
+  DWARFDie die, type;
+};
+
+std::optional<Field> memberPath(const DWARFDie &t, std::initializer_list<StringRef> path,
+                                uint64_t base = 0) {
+  Field fl;
+  fl.off = base;
+  DWARFDie cur = stripCV(t);
+  for (StringRef name : path) {
+    DWARFDie mt;
+    if (!cur || !findMember(cur, name, fl.off, mt, 0, &fl.die)) return std::nullopt;
+    cur = stripCV(mt);
+    fl.type = cur;
+  }
+  if (!fl.type) return std::nullopt;
+  return fl;
+}
+
+bool isPointer(const DWARFDie &t) {
+  return t && t.getTag() == dwarf::DW_TAG_pointer_type && sizeOf(t) == 8;
+}
+bool isWord(const DWARFDie &t) {  // size_t / long
+  return t && t.getTag() == dwarf::DW_TAG_base_type && sizeOf(t) == 8;
+}
+
+bool loadU64(StringRef bytes, uint64_t off, uint64_t &v) {
+  if (off > bytes.size() || bytes.size() - off < 8) return false;
+  memcpy(&v, bytes.data() + off, 8);
+  return true;
+}
+
+// A pointer member at `path`; false if absent or not a pointer.
+bool pointerAt(const DWARFDie &t, StringRef bytes, std::initializer_list<StringRef> path,
+               uint64_t &v) {
+  std::optional<Field> fl = memberPath(t, path);
+  return fl && isPointer(fl->type) && loadU64(bytes, fl->off, v);
+}
+
+// A bit-field member's value (little-endian; DW_AT_data_bit_offset, or DWARF 2/3's
+// DW_AT_bit_offset counted from the storage unit's most significant bit).
+std::optional<uint64_t> bitField(const Field &fl, StringRef bytes) {
+  std::optional<uint64_t> bits = dwarf::toUnsigned(fl.die.find(dwarf::DW_AT_bit_size));
+  if (!bits || *bits == 0 || *bits > 64 || fl.off >= bytes.size()) return std::nullopt;
+  uint64_t pos = fl.off * 8;
+  if (auto dbo = dwarf::toUnsigned(fl.die.find(dwarf::DW_AT_data_bit_offset))) {
+    pos += *dbo;
+  } else if (auto bo = dwarf::toUnsigned(fl.die.find(dwarf::DW_AT_bit_offset))) {
+    uint64_t unit = dwarf::toUnsigned(fl.die.find(dwarf::DW_AT_byte_size), sizeOf(fl.type));
+    if (unit > 16 || *bo > 128 || unit * 8 < *bo + *bits) return std::nullopt;
+    pos += unit * 8 - *bo - *bits;
+  } else {
+    return std::nullopt;
+  }
+  if (pos / 8 >= bytes.size() || (pos + *bits + 7) / 8 > bytes.size()) return std::nullopt;
+  uint64_t v = 0;
+  for (uint64_t i = 0; i < *bits; ++i) {
+    uint64_t b = pos + i;
+    if ((uint8_t(bytes[b / 8]) >> (b % 8)) & 1) v |= uint64_t(1) << i;
+  }
+  return v;
+}
+
+// Alignment of a type as the Itanium ABI lays it out (0: unknown). `budget` bounds the DIEs
+// visited.
+uint64_t typeAlign(const DWARFDie &t, unsigned &budget, int depth = 0) {
+  if (!t || depth > 16 || budget == 0) return 0;
+  --budget;
+  if (auto a = dwarf::toUnsigned(t.find(dwarf::DW_AT_alignment))) return *a;
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
+    case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type: case dwarf::DW_TAG_array_type:
+      return typeAlign(typeOf(t), budget, depth + 1);
+    case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
+    case dwarf::DW_TAG_rvalue_reference_type: case dwarf::DW_TAG_ptr_to_member_type:
+      return 8;
+    case dwarf::DW_TAG_base_type: case dwarf::DW_TAG_enumeration_type: {
+      uint64_t size = sizeOf(t);
+      if (dwarf::toUnsigned(t.find(dwarf::DW_AT_encoding), 0) == dwarf::DW_ATE_complex_float)
+        size /= 2;
+      if (size == 0 || (size & (size - 1)) || size > 16) return 0;
+      return size;
+    }
+    case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type: case dwarf::DW_TAG_union_type: {
+      if (t.find(dwarf::DW_AT_declaration)) return 0;
+      uint64_t a = 1;
+      for (const DWARFDie &c : t.children()) {
+        if (c.getTag() != dwarf::DW_TAG_member && c.getTag() != dwarf::DW_TAG_inheritance) continue;
+        // Static members (DWARF 4 spells them as declared members).
+        if (c.find(dwarf::DW_AT_declaration) || c.find(dwarf::DW_AT_external)) continue;
+        uint64_t m = typeAlign(typeOf(c), budget, depth + 1);
+        if (m == 0) return 0;
+        a = std::max(a, m);
+      }
+      return a;
+    }
+    default:
+      return 0;
+  }
+}
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+// Where a map/set element lives in a libc++ node value (`valueT`: __value_type<K, V> holding
+// the pair<const K, V> as __cc_, __hash_value_type<K, V> likewise, or the set's K).
+std::optional<ElementLayout> cxxElementLayout(const DWARFDie &container, const DWARFDie &valueT,
+                                              bool isSet) {
+  ElementLayout l;
+  l.isSet = isSet;
+  l.keyT = templateArg(container, 0);
+  l.ks = sizeOf(l.keyT);
+  if (l.ks == 0) return std::nullopt;
+  if (isSet) return l;
+  l.valT = templateArg(container, 1);
+  l.vs = sizeOf(l.valT);
+  if (l.vs == 0) return std::nullopt;
+  // The pair's own layout when its DWARF is complete, else the ABI's rule.
+  std::optional<Field> first = memberPath(valueT, {"__cc_", "first"});
+  std::optional<Field> second = memberPath(valueT, {"__cc_", "second"});
+  if (first && second) {
+    if (first->off != 0 || second->off < l.ks) return std::nullopt;
+    l.voff = second->off;
+  } else {
+    unsigned budget = 4096;
+    uint64_t va = typeAlign(l.valT, budget);
+    if (va == 0) return std::nullopt;
+    l.voff = alignUp(l.ks, va);
+  }
+  return l;
+}
+
+std::optional<std::string> cxxString(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  if (sizeOf(templateArg(t, 0)) != 1) return std::nullopt;  // wide strings: raw struct for now
+  // __r_ is a __compressed_pair<__rep, allocator>; __rep is the union of the short form
+  // {__is_long_:1, __size_:7, __data_[23]} and the long form {__is_long_:1, __cap_:63, __size_,
+  // __data_}, told apart by the shared __is_long_ bit.
+  std::optional<Field> rep = memberPath(t, {"__r_", "__value_"});
+  if (!rep || rep->type.getTag() != dwarf::DW_TAG_union_type) return std::nullopt;
+  std::optional<Field> isLong = memberPath(rep->type, {"__s", "__is_long_"}, rep->off);
+  std::optional<Field> sSize = memberPath(rep->type, {"__s", "__size_"}, rep->off);
+  std::optional<Field> sData = memberPath(rep->type, {"__s", "__data_"}, rep->off);
+  std::optional<Field> lSize = memberPath(rep->type, {"__l", "__size_"}, rep->off);
+  std::optional<Field> lData = memberPath(rep->type, {"__l", "__data_"}, rep->off);
+  std::optional<Field> lCap = memberPath(rep->type, {"__l", "__cap_"}, rep->off);
+  if (!isLong || !sSize || !sData || !lSize || !lData || !lCap) return std::nullopt;
+  std::optional<uint64_t> longMode = bitField(*isLong, bytes);
+  if (!longMode) return std::nullopt;
+  if (!*longMode) {
+    std::optional<uint64_t> size = bitField(*sSize, bytes);
+    uint64_t cap = sizeOf(sData->type);  // the inline buffer, NUL included
+    if (!size || sData->type.getTag() != dwarf::DW_TAG_array_type || *size >= cap ||
+        sData->off > bytes.size() || cap > bytes.size() - sData->off)
+      return std::nullopt;
+    uint64_t n = std::min<uint64_t>(*size, f.limits().elements);
+    std::vector<uint8_t> chars(bytes.begin() + sData->off, bytes.begin() + sData->off + n);
+    return f.string(chars, *size > n);
+  }
+  uint64_t size, data;
+  std::optional<uint64_t> capField = bitField(*lCap, bytes);
+  if (!isWord(lSize->type) || !isPointer(lData->type) || !capField ||
+      !loadU64(bytes, lSize->off, size) || !loadU64(bytes, lData->off, data))
+    return std::nullopt;
+  // __cap_ holds the capacity divided by __endian_factor (2, or 1 in the alternate layout).
+  if (size > *capField * 2) return std::nullopt;
+  return stringAt(f, data, size);
+}
+
+std::optional<std::string> cxxVector(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t begin, end, cap;
+  if (!pointerAt(t, bytes, {"__begin_"}, begin) || !pointerAt(t, bytes, {"__end_"}, end) ||
+      !pointerAt(t, bytes, {"__end_cap_", "__value_"}, cap))
+    return std::nullopt;
+  return vectorSummary(f, templateArg(t, 0), begin, end, cap);
+}
+
+std::optional<std::string> cxxUniquePtr(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t p;
+  if (!pointerAt(t, bytes, {"__ptr_", "__value_"}, p)) return std::nullopt;
+  return "std::unique_ptr<" + argName(templateArg(t, 0)) + "> = {get() = " + f.pointer(p) + "}";
+}
+
+std::optional<std::string> cxxSharedPtr(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
+                                        const char *kind) {
+  uint64_t p, ctrl;
+  if (!pointerAt(t, bytes, {"__ptr_"}, p) || !pointerAt(t, bytes, {"__cntrl_"}, ctrl))
+    return std::nullopt;
+  if (ctrl == 0) return sharedPtrSummary(f, t, kind, p, false, 0, 0);
+  // __shared_weak_count: vptr, __shared_owners_, __shared_weak_owners_ (longs), both stored as
+  // count - 1; the strong owners together hold one weak reference, as in libstdc++.
+  int64_t counts[2];
+  if (f.read(ctrl + 8, counts, 16) != 16) return std::nullopt;
+  int64_t use = counts[0] + 1;
+  int64_t weak = use > 0 ? counts[1] : counts[1] + 1;
+  if (use < 0 || weak < 0) return std::nullopt;
+  return sharedPtrSummary(f, t, kind, p, true, use, weak);
+}
+
+// std::map/std::set: a __tree {__begin_node_ (leftmost node), __pair1_ (the end node, whose
+// __left_ is the root), __pair3_ (the size)}; nodes are __tree_node_base {__left_, __right_,
+// __parent_, __is_black_} followed by the value (in the base's tail padding when it fits).
+std::optional<std::string> cxxTree(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
+                                   const char *kind, bool isSet) {
+  std::optional<Field> tree = memberPath(t, {"__tree_"});
+  if (!tree) return std::nullopt;
+  std::optional<Field> begin = memberPath(tree->type, {"__begin_node_"}, tree->off);
+  std::optional<Field> endNode = memberPath(tree->type, {"__pair1_", "__value_"}, tree->off);
+  std::optional<Field> size = memberPath(tree->type, {"__pair3_", "__value_"}, tree->off);
+  if (!begin || !endNode || !size || !isPointer(begin->type) || !isWord(size->type))
+    return std::nullopt;
+  // The node base's layout, from the end node's __left_ (the root, a __tree_node_base pointer).
+  std::optional<Field> root = memberPath(endNode->type, {"__left_"}, endNode->off);
+  uint64_t count, node, rootNode;
+  if (!root || !isPointer(root->type) || !loadU64(bytes, size->off, count) ||
+      !loadU64(bytes, begin->off, node) || !loadU64(bytes, root->off, rootNode))
+    return std::nullopt;
+  DWARFDie nodeBase = stripCV(typeOf(root->type));
+  std::optional<Field> left = memberPath(nodeBase, {"__left_"});
+  std::optional<Field> right = memberPath(nodeBase, {"__right_"});
+  std::optional<Field> parent = memberPath(nodeBase, {"__parent_"});
+  std::optional<Field> black = memberPath(nodeBase, {"__is_black_"});
+  if (!left || !right || !parent || !black || !isPointer(left->type) ||
+      !isPointer(right->type) || !isPointer(parent->type) || sizeOf(black->type) != 1)
+    return std::nullopt;
+  std::string out = withCount(kind, count);
+  if (count == 0) return out;
+  DWARFDie valueT = templateArg(tree->type, 0);
+  unsigned budget = 4096;
+  uint64_t va = typeAlign(valueT, budget);
+  std::optional<ElementLayout> layout = cxxElementLayout(t, valueT, isSet);
+  if (va == 0 || !layout) return std::nullopt;
+  uint64_t valueOff = alignUp(black->off + 1, va);
+  auto link = [&](uint64_t n, const Field &fl, uint64_t &v) {
+    return f.read(n + fl.off, &v, 8) == 8;
+  };
+  // In-order walk from the leftmost node, `count` nodes at most; climbing out of the root
+  // reaches the end node (the root's parent, inside the value: its address is not known here),
+  // which ends the walk. A tree deeper than 128 levels is corrupt.
+  std::vector<std::string> items;
+  uint64_t shown = std::min<uint64_t>(count, f.limits().elements);
+  for (uint64_t i = 0; i < shown; ++i) {
+    if (node == 0 || node % 8) return std::nullopt;
+    std::optional<std::string> item = formatElement(f, *layout, node + valueOff, i);
+    if (!item) return std::nullopt;
+    items.push_back(std::move(*item));
+    if (i + 1 == shown) break;
+    // Successor: the leftmost node of the right subtree, else up while coming from a right
+    // child.
+    uint64_t r;
+    if (!link(node, *right, r)) return std::nullopt;
+    if (r) {
+      node = r;
+      int k = 0;
+      for (uint64_t l; k < 128; ++k) {
+        if (!link(node, *left, l)) return std::nullopt;
+        if (!l) break;
+        node = l;
+      }
+      if (k == 128) return std::nullopt;
+    } else {
+      bool atEnd = false;
+      for (int k = 0;; ++k) {
+        if (k == 128) return std::nullopt;
+        if (node == rootNode) {  // climbing out of the root: past the last node
+          atEnd = true;
+          break;
+        }
+        uint64_t p, pl;
+        if (!link(node, *parent, p) || !p || !link(p, *left, pl)) return std::nullopt;
+        bool fromLeft = pl == node;
+        node = p;
+        if (fromLeft) break;
+      }
+      if (atEnd) break;
+    }
+  }
+  return out + " = {" + f.elements(items, count > shown) + "}";
+}
+
+// std::unordered_map/set: a __hash_table {__bucket_list_, __p1_ (a node base whose __next_ is
+// the first node), __p2_ (the size), __p3_}; nodes are {__next_, __hash_, value}, one singly
+// linked list in iteration order.
+std::optional<std::string> cxxUnordered(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
+                                        const char *kind, bool isSet) {
+  std::optional<Field> table = memberPath(t, {"__table_"});
+  if (!table) return std::nullopt;
+  std::optional<Field> first = memberPath(table->type, {"__p1_", "__value_", "__next_"}, table->off);
+  std::optional<Field> size = memberPath(table->type, {"__p2_", "__value_"}, table->off);
+  std::optional<Field> base = memberPath(table->type, {"__p1_", "__value_"}, table->off);
+  if (!first || !size || !base || !isPointer(first->type) || !isWord(size->type) ||
+      first->off != base->off)  // __next_ first in the node base, as in the nodes
+    return std::nullopt;
+  uint64_t node, count;
+  if (!loadU64(bytes, first->off, node) || !loadU64(bytes, size->off, count)) return std::nullopt;
+  std::string out = withCount(kind, count);
+  if (count == 0) return out;
+  DWARFDie valueT = templateArg(table->type, 0);
+  unsigned budget = 4096;
+  uint64_t va = typeAlign(valueT, budget);
+  std::optional<ElementLayout> layout = cxxElementLayout(t, valueT, isSet);
+  if (va == 0 || !layout) return std::nullopt;
+  uint64_t valueOff = alignUp(16, va);  // after __next_ and the size_t __hash_
+  std::vector<std::string> items;
+  uint64_t shown = std::min<uint64_t>(count, f.limits().elements);
+  for (uint64_t i = 0; i < shown && node; ++i) {  // a short list ends early, as libstdc++'s
+    if (node % 8) return std::nullopt;
+    std::optional<std::string> item = formatElement(f, *layout, node + valueOff, i);
+    if (!item) return std::nullopt;
+    items.push_back(std::move(*item));
+    if (f.read(node, &node, 8) != 8) return std::nullopt;
+  }
+  return out + " = {" + f.elements(items, count > shown) + "}";
+}
+
+// "vector" for "std::__1::vector<...>" (any std::__X inline namespace), only when the name is one
+// template specialization (not a member type such as vector<int>::__destroy_vector); else "".
+StringRef libcxxTemplate(StringRef q) {
+  if (!q.consume_front("std::__")) return {};
+  size_t ns = q.find("::");
+  if (ns == StringRef::npos || q.substr(0, ns).contains('<')) return {};
+  q = q.drop_front(ns + 2);
+  size_t open = q.find('<');
+  if (open == StringRef::npos || !q.ends_with(">")) return {};
+  int depth = 0;
+  for (size_t i = open; i < q.size(); ++i) {
+    if (q[i] == '<') ++depth;
+    else if (q[i] == '>' && --depth == 0 && i + 1 != q.size()) return {};
+  }
+  return depth == 0 ? q.substr(0, open) : StringRef();
+}
+
+std::optional<std::string> formatLibcxxValue(const DWARFDie &type, StringRef bytes,
+                                             ValueFormatter &f, StringRef q) {
+  StringRef n = libcxxTemplate(q);
+  if (n.empty()) return std::nullopt;
+  if (n == "basic_string") return cxxString(type, bytes, f);
+  if (n == "vector") return cxxVector(type, bytes, f);
+  if (n == "unique_ptr") return cxxUniquePtr(type, bytes, f);
+  if (n == "shared_ptr") return cxxSharedPtr(type, bytes, f, "shared_ptr");
+  if (n == "weak_ptr") return cxxSharedPtr(type, bytes, f, "weak_ptr");
+  if (n == "map") return cxxTree(type, bytes, f, "map", false);
+  if (n == "set") return cxxTree(type, bytes, f, "set", true);
+  if (n == "unordered_map") return cxxUnordered(type, bytes, f, "unordered_map", false);
+  if (n == "unordered_set") return cxxUnordered(type, bytes, f, "unordered_set", true);
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string qualifiedTypeName(const DWARFDie &type) {
@@ -262,6 +650,7 @@ std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef
   if (is("std::set<")) return stdMap(type, bytes, f, "set", true);
   if (is("std::unordered_map<")) return stdUnordered(type, bytes, f, "unordered_map", false);
   if (is("std::unordered_set<")) return stdUnordered(type, bytes, f, "unordered_set", true);
+  if (is("std::__")) return formatLibcxxValue(type, bytes, f, q);
   return std::nullopt;
 }
 
