@@ -95,7 +95,8 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
 
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
-                        const std::vector<Variable> &globals) {
+                        const std::vector<Variable> &globals,
+                        const std::function<void(llvm::json::OStream &)> &extra) {
   llvm::json::OStream j(os, 1);
   auto signalObj = [&](const std::optional<SignalInfo> &s) {
     if (!s) {
@@ -176,6 +177,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       }
     });
     if (!globals.empty()) j.attributeArray("globals", [&] { variableArray(globals); });
+    if (extra) extra(j);
   });
   os << "\n";
 }

@@ -5,7 +5,10 @@
 #include "target/target.h"
 #include "unwind/backtrace.h"
 
+#include <llvm/Support/JSON.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <functional>
 
 #include <vector>
 
@@ -14,8 +17,10 @@ namespace bt {
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {});
+// `extra` adds attributes to the top-level object (bt show: the snapshot's own facts).
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
-                        const std::vector<Variable> &globals = {});
+                        const std::vector<Variable> &globals = {},
+                        const std::function<void(llvm::json::OStream &)> &extra = {});
 
 }  // namespace bt

@@ -1,5 +1,6 @@
 // `bt`: all-thread backtraces of a live process (bt PID) or a core file (bt CORE [--exe PATH]).
 #include "cli/backtrace_printer.h"
+#include "cli/snapshot_commands.h"
 #include "support/error.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/symbolizer.h"
@@ -22,6 +23,9 @@ using namespace bt;
 static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt [OPTIONS] CORE [--exe PATH]
        bt full [OPTIONS] PID|CORE      (same as --vars)
+       bt snapshot PID|CORE [-o FILE|DIR] ...   capture a snapshot (bt snapshot --help)
+       bt show FILE [--json] [--vars]           print a snapshot (bt show --help)
+       bt coredump ... -o DIR                   kernel core_pattern handler (bt coredump --help)
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
@@ -89,6 +93,12 @@ static int usageError(const std::string &msg) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1) {
+    std::string cmd = argv[1];
+    if (cmd == "snapshot") return snapshotMain(argc - 1, argv + 1);
+    if (cmd == "show") return showMain(argc - 1, argv + 1);
+    if (cmd == "coredump") return coredumpMain(argc - 1, argv + 1);
+  }
   bool json = false, quiet = false, noCache = false, vars = false;
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;

@@ -22,6 +22,7 @@ constexpr size_t kPrPid = 32;
 constexpr size_t kPrReg = 112;
 // Offsets inside struct elf_prpsinfo.
 constexpr size_t kPrpsinfoSize = 136;
+constexpr size_t kPsUid = 16;
 constexpr size_t kPsPid = 24;
 constexpr size_t kPsFname = 40;
 constexpr size_t kPsArgs = 56;
@@ -47,10 +48,18 @@ llvm::Expected<std::unique_ptr<CoreFile>> CoreFile::open(const std::string &path
       return makeError(ErrorKind::PermissionDenied, "{0}: permission denied", path);
     return makeError(ErrorKind::BadInput, "{0}: {1}", path, mb.getError().message());
   }
+  return openBuffer(std::move(*mb), path, exeOverride);
+}
+
+llvm::Expected<std::unique_ptr<CoreFile>>
+CoreFile::openBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer, const std::string &name,
+                     const std::string &exeOverride) {
+  if (!exeOverride.empty() && !fileExists(exeOverride))
+    return makeError(ErrorKind::MissingFile, "executable not found: {0}", exeOverride);
   std::unique_ptr<CoreFile> core(new CoreFile);
-  core->path_ = path;
+  core->path_ = name;
   core->exeOverride_ = exeOverride;
-  core->buf_ = std::move(*mb);
+  core->buf_ = std::move(buffer);
   if (auto err = core->parse()) return std::move(err);
   return std::move(core);
 }
@@ -190,6 +199,9 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
           int32_t pid;
           memcpy(&pid, d + kPsPid, 4);
           facts_.pid = pid;
+          uint32_t uid;
+          memcpy(&uid, d + kPsUid, 4);
+          facts_.uid = int(uid);
           char fname[17] = {};
           memcpy(fname, d + kPsFname, 16);
           char args[81] = {};

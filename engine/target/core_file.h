@@ -20,6 +20,11 @@ public:
   // exeOverride: path of the executable when the one recorded in the core has moved.
   static llvm::Expected<std::unique_ptr<CoreFile>> open(const std::string &path,
                                                         const std::string &exeOverride = {});
+  // A core already in memory (read from the kernel's core_pattern pipe); `name` names it in
+  // messages.
+  static llvm::Expected<std::unique_ptr<CoreFile>>
+  openBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer, const std::string &name,
+             const std::string &exeOverride = {});
 
   const char *kind() const override { return "core"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;

@@ -110,6 +110,8 @@ llvm::Error LiveProcess::freeze() {
     i = z + 1;
   }
 
+  readProcessFacts(proc);
+
   stopStart_ = std::chrono::steady_clock::now();
   // Threads may be created while we attach: repeat until a pass finds no new task.
   std::set<int> seized;
@@ -170,6 +172,97 @@ llvm::Error LiveProcess::freeze() {
     auxv_.emplace_back(kv[0], kv[1]);
   }
   memFd_ = ::open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  return llvm::Error::success();
+}
+
+// uid, start time and the environment (with where its block lies in memory, for redaction).
+void LiveProcess::readProcessFacts(const std::string &proc) {
+  std::string status = readSmallFile(proc + "/status");
+  if (size_t u = status.find("\nUid:"); u != std::string::npos)
+    facts_.uid = atoi(status.c_str() + u + 5);
+  std::string env = readSmallFile(proc + "/environ");
+  for (size_t i = 0; i < env.size();) {
+    size_t z = env.find('\0', i);
+    if (z == std::string::npos) z = env.size();
+    if (z > i) facts_.environment.push_back(env.substr(i, z - i));
+    i = z + 1;
+  }
+  // /proc/PID/stat: fields after the parenthesized command; 22 = starttime (clock ticks after
+  // boot), 50/51 = env_start/env_end.
+  std::string stat = readSmallFile(proc + "/stat");
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return;
+  std::vector<std::string> f;
+  std::istringstream in(stat.substr(close + 2));
+  for (std::string w; in >> w;) f.push_back(w);
+  auto field = [&](size_t n) -> uint64_t {  // n: 1-based field number of /proc/PID/stat
+    return n >= 3 && n - 3 < f.size() ? strtoull(f[n - 3].c_str(), nullptr, 10) : 0;
+  };
+  facts_.envStart = field(50);
+  facts_.envEnd = field(51);
+  std::string procStat = readSmallFile("/proc/stat");
+  if (size_t b = procStat.find("\nbtime "); b != std::string::npos) {
+    uint64_t btime = strtoull(procStat.c_str() + b + 7, nullptr, 10);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime && hz > 0) facts_.startTime = btime + field(22) / uint64_t(hz);
+  }
+}
+
+// The kernel's x86-64 signal frame layouts (<sys/ucontext.h>): ucontext_t.uc_mcontext.gregs
+// starts 40 bytes in, in the REG_R8..REG_CR2 order; fpregs is a pointer to the FXSAVE area.
+namespace {
+constexpr uint64_t kUcGregs = 40;
+enum { gR8, gR9, gR10, gR11, gR12, gR13, gR14, gR15, gRDI, gRSI, gRBP, gRBX, gRDX, gRAX, gRCX,
+       gRSP, gRIP, gEFL, gCSGSFS, gERR, gTRAPNO, gOLDMASK, gCR2, kNumGregs };
+}  // namespace
+
+llvm::Error LiveProcess::adoptSignalContext(int tid, uint64_t siginfoAddr, uint64_t ucontextAddr) {
+  auto th = std::find_if(threads_.begin(), threads_.end(),
+                         [&](const ThreadInfo &t) { return t.tid == tid; });
+  if (th == threads_.end())
+    return makeError(ErrorKind::Usage, "thread {0} is not a thread of process {1}", tid, pid_);
+  if (siginfoAddr) {
+    uint8_t si[128];
+    if (readMemory(siginfoAddr, si, sizeof si) != sizeof si)
+      return makeError(ErrorKind::BadInput, "cannot read the siginfo at {0:x} in process {1}",
+                       siginfoAddr, pid_);
+    SignalInfo s;
+    int32_t v[3];
+    memcpy(v, si, 12);
+    s.signo = v[0];
+    s.err = v[1];
+    s.code = v[2];
+    if (s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
+        s.signo == SIGTRAP) {
+      memcpy(&s.address, si + 16, 8);
+      s.hasAddress = true;
+    } else if (s.code <= 0) {
+      int32_t sender;
+      memcpy(&sender, si + 16, 4);
+      s.senderPid = sender;
+    }
+    if (s.signo <= 0 || s.signo > 64)
+      return makeError(ErrorKind::BadInput, "no siginfo at {0:x} in process {1} (signal {2})",
+                       siginfoAddr, pid_, s.signo);
+    th->signal = s;
+    signal_ = s;
+    crashedTid_ = tid;
+  }
+  if (ucontextAddr) {
+    uint64_t g[kNumGregs + 1];  // + the fpregs pointer
+    if (readMemory(ucontextAddr + kUcGregs, g, sizeof g) != sizeof g)
+      return makeError(ErrorKind::BadInput, "cannot read the ucontext at {0:x} in process {1}",
+                       ucontextAddr, pid_);
+    Registers &r = th->regs;
+    r.r8 = g[gR8]; r.r9 = g[gR9]; r.r10 = g[gR10]; r.r11 = g[gR11]; r.r12 = g[gR12];
+    r.r13 = g[gR13]; r.r14 = g[gR14]; r.r15 = g[gR15]; r.rdi = g[gRDI]; r.rsi = g[gRSI];
+    r.rbp = g[gRBP]; r.rbx = g[gRBX]; r.rdx = g[gRDX]; r.rax = g[gRAX]; r.rcx = g[gRCX];
+    r.rsp = g[gRSP]; r.rip = g[gRIP]; r.eflags = g[gEFL];
+    r.orig_rax = ~uint64_t(0);  // not in a system call at the fault
+    FpRegisters fp;
+    if (uint64_t fpAddr = g[kNumGregs]; fpAddr && readMemory(fpAddr, &fp, sizeof fp) == sizeof fp)
+      th->fpregs = fp;
+  }
   return llvm::Error::success();
 }
 

@@ -26,11 +26,16 @@ public:
   void release();
   // How long the target has been (or was) stopped.
   std::chrono::microseconds stoppedFor() const;
+  // The process is inside a signal handler (an in-process crash handler ran bt): take thread
+  // `tid`'s registers from the handler's ucontext_t and the signal from its siginfo_t (both at
+  // addresses in the target; 0 = not given), so frames start at the faulting instruction.
+  llvm::Error adoptSignalContext(int tid, uint64_t siginfoAddr, uint64_t ucontextAddr);
 
 private:
   explicit LiveProcess(int pid);
   llvm::Error freeze();
   llvm::Error loadMaps();
+  void readProcessFacts(const std::string &proc);
 
   int pid_;
   int memFd_ = -1;

@@ -56,6 +56,10 @@ struct ProcessFacts {
   int pid = 0;
   std::string executable;  // absolute path when known
   std::vector<std::string> commandLine;
+  std::optional<int> uid;
+  std::optional<uint64_t> startTime;     // seconds since the epoch
+  std::vector<std::string> environment;  // "KEY=VALUE", when the source has it (live)
+  uint64_t envStart = 0, envEnd = 0;     // the environment block in target memory, if known
 };
 
 class Target {

@@ -1,0 +1,193 @@
+#include "snapshot/backtrace_codec.h"
+
+#include "snapshot/json_fields.h"
+#include "support/error.h"
+
+#include <cinttypes>
+
+namespace bt {
+
+using llvm::json::Array;
+using llvm::json::Object;
+using llvm::json::Value;
+
+std::string hexU64(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+bool parseHexU64(llvm::StringRef s, uint64_t &out) {
+  if (!s.consume_front("0x") || s.empty() || s.size() > 16) return false;
+  return !s.getAsInteger(16, out);
+}
+
+static Value strOrNull(const std::string &s) {
+  if (s.empty()) return nullptr;
+  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
+}
+
+// Names and values are target bytes, not necessarily UTF-8: JSON needs UTF-8.
+static std::string utf8(const std::string &s) {
+  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
+}
+
+Value encodeSignal(const std::optional<SignalInfo> &s) {
+  if (!s) return nullptr;
+  return Object{{"number", s->signo},
+                {"code", s->code},
+                {"errno", s->err},
+                {"address", s->hasAddress ? Value(hexU64(s->address)) : Value(nullptr)},
+                {"sender_pid", s->senderPid}};
+}
+
+Value encodeVariables(const std::vector<Variable> &vars) {
+  Array out;
+  for (const Variable &v : vars)
+    out.push_back(Object{{"name", utf8(v.name)},
+                         {"kind", v.kind},
+                         {"type", utf8(v.type)},
+                         {"value", utf8(v.value)},
+                         {"optimized_out", v.optimizedOut},
+                         {"error", v.error},
+                         {"entry_value", strOrNull(v.entryValue)},
+                         {"address", v.address ? Value(hexU64(*v.address)) : Value(nullptr)}});
+  return out;
+}
+
+Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
+  Array out;
+  for (const ThreadBacktrace &t : threads) {
+    Array frames;
+    for (const Frame &f : t.frames)
+      frames.push_back(Object{{"index", int64_t(f.index)},
+                              {"pc", hexU64(f.pc)},
+                              {"module", strOrNull(f.module)},
+                              {"module_offset", hexU64(f.moduleOffset)},
+                              {"function", strOrNull(f.function)},
+                              {"file", strOrNull(f.file)},
+                              {"line", int64_t(f.line)},
+                              {"column", int64_t(f.column)},
+                              {"inlined", f.inlined},
+                              {"how", frameHowName(f.how)},
+                              {"suspect", f.suspect},
+                              {"signal_frame", f.signalTrampoline},
+                              {"variables_requested", f.variablesRequested},
+                              {"variables_read", f.variablesRead},
+                              {"variables", encodeVariables(f.variables)}});
+    out.push_back(Object{{"tid", t.tid},
+                         {"name", strOrNull(t.name)},
+                         {"crashed", t.crashed},
+                         {"signal", encodeSignal(t.signal)},
+                         {"stop_reason", utf8(t.stopReason)},
+                         {"frames", std::move(frames)}});
+  }
+  return out;
+}
+
+static llvm::Error bad(const std::string &what) {
+  return makeError(ErrorKind::BadInput, "corrupt snapshot: {0}", what);
+}
+
+llvm::Error decodeSignal(const Value *v, std::optional<SignalInfo> &out) {
+  out.reset();
+  if (!v || v->kind() == Value::Null) return llvm::Error::success();
+  std::string err;
+  JsonFields f(v, "signal", &err);
+  SignalInfo s;
+  s.signo = int(f.integer("number", 0, 128));
+  s.code = int(f.integer("code", INT32_MIN, INT32_MAX));
+  s.err = int(f.integer("errno", INT32_MIN, INT32_MAX));
+  if (auto a = f.optHex("address")) {
+    s.address = *a;
+    s.hasAddress = true;
+  }
+  s.senderPid = int(f.integer("sender_pid", INT32_MIN, INT32_MAX));
+  if (!err.empty()) return bad(err);
+  out = s;
+  return llvm::Error::success();
+}
+
+static bool decodeVariableList(const Array *a, const std::string &path, std::string &err,
+                               std::vector<Variable> &out) {
+  if (!a) return err.empty();
+  for (size_t i = 0; i < a->size() && err.empty(); ++i) {
+    JsonFields f(&(*a)[i], path + "[" + std::to_string(i) + "]", &err);
+    Variable v;
+    v.name = f.str("name");
+    v.kind = f.str("kind");
+    v.type = f.str("type");
+    v.value = f.str("value");
+    v.optimizedOut = f.boolean("optimized_out");
+    v.error = f.boolean("error");
+    v.entryValue = f.str("entry_value", /*nullable=*/true);
+    v.address = f.optHex("address");
+    if (err.empty() && v.kind != "param" && v.kind != "local" && v.kind != "global")
+      f.fail("kind", "\"param\", \"local\" or \"global\"");
+    out.push_back(std::move(v));
+  }
+  return err.empty();
+}
+
+llvm::Error decodeVariables(const Value *v, std::vector<Variable> &out) {
+  std::string err;
+  const Array *a = v ? v->getAsArray() : nullptr;
+  if (!a) return bad("globals: expected an array");
+  if (!decodeVariableList(a, "globals", err, out)) return bad(err);
+  return llvm::Error::success();
+}
+
+static bool parseHow(llvm::StringRef s, FrameHow &out) {
+  for (FrameHow h : {FrameHow::Context, FrameHow::Cfi, FrameHow::FramePointer, FrameHow::Scan,
+                     FrameHow::TailCall})
+    if (s == frameHowName(h)) {
+      out = h;
+      return true;
+    }
+  return false;
+}
+
+llvm::Error decodeBacktraces(const Value *v, std::vector<ThreadBacktrace> &out) {
+  const Array *threads = v ? v->getAsArray() : nullptr;
+  if (!threads) return bad("backtraces: expected an array");
+  std::string err;
+  for (size_t i = 0; i < threads->size() && err.empty(); ++i) {
+    std::string path = "backtraces[" + std::to_string(i) + "]";
+    JsonFields t(&(*threads)[i], path, &err);
+    ThreadBacktrace tb;
+    tb.tid = int(t.integer("tid", 0, INT32_MAX));
+    tb.name = t.str("name", true);
+    tb.crashed = t.boolean("crashed");
+    tb.stopReason = t.str("stop_reason");
+    if (err.empty())
+      if (llvm::Error e = decodeSignal(t.value("signal"), tb.signal)) return e;
+    const Array *frames = t.array("frames");
+    for (size_t k = 0; frames && k < frames->size() && err.empty(); ++k) {
+      std::string fpath = path + ".frames[" + std::to_string(k) + "]";
+      JsonFields f(&(*frames)[k], fpath, &err);
+      Frame fr;
+      fr.index = size_t(f.integer("index", 0, INT32_MAX));
+      fr.pc = f.hex("pc");
+      fr.module = f.str("module", true);
+      fr.moduleOffset = f.hex("module_offset");
+      fr.function = f.str("function", true);
+      fr.file = f.str("file", true);
+      fr.line = uint32_t(f.integer("line", 0, UINT32_MAX));
+      fr.column = uint32_t(f.integer("column", 0, UINT32_MAX));
+      fr.inlined = f.boolean("inlined");
+      std::string how = f.str("how");
+      if (err.empty() && !parseHow(how, fr.how)) f.fail("how", "a frame kind");
+      fr.suspect = f.boolean("suspect");
+      fr.signalTrampoline = f.boolean("signal_frame");
+      fr.variablesRequested = f.boolean("variables_requested");
+      fr.variablesRead = f.boolean("variables_read");
+      decodeVariableList(f.array("variables"), fpath + ".variables", err, fr.variables);
+      tb.frames.push_back(std::move(fr));
+    }
+    out.push_back(std::move(tb));
+  }
+  if (!err.empty()) return bad(err);
+  return llvm::Error::success();
+}
+
+}  // namespace bt

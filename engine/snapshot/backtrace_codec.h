@@ -1,0 +1,26 @@
+// BacktraceCodec: ThreadBacktrace / Variable <-> JSON values for the snapshot, lossless for
+// everything the backtrace printers show, so `bt show` prints a snapshot exactly as `bt`
+// printed the process. Decoding validates every field (snapshots come from anywhere).
+#pragma once
+
+#include "unwind/backtrace.h"
+
+#include <llvm/Support/Error.h>
+#include <llvm/Support/JSON.h>
+
+namespace bt {
+
+llvm::json::Value encodeSignal(const std::optional<SignalInfo> &s);
+llvm::json::Value encodeVariables(const std::vector<Variable> &vars);
+llvm::json::Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads);
+
+// Decoders append to `out` and return an error naming the offending field.
+llvm::Error decodeSignal(const llvm::json::Value *v, std::optional<SignalInfo> &out);
+llvm::Error decodeVariables(const llvm::json::Value *v, std::vector<Variable> &out);
+llvm::Error decodeBacktraces(const llvm::json::Value *v, std::vector<ThreadBacktrace> &out);
+
+// "0x1f" <-> 31, as every address in the snapshot's JSON is written.
+std::string hexU64(uint64_t v);
+bool parseHexU64(llvm::StringRef s, uint64_t &out);
+
+}  // namespace bt

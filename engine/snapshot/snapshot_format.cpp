@@ -1,0 +1,428 @@
+// The snapshot file (docs/snapshot-format.md):
+//   header (32 bytes): "BTSNAP\r\n", u32 format version, u32 flags (0),
+//                      u64 compressed payload size, u64 payload size (little-endian)
+//   payload: one zstd frame (with content checksum) holding
+//            u64 JSON size, the JSON document (schema btengine.snapshot/1),
+//            u64 slice count, then per memory slice: u64 address, u64 size, the bytes.
+#include "snapshot/snapshot.h"
+
+#include "snapshot/backtrace_codec.h"
+#include "snapshot/json_fields.h"
+#include "support/error.h"
+
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace bt {
+
+using llvm::json::Array;
+using llvm::json::Object;
+using llvm::json::Value;
+
+namespace {
+
+constexpr char kMagic[8] = {'B', 'T', 'S', 'N', 'A', 'P', '\r', '\n'};
+constexpr size_t kHeaderSize = 32;
+// Bounds for reading untrusted files: the payload, one slice, the JSON document.
+constexpr uint64_t kMaxPayload = uint64_t(4) << 30;
+constexpr uint64_t kMaxJson = uint64_t(1) << 30;
+constexpr uint64_t kMaxSlices = 1u << 20;
+
+void putU32(std::string &out, uint32_t v) { out.append(reinterpret_cast<const char *>(&v), 4); }
+void putU64(std::string &out, uint64_t v) { out.append(reinterpret_cast<const char *>(&v), 8); }
+
+std::string utf8(const std::string &s) {
+  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
+}
+Value optStr(const std::string &s) { return s.empty() ? Value(nullptr) : Value(utf8(s)); }
+
+Value encodeRegisters(const Registers &r) {
+  static const char *const kNames[] = {
+      "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+      "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
+  const uint64_t *v = reinterpret_cast<const uint64_t *>(&r);
+  Object o;
+  for (size_t i = 0; i < 27; ++i) o[kNames[i]] = hexU64(v[i]);
+  return o;
+}
+
+std::string hexBytes(const uint8_t *p, size_t n) {
+  static const char d[] = "0123456789abcdef";
+  std::string s(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = d[p[i] >> 4];
+    s[2 * i + 1] = d[p[i] & 15];
+  }
+  return s;
+}
+
+bool unhexBytes(llvm::StringRef s, uint8_t *out, size_t n) {
+  if (s.size() != n * 2) return false;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned v;
+    if (s.substr(2 * i, 2).getAsInteger(16, v)) return false;
+    out[i] = uint8_t(v);
+  }
+  return true;
+}
+
+Value encodeDocument(const SnapshotData &s) {
+  const ProcessFacts &p = s.process;
+  Array cmd, env;
+  for (const std::string &a : p.commandLine) cmd.push_back(utf8(a));
+  for (const std::string &e : p.environment) env.push_back(utf8(e));
+  Object process{{"pid", p.pid},
+                 {"executable", optStr(p.executable)},
+                 {"command_line", std::move(cmd)},
+                 {"environment", std::move(env)},
+                 {"uid", p.uid ? Value(*p.uid) : Value(nullptr)},
+                 {"start_time", p.startTime ? Value(int64_t(*p.startTime)) : Value(nullptr)}};
+  const CaptureInfo &c = s.capture;
+  Object capture{{"source", c.source},
+                 {"time", int64_t(c.time)},
+                 {"stopped_ms", c.stoppedMs >= 0 ? Value(c.stoppedMs) : Value(nullptr)},
+                 {"host", utf8(c.host)},
+                 {"kernel", utf8(c.kernel)},
+                 {"arch", c.arch},
+                 {"bt_version", c.btVersion},
+                 {"variables", c.variables},
+                 {"threads", c.threads},
+                 {"environment_redacted", c.environmentRedacted}};
+  Array threads;
+  for (const ThreadInfo &t : s.threads)
+    threads.push_back(Object{
+        {"tid", t.tid},
+        {"name", optStr(t.name)},
+        {"registers", encodeRegisters(t.regs)},
+        {"fpregs", t.fpregs ? Value(hexBytes(t.fpregs->bytes, sizeof t.fpregs->bytes)) : Value(nullptr)},
+        {"signal", encodeSignal(t.signal)}});
+  Array regions;
+  for (const MemoryRegion &r : s.regions) {
+    std::string perms = std::string(r.perms & PermRead ? "r" : "-") + (r.perms & PermWrite ? "w" : "-") +
+                        (r.perms & PermExec ? "x" : "-") + (r.perms & PermShared ? "s" : "p");
+    regions.push_back(Object{{"start", hexU64(r.start)},
+                             {"end", hexU64(r.end)},
+                             {"perms", perms},
+                             {"offset", hexU64(r.fileOffset)},
+                             {"path", optStr(r.path)}});
+  }
+  Array modules;
+  for (const ModuleInfo &m : s.modules)
+    modules.push_back(Object{{"path", utf8(m.path)},
+                             {"start", hexU64(m.start)},
+                             {"end", hexU64(m.end)},
+                             {"load_bias", hexU64(m.loadBias)},
+                             {"build_id", optStr(m.buildId)},
+                             {"main_executable", m.isMainExecutable}});
+  Array auxv;
+  for (auto [k, v] : s.auxv) auxv.push_back(Array{hexU64(k), hexU64(v)});
+  Object attributes;
+  Array attributeOrder;
+  for (const auto &[k, v] : s.attributes) {
+    attributes[utf8(k)] = utf8(v);
+    attributeOrder.push_back(utf8(k));
+  }
+  Array fpFrames;
+  for (const std::string &f : s.fingerprintFrames) fpFrames.push_back(utf8(f));
+  return Object{{"schema", "btengine.snapshot/1"},
+                {"process", std::move(process)},
+                {"capture", std::move(capture)},
+                {"signal", encodeSignal(s.signal)},
+                {"crashed_tid", s.crashedTid ? Value(*s.crashedTid) : Value(nullptr)},
+                {"threads", std::move(threads)},
+                {"regions", std::move(regions)},
+                {"modules", std::move(modules)},
+                {"auxv", std::move(auxv)},
+                {"backtraces", encodeBacktraces(s.backtraces)},
+                {"globals", encodeVariables(s.globals)},
+                {"attributes", std::move(attributes)},
+                {"attribute_order", std::move(attributeOrder)},
+                {"classifications", Array(s.classifications)},
+                {"fingerprint", s.fingerprint},
+                {"fingerprint_frames", std::move(fpFrames)}};
+}
+
+llvm::Error bad(const std::string &name, const std::string &what) {
+  return makeError(ErrorKind::BadInput, "{0}: corrupt snapshot: {1}", name, what);
+}
+
+// Decodes the JSON document; the first invalid field is reported.
+llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string &name) {
+  std::string err;
+  JsonFields top(&doc, "", &err);
+  std::string schema = top.str("schema");
+  if (err.empty() && schema != "btengine.snapshot/1")
+    return bad(name, "unknown schema '" + schema + "'");
+
+  JsonFields p(top.value("process"), "process", &err);
+  s.process.pid = int(p.integer("pid", 0, INT32_MAX));
+  s.process.executable = p.str("executable", true);
+  if (const Array *a = p.array("command_line"))
+    for (const Value &v : *a)
+      if (auto str = v.getAsString()) s.process.commandLine.push_back(str->str());
+  if (const Array *a = p.array("environment"))
+    for (const Value &v : *a)
+      if (auto str = v.getAsString()) s.process.environment.push_back(str->str());
+  if (auto uid = p.optInteger("uid", 0, UINT32_MAX)) s.process.uid = int(*uid);
+  if (auto st = p.optInteger("start_time", 0, INT64_MAX)) s.process.startTime = uint64_t(*st);
+
+  JsonFields c(top.value("capture"), "capture", &err);
+  s.capture.source = c.str("source");
+  s.capture.time = uint64_t(c.integer("time", 0, INT64_MAX));
+  if (const Value *v = c.value("stopped_ms"); v && v->kind() != Value::Null) s.capture.stoppedMs = c.number("stopped_ms");
+  s.capture.host = c.str("host");
+  s.capture.kernel = c.str("kernel");
+  s.capture.arch = c.str("arch");
+  s.capture.btVersion = c.str("bt_version");
+  s.capture.variables = c.boolean("variables");
+  s.capture.threads = c.str("threads");
+  s.capture.environmentRedacted = c.boolean("environment_redacted");
+  if (err.empty() && s.capture.arch != "x86_64")
+    return bad(name, "architecture '" + s.capture.arch + "' is not supported");
+  if (!err.empty()) return bad(name, err);
+
+  if (llvm::Error e = decodeSignal(top.value("signal"), s.signal)) return e;
+  if (auto t = top.optInteger("crashed_tid", 0, INT32_MAX)) s.crashedTid = int(*t);
+
+  if (const Array *threads = top.array("threads"))
+    for (size_t i = 0; i < threads->size() && err.empty(); ++i) {
+      std::string path = "threads[" + std::to_string(i) + "]";
+      JsonFields t(&(*threads)[i], path, &err);
+      ThreadInfo ti;
+      ti.tid = int(t.integer("tid", 0, INT32_MAX));
+      ti.name = t.str("name", true);
+      JsonFields r(t.value("registers"), path + ".registers", &err);
+      static const char *const kNames[] = {
+          "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+          "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
+      uint64_t *regs = reinterpret_cast<uint64_t *>(&ti.regs);
+      for (size_t k = 0; k < 27 && err.empty(); ++k) regs[k] = r.hex(kNames[k]);
+      std::string fp = t.str("fpregs", true);
+      if (err.empty() && !fp.empty()) {
+        FpRegisters f;
+        if (!unhexBytes(fp, f.bytes, sizeof f.bytes)) t.fail("fpregs", "1024 hexadecimal digits");
+        else ti.fpregs = f;
+      }
+      if (err.empty())
+        if (llvm::Error e = decodeSignal(t.value("signal"), ti.signal)) return e;
+      s.threads.push_back(std::move(ti));
+    }
+
+  if (const Array *regions = top.array("regions"))
+    for (size_t i = 0; i < regions->size() && err.empty(); ++i) {
+      JsonFields r(&(*regions)[i], "regions[" + std::to_string(i) + "]", &err);
+      MemoryRegion mr;
+      mr.start = r.hex("start");
+      mr.end = r.hex("end");
+      std::string perms = r.str("perms");
+      mr.fileOffset = r.hex("offset");
+      mr.path = r.str("path", true);
+      if (err.empty() && (perms.size() != 4 || mr.end < mr.start)) r.fail("perms", "a valid region");
+      if (perms.size() == 4)
+        mr.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
+                   (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
+      s.regions.push_back(std::move(mr));
+    }
+
+  if (const Array *modules = top.array("modules"))
+    for (size_t i = 0; i < modules->size() && err.empty(); ++i) {
+      JsonFields m(&(*modules)[i], "modules[" + std::to_string(i) + "]", &err);
+      ModuleInfo mi;
+      mi.path = m.str("path");
+      mi.start = m.hex("start");
+      mi.end = m.hex("end");
+      mi.loadBias = m.hex("load_bias");
+      mi.buildId = m.str("build_id", true);
+      mi.isMainExecutable = m.boolean("main_executable");
+      s.modules.push_back(std::move(mi));
+    }
+
+  if (const Array *auxv = top.array("auxv"))
+    for (size_t i = 0; i < auxv->size() && err.empty(); ++i) {
+      const Array *pair = (*auxv)[i].getAsArray();
+      uint64_t k = 0, v = 0;
+      if (!pair || pair->size() != 2 || !(*pair)[0].getAsString() || !(*pair)[1].getAsString() ||
+          !parseHexU64(*(*pair)[0].getAsString(), k) || !parseHexU64(*(*pair)[1].getAsString(), v))
+        top.fail("auxv[" + std::to_string(i) + "]", "a [\"0x..\", \"0x..\"] pair");
+      s.auxv.emplace_back(k, v);
+    }
+  if (!err.empty()) return bad(name, err);
+
+  if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces)) return e;
+  if (llvm::Error e = decodeVariables(top.value("globals"), s.globals)) return e;
+
+  const Value *attrs = top.value("attributes");
+  const Object *attrObj = attrs ? attrs->getAsObject() : nullptr;
+  if (!attrObj) return bad(name, "attributes: expected an object");
+  if (const Array *order = top.array("attribute_order"))
+    for (const Value &k : *order) {
+      auto key = k.getAsString();
+      auto val = key ? attrObj->getString(*key) : std::nullopt;
+      if (!val) return bad(name, "attribute_order: names an attribute that is not there");
+      s.attributes.emplace_back(key->str(), val->str());
+    }
+  if (const Array *cls = top.array("classifications")) s.classifications = *cls;
+  s.fingerprint = top.str("fingerprint");
+  if (const Array *ff = top.array("fingerprint_frames"))
+    for (const Value &v : *ff)
+      if (auto str = v.getAsString()) s.fingerprintFrames.push_back(str->str());
+  if (!err.empty()) return bad(name, err);
+
+  // Invariants the reader (SnapshotTarget) relies on.
+  for (size_t i = 1; i < s.regions.size(); ++i)
+    if (s.regions[i].start < s.regions[i - 1].start) return bad(name, "regions are not sorted");
+  for (size_t i = 1; i < s.modules.size(); ++i)
+    if (s.modules[i].start < s.modules[i - 1].start) return bad(name, "modules are not sorted");
+  return llvm::Error::success();
+}
+
+}  // namespace
+
+llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path) {
+  std::string json;
+  {
+    llvm::raw_string_ostream os(json);
+    os << encodeDocument(snap);
+  }
+  std::string payload;
+  uint64_t memBytes = 0;
+  for (const MemorySlice &m : snap.memory) memBytes += 16 + m.bytes.size();
+  payload.reserve(8 + json.size() + 8 + memBytes);
+  putU64(payload, json.size());
+  payload += json;
+  putU64(payload, snap.memory.size());
+  for (const MemorySlice &m : snap.memory) {
+    putU64(payload, m.address);
+    putU64(payload, m.bytes.size());
+    payload += m.bytes;
+  }
+
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 6);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  std::string out(kHeaderSize + ZSTD_compressBound(payload.size()), '\0');
+  size_t n = ZSTD_compress2(cctx, out.data() + kHeaderSize, out.size() - kHeaderSize,
+                            payload.data(), payload.size());
+  ZSTD_freeCCtx(cctx);
+  if (ZSTD_isError(n))
+    return makeError(ErrorKind::Generic, "compressing the snapshot: {0}", ZSTD_getErrorName(n));
+  out.resize(kHeaderSize + n);
+  std::string header(kMagic, 8);
+  putU32(header, kSnapshotFormatVersion);
+  putU32(header, 0);
+  putU64(header, n);
+  putU64(header, payload.size());
+  memcpy(out.data(), header.data(), kHeaderSize);
+
+  // Atomic: a reader never sees a half-written snapshot, a crash leaves no partial file.
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return makeError(ErrorKind::Generic, "{0}: {1}", tmp, strerror(errno));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t w = ::write(fd, out.data() + done, out.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return makeError(ErrorKind::Generic, "writing {0}: {1}", tmp, strerror(e));
+    }
+    done += size_t(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return makeError(ErrorKind::Generic, "writing {0}: {1}", path, strerror(e));
+  }
+  return uint64_t(out.size());
+}
+
+llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::string &name) {
+  if (bytes.size() < kHeaderSize || memcmp(bytes.data(), kMagic, 8) != 0) {
+    if (bytes.size() >= 6 && memcmp(bytes.data(), kMagic, 6) == 0)
+      return makeError(ErrorKind::Truncated, "{0}: truncated snapshot (no complete header)", name);
+    return makeError(ErrorKind::BadInput, "{0}: not a btengine snapshot", name);
+  }
+  uint32_t version, flags;
+  uint64_t csize, usize;
+  memcpy(&version, bytes.data() + 8, 4);
+  memcpy(&flags, bytes.data() + 12, 4);
+  memcpy(&csize, bytes.data() + 16, 8);
+  memcpy(&usize, bytes.data() + 24, 8);
+  if (version != kSnapshotFormatVersion)
+    return makeError(ErrorKind::BadInput,
+                     "{0}: snapshot format version {1} is not supported (this bt reads version {2})",
+                     name, version, kSnapshotFormatVersion);
+  if (flags != 0) return bad(name, "unknown header flags");
+  if (csize > bytes.size() - kHeaderSize)
+    return makeError(ErrorKind::Truncated, "{0}: truncated snapshot ({1} of {2} payload bytes)",
+                     name, bytes.size() - kHeaderSize, csize);
+  if (csize < bytes.size() - kHeaderSize) return bad(name, "trailing bytes after the payload");
+  if (usize > kMaxPayload) return bad(name, "payload size out of bounds");
+  unsigned long long frame = ZSTD_getFrameContentSize(bytes.data() + kHeaderSize, csize);
+  if (frame == ZSTD_CONTENTSIZE_ERROR || frame == ZSTD_CONTENTSIZE_UNKNOWN || frame != usize)
+    return bad(name, "payload is not the zstd frame the header describes");
+  std::string payload(usize, '\0');
+  size_t n = ZSTD_decompress(payload.data(), payload.size(), bytes.data() + kHeaderSize, csize);
+  if (ZSTD_isError(n) || n != usize)
+    return bad(name, std::string("payload does not decompress (") +
+                         (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch") + ")");
+
+  size_t pos = 0;
+  auto u64 = [&](uint64_t &v) {
+    if (payload.size() - pos < 8) return false;
+    memcpy(&v, payload.data() + pos, 8);
+    pos += 8;
+    return true;
+  };
+  uint64_t jsonSize;
+  if (!u64(jsonSize) || jsonSize > kMaxJson || jsonSize > payload.size() - pos)
+    return bad(name, "document size out of bounds");
+  llvm::Expected<Value> doc = llvm::json::parse(llvm::StringRef(payload.data() + pos, jsonSize));
+  if (!doc) return bad(name, "document is not JSON: " + llvm::toString(doc.takeError()));
+  pos += jsonSize;
+  SnapshotData snap;
+  if (llvm::Error e = decodeDocument(*doc, snap, name)) return std::move(e);
+
+  uint64_t count;
+  if (!u64(count) || count > kMaxSlices) return bad(name, "memory slice count out of bounds");
+  snap.memory.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    MemorySlice m;
+    uint64_t size;
+    if (!u64(m.address) || !u64(size) || size > payload.size() - pos || size == 0 ||
+        m.address + size < m.address)
+      return bad(name, "memory slice " + std::to_string(i) + " out of bounds");
+    if (!snap.memory.empty() && m.address < snap.memory.back().end())
+      return bad(name, "memory slices overlap or are not sorted");
+    m.bytes.assign(payload.data() + pos, size);
+    pos += size;
+    snap.memory.push_back(std::move(m));
+  }
+  if (pos != payload.size()) return bad(name, "trailing bytes in the payload");
+  return std::move(snap);
+}
+
+llvm::Expected<SnapshotData> readSnapshot(const std::string &path) {
+  auto mb = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!mb) {
+    std::error_code ec = mb.getError();
+    if (ec == std::errc::no_such_file_or_directory)
+      return makeError(ErrorKind::MissingFile, "{0}: no such file", path);
+    if (ec == std::errc::permission_denied)
+      return makeError(ErrorKind::PermissionDenied, "{0}: permission denied", path);
+    return makeError(ErrorKind::BadInput, "{0}: {1}", path, ec.message());
+  }
+  return parseSnapshot((*mb)->getBuffer(), path);
+}
+
+}  // namespace bt
