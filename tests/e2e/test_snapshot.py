@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -242,3 +243,43 @@ def test_snapshot_names_itself_in_a_directory(bt_bin, manifest, cores, tmp_path)
     names = sorted(p.name for p in tmp_path.glob("*.btsnap"))
     assert len(names) == 2 and all(n.startswith("deep_c.gcc-O0-dwarf5-pie-fp.") for n in names)
     assert not list(tmp_path.glob("*.tmp.*"))
+
+
+def test_kernel_core_pattern_handler(bt_bin, manifest, tmp_path):
+    """scripts/crash-handler install, a real crash, the snapshot the kernel's pipe produced,
+    uninstall. Needs root and a writable core_pattern (skipped in containers that lack them)."""
+    pattern_file = Path("/proc/sys/kernel/core_pattern")
+    if os.geteuid() != 0 or not os.access(pattern_file, os.W_OK):
+        pytest.skip("needs root and a writable /proc/sys/kernel/core_pattern")
+    entry = next(e for e in manifest["binaries"] if e["name"] == "deep_c.gcc-O2-dwarf5-pie-nofp")
+    script = u.REPO_ROOT / "scripts" / "crash-handler"
+    before = pattern_file.read_text()
+    # The kernel keeps at most 127 characters of the pattern: a short directory.
+    out = Path(tempfile.mkdtemp(prefix="btk", dir="/tmp"))
+    try:
+        inst = subprocess.run(["bash", str(script), "install", "--bt", str(bt_bin), "--dir", str(out)],
+                              capture_output=True, text=True, timeout=30)
+        assert inst.returncode == 0, inst.stderr
+        assert pattern_file.read_text().startswith(f"|{bt_bin} coredump --pid %P")
+        proc = subprocess.run([entry["path"], "crash"], preexec_fn=u._unlimited_core,
+                              capture_output=True, timeout=60)
+        assert proc.returncode == -11
+        deadline = time.monotonic() + 30
+        while not list(out.glob("*.btsnap")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["bash", str(script), "uninstall"], capture_output=True, timeout=30)
+    assert pattern_file.read_text() == before
+    snaps = list(out.glob("*.btsnap"))
+    assert len(snaps) == 1, (list(out.iterdir()), (out / "bt-coredump.log").read_text())
+    got = _bt_json(["show", "--json", str(snaps[0])])
+    assert got["snapshot"]["source"] == "coredump" and got["target"]["pid"] == proc_pid(got)
+    crashed = next(t for t in got["threads"] if t["crashed"])
+    assert crashed["signal"]["name"] == "SIGSEGV"
+    assert got["attributes"]["kernel_signal"] == "11"
+    assert any(f["function"] == "main" for f in crashed["frames"])
+    shutil.rmtree(out)
+
+
+def proc_pid(doc):
+    return doc["crashed_tid"]  # single-threaded: the crashing thread is the process
