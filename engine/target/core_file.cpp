@@ -1,6 +1,7 @@
 #include "target/core_file.h"
 
 #include "support/error.h"
+#include "target/initial_stack.h"
 #include "target/module_discovery.h"
 
 #include <csignal>
@@ -147,6 +148,7 @@ llvm::Error CoreFile::parse() {
   modules_ = discoverModules(regions_, rd, entry, facts_.executable);
   applyLinkMap(modules_, rd);
   for (auto &m : modules_) m.hostPath = hostPath(m.path);
+  readInitialEnvironment(rd, regions_, auxv_, facts_);
   return llvm::Error::success();
 }
 

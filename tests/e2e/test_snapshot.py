@@ -283,3 +283,28 @@ def test_kernel_core_pattern_handler(bt_bin, manifest, tmp_path):
 
 def proc_pid(doc):
     return doc["crashed_tid"]  # single-threaded: the crashing thread is the process
+
+
+def test_environment_of_a_core_is_found_and_redacted(bt_bin, manifest, tmp_path, monkeypatch):
+    entry = next(e for e in manifest["binaries"] if e["name"] == "deep_c.clang-O2-dwarf5-pie-nofp")
+    secret = "core-secret-value-42"
+    monkeypatch.setenv("BT_TEST_SECRET", secret)
+    try:
+        core = u.make_core(entry["path"], tmp_path / "run")
+    except u.CoreUnavailable as e:
+        pytest.skip(f"cannot produce a core file here: {e}")
+    snap = tmp_path / "core.btsnap"
+    _snapshot([str(core), "--exe", entry["path"]], snap)
+    doc, slices = _payload(snap)
+    assert "BT_TEST_SECRET=" + u_redacted(secret) in doc["process"]["environment"]
+    assert not any(secret.encode() in b for _, b in slices)
+    assert any(b"BT_TEST_SECRET=" in b for _, b in slices)
+    kept = tmp_path / "kept.btsnap"
+    _snapshot([str(core), "--exe", entry["path"], "--no-redact-env"], kept)
+    kdoc, _ = _payload(kept)
+    assert f"BT_TEST_SECRET={secret}" in kdoc["process"]["environment"]
+
+
+def u_redacted(value: str) -> str:
+    import hashlib
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
