@@ -219,45 +219,63 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     for (uint64_t p = page - kPage; p <= page + kPage; p += kPage)
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead)) addRange(p, p + kPage);
   }
+  // Reads the wanted ranges and all the engine read so far from the frozen target, in address
+  // order until the budget is spent.
+  uint64_t budget = opts.maxMemoryBytes;
+  auto readWanted = [&] {
+    for (auto [a, b] : rec.reads()) addRange(a, b);
+    for (auto [a, b] : mergeRanges(want)) {
+      if (!budget) break;
+      uint64_t end = std::min(b, a + budget);
+      size_t before = s.memory.size();
+      readSlices(target, a, end, s.memory);
+      for (size_t i = before; i < s.memory.size(); ++i)
+        budget -= std::min<uint64_t>(budget, s.memory[i].bytes.size());
+    }
+    want.clear();
+  };
+  bool needTarget = opts.variables || !opts.globals.empty();
+  if (!needTarget) {
+    // Symbolizing without variables reads no target memory: let the target go first.
+    readWanted();
+    release();
+  }
   s.backtraces = symbolizeBacktraces(rec, symbols, unwound, opts.unwind, visitors);
   if (fv)
     for (const std::string &name : opts.globals)
       if (std::optional<Variable> v = fv->readGlobal(name)) s.globals.push_back(std::move(*v));
-  // What the crashing thread's variables point to.
-  std::vector<uint64_t> pointers;
-  for (const ThreadBacktrace &t : s.backtraces)
-    if (t.crashed || s.backtraces.size() == 1)
-      for (const Frame &f : t.frames)
-        for (const Variable &v : f.variables) pointerTokens(v.value, pointers);
-  std::sort(pointers.begin(), pointers.end());
-  pointers.erase(std::unique(pointers.begin(), pointers.end()), pointers.end());
-  if (pointers.size() > kMaxPointees) pointers.resize(kMaxPointees);
-  for (uint64_t p : pointers)
-    if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
-      addRange(p, std::min(r->end, p + kPointeeBytes));
-  for (auto [a, b] : rec.reads()) addRange(a, b);
-
-  // Read it all while the target is still frozen, stacks first (they matter most), within budget.
-  uint64_t budget = opts.maxMemoryBytes;
-  for (auto [a, b] : mergeRanges(want)) {
-    if (!budget) break;
-    uint64_t end = std::min(b, a + budget);
-    size_t before = s.memory.size();
-    readSlices(target, a, end, s.memory);
-    for (size_t i = before; i < s.memory.size(); ++i)
-      budget -= std::min<uint64_t>(budget, s.memory[i].bytes.size());
+  if (needTarget) {
+    // What the crashing thread's variables point to.
+    std::vector<uint64_t> pointers;
+    for (const ThreadBacktrace &t : s.backtraces)
+      if (t.crashed || s.backtraces.size() == 1)
+        for (const Frame &f : t.frames)
+          for (const Variable &v : f.variables) pointerTokens(v.value, pointers);
+    std::sort(pointers.begin(), pointers.end());
+    pointers.erase(std::unique(pointers.begin(), pointers.end()), pointers.end());
+    if (pointers.size() > kMaxPointees) pointers.resize(kMaxPointees);
+    for (uint64_t p : pointers)
+      if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
+        addRange(p, std::min(r->end, p + kPointeeBytes));
+    readWanted();
+    release();
   }
-  // readSlices joins within one range; join across ranges that touch.
   std::vector<MemorySlice> joined;
   std::sort(s.memory.begin(), s.memory.end(),
             [](const MemorySlice &x, const MemorySlice &y) { return x.address < y.address; });
   for (MemorySlice &m : s.memory) {
-    if (!joined.empty() && joined.back().end() == m.address) joined.back().bytes += m.bytes;
-    else joined.push_back(std::move(m));
+    if (!joined.empty() && joined.back().end() > m.address) {
+      // Two reads overlapped (the second pass re-read a range): keep the first copy.
+      if (m.end() > joined.back().end())
+        joined.back().bytes += m.bytes.substr(joined.back().end() - m.address);
+    } else if (!joined.empty() && joined.back().end() == m.address) {
+      joined.back().bytes += m.bytes;
+    } else {
+      joined.push_back(std::move(m));
+    }
   }
   s.memory = std::move(joined);
 
-  release();
   s.capture.stoppedMs = stoppedMs ? stoppedMs() : -1;
 
   s.process = target.process();

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Snapshot benchmarks (not part of CI): size of `bt snapshot` vs gdb's gcore core of the same
+process, and how long bt keeps the target stopped, without and with variables.
+
+Targets: bench/heap_server.cpp (10 threads, a large heap; built here with g++ -O2 -g) and, if
+given, another program started with `TARGET pause`-style READY protocol (--big-server PATH).
+
+Usage: python3 bench/bench_snapshot.py --bt build/bin/bt [--heap-mb 1024] [--repeat 5]
+           [--big-server build/bench/big_server_src/build/big_server] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def start(cmd):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    line = proc.stdout.readline().decode()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise SystemExit(f"{cmd}: no READY line ({line!r})")
+    return proc
+
+
+def gcore_size(pid: int, work: Path) -> int:
+    out = work / "gcore"
+    subprocess.run(["gcore", "-o", str(out), str(pid)], capture_output=True, check=True, timeout=600)
+    path = Path(f"{out}.{pid}")
+    size = path.stat().st_size
+    path.unlink()
+    return size
+
+
+def snapshot(bt: str, pid: int, work: Path, extra) -> tuple[int, float]:
+    out = work / "s.btsnap"
+    run = subprocess.run([bt, "snapshot", str(pid), "-o", str(out), "-q"] + extra,
+                         capture_output=True, text=True, timeout=600)
+    if run.returncode != 0:
+        raise SystemExit(run.stderr)
+    m = re.search(r"\((\d+) bytes, target stopped ([\d.]+) ms\)", run.stdout)
+    size = out.stat().st_size
+    out.unlink()
+    return size, float(m.group(2))
+
+
+def measure(name, cmd, bt, repeat, work):
+    proc = start(cmd)
+    try:
+        core = gcore_size(proc.pid, work)
+        res = {"target": name, "gcore_bytes": core}
+        for label, extra in [("no_vars", ["--no-vars"]), ("vars", [])]:
+            sizes, pauses = [], []
+            for _ in range(repeat):
+                s, p = snapshot(bt, proc.pid, work, extra)
+                sizes.append(s)
+                pauses.append(p)
+            res[f"snapshot_bytes_{label}"] = int(statistics.median(sizes))
+            res[f"stopped_ms_{label}"] = statistics.median(pauses)
+            res[f"stopped_ms_{label}_max"] = max(pauses)
+        res["ratio_percent"] = 100.0 * res["snapshot_bytes_vars"] / core
+        return res
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bt", required=True)
+    ap.add_argument("--heap-mb", type=int, default=1024)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--big-server")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="btbench"))
+    exe = work / "heap_server"
+    subprocess.run(["g++", "-O2", "-g", "-pthread", str(HERE / "heap_server.cpp"), "-o", str(exe)],
+                   check=True)
+    results = [measure(f"heap_server ({a.heap_mb} MiB heap, 11 threads, -O2)",
+                       [str(exe), str(a.heap_mb)], a.bt, a.repeat, work)]
+    if a.big_server:
+        results.append(measure("big_server (17 threads, 300 units)", [a.big_server], a.bt, a.repeat, work))
+    for r in results:
+        print(f"{r['target']}:")
+        print(f"  gcore core        {r['gcore_bytes'] / 1e6:10.1f} MB")
+        print(f"  snapshot          {r['snapshot_bytes_vars'] / 1e3:10.1f} KB with variables "
+              f"({r['ratio_percent']:.3f}% of the core), {r['snapshot_bytes_no_vars'] / 1e3:.1f} KB without")
+        print(f"  target stopped    {r['stopped_ms_no_vars']:10.1f} ms without variables (max {r['stopped_ms_no_vars_max']:.1f}), "
+              f"{r['stopped_ms_vars']:.1f} ms with (max {r['stopped_ms_vars_max']:.1f}); median of {a.repeat}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+    os.rmdir(work) if not any(work.iterdir()) else None
+
+
+if __name__ == "__main__":
+    main()
