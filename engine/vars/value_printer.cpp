@@ -101,7 +101,28 @@ size_t utf8Printable(const std::vector<uint8_t> &s, size_t i) {
 
 // gdb's generic_printstr: quoted runs, and runs longer than the threshold as
 // 'c' <repeats N times>, joined by ", ".
+// The bytes of a UTF-8 sequence cut short by the string's end: a lead byte and fewer
+// continuation bytes than it announces (0 if the string does not end so).
+static size_t incompleteUtf8Tail(const std::vector<uint8_t> &s) {
+  for (size_t k = 1; k <= 3 && k <= s.size(); ++k) {
+    uint8_t lead = s[s.size() - k];
+    size_t need = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 && lead <= 0xef ? 3
+                  : lead >= 0xc2 && lead <= 0xdf ? 2 : 0;
+    if (need) return k < need ? k : 0;
+    if (lead < 0x80 || lead > 0xbf) return 0;  // not a continuation byte: no sequence
+  }
+  return 0;
+}
+
 std::string printString(const std::vector<uint8_t> &s, bool truncated, const PrintLimits &lim) {
+  // gdb ends a string whose last character is cut short with ", <incomplete sequence \314>".
+  if (size_t k = truncated ? 0 : incompleteUtf8Tail(s)) {
+    std::vector<uint8_t> head(s.begin(), s.end() - k);
+    std::string out = head.empty() ? std::string() : printString(head, false, lim) + ", ";
+    out += "<incomplete sequence ";
+    for (size_t i = s.size() - k; i < s.size(); ++i) escapeChar(out, s[i], '"');
+    return out + ">";
+  }
   if (s.empty()) return truncated ? "\"\"..." : "\"\"";
   std::string out;
   bool inQuote = false;
