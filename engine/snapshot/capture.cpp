@@ -294,6 +294,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   s.auxv = target.auxv();
   s.signal = target.signal();
   s.crashedTid = target.crashedTid();
+  s.xcr0 = target.xcr0();
   s.attributes = opts.attributes;
   if (opts.redactEnvironment) redactEnvironment(s, s.process.envStart, s.process.envEnd);
   fingerprint(s);

@@ -52,6 +52,7 @@ struct SnapshotData {
   std::vector<std::pair<uint64_t, uint64_t>> auxv;
   std::optional<SignalInfo> signal;
   std::optional<int> crashedTid;
+  std::optional<uint64_t> xcr0;
   std::vector<ThreadBacktrace> backtraces;
   std::vector<Variable> globals;
   std::vector<MemorySlice> memory;  // sorted by address, disjoint

@@ -121,7 +121,11 @@ Value encodeDocument(const SnapshotData &s) {
                              {"end", hexU64(m.end)},
                              {"load_bias", hexU64(m.loadBias)},
                              {"build_id", optStr(m.buildId)},
-                             {"main_executable", m.isMainExecutable}});
+                             {"main_executable", m.isMainExecutable},
+                             {"link_map", m.linkMap ? Value(hexU64(m.linkMap)) : Value(nullptr)},
+                             {"dynamic", m.dynamic ? Value(hexU64(m.dynamic)) : Value(nullptr)},
+                             {"link_map_name", optStr(m.linkMapName)},
+                             {"link_map_order", m.linkMapOrder}});
   Array auxv;
   for (auto [k, v] : s.auxv) auxv.push_back(Array{hexU64(k), hexU64(v)});
   Object attributes;
@@ -137,6 +141,7 @@ Value encodeDocument(const SnapshotData &s) {
                 {"capture", std::move(capture)},
                 {"signal", encodeSignal(s.signal)},
                 {"crashed_tid", s.crashedTid ? Value(*s.crashedTid) : Value(nullptr)},
+                {"xcr0", s.xcr0 ? Value(hexU64(*s.xcr0)) : Value(nullptr)},
                 {"threads", std::move(threads)},
                 {"regions", std::move(regions)},
                 {"modules", std::move(modules)},
@@ -191,6 +196,7 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
 
   if (llvm::Error e = decodeSignal(top.value("signal"), s.signal)) return e;
   if (auto t = top.optInteger("crashed_tid", 0, INT32_MAX)) s.crashedTid = int(*t);
+  s.xcr0 = top.optHex("xcr0");
 
   if (const Array *threads = top.array("threads"))
     for (size_t i = 0; i < threads->size() && err.empty(); ++i) {
@@ -242,6 +248,10 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
       mi.loadBias = m.hex("load_bias");
       mi.buildId = m.str("build_id", true);
       mi.isMainExecutable = m.boolean("main_executable");
+      mi.linkMap = m.optHex("link_map").value_or(0);
+      mi.dynamic = m.optHex("dynamic").value_or(0);
+      mi.linkMapName = m.str("link_map_name", true);
+      mi.linkMapOrder = int(m.optInteger("link_map_order", -1, 1 << 20).value_or(-1));
       s.modules.push_back(std::move(mi));
     }
 

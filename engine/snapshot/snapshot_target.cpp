@@ -1,5 +1,7 @@
 #include "snapshot/snapshot_target.h"
 
+#include "target/module_discovery.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -13,6 +15,7 @@ SnapshotTarget::SnapshotTarget(SnapshotData data) : data_(std::move(data)) {
   auxv_ = data_.auxv;
   signal_ = data_.signal;
   crashedTid_ = data_.crashedTid;
+  xcr0_ = data_.xcr0;
 }
 
 llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::string &path) {
@@ -21,7 +24,43 @@ llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::
   return std::make_unique<SnapshotTarget>(std::move(*data));
 }
 
+size_t SnapshotTarget::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
+  const MemoryRegion *r = regionFor(addr);
+  if (!r || r->path.empty() || r->path[0] != '/' || (r->perms & PermWrite)) return 0;
+  auto it = files_.find(r->path);
+  if (it == files_.end()) {
+    std::unique_ptr<llvm::MemoryBuffer> mb;
+    // Only the build the snapshot names: another version of the file would serve wrong bytes.
+    std::string want;
+    for (const ModuleInfo &m : modules())
+      if (m.path == r->path) want = m.buildId;
+    if (!want.empty() && readBuildIdFromFile(r->path) == want) {
+      auto f = llvm::MemoryBuffer::getFile(r->path, false, false);
+      if (f) mb = std::move(*f);
+    }
+    it = files_.emplace(r->path, std::move(mb)).first;
+  }
+  if (!it->second) return 0;
+  uint64_t off = r->fileOffset + (addr - r->start);
+  uint64_t size = it->second->getBufferSize();
+  if (off >= size) return 0;
+  size_t n = std::min<uint64_t>({len, size - off, r->end - addr});
+  memcpy(buf, it->second->getBufferStart() + off, n);
+  return n;
+}
+
 size_t SnapshotTarget::readMemory(uint64_t addr, void *buf, size_t len) {
+  size_t got = readSlices(addr, buf, len);
+  while (got < len) {
+    size_t n = readFromModuleFile(addr + got, static_cast<char *>(buf) + got, len - got);
+    if (!n) break;
+    got += n;
+    got += readSlices(addr + got, static_cast<char *>(buf) + got, len - got);
+  }
+  return got;
+}
+
+size_t SnapshotTarget::readSlices(uint64_t addr, void *buf, size_t len) {
   // Slices are sorted and disjoint: find the one holding addr, continue into adjacent ones.
   const std::vector<MemorySlice> &mem = data_.memory;
   auto it = std::upper_bound(mem.begin(), mem.end(), addr,

@@ -1,11 +1,18 @@
 // SnapshotTarget: a snapshot read back as a Target. Threads, registers, regions, modules, auxv
-// and the signal are the captured ones; memory reads are served from the captured slices only
-// (anything else is unreadable, as in a core without those pages). The symbolized backtraces
-// and everything else the snapshot carries stay available through data().
+// and the signal are the captured ones; memory reads are served from the captured slices, and
+// file-backed mappings (code, read-only data) from the module's file when this machine has the
+// same build (build-id checked), as gdb reads a core's missing text pages; anything else is
+// unreadable. The symbolized backtraces and everything else the snapshot carries stay
+// available through data().
 #pragma once
 
 #include "snapshot/snapshot.h"
 #include "target/target.h"
+
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <map>
+#include <memory>
 
 namespace bt {
 
@@ -20,7 +27,12 @@ public:
   const SnapshotData &data() const { return data_; }
 
 private:
+  size_t readSlices(uint64_t addr, void *buf, size_t len);
+  size_t readFromModuleFile(uint64_t addr, void *buf, size_t len);
+
   SnapshotData data_;
+  // path -> mapped file, or null when it is missing or another build.
+  std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> files_;
 };
 
 }  // namespace bt

@@ -189,6 +189,14 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
         current = &threads_.back();
         break;
       }
+      case NT_X86_XSTATE:
+        // XSAVE area: the software-reserved bytes at 464 hold XCR0.
+        if (descsz >= 472 && !xcr0_) {
+          uint64_t x;
+          memcpy(&x, d + 464, 8);
+          xcr0_ = x;
+        }
+        break;
       case NT_FPREGSET:
         if (current && descsz >= sizeof(FpRegisters)) {
           FpRegisters fp;

@@ -153,6 +153,15 @@ llvm::Error LiveProcess::freeze() {
     FpRegisters fp;
     iovec fiov{&fp, sizeof fp};
     if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_FPREGSET, &fiov) == 0) t.fpregs = fp;
+    if (!xcr0_) {
+      alignas(64) uint8_t xsave[4096];
+      iovec xiov{xsave, sizeof xsave};
+      if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &xiov) == 0 && xiov.iov_len >= 472) {
+        uint64_t x;
+        memcpy(&x, xsave + 464, 8);
+        xcr0_ = x;
+      }
+    }
     t.name = readSmallFile(proc + "/task/" + std::to_string(tid) + "/comm");
     while (!t.name.empty() && t.name.back() == '\n') t.name.pop_back();
     threads_.push_back(std::move(t));

@@ -165,6 +165,7 @@ size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read) 
       dynSize = ph.p_memsz;
     }
   if (!dynAddr || dynSize > 1 << 20) return 0;
+  exe->dynamic = dynAddr;
   uint64_t rdebug = 0;
   for (uint64_t off = 0; off + 16 <= dynSize; off += 16) {
     Elf64_Dyn d;
@@ -185,13 +186,31 @@ size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read) 
     name[n] = 0;
     std::string lname(name, strnlen(name, n));
     if (!lname.empty()) {
+      // The entry's l_ld lies in its module's mapping; names may differ (a symlink in l_name,
+      // the real file in the memory map).
       for (auto &m : modules)
-        if (m.path == lname && !m.isMainExecutable) m.loadBias = ent[0];
+        if (!m.isMainExecutable && (m.path == lname || (ent[2] && m.contains(ent[2])))) {
+          m.loadBias = ent[0];
+          m.linkMap = lm;
+          m.dynamic = ent[2];
+          m.linkMapName = lname;
+          m.linkMapOrder = int(i);
+          break;
+        }
     }
     if (ent[3] == lm) break;
     lm = ent[3];
   }
   return seen;
+}
+
+uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m) {
+  if (m.dynamic) return m.dynamic;
+  ElfLayout l;
+  if (!readLayout(read, m.start, l)) return 0;
+  for (auto &ph : l.phdrs)
+    if (ph.p_type == PT_DYNAMIC) return m.loadBias + ph.p_vaddr;
+  return 0;
 }
 
 }  // namespace bt

@@ -23,6 +23,9 @@ std::vector<ModuleInfo> discoverModules(const std::vector<MemoryRegion> &regions
 // Walks r_debug's link map (if the main executable has DT_DEBUG) and corrects load biases of the
 // modules it lists. Returns the number of link-map entries seen.
 size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read);
+// Runtime address of a module's PT_DYNAMIC: from the link map, else from its program headers
+// in memory; 0 if neither is readable.
+uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m);
 
 // Reads the GNU build-id of an ELF file on disk (lowercase hex, empty if none/unreadable).
 std::string readBuildIdFromFile(const std::string &path);

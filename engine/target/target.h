@@ -49,6 +49,10 @@ struct ModuleInfo {
   uint64_t loadBias = 0;  // runtime address = link-time vaddr + loadBias
   std::string buildId;    // lowercase hex, empty if unknown
   bool isMainExecutable = false;
+  uint64_t linkMap = 0;   // address of its struct link_map in the target, 0 if unknown
+  uint64_t dynamic = 0;   // runtime address of its PT_DYNAMIC (the link map's l_ld), 0 if unknown
+  std::string linkMapName;  // the name the dynamic loader gave it (l_name), "" if unknown
+  int linkMapOrder = -1;    // its position in the loader's list, -1 if not in it
   bool contains(uint64_t a) const { return a >= start && a < end; }
 };
 
@@ -78,6 +82,9 @@ public:
   const std::vector<std::pair<uint64_t, uint64_t>> &auxv() const { return auxv_; }
   const std::optional<SignalInfo> &signal() const { return signal_; }
   std::optional<int> crashedTid() const { return crashedTid_; }
+  // XCR0 of the process (which extended register sets the CPU had on: AVX, AVX-512, PKRU),
+  // from the XSAVE area when the source has it.
+  std::optional<uint64_t> xcr0() const { return xcr0_; }
 
   const MemoryRegion *regionFor(uint64_t addr) const;
   const ModuleInfo *moduleFor(uint64_t addr) const;
@@ -94,6 +101,7 @@ protected:
   std::vector<std::pair<uint64_t, uint64_t>> auxv_;
   std::optional<SignalInfo> signal_;
   std::optional<int> crashedTid_;
+  std::optional<uint64_t> xcr0_;
 };
 
 }  // namespace bt

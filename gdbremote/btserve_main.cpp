@@ -1,0 +1,129 @@
+// `btserve`: serves a snapshot or a core file to gdb or lldb over the GDB remote protocol.
+#include "server.h"
+#include "transport.h"
+
+#include "snapshot/snapshot_target.h"
+#include "support/error.h"
+#include "target/core_file.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <unistd.h>
+
+using namespace bt;
+
+static const char kUsage[] = R"(usage: btserve [OPTIONS] FILE
+
+Serves FILE (a btengine snapshot or an ELF core file) read-only to a debugger over the GDB
+remote serial protocol:
+  gdb -ex "target remote | btserve x.btsnap"             (stdio)
+  btserve --listen 127.0.0.1:5039 x.btsnap                (TCP, one debugger)
+  lldb /path/to/exe -o "gdb-remote 127.0.0.1:5039"        (lldb needs TCP and the executable)
+The debugger sees the threads, registers, memory (a snapshot holds stacks and the memory around
+the fault; code comes from the module files when this machine has the same builds), auxv and
+the shared-library list. Nothing can be changed; continuing or stepping reports the same stop.
+
+options:
+  --listen HOST:PORT  serve over TCP instead of stdin/stdout; HOST defaults to 127.0.0.1
+                      (loopback); port 0 picks one, printed on stderr ("listening on PORT")
+  --exe PATH          the executable of a core file, if the recorded path has moved
+  --log FILE          write every packet exchanged to FILE
+  -h, --help          show this help
+  --version           show the version
+
+exit status: 0 after the debugger detached or disconnected, 2 usage, 3-7 as bt for bad input
+)";
+
+static int usage(const std::string &msg) {
+  llvm::errs() << "btserve: " << msg << "\nTry 'btserve --help' for more information.\n";
+  return static_cast<int>(ErrorKind::Usage);
+}
+
+int main(int argc, char **argv) {
+  std::string input, listen, exe, logPath;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "-h" || a == "--help") {
+      llvm::outs() << kUsage;
+      return 0;
+    } else if (a == "--version") {
+      llvm::outs() << "btserve (btengine) 0.1.0\n";
+      return 0;
+    } else if (a == "--listen" || a == "--exe" || a == "--log") {
+      const char *v = value();
+      if (!v) return usage(a + " needs a value");
+      (a == "--listen" ? listen : a == "--exe" ? exe : logPath) = v;
+    } else if (a.size() > 1 && a[0] == '-') {
+      return usage("unknown option '" + a + "'");
+    } else if (input.empty()) {
+      input = a;
+    } else {
+      return usage("unexpected argument '" + a + "'");
+    }
+  }
+  if (input.empty()) return usage("missing FILE");
+  signal(SIGPIPE, SIG_IGN);  // a debugger that goes away is an EOF, not a death
+
+  // A snapshot by its magic, anything else is tried as a core file (which says what it is not).
+  char magic[8] = {};
+  {
+    std::ifstream f(input, std::ios::binary);
+    f.read(magic, sizeof magic);
+  }
+  std::unique_ptr<Target> target;
+  if (!memcmp(magic, "BTSNAP", 6)) {
+    auto s = SnapshotTarget::open(input);
+    if (!s) {
+      ErrorReport r = takeErrorReport(s.takeError());
+      llvm::errs() << "btserve: error: " << r.message << "\n";
+      return static_cast<int>(r.kind);
+    }
+    target = std::move(*s);
+  } else if (!memcmp(magic, "MDMP", 4)) {
+    llvm::errs() << "btserve: error: " << input
+                 << ": minidumps are not supported yet (no minidump reader in this build)\n";
+    return static_cast<int>(ErrorKind::BadInput);
+  } else {
+    auto c = CoreFile::open(input, exe);
+    if (!c) {
+      ErrorReport r = takeErrorReport(c.takeError());
+      llvm::errs() << "btserve: error: " << r.message << "\n";
+      return static_cast<int>(r.kind);
+    }
+    target = std::move(*c);
+  }
+  if (target->threads().empty()) {
+    llvm::errs() << "btserve: error: " << input << " has no threads to serve\n";
+    return static_cast<int>(ErrorKind::BadInput);
+  }
+
+  std::unique_ptr<llvm::raw_fd_ostream> log;
+  if (!logPath.empty()) {
+    std::error_code ec;
+    log = std::make_unique<llvm::raw_fd_ostream>(logPath, ec);
+    if (ec) return usage("--log " + logPath + ": " + ec.message());
+  }
+  rsp::ServerOptions opts;
+  opts.log = log.get();
+  rsp::RemoteServer server(*target, opts);
+  std::unique_ptr<rsp::Transport> transport;
+  if (!listen.empty()) {
+    auto t = rsp::listenTcp(listen, [](int port) {
+      llvm::errs() << "btserve: listening on " << port << "\n";
+      llvm::errs().flush();
+    });
+    if (!t) {
+      ErrorReport r = takeErrorReport(t.takeError());
+      llvm::errs() << "btserve: error: " << r.message << "\n";
+      return static_cast<int>(r.kind);
+    }
+    transport = std::move(*t);
+  } else {
+    transport = std::make_unique<rsp::FdTransport>(0, 1, false);
+  }
+  return server.serve(*transport);
+}

@@ -1,0 +1,456 @@
+#include "server.h"
+
+#include "amd64_registers.h"
+
+#include "target/module_discovery.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cinttypes>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+
+namespace bt::rsp {
+
+namespace {
+
+std::string hexNum(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%" PRIx64, v);
+  return b;
+}
+
+bool parseHex(const std::string &s, uint64_t &out) {
+  if (s.empty() || s.size() > 16) return false;
+  char *end = nullptr;
+  errno = 0;
+  out = strtoull(s.c_str(), &end, 16);
+  return *end == 0 && errno == 0;
+}
+
+std::string xmlEscape(const std::string &s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string errorReply() { return "E01"; }
+
+}  // namespace
+
+RemoteServer::RemoteServer(Target &target, ServerOptions opts)
+    : target_(target), opts_(opts), layout_(target.xcr0()) {
+  if (const ThreadInfo *t = stopThread()) gThread_ = cThread_ = t->tid;
+}
+
+const ThreadInfo *RemoteServer::thread(int tid) const {
+  for (const ThreadInfo &t : target_.threads())
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+const ThreadInfo *RemoteServer::stopThread() const {
+  if (target_.crashedTid())
+    if (const ThreadInfo *t = thread(*target_.crashedTid())) return t;
+  return target_.threads().empty() ? nullptr : &target_.threads().front();
+}
+
+std::string RemoteServer::threadId(int tid) const {
+  return "p" + hexNum(uint64_t(target_.process().pid)) + "." + hexNum(uint64_t(tid));
+}
+
+// "p<pid>.<tid>", "<tid>", "-1" (all), "0" (any), in hex.
+std::optional<int> RemoteServer::parseThreadId(const std::string &s) const {
+  std::string t = s;
+  if (!t.empty() && t[0] == 'p') {
+    size_t dot = t.find('.');
+    if (dot == std::string::npos) return std::nullopt;
+    t = t.substr(dot + 1);
+  }
+  if (t == "-1") return -1;
+  uint64_t v;
+  if (!parseHex(t, v) || v > INT32_MAX) return std::nullopt;
+  return int(v);
+}
+
+// gdb's signal numbers (gdb/signals.def) differ from Linux's for some signals.
+int RemoteServer::gdbSignal(int s) const {
+  static const int kLinuxToGdb[32] = {0,  1,  2,  3,  4,  5,  6,  10, 8,  9,  30,
+                                      11, 31, 13, 14, 15, 0,  20, 19, 17, 18, 21,
+                                      22, 16, 24, 25, 26, 27, 28, 23, 32, 12};
+  if (s > 0 && s < 32) return kLinuxToGdb[s];
+  return s;
+}
+
+std::string RemoteServer::stopReply(const ThreadInfo &t) {
+  int sig = t.signal ? t.signal->signo : 0;
+  if (!sig && target_.signal() && target_.crashedTid() && *target_.crashedTid() == t.tid)
+    sig = target_.signal()->signo;
+  // SIGTRAP would make gdb's `next` loop forever on a target that never moves: SIGINT instead.
+  int g = gdbSignal(sig);
+  if (g == 0 || g == 5) g = 2;
+  char head[8];
+  snprintf(head, sizeof head, "T%02x", g & 0xff);
+  std::string out = head;
+  out += "thread:" + (lldb_ ? hexNum(uint64_t(t.tid)) : threadId(t.tid)) + ";";
+  if (lldb_ || listThreadsInStop_) {
+    out += "threads:";
+    bool first = true;
+    for (const ThreadInfo &o : target_.threads()) {
+      out += (first ? "" : ",") + hexNum(uint64_t(o.tid));
+      first = false;
+    }
+    out += ";";
+  }
+  // The registers a client needs first (rbp, rsp, rip), saving round trips.
+  for (int r : {kRegRbp, kRegRsp, kRegRip}) {
+    char num[8];
+    snprintf(num, sizeof num, "%02x:", r);
+    out += num + *encodeRegister(t, layout_, r) + ";";
+  }
+  if (lldb_ && sig) out += "reason:signal;";
+  return out;
+}
+
+std::string RemoteServer::readMemory(const std::string &args) {
+  size_t comma = args.find(',');
+  uint64_t addr, len;
+  if (comma == std::string::npos || !parseHex(args.substr(0, comma), addr) ||
+      !parseHex(args.substr(comma + 1), len))
+    return errorReply();
+  len = std::min<uint64_t>(len, (kMaxPacket - 16) / 2);
+  std::string buf(len, '\0');
+  size_t n = len ? target_.readMemory(addr, buf.data(), len) : 0;
+  if (len && n == 0) return errorReply();  // gdb: "Cannot access memory at address ..."
+  return toHex(buf.data(), n);
+}
+
+std::string RemoteServer::threadsXml() {
+  std::string x = "<?xml version=\"1.0\"?>\n<threads>\n";
+  for (const ThreadInfo &t : target_.threads()) {
+    x += "<thread id=\"" + threadId(t.tid) + "\" core=\"0\"";
+    if (!t.name.empty()) x += " name=\"" + xmlEscape(t.name) + "\"";
+    x += "/>\n";
+  }
+  return x + "</threads>\n";
+}
+
+// The svr4 library list gdb uses to load every shared library at its address. The main
+// executable is not listed (gdb knows it from exec-file and auxv).
+std::string RemoteServer::librariesXml() {
+  MemoryReader rd = [this](uint64_t a, void *b, size_t n) { return target_.readMemory(a, b, n); };
+  std::string x = "<library-list-svr4 version=\"1.0\">";
+  // The loader's order and names when the link map was read (gdb lists them so), then the rest.
+  std::vector<const ModuleInfo *> mods;
+  for (const ModuleInfo &m : target_.modules())
+    if (!m.isMainExecutable && !m.path.empty() && m.path[0] == '/') mods.push_back(&m);
+  std::stable_sort(mods.begin(), mods.end(), [](const ModuleInfo *a, const ModuleInfo *b) {
+    return unsigned(a->linkMapOrder) < unsigned(b->linkMapOrder);
+  });
+  for (const ModuleInfo *m : mods) {
+    uint64_t ld = dynamicAddress(rd, *m);
+    // A unique link_map address when the real one is unknown (gdb only uses it as a key).
+    uint64_t lm = m->linkMap ? m->linkMap : m->start;
+    const std::string &name = m->linkMapName.empty() ? m->path : m->linkMapName;
+    x += "<library name=\"" + xmlEscape(name) + "\" lm=\"0x" + hexNum(lm) + "\" l_addr=\"0x" +
+         hexNum(m->loadBias) + "\" l_ld=\"0x" + hexNum(ld) + "\" lmid=\"0x0\"/>";
+  }
+  return x + "</library-list-svr4>";
+}
+
+std::string RemoteServer::xferData(const std::string &object, const std::string &annex, bool &ok) {
+  ok = true;
+  if (object == "features" && annex == "target.xml") return layout_.xml();
+  if (object == "threads") return threadsXml();
+  if (object == "libraries-svr4") return librariesXml();
+  if (object == "exec-file") return target_.process().executable;
+  if (object == "auxv") {
+    std::string out;
+    for (auto [k, v] : target_.auxv()) {
+      // Without AT_SYSINFO_EHDR gdb does not look for the vDSO through the target's /proc.
+      if (k == AT_SYSINFO_EHDR) continue;
+      uint64_t kv[2] = {k, v};
+      out.append(reinterpret_cast<const char *>(kv), sizeof kv);
+    }
+    uint64_t end[2] = {AT_NULL, 0};
+    out.append(reinterpret_cast<const char *>(end), sizeof end);
+    return out;
+  }
+  ok = false;
+  return {};
+}
+
+// qXfer:OBJECT:read:ANNEX:OFFSET,LENGTH
+std::string RemoteServer::xfer(const std::string &args) {
+  size_t c1 = args.find(':'), c2 = c1 == std::string::npos ? c1 : args.find(':', c1 + 1);
+  size_t c3 = c2 == std::string::npos ? c2 : args.find(':', c2 + 1);
+  if (c3 == std::string::npos) return errorReply();
+  std::string object = args.substr(0, c1), op = args.substr(c1 + 1, c2 - c1 - 1);
+  std::string annex = args.substr(c2 + 1, c3 - c2 - 1), range = args.substr(c3 + 1);
+  if (op != "read") return "E00";
+  size_t comma = range.find(',');
+  uint64_t off, len;
+  if (comma == std::string::npos || !parseHex(range.substr(0, comma), off) ||
+      !parseHex(range.substr(comma + 1), len))
+    return errorReply();
+  bool ok;
+  std::string data = xferData(object, annex, ok);
+  if (!ok) return "";  // unknown object: not supported
+  if (off >= data.size()) return "l";
+  len = std::min<uint64_t>(len, kMaxPacket / 2);
+  std::string chunk = data.substr(off, len);
+  return (off + chunk.size() >= data.size() ? "l" : "m") + escapeBinary(chunk);
+}
+
+// vFile: only the files of modules the target lists, read-only.
+std::string RemoteServer::vFile(const std::string &args) {
+  auto fail = [](int err) { return "F-1," + hexNum(uint64_t(err)); };
+  if (args.rfind("setfs:", 0) == 0) return "F0";
+  if (args.rfind("open:", 0) == 0) {
+    std::string rest = args.substr(5);
+    size_t comma = rest.find(',');
+    std::optional<std::string> path = fromHex(rest.substr(0, comma));
+    if (!path) return fail(EINVAL);
+    uint64_t flags = 0;
+    size_t c2 = comma == std::string::npos ? comma : rest.find(',', comma + 1);
+    if (comma != std::string::npos) parseHex(rest.substr(comma + 1, c2 - comma - 1), flags);
+    if ((flags & 3) != 0) return fail(EACCES);  // read-only
+    std::string host;
+    const ModuleInfo *mod = nullptr;
+    char real[PATH_MAX];
+    std::string wanted = realpath(path->c_str(), real) ? std::string(real) : *path;
+    for (const ModuleInfo &m : target_.modules()) {
+      std::string h = m.hostPath.empty() ? m.path : m.hostPath;
+      char hr[PATH_MAX];
+      if (m.path == *path || m.linkMapName == *path ||
+          (realpath(h.c_str(), hr) && wanted == hr)) {
+        host = h;
+        mod = &m;
+        break;
+      }
+    }
+    if (*path == target_.process().executable && host.empty()) {
+      for (const ModuleInfo &m : target_.modules())
+        if (m.isMainExecutable) host = m.hostPath.empty() ? m.path : m.hostPath;
+    }
+    // A module's separate debug file by its build-id, when this machine has it.
+    const std::string kBuildIdDir = "/usr/lib/debug/.build-id/";
+    if (host.empty() && path->rfind(kBuildIdDir, 0) == 0 && path->size() > kBuildIdDir.size() + 9 &&
+        path->compare(path->size() - 6, 6, ".debug") == 0) {
+      std::string id = path->substr(kBuildIdDir.size(), path->size() - kBuildIdDir.size() - 6);
+      if (id.size() > 3 && id[2] == '/') id.erase(2, 1);
+      for (const ModuleInfo &m : target_.modules())
+        if (!m.buildId.empty() && m.buildId == id) host = *path;
+    }
+    if (host.empty()) return fail(ENOENT);  // not a module of the target: never served
+    // The snapshot names a build; a different file at that path would be wrong symbols.
+    if (mod && !mod->buildId.empty() && readBuildIdFromFile(host) != mod->buildId)
+      return fail(ENOENT);
+    if (access(host.c_str(), R_OK) != 0) return fail(ENOENT);
+    if (openFiles_.size() >= 64) return fail(EMFILE);
+    int fd = nextFd_++;
+    openFiles_[fd] = host;
+    return "F" + hexNum(uint64_t(fd));
+  }
+  if (args.rfind("close:", 0) == 0) {
+    uint64_t fd;
+    if (!parseHex(args.substr(6), fd) || !openFiles_.erase(int(fd))) return fail(EBADF);
+    return "F0";
+  }
+  if (args.rfind("pread:", 0) == 0) {
+    std::string rest = args.substr(6);
+    size_t c1 = rest.find(','), c2 = c1 == std::string::npos ? c1 : rest.find(',', c1 + 1);
+    uint64_t fd, count, off;
+    if (c2 == std::string::npos || !parseHex(rest.substr(0, c1), fd) ||
+        !parseHex(rest.substr(c1 + 1, c2 - c1 - 1), count) || !parseHex(rest.substr(c2 + 1), off))
+      return fail(EINVAL);
+    auto it = openFiles_.find(int(fd));
+    if (it == openFiles_.end()) return fail(EBADF);
+    count = std::min<uint64_t>(count, kMaxPacket / 2 - 32);
+    std::string buf(count, '\0');
+    int f = ::open(it->second.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f < 0) return fail(errno);
+    ssize_t n = ::pread(f, buf.data(), count, off_t(off));
+    ::close(f);
+    if (n < 0) return fail(EIO);
+    buf.resize(size_t(n));
+    return "F" + hexNum(uint64_t(n)) + ";" + escapeBinary(buf);
+  }
+  if (args.rfind("fstat:", 0) == 0) {
+    uint64_t fd;
+    if (!parseHex(args.substr(6), fd)) return fail(EINVAL);
+    auto it = openFiles_.find(int(fd));
+    if (it == openFiles_.end()) return fail(EBADF);
+    struct stat st;
+    if (::stat(it->second.c_str(), &st) != 0) return fail(errno);
+    // gdb's fio_stat: big-endian fields (dev, ino, mode, nlink, uid, gid, rdev, size, blksize,
+    // blocks, atime, mtime, ctime).
+    std::string out;
+    auto be = [&](uint64_t v, int n) {
+      for (int i = n - 1; i >= 0; --i) out += char((v >> (8 * i)) & 0xff);
+    };
+    be(st.st_dev, 4); be(st.st_ino, 4); be(st.st_mode, 4); be(st.st_nlink, 4);
+    be(st.st_uid, 4); be(st.st_gid, 4); be(st.st_rdev, 4); be(uint64_t(st.st_size), 8);
+    be(uint64_t(st.st_blksize), 8); be(uint64_t(st.st_blocks), 8);
+    be(uint64_t(st.st_atime), 4); be(uint64_t(st.st_mtime), 4); be(uint64_t(st.st_ctime), 4);
+    return "F" + hexNum(out.size()) + ";" + escapeBinary(out);
+  }
+  return "";  // unlink, readlink, pwrite...: not supported
+}
+
+std::optional<std::string> RemoteServer::handle(const std::string &p) {
+  if (p.empty()) return std::string();
+  auto startsWith = [&](const char *s) { return p.rfind(s, 0) == 0; };
+  switch (p[0]) {
+    case '?': return stopReply();
+    case 'g': {
+      const ThreadInfo *t = thread(gThread_);
+      if (!t) t = stopThread();
+      return t ? encodeAllRegisters(*t) : errorReply();
+    }
+    case 'p': {
+      // p<regno>[;thread:<tid>;] (lldb adds the thread suffix only if we offered it).
+      std::string n = p.substr(1, p.find(';') - 1);
+      uint64_t regno;
+      const ThreadInfo *t = thread(gThread_);
+      if (!t) t = stopThread();
+      if (!t || !parseHex(n, regno) || regno > 1000) return errorReply();
+      std::optional<std::string> v = encodeRegister(*t, layout_, int(regno));
+      return v ? *v : errorReply();
+    }
+    case 'm': return readMemory(p.substr(1));
+    case 'H': {
+      if (p.size() < 2) return errorReply();
+      std::optional<int> tid = parseThreadId(p.substr(2));
+      if (!tid) return errorReply();
+      if (*tid > 0 && !thread(*tid)) return errorReply();
+      int chosen = *tid > 0 ? *tid : (stopThread() ? stopThread()->tid : 0);
+      if (p[1] == 'g') gThread_ = chosen;
+      else cThread_ = chosen;
+      return std::string("OK");
+    }
+    case 'T': {
+      std::optional<int> tid = parseThreadId(p.substr(1));
+      return tid && thread(*tid) ? std::string("OK") : errorReply();
+    }
+    case 'c': case 'C': case 's': case 'S':
+      return stopReply();  // post-mortem: nothing runs; the same stop again
+    case 'M': case 'X': case 'G': case 'P': case 'Z': case 'z': case 'I': case 'A': case 'R':
+      return errorReply();  // read-only
+    case 'D':
+      finished_ = true;
+      return std::string("OK");
+    case 'k':
+      finished_ = true;
+      return std::nullopt;
+    default: break;
+  }
+  if (startsWith("qSupported")) {
+    lldb_ = p.find("xmlRegisters=") != std::string::npos;
+    return "PacketSize=" + hexNum(kMaxPacket) +
+           ";QStartNoAckMode+;multiprocess+;qXfer:features:read+;qXfer:threads:read+;"
+           "qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;vContSupported+";
+  }
+  if (p == "QStartNoAckMode") return std::string("OK");  // serve() switches after replying
+  if (startsWith("qXfer:")) return xfer(p.substr(6));
+  if (p == "qfThreadInfo") {
+    std::string out = "m";
+    bool first = true;
+    for (const ThreadInfo &t : target_.threads()) {
+      out += (first ? "" : ",") + (lldb_ ? hexNum(uint64_t(t.tid)) : threadId(t.tid));
+      first = false;
+    }
+    return out;
+  }
+  if (p == "qsThreadInfo") return std::string("l");
+  if (p == "qC") {
+    const ThreadInfo *t = stopThread();
+    return t ? "QC" + (lldb_ ? hexNum(uint64_t(t->tid)) : threadId(t->tid)) : std::string("QC0");
+  }
+  if (p == "qAttached" || startsWith("qAttached:")) return std::string("1");
+  if (p == "qOffsets") return std::string();
+  if (startsWith("qSymbol")) return std::string("OK");
+  if (p == "vCont?") return std::string("vCont;c;C;s;S");
+  if (startsWith("vCont")) return stopReply();
+  if (p == "vKill" || startsWith("vKill;")) {
+    finished_ = true;
+    return std::string("OK");
+  }
+  if (startsWith("vFile:")) return vFile(p.substr(6));
+  if (p == "QListThreadsInStopReply") {
+    listThreadsInStop_ = true;
+    return std::string("OK");
+  }
+  if (startsWith("qThreadStopInfo")) {
+    uint64_t tid;
+    if (!parseHex(p.substr(15), tid) || !thread(int(tid))) return errorReply();
+    return stopReply(*thread(int(tid)));
+  }
+  if (p == "qHostInfo" || p == "qProcessInfo") {
+    std::string triple = "x86_64-pc-linux-gnu";
+    std::string out = p == "qProcessInfo" ? "pid:" + hexNum(uint64_t(target_.process().pid)) + ";" : "";
+    return out + "triple:" + toHex(triple.data(), triple.size()) +
+           ";ostype:linux;endian:little;ptrsize:8;";
+  }
+  return std::string();  // unknown: "not supported", as the protocol says
+}
+
+int RemoteServer::serve(Transport &t) {
+  PacketReader reader;
+  char buf[16384];
+  auto send = [&](const std::string &payload) {
+    if (opts_.log) *opts_.log << "-> " << payload.substr(0, 512) << (payload.size() > 512 ? "..." : "") << "\n";
+    return t.write(encodePacket(payload));
+  };
+  std::string last;  // for a nack: resend
+  while (!finished_) {
+    std::optional<Event> ev = reader.next();
+    if (!ev) {
+      ssize_t n = t.read(buf, sizeof buf);
+      if (n <= 0) return n < 0 ? 1 : 0;  // EOF: the debugger went away
+      reader.feed(buf, size_t(n));
+      continue;
+    }
+    switch (ev->kind) {
+      case Event::Ack: break;
+      case Event::Interrupt: if (!send(stopReply())) return 1; break;
+      case Event::Nack: if (!last.empty() && !t.write(last)) return 1; break;
+      case Event::BadChecksum:
+      case Event::TooLong:
+        if (opts_.log) *opts_.log << "<- (bad packet)\n";
+        if (!noAck_ && !t.write("-")) return 1;
+        if (noAck_ && ev->kind == Event::TooLong && !send("E02")) return 1;
+        break;
+      case Event::Packet: {
+        if (opts_.log) *opts_.log << "<- " << ev->payload.substr(0, 512) << "\n";
+        if (!noAck_ && !t.write("+")) return 1;
+        std::optional<std::string> reply = handle(ev->payload);
+        if (reply) {
+          last = encodePacket(*reply);
+          if (!send(*reply)) return 1;
+        }
+        if (ev->payload == "QStartNoAckMode") noAck_ = true;
+        break;
+      }
+    }
+    if (opts_.log) opts_.log->flush();
+  }
+  return 0;
+}
+
+}  // namespace bt::rsp
