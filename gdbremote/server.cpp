@@ -98,9 +98,14 @@ int RemoteServer::gdbSignal(int s) const {
 }
 
 std::string RemoteServer::stopReply(const ThreadInfo &t) {
+  bool crashed = target_.crashedTid() && *target_.crashedTid() == t.tid;
   int sig = t.signal ? t.signal->signo : 0;
-  if (!sig && target_.signal() && target_.crashedTid() && *target_.crashedTid() == t.tid)
-    sig = target_.signal()->signo;
+  if (!sig && target_.signal() && crashed) sig = target_.signal()->signo;
+  // A core gives every thread the fatal signal; lldb asks each thread why it stopped
+  // (qThreadStopInfo): only the crashed one did.
+  if (lldb_ && target_.crashedTid() && !crashed) {
+    return "T00thread:" + hexNum(uint64_t(t.tid)) + ";";
+  }
   // SIGTRAP would make gdb's `next` loop forever on a target that never moves: SIGINT instead.
   int g = gdbSignal(sig);
   if (g == 0 || g == 5) g = 2;
@@ -123,7 +128,23 @@ std::string RemoteServer::stopReply(const ThreadInfo &t) {
     snprintf(num, sizeof num, "%02x:", r);
     out += num + *encodeRegister(t, layout_, r) + ";";
   }
-  if (lldb_ && sig) out += "reason:signal;";
+  if (lldb_) {
+    if (!t.name.empty()) out += "hexname:" + toHex(t.name.data(), t.name.size()) + ";";
+    if (sig) {
+      out += "reason:signal;";
+      // lldb's own wording for a fault's si_code, as it prints for a core.
+      const SignalInfo *si = t.signal ? &*t.signal : target_.signal() ? &*target_.signal() : nullptr;
+      const char *why = nullptr;
+      if (si && si->signo == SIGSEGV)
+        why = si->code == 1 ? "address not mapped to object" : si->code == 2 ? "invalid permissions for mapped object" : nullptr;
+      else if (si && si->signo == SIGBUS)
+        why = si->code == 1 ? "illegal alignment" : si->code == 2 ? "illegal address" : si->code == 3 ? "hardware error" : nullptr;
+      if (why) {
+        std::string d = std::string("signal ") + (sig == SIGSEGV ? "SIGSEGV" : "SIGBUS") + ": " + why;
+        out += "description:" + toHex(d.data(), d.size()) + ";";
+      }
+    }
+  }
   return out;
 }
 
@@ -182,8 +203,9 @@ std::string RemoteServer::xferData(const std::string &object, const std::string 
   if (object == "auxv") {
     std::string out;
     for (auto [k, v] : target_.auxv()) {
-      // Without AT_SYSINFO_EHDR gdb does not look for the vDSO through the target's /proc.
-      if (k == AT_SYSINFO_EHDR) continue;
+      // Without AT_SYSINFO_EHDR gdb does not look for the vDSO through the target's /proc;
+      // lldb reads it from memory (the vDSO's pages are in cores and snapshots keep what bt read).
+      if (k == AT_SYSINFO_EHDR && !lldb_) continue;
       uint64_t kv[2] = {k, v};
       out.append(reinterpret_cast<const char *>(kv), sizeof kv);
     }
