@@ -148,6 +148,45 @@ std::string RemoteServer::stopReply(const ThreadInfo &t) {
   return out;
 }
 
+// lldb's Linux loader asks qShlibInfoAddr for the place that holds the r_debug pointer (as
+// lldb-server answers: DT_DEBUG's value in the executable's dynamic section) and wants r_map != 0
+// and r_state == RT_CONSISTENT. Cores and snapshots normally hold the loader's own structures
+// (snapshots keep them); otherwise lldb gets a small pointer + r_debug of our own, placed in an
+// unmapped page.
+uint64_t RemoteServer::syntheticRDebug() {
+  if (rdebug_) return rdebug_;
+  MemoryReader rd = [this](uint64_t a, void *b, size_t n) { return target_.readMemory(a, b, n); };
+  LoaderState ls = readLoaderState(rd, target_.modules());
+  uint64_t probe;
+  if (ls.rDebugSlot && !ls.linkMaps.empty() && rd(ls.rDebug, &probe, 8) == 8) {
+    realRDebug_ = ls.rDebugSlot;  // the loader's own, readable: lldb walks the real link maps
+    return realRDebug_;
+  }
+  uint64_t candidate = 0x10000;
+  for (const MemoryRegion &r : target_.regions())
+    if (r.start <= candidate + 0x1000 && r.end > candidate) candidate = (r.end + 0xfff) & ~uint64_t(0xfff);
+  rdebug_ = candidate;
+  // [0]: the pointer to r_debug; at +64: r_version, r_map, r_brk, r_state, r_ldbase.
+  uint64_t words[13] = {rdebug_ + 64, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+  for (const ModuleInfo &m : target_.modules()) {
+    if (!m.isMainExecutable && m.linkMap && !words[9]) words[9] = m.linkMap;
+    if (m.path.find("/ld-linux") != std::string::npos) words[12] = m.start;
+  }
+  if (!words[9]) words[9] = rdebug_ + 128;
+  rdebugBytes_.assign(reinterpret_cast<const char *>(words), sizeof words);
+  rdebugBytes_.resize(4096, '\0');  // a whole page: lldb reads 512-byte chunks
+  return rdebug_;
+}
+
+size_t RemoteServer::readTargetMemory(uint64_t addr, char *buf, size_t len) {
+  size_t n = target_.readMemory(addr, buf, len);
+  if (n == 0 && rdebug_ && addr >= rdebug_ && addr < rdebug_ + rdebugBytes_.size()) {
+    n = std::min<uint64_t>(len, rdebug_ + rdebugBytes_.size() - addr);
+    memcpy(buf, rdebugBytes_.data() + (addr - rdebug_), n);
+  }
+  return n;
+}
+
 std::string RemoteServer::readMemory(const std::string &args) {
   size_t comma = args.find(',');
   uint64_t addr, len;
@@ -156,7 +195,7 @@ std::string RemoteServer::readMemory(const std::string &args) {
     return errorReply();
   len = std::min<uint64_t>(len, (kMaxPacket - 16) / 2);
   std::string buf(len, '\0');
-  size_t n = len ? target_.readMemory(addr, buf.data(), len) : 0;
+  size_t n = len ? readTargetMemory(addr, buf.data(), len) : 0;
   if (len && n == 0) return errorReply();  // gdb: "Cannot access memory at address ..."
   return toHex(buf.data(), n);
 }
@@ -422,6 +461,27 @@ std::optional<std::string> RemoteServer::handle(const std::string &p) {
     uint64_t tid;
     if (!parseHex(p.substr(15), tid) || !thread(int(tid))) return errorReply();
     return stopReply(*thread(int(tid)));
+  }
+  if (p == "qShlibInfoAddr") {
+    if (!lldb_) return std::string();
+    return hexNum(realRDebug_ ? realRDebug_ : syntheticRDebug());
+  }
+  if (startsWith("qMemoryRegionInfo:")) {
+    // lldb: the mapping holding an address (its unwinder checks return addresses are code).
+    uint64_t a;
+    if (!parseHex(p.substr(18), a)) return errorReply();
+    if (const MemoryRegion *r = target_.regionFor(a)) {
+      std::string perms = std::string(r->perms & PermRead ? "r" : "") + (r->perms & PermWrite ? "w" : "") +
+                          (r->perms & PermExec ? "x" : "");
+      std::string out = "start:" + hexNum(r->start) + ";size:" + hexNum(r->end - r->start) +
+                        ";permissions:" + perms + ";";
+      if (!r->path.empty()) out += "name:" + toHex(r->path.data(), r->path.size()) + ";";
+      return out;
+    }
+    uint64_t next = UINT64_MAX;
+    for (const MemoryRegion &r : target_.regions())
+      if (r.start > a) next = std::min(next, r.start);
+    return "start:" + hexNum(a) + ";size:" + hexNum(next - a) + ";";
   }
   if (p == "qHostInfo" || p == "qProcessInfo") {
     std::string triple = "x86_64-pc-linux-gnu";

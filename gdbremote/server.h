@@ -43,6 +43,8 @@ private:
   std::string threadId(int tid) const;
   int gdbSignal(int linuxSignal) const;
   std::string readMemory(const std::string &args);
+  size_t readTargetMemory(uint64_t addr, char *buf, size_t len);
+  uint64_t syntheticRDebug();
   std::string xfer(const std::string &args);
   std::string xferData(const std::string &object, const std::string &annex, bool &ok);
   std::string vFile(const std::string &args);
@@ -56,6 +58,8 @@ private:
   bool noAck_ = false, finished_ = false, lldb_ = false, listThreadsInStop_ = false;
   std::map<int, std::string> openFiles_;  // vFile descriptors -> host path
   int nextFd_ = 3;
+  uint64_t rdebug_ = 0, realRDebug_ = 0;
+  std::string rdebugBytes_;
 };
 
 }  // namespace bt::rsp

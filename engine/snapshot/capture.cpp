@@ -1,5 +1,6 @@
 #include "snapshot/capture.h"
 
+#include "target/module_discovery.h"
 #include "vars/frame_variables.h"
 
 #include <llvm/Support/SHA256.h>
@@ -203,8 +204,17 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   std::vector<UnwindResult> unwound = unwindAllThreads(rec, symbols, opts.unwind);
   // Without variables nothing below needs the target's memory but the slices: symbolize after.
   std::vector<std::pair<uint64_t, uint64_t>> want;
+  // Ranges are widened to 512-byte boundaries (within their mapping): lldb reads memory in
+  // aligned 512-byte chunks and drops a chunk that is only partly readable.
   auto addRange = [&](uint64_t start, uint64_t end) {
-    if (end > start) want.emplace_back(start, end);
+    if (end <= start) return;
+    const MemoryRegion *r = target.regionFor(start);
+    uint64_t lo = start & ~uint64_t(511), hi = (end + 511) & ~uint64_t(511);
+    if (r) {
+      lo = std::max(lo, r->start);
+      hi = std::min(hi, std::max(end, r->end));
+    }
+    want.emplace_back(lo, std::max(hi, end));
   };
   for (const ThreadInfo &t : threads) {
     uint64_t sp = t.regs.rsp;
@@ -213,6 +223,16 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     if (!r) continue;
     uint64_t start = std::max(r->start, sp - kRedZone);
     addRange(start, std::min(r->end, start + opts.maxStackBytes));
+  }
+  // The dynamic loader's structures (r_debug, link maps, their names): debuggers such as lldb
+  // find the shared libraries through them.
+  {
+    MemoryReader rd = [&](uint64_t a, void *b, size_t n) { return target.readMemory(a, b, n); };
+    LoaderState ls = readLoaderState(rd, target.modules());
+    addRange(ls.dynamic, ls.dynamic + ls.dynamicSize);
+    if (ls.rDebug) addRange(ls.rDebug, ls.rDebug + 40);
+    for (uint64_t lm : ls.linkMaps) addRange(lm, lm + 40);
+    for (uint64_t n : ls.names) addRange(n, n + 256);
   }
   if (target.signal() && target.signal()->hasAddress) {
     uint64_t page = target.signal()->address & ~(kPage - 1);

@@ -213,4 +213,34 @@ uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m) {
   return 0;
 }
 
+LoaderState readLoaderState(const MemoryReader &read, const std::vector<ModuleInfo> &modules) {
+  LoaderState st;
+  auto exe = std::find_if(modules.begin(), modules.end(),
+                          [](const ModuleInfo &m) { return m.isMainExecutable; });
+  if (exe == modules.end() || !exe->dynamic) return st;
+  st.dynamic = exe->dynamic;
+  for (uint64_t off = 0; off < (1 << 16); off += 16) {
+    Elf64_Dyn d;
+    if (read(exe->dynamic + off, &d, sizeof d) != sizeof d) break;
+    st.dynamicSize = off + 16;
+    if (d.d_tag == DT_NULL) break;
+    if (d.d_tag == DT_DEBUG) {
+      st.rDebug = d.d_un.d_ptr;
+      st.rDebugSlot = exe->dynamic + off + 8;
+    }
+  }
+  if (!st.rDebug) return st;
+  uint64_t lm = 0;
+  if (read(st.rDebug + 8, &lm, 8) != 8) return st;
+  for (size_t i = 0; lm && i < 4096; ++i) {
+    uint64_t ent[5];  // l_addr, l_name, l_ld, l_next, l_prev
+    if (read(lm, ent, sizeof ent) != sizeof ent) break;
+    st.linkMaps.push_back(lm);
+    if (ent[1]) st.names.push_back(ent[1]);
+    if (ent[3] == lm) break;
+    lm = ent[3];
+  }
+  return st;
+}
+
 }  // namespace bt

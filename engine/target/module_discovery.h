@@ -23,6 +23,16 @@ std::vector<ModuleInfo> discoverModules(const std::vector<MemoryRegion> &regions
 // Walks r_debug's link map (if the main executable has DT_DEBUG) and corrects load biases of the
 // modules it lists. Returns the number of link-map entries seen.
 size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read);
+// Where the dynamic loader keeps its view of the process: the executable's dynamic section,
+// r_debug (DT_DEBUG) and the link_map entries with their name strings (for snapshots to keep,
+// and debuggers to read).
+struct LoaderState {
+  uint64_t dynamic = 0, dynamicSize = 0, rDebug = 0;
+  uint64_t rDebugSlot = 0;  // where DT_DEBUG's value (the r_debug pointer) is stored
+  std::vector<uint64_t> linkMaps, names;
+};
+LoaderState readLoaderState(const MemoryReader &read, const std::vector<ModuleInfo> &modules);
+
 // Runtime address of a module's PT_DYNAMIC: from the link map, else from its program headers
 // in memory; 0 if neither is readable.
 uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m);
