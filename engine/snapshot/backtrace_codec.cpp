@@ -85,9 +85,8 @@ Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
   return out;
 }
 
-static llvm::Error bad(const std::string &what) {
-  return makeError(ErrorKind::BadInput, "corrupt snapshot: {0}", what);
-}
+// The caller (the snapshot reader) names the file.
+static llvm::Error bad(const std::string &what) { return makeError(ErrorKind::BadInput, "{0}", what); }
 
 llvm::Error decodeSignal(const Value *v, std::optional<SignalInfo> &out) {
   out.reset();

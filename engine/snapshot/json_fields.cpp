@@ -14,6 +14,7 @@ void JsonFields::fail(llvm::StringRef key, llvm::StringRef wanted) {
 const llvm::json::Value *JsonFields::get(llvm::StringRef key, bool nullable) {
   if (!ok() || !obj_) return nullptr;
   const llvm::json::Value *v = obj_->get(key);
+  if (!v && nullable) return nullptr;  // optional fields may be absent (older writers)
   if (!v || (v->kind() == llvm::json::Value::Null && !nullable)) {
     fail(key, "a value (missing)");
     return nullptr;

@@ -18,6 +18,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <set>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -194,7 +196,7 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
     return bad(name, "architecture '" + s.capture.arch + "' is not supported");
   if (!err.empty()) return bad(name, err);
 
-  if (llvm::Error e = decodeSignal(top.value("signal"), s.signal)) return e;
+  if (llvm::Error e = decodeSignal(top.value("signal"), s.signal)) return bad(name, llvm::toString(std::move(e)));
   if (auto t = top.optInteger("crashed_tid", 0, INT32_MAX)) s.crashedTid = int(*t);
   s.xcr0 = top.optHex("xcr0");
 
@@ -218,7 +220,8 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
         else ti.fpregs = f;
       }
       if (err.empty())
-        if (llvm::Error e = decodeSignal(t.value("signal"), ti.signal)) return e;
+        if (llvm::Error e = decodeSignal(t.value("signal"), ti.signal))
+          return bad(name, path + "." + llvm::toString(std::move(e)));
       s.threads.push_back(std::move(ti));
     }
 
@@ -231,7 +234,8 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
       std::string perms = r.str("perms");
       mr.fileOffset = r.hex("offset");
       mr.path = r.str("path", true);
-      if (err.empty() && (perms.size() != 4 || mr.end < mr.start)) r.fail("perms", "a valid region");
+      if (err.empty() && perms.size() != 4) r.fail("perms", "4 permission letters (\"r-xp\")");
+      if (err.empty() && mr.end < mr.start) r.fail("end", "an end not below the start");
       if (perms.size() == 4)
         mr.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
                    (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
@@ -266,19 +270,24 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
     }
   if (!err.empty()) return bad(name, err);
 
-  if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces)) return e;
-  if (llvm::Error e = decodeVariables(top.value("globals"), s.globals)) return e;
+  if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces))
+    return bad(name, llvm::toString(std::move(e)));
+  if (llvm::Error e = decodeVariables(top.value("globals"), s.globals))
+    return bad(name, llvm::toString(std::move(e)));
 
   const Value *attrs = top.value("attributes");
   const Object *attrObj = attrs ? attrs->getAsObject() : nullptr;
   if (!attrObj) return bad(name, "attributes: expected an object");
-  if (const Array *order = top.array("attribute_order"))
+  if (const Array *order = top.array("attribute_order")) {
+    std::set<std::string> seen;
     for (const Value &k : *order) {
       auto key = k.getAsString();
       auto val = key ? attrObj->getString(*key) : std::nullopt;
       if (!val) return bad(name, "attribute_order: names an attribute that is not there");
+      if (!seen.insert(key->str()).second) return bad(name, "attribute_order: names an attribute twice");
       s.attributes.emplace_back(key->str(), val->str());
     }
+  }
   if (const Array *cls = top.array("classifications")) s.classifications = *cls;
   s.fingerprint = top.str("fingerprint");
   if (const Array *ff = top.array("fingerprint_frames"))
@@ -381,11 +390,30 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
   unsigned long long frame = ZSTD_getFrameContentSize(bytes.data() + kHeaderSize, csize);
   if (frame == ZSTD_CONTENTSIZE_ERROR || frame == ZSTD_CONTENTSIZE_UNKNOWN || frame != usize)
     return bad(name, "payload is not the zstd frame the header describes");
-  std::string payload(usize, '\0');
-  size_t n = ZSTD_decompress(payload.data(), payload.size(), bytes.data() + kHeaderSize, csize);
-  if (ZSTD_isError(n) || n != usize)
-    return bad(name, std::string("payload does not decompress (") +
-                         (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch") + ")");
+  // Streamed into a buffer that grows with the output, so a header that claims gigabytes
+  // costs memory only if the data really decompresses to that much.
+  std::string payload;
+  {
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx *)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    ZSTD_inBuffer in{bytes.data() + kHeaderSize, csize, 0};
+    payload.resize(std::min<uint64_t>(usize, 1 << 20));
+    size_t pos = 0, ret = 1;
+    while (ret != 0) {
+      if (pos == payload.size()) {
+        if (payload.size() >= usize) break;
+        payload.resize(std::min<uint64_t>(usize, payload.size() * 2));
+      }
+      ZSTD_outBuffer out{payload.data(), payload.size(), pos};
+      ret = ZSTD_decompressStream(dctx.get(), &out, &in);
+      pos = out.pos;
+      if (ZSTD_isError(ret))
+        return bad(name, std::string("payload does not decompress (") + ZSTD_getErrorName(ret) + ")");
+      if (ret != 0 && in.pos == in.size && out.pos < out.size) break;  // input ended early
+    }
+    if (ret != 0 || pos != usize) return bad(name, "payload does not decompress (size mismatch)");
+    if (in.pos != in.size) return bad(name, "trailing data after the payload's zstd frame");
+    payload.resize(pos);
+  }
 
   size_t pos = 0;
   auto u64 = [&](uint64_t &v) {
@@ -397,7 +425,26 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
   uint64_t jsonSize;
   if (!u64(jsonSize) || jsonSize > kMaxJson || jsonSize > payload.size() - pos)
     return bad(name, "document size out of bounds");
-  llvm::Expected<Value> doc = llvm::json::parse(llvm::StringRef(payload.data() + pos, jsonSize));
+  // LLVM's JSON parser recurses per nesting level: refuse deep documents before it sees them.
+  llvm::StringRef text(payload.data() + pos, jsonSize);
+  {
+    int depth = 0;
+    bool inString = false, escaped = false;
+    for (char c : text) {
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') inString = false;
+      } else if (c == '"') {
+        inString = true;
+      } else if (c == '[' || c == '{') {
+        if (++depth > 256) return bad(name, "document nested deeper than 256 levels");
+      } else if (c == ']' || c == '}') {
+        --depth;
+      }
+    }
+  }
+  llvm::Expected<Value> doc = llvm::json::parse(text);
   if (!doc) return bad(name, "document is not JSON: " + llvm::toString(doc.takeError()));
   pos += jsonSize;
   SnapshotData snap;
@@ -405,7 +452,7 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
 
   uint64_t count;
   if (!u64(count) || count > kMaxSlices) return bad(name, "memory slice count out of bounds");
-  snap.memory.reserve(count);
+  snap.memory.reserve(std::min<uint64_t>(count, (payload.size() - pos) / 17 + 1));
   for (uint64_t i = 0; i < count; ++i) {
     MemorySlice m;
     uint64_t size;

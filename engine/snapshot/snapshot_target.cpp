@@ -24,28 +24,60 @@ llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::
   return std::make_unique<SnapshotTarget>(std::move(*data));
 }
 
+// Read-only file-backed memory (code, constants) as the file holds it. Not writable mappings
+// and not the RELRO range: the loader relocated those, the file has other bytes.
 size_t SnapshotTarget::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
   const MemoryRegion *r = regionFor(addr);
-  if (!r || r->path.empty() || r->path[0] != '/' || (r->perms & PermWrite)) return 0;
+  if (!r || r->path.empty() || r->path[0] != '/' || (r->perms & PermWrite) || !(r->perms & PermRead))
+    return 0;
   auto it = files_.find(r->path);
   if (it == files_.end()) {
-    std::unique_ptr<llvm::MemoryBuffer> mb;
+    ModuleFile mf;
     // Only the build the snapshot names: another version of the file would serve wrong bytes.
-    std::string want;
+    const ModuleInfo *mod = nullptr;
     for (const ModuleInfo &m : modules())
-      if (m.path == r->path) want = m.buildId;
-    if (!want.empty() && readBuildIdFromFile(r->path) == want) {
+      if (m.path == r->path) mod = &m;
+    if (mod && !mod->buildId.empty() && readBuildIdFromFile(r->path) == mod->buildId) {
       auto f = llvm::MemoryBuffer::getFile(r->path, false, false);
-      if (f) mb = std::move(*f);
+      if (f) mf.data = std::move(*f);
     }
-    it = files_.emplace(r->path, std::move(mb)).first;
+    if (mf.data && mf.data->getBufferSize() >= 64) {
+      // PT_GNU_RELRO from the ELF64 program headers.
+      const char *b = mf.data->getBufferStart();
+      uint64_t size = mf.data->getBufferSize(), phoff;
+      uint16_t phentsize, phnum;
+      memcpy(&phoff, b + 0x20, 8);
+      memcpy(&phentsize, b + 0x36, 2);
+      memcpy(&phnum, b + 0x38, 2);
+      for (uint16_t i = 0; phentsize >= 56 && i < phnum; ++i) {
+        uint64_t at = phoff + uint64_t(i) * phentsize;
+        if (at > size || size - at < 56) break;
+        uint32_t type;
+        uint64_t vaddr, memsz;
+        memcpy(&type, b + at, 4);
+        memcpy(&vaddr, b + at + 16, 8);
+        memcpy(&memsz, b + at + 40, 8);
+        if (type == 0x6474e552) {  // PT_GNU_RELRO
+          mf.relroStart = mod->loadBias + vaddr;
+          mf.relroEnd = mf.relroStart + memsz;
+        }
+      }
+    }
+    it = files_.emplace(r->path, std::move(mf)).first;
   }
-  if (!it->second) return 0;
+  const ModuleFile &mf = it->second;
+  if (!mf.data || (addr >= mf.relroStart && addr < mf.relroEnd)) return 0;
   uint64_t off = r->fileOffset + (addr - r->start);
-  uint64_t size = it->second->getBufferSize();
+  uint64_t size = mf.data->getBufferSize();
   if (off >= size) return 0;
-  size_t n = std::min<uint64_t>({len, size - off, r->end - addr});
-  memcpy(buf, it->second->getBufferStart() + off, n);
+  uint64_t limit = r->end;
+  if (mf.relroStart > addr) limit = std::min(limit, mf.relroStart);
+  // Captured bytes win: stop where the next slice begins.
+  auto next = std::upper_bound(data_.memory.begin(), data_.memory.end(), addr,
+                               [](uint64_t a, const MemorySlice &m) { return a < m.address; });
+  if (next != data_.memory.end()) limit = std::min(limit, next->address);
+  size_t n = std::min<uint64_t>({len, size - off, limit - addr});
+  memcpy(buf, mf.data->getBufferStart() + off, n);
   return n;
 }
 

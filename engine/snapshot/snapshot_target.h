@@ -31,8 +31,11 @@ private:
   size_t readFromModuleFile(uint64_t addr, void *buf, size_t len);
 
   SnapshotData data_;
-  // path -> mapped file, or null when it is missing or another build.
-  std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> files_;
+  struct ModuleFile {
+    std::unique_ptr<llvm::MemoryBuffer> data;  // null: missing or another build
+    uint64_t relroStart = 0, relroEnd = 0;     // runtime range relocated at load (not the file's)
+  };
+  std::map<std::string, ModuleFile> files_;  // by path
 };
 
 }  // namespace bt

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +63,13 @@ bool readLayout(const MemoryReader &read, uint64_t base, ElfLayout &out) {
 }
 
 MemoryReader fileReader(const std::string &path, int &fd) {
-  fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Paths come from cores and snapshots: never block on a FIFO or a device.
+  fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    close(fd);
+    fd = -1;
+  }
   return [&fd](uint64_t off, void *buf, size_t len) -> size_t {
     if (fd < 0) return 0;
     ssize_t r = pread(fd, buf, len, (off_t)off);
