@@ -9,7 +9,7 @@ namespace bt {
 
 using llvm::json::Array;
 using llvm::json::Object;
-using llvm::json::Value;
+using JValue = llvm::json::Value;  // bt::Value is the engine's value
 
 std::string hexU64(uint64_t v) {
   char buf[24];
@@ -22,7 +22,7 @@ bool parseHexU64(llvm::StringRef s, uint64_t &out) {
   return !s.getAsInteger(16, out);
 }
 
-static Value strOrNull(const std::string &s) {
+static JValue strOrNull(const std::string &s) {
   if (s.empty()) return nullptr;
   return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
 }
@@ -32,16 +32,16 @@ static std::string utf8(const std::string &s) {
   return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
 }
 
-Value encodeSignal(const std::optional<SignalInfo> &s) {
+JValue encodeSignal(const std::optional<SignalInfo> &s) {
   if (!s) return nullptr;
   return Object{{"number", s->signo},
                 {"code", s->code},
                 {"errno", s->err},
-                {"address", s->hasAddress ? Value(hexU64(s->address)) : Value(nullptr)},
+                {"address", s->hasAddress ? JValue(hexU64(s->address)) : JValue(nullptr)},
                 {"sender_pid", s->senderPid}};
 }
 
-Value encodeVariables(const std::vector<Variable> &vars) {
+JValue encodeVariables(const std::vector<Variable> &vars) {
   Array out;
   for (const Variable &v : vars)
     out.push_back(Object{{"name", utf8(v.name)},
@@ -51,11 +51,11 @@ Value encodeVariables(const std::vector<Variable> &vars) {
                          {"optimized_out", v.optimizedOut},
                          {"error", v.error},
                          {"entry_value", strOrNull(v.entryValue)},
-                         {"address", v.address ? Value(hexU64(*v.address)) : Value(nullptr)}});
+                         {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)}});
   return out;
 }
 
-Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
+JValue encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
   Array out;
   for (const ThreadBacktrace &t : threads) {
     Array frames;
@@ -88,9 +88,9 @@ Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
 // The caller (the snapshot reader) names the file.
 static llvm::Error bad(const std::string &what) { return makeError(ErrorKind::BadInput, "{0}", what); }
 
-llvm::Error decodeSignal(const Value *v, std::optional<SignalInfo> &out) {
+llvm::Error decodeSignal(const JValue *v, std::optional<SignalInfo> &out) {
   out.reset();
-  if (!v || v->kind() == Value::Null) return llvm::Error::success();
+  if (!v || v->kind() == JValue::Null) return llvm::Error::success();
   std::string err;
   JsonFields f(v, "signal", &err);
   SignalInfo s;
@@ -128,7 +128,7 @@ static bool decodeVariableList(const Array *a, const std::string &path, std::str
   return err.empty();
 }
 
-llvm::Error decodeVariables(const Value *v, std::vector<Variable> &out) {
+llvm::Error decodeVariables(const JValue *v, std::vector<Variable> &out) {
   std::string err;
   const Array *a = v ? v->getAsArray() : nullptr;
   if (!a) return bad("globals: expected an array");
@@ -146,7 +146,7 @@ static bool parseHow(llvm::StringRef s, FrameHow &out) {
   return false;
 }
 
-llvm::Error decodeBacktraces(const Value *v, std::vector<ThreadBacktrace> &out) {
+llvm::Error decodeBacktraces(const JValue *v, std::vector<ThreadBacktrace> &out) {
   const Array *threads = v ? v->getAsArray() : nullptr;
   if (!threads) return bad("backtraces: expected an array");
   std::string err;

@@ -27,7 +27,7 @@ namespace bt {
 
 using llvm::json::Array;
 using llvm::json::Object;
-using llvm::json::Value;
+using JValue = llvm::json::Value;  // bt::Value is the engine's value
 
 namespace {
 
@@ -44,9 +44,9 @@ void putU64(std::string &out, uint64_t v) { out.append(reinterpret_cast<const ch
 std::string utf8(const std::string &s) {
   return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
 }
-Value optStr(const std::string &s) { return s.empty() ? Value(nullptr) : Value(utf8(s)); }
+JValue optStr(const std::string &s) { return s.empty() ? JValue(nullptr) : JValue(utf8(s)); }
 
-Value encodeRegisters(const Registers &r) {
+JValue encodeRegisters(const Registers &r) {
   static const char *const kNames[] = {
       "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
       "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
@@ -76,7 +76,7 @@ bool unhexBytes(llvm::StringRef s, uint8_t *out, size_t n) {
   return true;
 }
 
-Value encodeDocument(const SnapshotData &s) {
+JValue encodeDocument(const SnapshotData &s) {
   const ProcessFacts &p = s.process;
   Array cmd, env;
   for (const std::string &a : p.commandLine) cmd.push_back(utf8(a));
@@ -85,12 +85,12 @@ Value encodeDocument(const SnapshotData &s) {
                  {"executable", optStr(p.executable)},
                  {"command_line", std::move(cmd)},
                  {"environment", std::move(env)},
-                 {"uid", p.uid ? Value(*p.uid) : Value(nullptr)},
-                 {"start_time", p.startTime ? Value(int64_t(*p.startTime)) : Value(nullptr)}};
+                 {"uid", p.uid ? JValue(*p.uid) : JValue(nullptr)},
+                 {"start_time", p.startTime ? JValue(int64_t(*p.startTime)) : JValue(nullptr)}};
   const CaptureInfo &c = s.capture;
   Object capture{{"source", c.source},
                  {"time", int64_t(c.time)},
-                 {"stopped_ms", c.stoppedMs >= 0 ? Value(c.stoppedMs) : Value(nullptr)},
+                 {"stopped_ms", c.stoppedMs >= 0 ? JValue(c.stoppedMs) : JValue(nullptr)},
                  {"host", utf8(c.host)},
                  {"kernel", utf8(c.kernel)},
                  {"arch", c.arch},
@@ -104,7 +104,7 @@ Value encodeDocument(const SnapshotData &s) {
         {"tid", t.tid},
         {"name", optStr(t.name)},
         {"registers", encodeRegisters(t.regs)},
-        {"fpregs", t.fpregs ? Value(hexBytes(t.fpregs->bytes, sizeof t.fpregs->bytes)) : Value(nullptr)},
+        {"fpregs", t.fpregs ? JValue(hexBytes(t.fpregs->bytes, sizeof t.fpregs->bytes)) : JValue(nullptr)},
         {"signal", encodeSignal(t.signal)}});
   Array regions;
   for (const MemoryRegion &r : s.regions) {
@@ -124,8 +124,8 @@ Value encodeDocument(const SnapshotData &s) {
                              {"load_bias", hexU64(m.loadBias)},
                              {"build_id", optStr(m.buildId)},
                              {"main_executable", m.isMainExecutable},
-                             {"link_map", m.linkMap ? Value(hexU64(m.linkMap)) : Value(nullptr)},
-                             {"dynamic", m.dynamic ? Value(hexU64(m.dynamic)) : Value(nullptr)},
+                             {"link_map", m.linkMap ? JValue(hexU64(m.linkMap)) : JValue(nullptr)},
+                             {"dynamic", m.dynamic ? JValue(hexU64(m.dynamic)) : JValue(nullptr)},
                              {"link_map_name", optStr(m.linkMapName)},
                              {"link_map_order", m.linkMapOrder}});
   Array auxv;
@@ -142,8 +142,8 @@ Value encodeDocument(const SnapshotData &s) {
                 {"process", std::move(process)},
                 {"capture", std::move(capture)},
                 {"signal", encodeSignal(s.signal)},
-                {"crashed_tid", s.crashedTid ? Value(*s.crashedTid) : Value(nullptr)},
-                {"xcr0", s.xcr0 ? Value(hexU64(*s.xcr0)) : Value(nullptr)},
+                {"crashed_tid", s.crashedTid ? JValue(*s.crashedTid) : JValue(nullptr)},
+                {"xcr0", s.xcr0 ? JValue(hexU64(*s.xcr0)) : JValue(nullptr)},
                 {"threads", std::move(threads)},
                 {"regions", std::move(regions)},
                 {"modules", std::move(modules)},
@@ -162,7 +162,7 @@ llvm::Error bad(const std::string &name, const std::string &what) {
 }
 
 // Decodes the JSON document; the first invalid field is reported.
-llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string &name) {
+llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string &name) {
   std::string err;
   JsonFields top(&doc, "", &err);
   std::string schema = top.str("schema");
@@ -173,10 +173,10 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
   s.process.pid = int(p.integer("pid", 0, INT32_MAX));
   s.process.executable = p.str("executable", true);
   if (const Array *a = p.array("command_line"))
-    for (const Value &v : *a)
+    for (const JValue &v : *a)
       if (auto str = v.getAsString()) s.process.commandLine.push_back(str->str());
   if (const Array *a = p.array("environment"))
-    for (const Value &v : *a)
+    for (const JValue &v : *a)
       if (auto str = v.getAsString()) s.process.environment.push_back(str->str());
   if (auto uid = p.optInteger("uid", 0, UINT32_MAX)) s.process.uid = int(*uid);
   if (auto st = p.optInteger("start_time", 0, INT64_MAX)) s.process.startTime = uint64_t(*st);
@@ -184,7 +184,7 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
   JsonFields c(top.value("capture"), "capture", &err);
   s.capture.source = c.str("source");
   s.capture.time = uint64_t(c.integer("time", 0, INT64_MAX));
-  if (const Value *v = c.value("stopped_ms"); v && v->kind() != Value::Null) s.capture.stoppedMs = c.number("stopped_ms");
+  if (const JValue *v = c.value("stopped_ms"); v && v->kind() != JValue::Null) s.capture.stoppedMs = c.number("stopped_ms");
   s.capture.host = c.str("host");
   s.capture.kernel = c.str("kernel");
   s.capture.arch = c.str("arch");
@@ -275,12 +275,12 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
   if (llvm::Error e = decodeVariables(top.value("globals"), s.globals))
     return bad(name, llvm::toString(std::move(e)));
 
-  const Value *attrs = top.value("attributes");
+  const JValue *attrs = top.value("attributes");
   const Object *attrObj = attrs ? attrs->getAsObject() : nullptr;
   if (!attrObj) return bad(name, "attributes: expected an object");
   if (const Array *order = top.array("attribute_order")) {
     std::set<std::string> seen;
-    for (const Value &k : *order) {
+    for (const JValue &k : *order) {
       auto key = k.getAsString();
       auto val = key ? attrObj->getString(*key) : std::nullopt;
       if (!val) return bad(name, "attribute_order: names an attribute that is not there");
@@ -291,7 +291,7 @@ llvm::Error decodeDocument(const Value &doc, SnapshotData &s, const std::string 
   if (const Array *cls = top.array("classifications")) s.classifications = *cls;
   s.fingerprint = top.str("fingerprint");
   if (const Array *ff = top.array("fingerprint_frames"))
-    for (const Value &v : *ff)
+    for (const JValue &v : *ff)
       if (auto str = v.getAsString()) s.fingerprintFrames.push_back(str->str());
   if (!err.empty()) return bad(name, err);
 
@@ -444,7 +444,7 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
       }
     }
   }
-  llvm::Expected<Value> doc = llvm::json::parse(text);
+  llvm::Expected<JValue> doc = llvm::json::parse(text);
   if (!doc) return bad(name, "document is not JSON: " + llvm::toString(doc.takeError()));
   pos += jsonSize;
   SnapshotData snap;

@@ -30,6 +30,8 @@ struct SymbolizerOptions {
   bool variables = false;  // also load what variable locations need (location lists)
 };
 
+class Value;  // engine/vars/value.h: the walkable value (only when the caller asked for it)
+
 // A variable of a frame as presented: the vars layer fills these (see ScopeVisitor).
 struct Variable {
   std::string name;
@@ -40,6 +42,7 @@ struct Variable {
   bool error = false;          // value is "<error: ...>"
   std::string entryValue;      // value at function entry when known separately (gdb's x@entry)
   std::optional<uint64_t> address;  // where it lives in memory, if it does
+  std::shared_ptr<const Value> handle;  // typed bytes to walk (FrameVariables::keepValues)
 };
 
 struct SourceLocation {

@@ -3,6 +3,7 @@
 #include "symbols/call_sites.h"
 #include "symbols/elf_file.h"
 #include "unwind/dwarf_expr.h"
+#include "vars/value.h"
 #include "vars/value_printer.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -430,6 +431,8 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       }
       v.address = address;
       v.value = formatValue(type, bytes, address, pc);
+      if (values_) v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, fe.bias),
+                                                      bytes, address);
       return v;
     };
 
@@ -522,6 +525,9 @@ std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
             } else {
               v.address = addr;
               v.value = formatValue(type, bytes, addr, printContext());
+              if (values_)
+                v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, mod.loadBias),
+                                                   bytes, addr);
             }
           }
           result = std::move(v);

@@ -10,6 +10,7 @@
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/unwinder.h"
+#include "vars/value.h"
 #include "vars/value_printer.h"
 
 #include <map>
@@ -28,6 +29,11 @@ public:
   // handful of names, not for every global.
   std::optional<Variable> readGlobal(const std::string &name);
 
+  // From now on, variables also carry a walkable Value (Variable::handle) reading through
+  // `session` (which the owner closes when the target goes away). Off by default: bt prints
+  // strings only.
+  void keepValues(std::shared_ptr<ValueSession> session) { values_ = std::move(session); }
+
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
   // gdb's DWARF-based name of the C++ function entered at link-time `vaddr` ("" if none).
@@ -41,6 +47,7 @@ private:
 
   Target &target_;
   Symbolizer &symbols_;
+  std::shared_ptr<ValueSession> values_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> functionNames_;  // (bias, vaddr) -> name
 };
 

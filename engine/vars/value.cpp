@@ -1,0 +1,399 @@
+#include "vars/value.h"
+
+#include "support/error.h"
+#include "vars/value_printer.h"
+
+#include <llvm/BinaryFormat/Dwarf.h>
+
+#include <cstring>
+
+namespace bt {
+
+using namespace llvm;
+
+namespace {
+constexpr size_t kMaxTypes = 200000;       // per table: a hostile type graph ends here
+constexpr unsigned kMaxDepth = 48;         // nesting while building
+constexpr uint64_t kMaxRead = 16u << 20;   // one deref reads at most this much
+constexpr uint64_t kMaxElements = 1u << 24;
+
+DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
+uint64_t attrU(const DWARFDie &d, dwarf::Attribute a, uint64_t dflt) {
+  return dwarf::toUnsigned(d.find(a)).value_or(dflt);
+}
+}  // namespace
+
+TypeInfo *TypeTable::make() {
+  storage_.emplace_back();
+  return &storage_.back();
+}
+
+const TypeInfo *TypeTable::fromDie(const DWARFDie &type, uint64_t moduleKey) {
+  return build(type, moduleKey, 0);
+}
+
+const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned depth) {
+  static const TypeInfo kVoid = [] {
+    TypeInfo t;
+    t.kind = TypeInfo::Kind::Void;
+    t.name = "void";
+    return t;
+  }();
+  static const TypeInfo kUnknown = [] {
+    TypeInfo t;
+    t.name = "?";
+    return t;
+  }();
+  if (!t) return &kVoid;
+  auto key = std::make_pair(moduleKey, t.getOffset());
+  if (auto it = byDie_.find(key); it != byDie_.end()) return it->second;
+  if (depth > kMaxDepth || storage_.size() >= kMaxTypes) return &kUnknown;
+  TypeInfo *ti = make();
+  byDie_[key] = ti;  // before the children: a type may refer to itself
+  ti->name = typeName(t);
+  ti->size = typeSize(t);
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_base_type: {
+      ti->kind = TypeInfo::Kind::Base;
+      switch (attrU(t, dwarf::DW_AT_encoding, 0)) {
+        case dwarf::DW_ATE_signed: ti->encoding = TypeInfo::Encoding::Signed; break;
+        case dwarf::DW_ATE_unsigned: ti->encoding = TypeInfo::Encoding::Unsigned; break;
+        case dwarf::DW_ATE_float: ti->encoding = TypeInfo::Encoding::Float; break;
+        case dwarf::DW_ATE_boolean: ti->encoding = TypeInfo::Encoding::Bool; break;
+        case dwarf::DW_ATE_signed_char: ti->encoding = TypeInfo::Encoding::SignedChar; break;
+        case dwarf::DW_ATE_unsigned_char: ti->encoding = TypeInfo::Encoding::UnsignedChar; break;
+        case dwarf::DW_ATE_UTF: ti->encoding = TypeInfo::Encoding::Utf; break;
+        default: break;
+      }
+      break;
+    }
+    case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
+    case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type: {
+      // A named alias: same structure as its target (resolveType follows `target`).
+      const TypeInfo *target = build(typeOf(t), moduleKey, depth + 1);
+      ti->kind = target->kind;
+      ti->encoding = target->encoding;
+      ti->target = target;
+      ti->count = target->count;
+      ti->size = ti->size ? ti->size : target->size;
+      ti->name = typeName(t);
+      ti->alias = true;  // fields and enumerators live in the resolved type
+      break;
+    }
+    case dwarf::DW_TAG_pointer_type:
+      ti->kind = TypeInfo::Kind::Pointer;
+      ti->target = build(typeOf(t), moduleKey, depth + 1);
+      break;
+    case dwarf::DW_TAG_reference_type:
+      ti->kind = TypeInfo::Kind::Reference;
+      ti->target = build(typeOf(t), moduleKey, depth + 1);
+      break;
+    case dwarf::DW_TAG_rvalue_reference_type:
+      ti->kind = TypeInfo::Kind::RValueReference;
+      ti->target = build(typeOf(t), moduleKey, depth + 1);
+      break;
+    case dwarf::DW_TAG_ptr_to_member_type:
+      ti->kind = TypeInfo::Kind::PointerToMember;
+      break;
+    case dwarf::DW_TAG_subroutine_type:
+      ti->kind = TypeInfo::Kind::Function;
+      break;
+    case dwarf::DW_TAG_enumeration_type: {
+      ti->kind = TypeInfo::Kind::Enum;
+      ti->target = build(typeOf(t), moduleKey, depth + 1);
+      bool isSigned = ti->target && ti->target->encoding == TypeInfo::Encoding::Signed;
+      for (const DWARFDie &e : t.children()) {
+        if (e.getTag() != dwarf::DW_TAG_enumerator || ti->enumerators.size() > 4096) continue;
+        auto cv = e.find(dwarf::DW_AT_const_value);
+        if (!cv) continue;
+        int64_t v = isSigned ? cv->getAsSignedConstant().value_or(0)
+                             : int64_t(cv->getAsUnsignedConstant().value_or(0));
+        ti->enumerators.emplace_back(e.getShortName() ? e.getShortName() : "", v);
+      }
+      break;
+    }
+    case dwarf::DW_TAG_array_type: {
+      // int a[2][3]: an array of 2 "int [3]" (one synthetic type per inner dimension).
+      std::vector<std::optional<uint64_t>> dims;
+      for (const DWARFDie &sr : t.children()) {
+        if (sr.getTag() != dwarf::DW_TAG_subrange_type) continue;
+        if (auto c = dwarf::toUnsigned(sr.find(dwarf::DW_AT_count))) dims.push_back(*c);
+        else if (auto ub = dwarf::toUnsigned(sr.find(dwarf::DW_AT_upper_bound)))
+          dims.push_back(*ub + 1 - attrU(sr, dwarf::DW_AT_lower_bound, 0));
+        else dims.push_back(std::nullopt);
+        if (dims.size() > 16) break;
+      }
+      if (dims.empty()) dims.push_back(std::nullopt);
+      const TypeInfo *elem = build(typeOf(t), moduleKey, depth + 1);
+      for (size_t i = dims.size(); i-- > 1;) {
+        TypeInfo *inner = make();
+        inner->kind = TypeInfo::Kind::Array;
+        inner->target = elem;
+        inner->count = dims[i];
+        inner->size = dims[i] && elem->size ? *dims[i] * elem->size : 0;
+        inner->name = elem->name + " [" + (dims[i] ? std::to_string(*dims[i]) : "") + "]";
+        elem = inner;
+      }
+      ti->kind = TypeInfo::Kind::Array;
+      ti->target = elem;
+      ti->count = dims[0];
+      break;
+    }
+    case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type: case dwarf::DW_TAG_union_type: {
+      ti->kind = t.getTag() == dwarf::DW_TAG_union_type ? TypeInfo::Kind::Union
+                 : t.getTag() == dwarf::DW_TAG_class_type ? TypeInfo::Kind::Class
+                                                          : TypeInfo::Kind::Struct;
+      for (const DWARFDie &m : t.children()) {
+        bool base = m.getTag() == dwarf::DW_TAG_inheritance;
+        if ((m.getTag() != dwarf::DW_TAG_member && !base) || m.find(dwarf::DW_AT_external) ||
+            m.find(dwarf::DW_AT_declaration) || ti->fields.size() > 4096)
+          continue;  // static members have no storage in the object
+        TypeInfo::Field f;
+        f.isBase = base;
+        f.type = build(typeOf(m), moduleKey, depth + 1);
+        f.name = base ? f.type->name : (m.getShortName() ? m.getShortName() : "");
+        f.offset = attrU(m, dwarf::DW_AT_data_member_location, 0);
+        if (auto bs = dwarf::toUnsigned(m.find(dwarf::DW_AT_bit_size))) {
+          f.bitSize = uint32_t(*bs);
+          if (auto dbo = dwarf::toUnsigned(m.find(dwarf::DW_AT_data_bit_offset))) {
+            f.offset = *dbo / 8;
+            f.bitOffset = uint32_t(*dbo % 8);
+          } else if (auto bo = dwarf::toUnsigned(m.find(dwarf::DW_AT_bit_offset))) {
+            // DWARF 2/3: bits from the most significant end of the storage unit.
+            uint64_t unit = attrU(m, dwarf::DW_AT_byte_size, f.type->size) * 8;
+            uint64_t lsb = unit - *bo - *bs;
+            f.offset += lsb / 8;
+            f.bitOffset = uint32_t(lsb % 8);
+          }
+        }
+        ti->fields.push_back(std::move(f));
+      }
+      break;
+    }
+    default:
+      ti->kind = TypeInfo::Kind::Unknown;
+      break;
+  }
+  return ti;
+}
+
+const TypeInfo *resolveType(const TypeInfo *t) {
+  for (int i = 0; t && t->alias && t->target && i < 32; ++i) t = t->target;
+  return t;
+}
+
+void ValueSession::close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  target_ = nullptr;
+}
+
+bool ValueSession::open() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return target_ != nullptr;
+}
+
+Expected<std::string> ValueSession::read(uint64_t addr, uint64_t len) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!target_) return makeError(ErrorKind::Usage, "the target of this value is closed");
+  if (len > kMaxRead) return makeError(ErrorKind::BadInput, "refusing to read {0} bytes at once", len);
+  std::string buf(len, '\0');
+  size_t n = len ? target_->readMemory(addr, buf.data(), len) : 0;
+  if (n != len)
+    return makeError(ErrorKind::BadInput, "Cannot access memory at address {0:x}", addr + n);
+  return buf;
+}
+
+const TypeInfo *Value::resolved() const { return resolveType(type_); }
+
+Expected<uint64_t> Value::asUnsigned() const {
+  const TypeInfo *t = resolved();
+  bool scalar = t->kind == TypeInfo::Kind::Base || t->kind == TypeInfo::Kind::Enum ||
+                t->kind == TypeInfo::Kind::Pointer || t->kind == TypeInfo::Kind::Reference ||
+                t->kind == TypeInfo::Kind::RValueReference;
+  if (!scalar || (t->kind == TypeInfo::Kind::Base && t->encoding == TypeInfo::Encoding::Float))
+    return makeError(ErrorKind::Usage, "a {0} is not an integer", type_->name);
+  if (bytes_.empty() || bytes_.size() > 8)
+    return makeError(ErrorKind::Usage, "a {0} of {1} bytes is not an integer", type_->name, bytes_.size());
+  uint64_t v = 0;
+  memcpy(&v, bytes_.data(), bytes_.size());
+  return v;
+}
+
+Expected<int64_t> Value::asSigned() const {
+  Expected<uint64_t> u = asUnsigned();
+  if (!u) return u.takeError();
+  size_t n = bytes_.size();
+  uint64_t v = *u;
+  if (n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t(0) << (8 * n);  // sign-extend
+  return int64_t(v);
+}
+
+Expected<double> Value::asDouble() const {
+  const TypeInfo *t = resolved();
+  if (t->kind == TypeInfo::Kind::Base && t->encoding == TypeInfo::Encoding::Float) {
+    if (bytes_.size() == 4) {
+      float f;
+      memcpy(&f, bytes_.data(), 4);
+      return double(f);
+    }
+    if (bytes_.size() == 8) {
+      double d;
+      memcpy(&d, bytes_.data(), 8);
+      return d;
+    }
+    if (bytes_.size() >= 10) {
+      long double ld = 0;
+      memcpy(&ld, bytes_.data(), std::min(bytes_.size(), sizeof ld));
+      return double(ld);
+    }
+  }
+  if (t->kind == TypeInfo::Kind::Base || t->kind == TypeInfo::Kind::Enum) {
+    bool isSigned = t->encoding == TypeInfo::Encoding::Signed || t->encoding == TypeInfo::Encoding::SignedChar;
+    if (isSigned) {
+      Expected<int64_t> s = asSigned();
+      if (!s) return s.takeError();
+      return double(*s);
+    }
+    Expected<uint64_t> u = asUnsigned();
+    if (!u) return u.takeError();
+    return double(*u);
+  }
+  return makeError(ErrorKind::Usage, "a {0} is not a number", type_->name);
+}
+
+std::string Value::enumeratorName() const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Enum) return {};
+  Expected<int64_t> v = asSigned();
+  if (!v) {
+    consumeError(v.takeError());
+    return {};
+  }
+  for (const auto &[name, ev] : t->enumerators)
+    if (ev == *v || (bytes_.size() < 8 && uint64_t(ev) == (uint64_t(*v) & ((uint64_t(1) << (8 * bytes_.size())) - 1))))
+      return name;
+  return {};
+}
+
+std::vector<std::string> Value::fieldNames() const {
+  std::vector<std::string> out;
+  for (const TypeInfo::Field &f : resolved()->fields) out.push_back(f.isBase ? "<" + f.name + ">" : f.name);
+  return out;
+}
+
+Expected<Value> Value::member(const TypeInfo::Field &f) const {
+  uint64_t size = f.type->size;
+  if (f.bitSize) {
+    // Extract the bits into a value of the field's type.
+    uint64_t raw = 0;
+    size_t have = f.offset < bytes_.size() ? std::min<size_t>(8, bytes_.size() - f.offset) : 0;
+    memcpy(&raw, bytes_.data() + f.offset, have);
+    uint64_t v = (raw >> f.bitOffset) & (f.bitSize >= 64 ? ~uint64_t(0) : ((uint64_t(1) << f.bitSize) - 1));
+    const TypeInfo *rt = resolveType(f.type);
+    if ((rt->encoding == TypeInfo::Encoding::Signed || rt->encoding == TypeInfo::Encoding::SignedChar) &&
+        f.bitSize < 64 && ((v >> (f.bitSize - 1)) & 1))
+      v |= ~uint64_t(0) << f.bitSize;
+    std::string b(std::max<uint64_t>(size, 1), '\0');
+    memcpy(b.data(), &v, std::min<size_t>(b.size(), 8));
+    return Value(session_, f.type, std::move(b), std::nullopt);
+  }
+  if (f.offset + size > bytes_.size())
+    return makeError(ErrorKind::BadInput, "member {0} lies outside the {1} bytes read", f.name, bytes_.size());
+  return Value(session_, f.type, bytes_.substr(f.offset, size),
+               address_ ? std::optional<uint64_t>(*address_ + f.offset) : std::nullopt);
+}
+
+Expected<Value> Value::field(const std::string &name) const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Struct && t->kind != TypeInfo::Kind::Class && t->kind != TypeInfo::Kind::Union)
+    return makeError(ErrorKind::Usage, "a {0} has no fields", type_->name);
+  for (const TypeInfo::Field &f : t->fields)
+    if (f.name == name || (f.isBase && "<" + f.name + ">" == name)) return member(f);
+  // Members of anonymous structs/unions are reachable by name, as in C.
+  for (const TypeInfo::Field &f : t->fields)
+    if (f.name.empty()) {
+      Expected<Value> anon = member(f);
+      if (!anon) {
+        consumeError(anon.takeError());
+        continue;
+      }
+      Expected<Value> inner = anon->field(name);
+      if (inner) return inner;
+      consumeError(inner.takeError());
+    }
+  return makeError(ErrorKind::Usage, "{0} has no field named {1}", type_->name, name);
+}
+
+uint64_t Value::elementCount() const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Array || !t->count) return 0;
+  return std::min<uint64_t>(*t->count, kMaxElements);
+}
+
+Expected<Value> Value::element(uint64_t index) const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Array) return makeError(ErrorKind::Usage, "a {0} is not an array", type_->name);
+  if (t->count && index >= *t->count)
+    return makeError(ErrorKind::Usage, "index {0} is out of bounds (the array has {1} elements)", index, *t->count);
+  uint64_t es = t->target->size;
+  if (!es) return makeError(ErrorKind::BadInput, "the elements of {0} have no size", type_->name);
+  uint64_t off = index * es;
+  if (off + es <= bytes_.size())
+    return Value(session_, t->target, bytes_.substr(off, es),
+                 address_ ? std::optional<uint64_t>(*address_ + off) : std::nullopt);
+  if (!address_) return makeError(ErrorKind::BadInput, "element {0} was not read", index);
+  Expected<std::string> b = session_->read(*address_ + off, es);
+  if (!b) return b.takeError();
+  return Value(session_, t->target, std::move(*b), *address_ + off);
+}
+
+Expected<Value> Value::deref() const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Pointer && t->kind != TypeInfo::Kind::Reference &&
+      t->kind != TypeInfo::Kind::RValueReference)
+    return makeError(ErrorKind::Usage, "a {0} is not a pointer", type_->name);
+  Expected<uint64_t> p = asUnsigned();
+  if (!p) return p.takeError();
+  if (*p == 0) return makeError(ErrorKind::BadInput, "null pointer");
+  const TypeInfo *target = t->target;
+  if (!target || resolveType(target)->kind == TypeInfo::Kind::Void || !target->size)
+    return makeError(ErrorKind::Usage, "cannot dereference a {0}", type_->name);
+  Expected<std::string> b = session_->read(*p, target->size);
+  if (!b) return b.takeError();
+  return Value(session_, target, std::move(*b), *p);
+}
+
+Expected<std::string> Value::cString(size_t maxLen) const {
+  const TypeInfo *t = resolved();
+  auto isChar = [](const TypeInfo *c) {
+    c = resolveType(c);
+    return c && c->kind == TypeInfo::Kind::Base && c->size == 1;
+  };
+  if (t->kind == TypeInfo::Kind::Array && isChar(t->target)) {
+    std::string s = bytes_.substr(0, std::min(bytes_.size(), maxLen));
+    return s.substr(0, s.find('\0'));
+  }
+  if (t->kind == TypeInfo::Kind::Pointer && isChar(t->target)) {
+    Expected<uint64_t> p = asUnsigned();
+    if (!p) return p.takeError();
+    if (!*p) return makeError(ErrorKind::BadInput, "null pointer");
+    std::string out;
+    for (uint64_t at = *p; out.size() < maxLen;) {
+      uint64_t chunk = std::min<uint64_t>(256 - (at % 256), maxLen - out.size());
+      Expected<std::string> b = session_->read(at, chunk);
+      if (!b) {
+        if (out.empty()) return b.takeError();
+        consumeError(b.takeError());
+        break;
+      }
+      size_t z = b->find('\0');
+      out += b->substr(0, z);
+      if (z != std::string::npos) break;
+      at += chunk;
+    }
+    return out;
+  }
+  return makeError(ErrorKind::Usage, "a {0} is not a string", type_->name);
+}
+
+}  // namespace bt

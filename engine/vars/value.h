@@ -1,0 +1,120 @@
+// Value: a variable's value as the engine read it, walkable after the DWARF it came from is gone
+// (the Python API and classifiers walk fields, elements and pointers). Its type is a TypeInfo
+// copied out of DWARF into a TypeTable (typedefs and cv-qualifiers kept as names, structure
+// resolved), its bytes are the object representation read at capture, and deref() / reads
+// past the captured bytes go back to the Target through a ValueSession, which the owner closes
+// when the target goes away (later reads then fail with a clear error instead of touching
+// freed state). Everything is bounded: type graphs, element counts, read sizes.
+#pragma once
+
+#include "target/target.h"
+
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+#include <llvm/Support/Error.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+struct TypeInfo {
+  enum class Kind { Void, Base, Pointer, Reference, RValueReference, Struct, Class, Union, Enum,
+                    Array, Function, PointerToMember, Unknown };
+  enum class Encoding { None, Signed, Unsigned, Float, Bool, SignedChar, UnsignedChar, Utf };
+  struct Field {
+    std::string name;        // "" for an anonymous member
+    uint64_t offset = 0;     // bytes from the start of the object
+    uint32_t bitOffset = 0;  // bit-fields: bits from `offset`, little-endian numbering
+    uint32_t bitSize = 0;    // 0: not a bit-field
+    const TypeInfo *type = nullptr;
+    bool isBase = false;     // a base class subobject
+  };
+  Kind kind = Kind::Unknown;
+  bool alias = false;  // typedef / const / volatile: the structure is in `target`
+  std::string name;  // as written in C/C++, typedef names kept ("u32", "const char *")
+  uint64_t size = 0;
+  Encoding encoding = Encoding::None;
+  const TypeInfo *target = nullptr;  // pointee, referent, element, enum's underlying type
+  std::optional<uint64_t> count;     // arrays: elements (nullopt: unknown bound)
+  std::vector<Field> fields;
+  std::vector<std::pair<std::string, int64_t>> enumerators;
+};
+
+// Owns the TypeInfos built from one module's DWARF; memoized by DIE offset, so shared and
+// recursive types (a list node pointing to itself) are built once.
+class TypeTable {
+public:
+  const TypeInfo *fromDie(const llvm::DWARFDie &type, uint64_t moduleKey);
+
+private:
+  const TypeInfo *build(const llvm::DWARFDie &type, uint64_t moduleKey, unsigned depth);
+  TypeInfo *make();
+
+  std::deque<TypeInfo> storage_;
+  std::map<std::pair<uint64_t, uint64_t>, TypeInfo *> byDie_;
+};
+
+// What Values need from the capture: the target for reads beyond the captured bytes, and the
+// types. Closed by its owner when the target goes away.
+class ValueSession {
+public:
+  explicit ValueSession(Target *target) : target_(target) {}
+  TypeTable &types() { return types_; }
+  void close();
+  bool open() const;
+  // Reads target memory; an error if the session is closed or the memory unreadable.
+  llvm::Expected<std::string> read(uint64_t addr, uint64_t len);
+
+private:
+  mutable std::mutex mu_;
+  Target *target_;
+  TypeTable types_;
+};
+
+class Value {
+public:
+  Value(std::shared_ptr<ValueSession> s, const TypeInfo *type, std::string bytes,
+        std::optional<uint64_t> address)
+      : session_(std::move(s)), type_(type), bytes_(std::move(bytes)), address_(address) {}
+
+  const TypeInfo &type() const { return *type_; }
+  const std::string &bytes() const { return bytes_; }
+  std::optional<uint64_t> address() const { return address_; }
+
+  // Scalars. Errors say why (not a number, a float read as an integer, ...).
+  llvm::Expected<int64_t> asSigned() const;
+  llvm::Expected<uint64_t> asUnsigned() const;
+  llvm::Expected<double> asDouble() const;
+  // Enumerator name of an enum value ("" if none matches).
+  std::string enumeratorName() const;
+
+  // Aggregates: members in declaration order (base classes first, named like gdb "<Base>").
+  std::vector<std::string> fieldNames() const;
+  llvm::Expected<Value> field(const std::string &name) const;
+  // Arrays: the element count (0 for an unknown bound), elements one by one.
+  uint64_t elementCount() const;
+  llvm::Expected<Value> element(uint64_t index) const;
+  // Pointers and references: the object pointed to, read from the target now.
+  llvm::Expected<Value> deref() const;
+  // A C string at a char pointer or in a char array (bounded; stops at NUL).
+  llvm::Expected<std::string> cString(size_t maxLen = 4096) const;
+
+private:
+  llvm::Expected<Value> member(const TypeInfo::Field &f) const;
+  const TypeInfo *resolved() const;
+
+  std::shared_ptr<ValueSession> session_;
+  const TypeInfo *type_;
+  std::string bytes_;
+  std::optional<uint64_t> address_;
+};
+
+// Strips typedef/const/volatile names down to the type that has the structure.
+const TypeInfo *resolveType(const TypeInfo *t);
+
+}  // namespace bt
