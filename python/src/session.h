@@ -1,0 +1,62 @@
+// Session: one open target for the Python API — the Target (core, snapshot or live process),
+// its Symbolizer, the backtraces with walkable values (computed on first use) and the
+// ValueSession the values read through. Python objects hold a shared_ptr to it; close() releases
+// a live process, drops the target and closes the ValueSession, after which every accessor
+// raises instead of touching freed state.
+#pragma once
+
+#include "snapshot/snapshot.h"
+#include "support/error.h"
+#include "symbols/symbolizer.h"
+#include "target/target.h"
+#include "unwind/backtrace.h"
+#include "vars/frame_variables.h"
+#include "vars/value.h"
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bt::pyapi {
+
+// An engine error on its way to Python (the binding's translator maps kind -> exception type).
+struct EngineError : std::runtime_error {
+  EngineError(ErrorReport r) : std::runtime_error(r.message), kind(r.kind) {}
+  ErrorKind kind;
+};
+[[noreturn]] void raise(llvm::Error e);
+
+class Session {
+public:
+  static std::shared_ptr<Session> openFile(const std::string &path, const std::string &exe,
+                                           const std::vector<std::string> &debugDirs);
+  static std::shared_ptr<Session> attach(int pid, const std::vector<std::string> &debugDirs);
+
+  Target &target();  // raises if closed
+  bool closed() const { return !target_; }
+  void close();
+  const std::string &kind() const { return kind_; }
+  const SnapshotData *snapshot() const { return snapshot_.get(); }
+  // Backtraces of every thread with variables (walkable when the debug info is here).
+  const std::vector<ThreadBacktrace> &backtraces();
+  // Registers of frame `index` of thread `tid` as the unwinder recovered them (DWARF numbers).
+  std::optional<FrameRegs> frameRegisters(int tid, size_t index);
+
+private:
+  void compute();
+
+  std::unique_ptr<Target> target_;
+  std::unique_ptr<Symbolizer> symbols_;
+  std::shared_ptr<ValueSession> values_;
+  std::unique_ptr<FrameVariables> frameVars_;
+  std::unique_ptr<SnapshotData> snapshot_;  // for snapshots: their stored frames and facts
+  std::string kind_;
+  bool computed_ = false;
+  std::vector<ThreadBacktrace> backtraces_;
+  std::vector<std::pair<int, std::vector<PhysicalFrame>>> physical_;
+};
+
+}  // namespace bt::pyapi
