@@ -31,6 +31,13 @@ std::optional<Event> PacketReader::next() {
       continue;
     }
     size_t hash = buf_.find('#');
+    // A '$' before the end of this packet starts a new one: the client gave up on the first
+    // (a lost packet must not swallow the next one, which matters without acks).
+    size_t restart = buf_.find('$', 1);
+    if (restart != std::string::npos && (hash == std::string::npos || restart < hash)) {
+      buf_.erase(0, restart);
+      return Event{Event::BadChecksum, {}};
+    }
     if (hash == std::string::npos) {
       if (buf_.size() > kMaxPacket + 4) {
         // No end in sight: drop it and resynchronize on the next '$'.

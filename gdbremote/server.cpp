@@ -239,6 +239,24 @@ std::string RemoteServer::xferData(const std::string &object, const std::string 
   if (object == "threads") return threadsXml();
   if (object == "libraries-svr4") return librariesXml();
   if (object == "exec-file") return target_.process().executable;
+  if (object == "siginfo") {
+    // The current thread's siginfo_t (128 bytes, Linux x86-64 layout) for gdb's $_siginfo.
+    const ThreadInfo *t = thread(gThread_);
+    if (!t) t = stopThread();
+    const SignalInfo *si = t && t->signal ? &*t->signal : nullptr;
+    if (!si && t && target_.crashedTid() && *target_.crashedTid() == t->tid && target_.signal())
+      si = &*target_.signal();
+    if (!si) {
+      ok = false;
+      return {};
+    }
+    std::string out(128, '\0');
+    int32_t head[3] = {si->signo, si->err, si->code};
+    memcpy(out.data(), head, sizeof head);
+    if (si->hasAddress) memcpy(out.data() + 16, &si->address, 8);
+    else if (si->senderPid) memcpy(out.data() + 16, &si->senderPid, 4);
+    return out;
+  }
   if (object == "auxv") {
     std::string out;
     for (auto [k, v] : target_.auxv()) {
@@ -271,7 +289,7 @@ std::string RemoteServer::xfer(const std::string &args) {
     return errorReply();
   bool ok;
   std::string data = xferData(object, annex, ok);
-  if (!ok) return "";  // unknown object: not supported
+  if (!ok) return object == "siginfo" ? "E01" : "";  // unknown object: not supported
   if (off >= data.size()) return "l";
   len = std::min<uint64_t>(len, kMaxPacket / 2);
   std::string chunk = data.substr(off, len);
@@ -422,10 +440,14 @@ std::optional<std::string> RemoteServer::handle(const std::string &p) {
     default: break;
   }
   if (startsWith("qSupported")) {
-    lldb_ = p.find("xmlRegisters=") != std::string::npos;
+    // lldb announces xmlRegisters= and none of gdb's own features (gdb 13 sends xmlRegisters=i386
+    // too, with qRelocInsn+ and swbreak+).
+    lldb_ = p.find("xmlRegisters=") != std::string::npos && p.find("qRelocInsn") == std::string::npos &&
+            p.find("swbreak") == std::string::npos;
     return "PacketSize=" + hexNum(kMaxPacket) +
            ";QStartNoAckMode+;multiprocess+;qXfer:features:read+;qXfer:threads:read+;"
-           "qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;vContSupported+";
+           "qXfer:auxv:read+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;qXfer:siginfo:read+;"
+           "vContSupported+";
   }
   if (p == "QStartNoAckMode") return std::string("OK");  // serve() switches after replying
   if (startsWith("qXfer:")) return xfer(p.substr(6));
@@ -484,6 +506,7 @@ std::optional<std::string> RemoteServer::handle(const std::string &p) {
     return "start:" + hexNum(a) + ";size:" + hexNum(next - a) + ";";
   }
   if (p == "qHostInfo" || p == "qProcessInfo") {
+    lldb_ = true;  // only lldb asks these
     std::string triple = "x86_64-pc-linux-gnu";
     std::string out = p == "qProcessInfo" ? "pid:" + hexNum(uint64_t(target_.process().pid)) + ";" : "";
     return out + "triple:" + toHex(triple.data(), triple.size()) +
@@ -495,8 +518,21 @@ std::optional<std::string> RemoteServer::handle(const std::string &p) {
 int RemoteServer::serve(Transport &t) {
   PacketReader reader;
   char buf[16384];
+  // One log line per packet: control characters and binary bytes escaped.
+  auto logLine = [&](const char *dir, const std::string &payload) {
+    std::string shown;
+    for (unsigned char c : payload.substr(0, 512)) {
+      if (c >= 0x20 && c < 0x7f && c != '\\') shown += char(c);
+      else {
+        char b[8];
+        snprintf(b, sizeof b, "\\x%02x", c);
+        shown += b;
+      }
+    }
+    *opts_.log << dir << shown << (payload.size() > 512 ? "..." : "") << "\n";
+  };
   auto send = [&](const std::string &payload) {
-    if (opts_.log) *opts_.log << "-> " << payload.substr(0, 512) << (payload.size() > 512 ? "..." : "") << "\n";
+    if (opts_.log) logLine("-> ", payload);
     return t.write(encodePacket(payload));
   };
   std::string last;  // for a nack: resend
@@ -516,10 +552,9 @@ int RemoteServer::serve(Transport &t) {
       case Event::TooLong:
         if (opts_.log) *opts_.log << "<- (bad packet)\n";
         if (!noAck_ && !t.write("-")) return 1;
-        if (noAck_ && ev->kind == Event::TooLong && !send("E02")) return 1;
         break;
       case Event::Packet: {
-        if (opts_.log) *opts_.log << "<- " << ev->payload.substr(0, 512) << "\n";
+        if (opts_.log) logLine("<- ", ev->payload);
         if (!noAck_ && !t.write("+")) return 1;
         std::optional<std::string> reply = handle(ev->payload);
         if (reply) {
