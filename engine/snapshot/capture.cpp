@@ -127,16 +127,26 @@ void fingerprint(SnapshotData &s) {
   }
 }
 
+// Whether an environment variable's name says it holds a secret (API_KEY, DB_PASSWORD, ...).
+bool secretName(llvm::StringRef name) {
+  std::string up = name.upper();
+  for (const char *w : {"KEY", "TOKEN", "SECRET", "PASS", "PWD", "AUTH", "CRED", "COOKIE", "SESSION",
+                        "PRIVATE", "CERT"})
+    if (up.find(w) != std::string::npos && up != "PWD" && up != "OLDPWD") return true;
+  return false;
+}
+
 // Environment values are secrets more often than not: keep the names, replace the values by a
-// hash (equal values still compare equal), blank them in the captured environment block, and
-// scrub them from rendered variable values.
+// hash (equal values still compare equal) and blank them in the captured environment block.
+// Values of variables whose names say they are secrets are also scrubbed from rendered
+// variable values (all values would also hit "true", "/usr/bin" and the like).
 void redactEnvironment(SnapshotData &s, uint64_t envStart, uint64_t envEnd) {
   std::vector<std::string> secrets;
   for (std::string &e : s.process.environment) {
     size_t eq = e.find('=');
     if (eq == std::string::npos) continue;
     std::string value = e.substr(eq + 1);
-    if (value.size() >= 4) secrets.push_back(value);
+    if (value.size() >= 6 && secretName(llvm::StringRef(e).substr(0, eq))) secrets.push_back(value);
     e = e.substr(0, eq + 1) + redactedValue(value);
   }
   if (envEnd > envStart)
