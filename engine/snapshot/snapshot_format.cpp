@@ -344,7 +344,13 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   // Atomic: a reader never sees a half-written snapshot, a crash leaves no partial file.
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return makeError(ErrorKind::Generic, "{0}: {1}", tmp, strerror(errno));
+  if (fd < 0) {
+    int e = errno;
+    ErrorKind kind = e == ENOENT || e == ENOTDIR ? ErrorKind::MissingFile
+                     : e == EACCES || e == EPERM || e == EROFS ? ErrorKind::PermissionDenied
+                                                               : ErrorKind::Generic;
+    return makeError(kind, "cannot write {0}: {1}", path, strerror(e));
+  }
   size_t done = 0;
   while (done < out.size()) {
     ssize_t w = ::write(fd, out.data() + done, out.size() - done);

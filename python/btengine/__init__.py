@@ -1,73 +1,138 @@
 """btengine: the crash-capture and debugging engine as a Python library.
 
 Open a core file, a snapshot or a live process and walk its threads, frames, variables and
-values::
+values (``core_path``/``exe_path``: a core of the ``vars_c`` test fixture and its executable)::
 
     >>> import btengine
-    >>> with btengine.open("core.1234") as proc:          # doctest: +SKIP
-    ...     frame = proc.crashed_thread.frames[0]
-    ...     print(frame.function, frame.line)
-    ...     rect = frame["r"].value                          # a struct
-    ...     print(rect["tl"]["x"].value, rect["name"].string())
+    >>> with btengine.open(core_path, exe=exe_path) as proc:
+    ...     frame = next(f for f in proc.crashed_thread.frames if f.function == "vc_middle")
+    ...     rect = frame["r"].value                          # a struct rect
+    ...     print(frame.function, rect["tags"][2].value, rect["name"].string())
+    ...     print(frame["h"].value["r"].deref()["name"].string())   # follow a pointer
+    vc_middle 30 b'box'
+    b'global'
 
-Objects stay valid only while their Process is open; afterwards they raise ClosedError.
-Engine errors come as FileNotFoundError, PermissionError, ProcessLookupError, FormatError (bad
-or truncated input; a ValueError) and ValueError (misuse).
+Objects stay valid only while their Process is open; afterwards they raise ClosedError (a
+Process stays open as long as any object taken from it is referenced, until it is closed or its
+``with`` block ends). Engine errors come as FileNotFoundError, PermissionError,
+ProcessLookupError, FormatError (bad or truncated input, unreadable memory; a ValueError),
+KeyError/IndexError/TypeError (no such field, index out of range, wrong kind of value) and
+ValueError (other misuse).
 """
 
 from __future__ import annotations
 
+import builtins
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+import threading
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 from . import _btengine as _engine
 
 __all__ = ["open", "attach", "capture", "Process", "Thread", "Frame", "Variable", "Value",
-           "Module", "Region", "FormatError", "ClosedError", "__version__"]
+           "Module", "Region", "Signal", "CaptureResult", "FormatError", "ClosedError",
+           "__version__"]
 __version__ = "0.1.0"
 
 FormatError = _engine.FormatError
 ClosedError = _engine.ClosedError
 
+_CLOSED_MESSAGE = "the target is closed (the Process was closed or its `with` block ended)"
 
-def open(path: Union[str, os.PathLike], exe: Optional[str] = None,
-         debug_dirs: Sequence[str] = ()) -> "Process":
-    """Open a btengine snapshot (.btsnap) or an ELF core file (`exe`: its executable, when the
-    path recorded in the core has moved; `debug_dirs`: extra debug-file directories)."""
-    return Process(_engine.Session.open_file(os.fspath(path), exe or "", list(debug_dirs)))
+PathLike = Union[str, "os.PathLike[str]"]
 
 
-def attach(pid: int, debug_dirs: Sequence[str] = ()) -> "Process":
-    """Freeze a live process (PTRACE_SEIZE; it runs on if this interpreter dies) and read it.
-    Use it as a context manager: the process is resumed when the block ends, normally or not."""
-    return Process(_engine.Session.attach(int(pid), list(debug_dirs)))
+def open(path: PathLike, exe: Optional[PathLike] = None,
+         debug_dirs: Sequence[PathLike] = ()) -> "Process":
+    """Open a btengine snapshot (.btsnap) or an ELF core file.
+
+    `exe`: the core's executable, when the path recorded in the core has moved (ignored for
+    snapshots); `debug_dirs`: extra directories searched for separate debug files
+    (DIR/.build-id/xx/rest.debug). Use the result as a context manager::
+
+        >>> with btengine.open(core_path, exe=exe_path) as proc:
+        ...     print(proc.kind, proc.signal.name if proc.signal else None)
+        core SIGSEGV
+
+    Raises FileNotFoundError (no such file, or the executable is missing), FormatError (not a
+    core or snapshot, truncated, a minidump) or PermissionError.
+    """
+    return Process(_engine.Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
+                                             [os.fspath(d) for d in debug_dirs]))
 
 
-def capture(pid: int, path: Union[str, os.PathLike], *, variables: bool = True,
+def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
+    """Freeze a live process (PTRACE_SEIZE) and read it.
+
+    Use it as a context manager: the process runs on when the block ends, normally or by an
+    exception (and, the kernel seeing to it, when this interpreter dies)::
+
+        >>> with btengine.attach(pid) as proc:                # doctest: +SKIP
+        ...     for t in proc.threads:
+        ...         print(t.tid, t.name, t.frames[0].function)
+
+    Raises ProcessLookupError (no such process), PermissionError (ptrace not allowed) or
+    ValueError (pid <= 0, or this interpreter's own pid).
+    """
+    return Process(_engine.Session.attach(int(pid), [os.fspath(d) for d in debug_dirs]))
+
+
+def capture(pid: int, path: PathLike, *, variables: bool = True,
             all_threads: bool = True, max_stack_bytes: int = 512 * 1024,
             redact_env: bool = True, attributes: Optional[Dict[str, str]] = None,
-            debug_dirs: Sequence[str] = ()) -> "CaptureResult":
-    """Take a snapshot of live process `pid` into `path` (what `bt snapshot` does)."""
+            debug_dirs: Sequence[PathLike] = ()) -> "CaptureResult":
+    """Take a snapshot of live process `pid` into the file `path` (what `bt snapshot` does):
+    freeze it, read threads, stacks and variables, let it run on, write the file.
+
+    `attributes` are stored in the snapshot (Process.attributes when it is opened);
+    `redact_env` replaces environment values by hashes. Open the result with btengine.open()::
+
+        >>> r = btengine.capture(pid, "/tmp/x.btsnap", attributes={"build": "42"})  # doctest: +SKIP
+        >>> btengine.open(r.path).attributes                                       # doctest: +SKIP
+        {'build': '42'}
+    """
     size, stopped = _engine.capture(int(pid), os.fspath(path), variables, all_threads,
                                     int(max_stack_bytes), redact_env,
-                                    list((attributes or {}).items()), list(debug_dirs))
+                                    list((attributes or {}).items()),
+                                    [os.fspath(d) for d in debug_dirs])
     return CaptureResult(os.fspath(path), size, stopped)
 
 
 class CaptureResult:
-    """Where a snapshot went, its size in bytes and how long the process was stopped (ms)."""
+    """Where a snapshot went (`path`), its `size` in bytes and how long the process was
+    stopped (`stopped_ms`)."""
 
-    def __init__(self, path: str, size: int, stopped_ms: float):
-        self.path, self.size, self.stopped_ms = path, size, stopped_ms
+    def __init__(self, path: str, size: int, stopped_ms: float) -> None:
+        self.path: str = path
+        self.size: int = size
+        self.stopped_ms: float = stopped_ms
 
     def __repr__(self) -> str:
         return f"<CaptureResult {self.path} {self.size} bytes, stopped {self.stopped_ms:.1f} ms>"
 
 
-class Module:
-    """A loaded module: path, build_id (hex), start/end addresses, load_bias, main."""
+class Signal(NamedTuple):
+    """A signal: its `number` and `name` ("SIGSEGV"), `code` (si_code), fault `address` (None
+    for signals without one) and `sender_pid` (None unless sent by a process)."""
 
-    def __init__(self, ns):
+    number: int
+    name: str
+    code: int
+    address: Optional[int]
+    sender_pid: Optional[int]
+
+
+def _signal(ns: Any) -> Optional[Signal]:
+    if ns is None:
+        return None
+    return Signal(ns.number, ns.name, ns.code, ns.address, ns.sender_pid)
+
+
+class Module:
+    """A loaded module: `path`, `build_id` (hex), `start`/`end` addresses, `load_bias` and
+    whether it is the `main` executable."""
+
+    def __init__(self, ns: Any) -> None:
         self.path: str = ns.path
         self.build_id: str = ns.build_id
         self.start: int = ns.start
@@ -80,9 +145,9 @@ class Module:
 
 
 class Region:
-    """A memory mapping: start, end, perms ("r-xp"), offset, path."""
+    """A memory mapping: `start`, `end`, `perms` ("r-xp"), file `offset` and `path`."""
 
-    def __init__(self, ns):
+    def __init__(self, ns: Any) -> None:
         self.start: int = ns.start
         self.end: int = ns.end
         self.perms: str = ns.perms
@@ -94,29 +159,44 @@ class Region:
 
 
 class Process:
-    """An open target: a snapshot, a core file or a frozen live process."""
+    """An open target: a snapshot, a core file or a frozen live process.
 
-    def __init__(self, session):
+    Made by open() and attach(); close() (or the end of the ``with`` block) releases it, after
+    which it and every Thread, Frame, Variable and Value taken from it raise ClosedError.
+    """
+
+    def __init__(self, session: _engine.Session) -> None:
         self._s = session
+        # Held around the engine calls that run without the GIL (memory reads) and around
+        # close(), so that a close() from another thread waits for them to finish.
+        self._lock = threading.RLock()
+
+    def _live(self) -> _engine.Session:
+        if self._s.closed:
+            raise ClosedError(_CLOSED_MESSAGE)
+        return self._s
 
     # Lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the target (a live process runs on); every object from it becomes invalid."""
-        self._s.close()
+        """Release the target (a live process runs on); every object from it becomes invalid.
+        Closing twice is harmless."""
+        with self._lock:
+            self._s.close()
 
     @property
     def closed(self) -> bool:
+        """True once close() was called (or the ``with`` block ended)."""
         return self._s.closed
 
     def __enter__(self) -> "Process":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
-            self._s.close()
+            self.close()
         except Exception:
             pass
 
@@ -124,58 +204,75 @@ class Process:
     @property
     def kind(self) -> str:
         """"snapshot", "core" or "live"."""
-        return self._s.kind
+        return self._live().kind
 
     @property
     def pid(self) -> int:
-        return self._s.pid
+        """The process id (for cores and snapshots: of the process they were taken from)."""
+        return self._live().pid
 
     @property
     def executable(self) -> str:
-        return self._s.executable
+        """The executable's path as the target knew it."""
+        return self._live().executable
 
     @property
     def command_line(self) -> List[str]:
-        return self._s.command_line
+        """argv of the process."""
+        return self._live().command_line
 
     @property
-    def signal(self):
-        """The fatal signal (number, name, code, address, sender_pid), or None."""
-        return self._s.signal
+    def signal(self) -> Optional[Signal]:
+        """The fatal signal of a core or snapshot (None for a live process)."""
+        return _signal(self._live().signal)
 
     @property
     def attributes(self) -> Dict[str, str]:
         """User attributes stored in a snapshot (empty for cores and live processes)."""
-        return self._s.attributes
+        return self._live().attributes
 
     @property
     def fingerprint(self) -> Optional[str]:
-        """A snapshot's crash fingerprint."""
-        return self._s.fingerprint
+        """A snapshot's crash fingerprint (16 hex digits); None for cores and live processes."""
+        return self._live().fingerprint
 
     @property
     def threads(self) -> List["Thread"]:
-        return [Thread(self._s.thread(t)) for t in self._s.thread_ids]
+        """Every thread, as bt lists them: the crashed thread first, then the others by tid."""
+        s = self._live()
+        crashed = s.crashed_tid
+        tids = sorted(s.thread_ids, key=lambda t: (t != crashed, t))
+        return [Thread(self, s.thread(t)) for t in tids]
 
     def thread(self, tid: int) -> "Thread":
-        return Thread(self._s.thread(tid))
+        """The thread `tid` (KeyError if there is none)."""
+        return Thread(self, self._live().thread(int(tid)))
 
     @property
     def crashed_thread(self) -> Optional["Thread"]:
-        tid = self._s.crashed_tid
+        """The thread that received the fatal signal (None for a live process)."""
+        tid = self._live().crashed_tid
         return None if tid is None else self.thread(tid)
 
     @property
     def modules(self) -> List[Module]:
-        return [Module(m) for m in self._s.modules]
+        """The loaded modules (executable and shared libraries)."""
+        return [Module(m) for m in self._live().modules]
 
     @property
     def regions(self) -> List[Region]:
-        return [Region(r) for r in self._s.regions]
+        """The memory mappings (for a snapshot: those it recorded)."""
+        return [Region(r) for r in self._live().regions]
 
     def read(self, address: int, size: int) -> bytes:
-        """`size` bytes of target memory at `address`; FormatError if any is unreadable."""
-        return self._s.read(int(address), int(size))
+        """`size` bytes of target memory at `address`; FormatError if any of them is
+        unreadable (unmapped, or not captured in a snapshot), ValueError for a negative address
+        or size or more than 64 MiB."""
+        address, size = int(address), int(size)
+        if address < 0 or size < 0 or address + size > 1 << 64:
+            raise ValueError(f"bad memory range: {size} bytes at {address:#x}")
+        with self._lock:
+            return self._live().read(address, size)
 
     def __repr__(self) -> str:
         if self._s.closed:
@@ -186,75 +283,149 @@ class Process:
 
 
 class Thread:
-    """A thread: tid, name, crashed, registers (dict), signal, frames."""
+    """A thread: `tid`, `name`, `crashed`, `registers`, `signal`, `frames` (innermost first).
+    Iterating a Thread iterates its frames."""
 
-    def __init__(self, t):
+    def __init__(self, process: Process, t: _engine.Thread) -> None:
+        self._p = process
         self._t = t
+
+    def _live(self) -> _engine.Thread:
+        self._p._live()
+        return self._t
+
+    @property
+    def process(self) -> Process:
+        """The Process this thread belongs to."""
+        return self._p
 
     @property
     def tid(self) -> int:
-        return self._t.tid
+        """The thread id."""
+        return self._live().tid
 
     @property
-    def name(self) -> str:
-        return self._t.name
+    def name(self) -> Optional[str]:
+        """The thread's name (/proc/PID/task/TID/comm); None where unknown (cores only know the
+        main thread's name)."""
+        return self._live().name or None
 
     @property
     def crashed(self) -> bool:
-        return self._t.crashed
+        """This thread received the fatal signal."""
+        return self._live().crashed
 
     @property
     def registers(self) -> Dict[str, int]:
-        return self._t.registers
+        """The thread's general-purpose registers (rip, rsp, rbp, rax, ..., fs_base)."""
+        return self._live().registers
 
     @property
-    def signal(self):
-        return self._t.signal
+    def signal(self) -> Optional[Signal]:
+        """The signal pending for this thread, or None."""
+        return _signal(self._live().signal)
 
     @property
     def stop_reason(self) -> str:
-        """Why the backtrace ends ("outermost frame", "pc 0", ...)."""
-        return self._t.stop_reason
+        """Why the backtrace ends ("outermost frame", "stack pointer did not increase", ...)."""
+        return self._live().stop_reason
 
     @property
     def frames(self) -> List["Frame"]:
-        return [Frame(self._t.frame(i)) for i in range(self._t.frame_count)]
+        """The frames, innermost first; inlined calls are frames of their own."""
+        t = self._live()
+        return [Frame(self._p, t.frame(i)) for i in range(t.frame_count)]
 
     def __iter__(self) -> Iterator["Frame"]:
         return iter(self.frames)
 
     def __repr__(self) -> str:
+        if self._p.closed:
+            return "<Thread (closed)>"
         return f"<Thread {self.tid} {self.name!r}{' crashed' if self.crashed else ''}>"
 
 
 class Frame:
     """A frame (inlined calls are frames of their own): pc, function, file, line, module,
-    inlined, suspect, how ("context", "cfi", "fp", "scan", "tailcall"), variables, registers."""
+    inlined, suspect, how ("context", "cfi", "fp", "scan", "tailcall"), variables, registers.
+    ``frame["name"]`` is the Variable of that name."""
 
-    def __init__(self, f):
+    def __init__(self, process: Process, f: _engine.Frame) -> None:
+        self._p = process
         self._f = f
 
-    index = property(lambda self: self._f.index)
-    pc = property(lambda self: self._f.pc)
-    function = property(lambda self: self._f.function)
-    file = property(lambda self: self._f.file)
-    line = property(lambda self: self._f.line)
-    module = property(lambda self: self._f.module)
-    module_offset = property(lambda self: self._f.module_offset)
-    inlined = property(lambda self: self._f.inlined)
-    suspect = property(lambda self: self._f.suspect)
-    signal_frame = property(lambda self: self._f.signal_frame)
-    how = property(lambda self: self._f.how)
+    def _live(self) -> _engine.Frame:
+        self._p._live()
+        return self._f
+
+    @property
+    def index(self) -> int:
+        """Position in the thread's list, inlined frames included (as gdb numbers frames)."""
+        return self._live().index
+
+    @property
+    def pc(self) -> int:
+        """The frame's pc: the current pc for frame 0 (and frames a signal interrupted), else
+        the return address."""
+        return self._live().pc
+
+    @property
+    def function(self) -> Optional[str]:
+        """The function's name, demangled, without parameters; "<signal handler called>" for
+        the signal trampoline; None when unknown."""
+        return self._live().function
+
+    @property
+    def file(self) -> Optional[str]:
+        """The source file (None without line information)."""
+        return self._live().file
+
+    @property
+    def line(self) -> Optional[int]:
+        """The source line (None without line information)."""
+        return self._live().line
+
+    @property
+    def module(self) -> Optional[str]:
+        """Path of the module holding the pc."""
+        return self._live().module
+
+    @property
+    def module_offset(self) -> int:
+        """pc minus the module's load bias (``addr2line -e MODULE OFFSET`` works)."""
+        return self._live().module_offset
+
+    @property
+    def inlined(self) -> bool:
+        """An inlined call inside the next frame's function (it shares that frame's pc)."""
+        return self._live().inlined
+
+    @property
+    def suspect(self) -> bool:
+        """Found by a heuristic (frame pointers or a stack scan): may be wrong."""
+        return self._live().suspect
+
+    @property
+    def signal_frame(self) -> bool:
+        """The signal trampoline (__restore_rt)."""
+        return self._live().signal_frame
+
+    @property
+    def how(self) -> str:
+        """How the frame was found: "context", "cfi", "fp", "scan" or "tailcall"."""
+        return self._live().how
 
     @property
     def registers(self) -> Optional[Dict[str, Optional[int]]]:
-        """The registers the unwinder recovered for this frame (None where unknown)."""
-        return self._f.registers
+        """The registers the unwinder recovered for this frame (a value of None: unknown);
+        None when the frame has none of its own."""
+        return self._live().registers
 
     @property
     def variables(self) -> List["Variable"]:
-        """Parameters first, then locals, as gdb's `bt full` lists them."""
-        return [Variable(v) for v in self._f.variables]
+        """Parameters first, then locals, as gdb's `bt full` lists them (empty for frames
+        without debug information)."""
+        return [Variable(self._p, v) for v in self._live().variables]
 
     def __getitem__(self, name: str) -> "Variable":
         for v in self.variables:
@@ -263,77 +434,175 @@ class Frame:
         raise KeyError(f"no variable {name!r} in {self.function}")
 
     def __repr__(self) -> str:
+        if self._p.closed:
+            return "<Frame (closed)>"
         where = f" at {self.file}:{self.line}" if self.file else ""
         return f"<Frame #{self.index} {self.function or '??'}{where}>"
 
 
 class Variable:
-    """A parameter or local: name, kind, type, text (rendered like gdb), value (a walkable
-    Value, None when optimized out or unreadable), optimized_out, error, address."""
+    """A parameter or local: name, kind ("param"/"local"), type, text (rendered as gdb and
+    `bt --vars` print it), value (a walkable Value; None when optimized out, unreadable or not
+    walkable), optimized_out, error, entry_value, address."""
 
-    def __init__(self, v):
+    def __init__(self, process: Process, v: _engine.Variable) -> None:
+        self._p = process
         self._v = v
 
-    name = property(lambda self: self._v.name)
-    kind = property(lambda self: self._v.kind)
-    type = property(lambda self: self._v.type)
-    text = property(lambda self: self._v.text)
-    entry_value = property(lambda self: self._v.entry_value)
-    optimized_out = property(lambda self: self._v.optimized_out)
-    error = property(lambda self: self._v.error)
-    address = property(lambda self: self._v.address)
+    def _live(self) -> _engine.Variable:
+        self._p._live()
+        return self._v
+
+    @property
+    def name(self) -> str:
+        """The variable's name."""
+        return self._live().name
+
+    @property
+    def kind(self) -> str:
+        """"param" or "local"."""
+        return self._live().kind
+
+    @property
+    def type(self) -> str:
+        """The C/C++ type name ("struct rect *")."""
+        return self._live().type
+
+    @property
+    def text(self) -> str:
+        """The value rendered as `bt --vars` (and gdb) print it."""
+        return self._live().text
+
+    @property
+    def entry_value(self) -> Optional[str]:
+        """Parameters: the rendered value at function entry (gdb's x@entry), when known."""
+        return self._live().entry_value
+
+    @property
+    def optimized_out(self) -> bool:
+        """The compiler left no location for this pc (or the register was not recovered)."""
+        return self._live().optimized_out
+
+    @property
+    def error(self) -> bool:
+        """The value could not be read (the message is in `text`)."""
+        return self._live().error
+
+    @property
+    def address(self) -> Optional[int]:
+        """Where the variable lives in memory, when it does."""
+        return self._live().address
 
     @property
     def value(self) -> Optional["Value"]:
-        v = self._v.value
-        return None if v is None else Value(v)
+        """The walkable Value, or None (optimized out, unreadable, or a snapshot read without
+        its binaries)."""
+        v = self._live().value
+        return None if v is None else Value(self._p, v)
 
     def __repr__(self) -> str:
+        if self._p.closed:
+            return "<Variable (closed)>"
         return f"<Variable {self.kind} {self.type} {self.name} = {self.text}>"
 
 
 class Value:
-    """A typed value. `value` is the natural Python object (int, float, bool, bytes for char
-    arrays; None for aggregates); v["field"], v[index], v.deref() walk it; fields and elements
-    iterate; string() reads a C string."""
+    """A typed value. `value` is the natural Python object (int for integers, enums, pointers
+    and references (their address); float; bool; bytes for char arrays; None for aggregates);
+    ``v["field"]``, ``v[index]`` and ``v.deref()`` walk it; `fields` and `elements` list it;
+    string() reads a C string. A Value is always true (use `.value` for its contents)."""
 
-    def __init__(self, v):
+    def __init__(self, process: Process, v: _engine.Value) -> None:
+        self._p = process
         self._v = v
 
-    type = property(lambda self: self._v.type)
-    kind = property(lambda self: self._v.kind)
-    size = property(lambda self: self._v.size)
-    address = property(lambda self: self._v.address)
-    bytes = property(lambda self: self._v.bytes)
-    value = property(lambda self: self._v.value)
-    enumerator = property(lambda self: self._v.enumerator)
+    def _live(self) -> _engine.Value:
+        self._p._live()
+        return self._v
+
+    @property
+    def type(self) -> str:
+        """The type's name."""
+        return self._live().type
+
+    @property
+    def kind(self) -> str:
+        """"base", "pointer", "reference", "rvalue_reference", "struct", "class", "union",
+        "enum", "array", "function", "pointer_to_member", "void" or "unknown" (typedefs and
+        qualifiers resolved)."""
+        return self._live().kind
+
+    @property
+    def size(self) -> int:
+        """The size in bytes."""
+        return self._live().size
+
+    @property
+    def address(self) -> Optional[int]:
+        """Where the value lives in target memory (None for registers, bit fields, ...)."""
+        return self._live().address
+
+    @property
+    def bytes(self) -> builtins.bytes:
+        """The value's bytes."""
+        return self._live().bytes
+
+    @property
+    def value(self) -> Union[int, float, bool, builtins.bytes, None]:
+        """The natural Python object: int, float, bool, bytes (char arrays) or None."""
+        return self._live().value
+
+    @property
+    def enumerator(self) -> Optional[str]:
+        """For an enum: the name of the enumerator equal to the value ("GREEN"), else None."""
+        return self._live().enumerator
 
     @property
     def fields(self) -> Dict[str, "Value"]:
-        return {n: Value(self._v.field(n)) for n in self._v.field_names}
+        """Struct, class and union members by name (base classes as "<Base>")."""
+        v = self._live()
+        return {n: Value(self._p, v.field(n)) for n in v.field_names}
 
     @property
     def elements(self) -> List["Value"]:
-        return [Value(self._v.element(i)) for i in range(self._v.element_count)]
+        """An array's elements (empty for other values)."""
+        v = self._live()
+        return [Value(self._p, v.element(i)) for i in range(v.element_count)]
 
     def __len__(self) -> int:
-        return self._v.element_count
+        """The number of elements of an array (0 for other values)."""
+        return self._live().element_count
+
+    def __bool__(self) -> bool:
+        return True
 
     def __getitem__(self, key: Union[str, int]) -> "Value":
+        """A member by name or an array element by index (negative: from the end). KeyError,
+        IndexError, or TypeError when the value has no members/elements."""
+        v = self._live()
         if isinstance(key, str):
-            return Value(self._v.field(key))
-        n = self._v.element_count
-        if key < 0 and n:
-            key += n
-        return Value(self._v.element(key))
+            return Value(self._p, v.field(key))
+        index = int(key)
+        n = v.element_count
+        if index < 0:
+            if self.kind != "array":
+                raise TypeError(f"a {v.type} is not an array")
+            index += n
+            if index < 0:
+                raise IndexError(f"index {key} is out of bounds (the array has {n} elements)")
+        return Value(self._p, v.element(index))
 
     def deref(self) -> "Value":
-        """The object a pointer or reference refers to, read from the target now."""
-        return Value(self._v.deref())
+        """The object a pointer or reference refers to, read from the target now. TypeError for
+        values that are not pointers (or void/function pointers), FormatError for a null or
+        unreadable pointer."""
+        with self._p._lock:
+            return Value(self._p, self._live().deref())
 
-    def string(self, max_length: int = 4096) -> bytes:
+    def string(self, max_length: int = 4096) -> builtins.bytes:
         """The C string at a char pointer or in a char array (up to NUL or max_length)."""
-        return self._v.string(max_length)
+        with self._p._lock:
+            return self._live().string(max_length)
 
     def __int__(self) -> int:
         v = self.value
@@ -348,6 +617,8 @@ class Value:
         return float(v)
 
     def __repr__(self) -> str:
+        if self._p.closed:
+            return "<Value (closed)>"
         at = f" at {self.address:#x}" if self.address is not None else ""
         v = self.value
         shown = f" = {v!r}" if v is not None else ""

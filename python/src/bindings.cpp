@@ -196,11 +196,8 @@ PYBIND11_MODULE(_btengine, m) {
       .def("read", [](Session &s, uint64_t addr, uint64_t n) {
         if (n > (64u << 20)) throw py::value_error("read at most 64 MiB at once");
         std::string buf(n, '\0');
-        size_t got;
-        {
-          py::gil_scoped_release release;
-          got = n ? s.target().readMemory(addr, buf.data(), n) : 0;
-        }
+        // The GIL is kept: close() from another thread would destroy the target mid-read.
+        size_t got = n ? s.target().readMemory(addr, buf.data(), n) : 0;
         if (got != n)
           throw bt::pyapi::EngineError({ErrorKind::BadInput, "Cannot access memory at address " + hex(addr + got)});
         return py::bytes(buf);
@@ -249,8 +246,7 @@ PYBIND11_MODULE(_btengine, m) {
       .def_property_readonly("index", [](const PyFrame &f) { return f.frame().index; })
       .def_property_readonly("pc", [](const PyFrame &f) { return f.frame().pc; })
       .def_property_readonly("function", [](const PyFrame &f) -> py::object {
-        const Frame &fr = f.frame();
-        if (fr.signalTrampoline) return py::str("<signal handler called>");
+        const Frame &fr = f.frame();  // as bt --json: the trampoline's symbol, signal_frame set
         return fr.function.empty() ? py::object(py::none()) : py::str(fr.function);
       })
       .def_property_readonly("file", [](const PyFrame &f) -> py::object {
@@ -293,39 +289,39 @@ PYBIND11_MODULE(_btengine, m) {
       .def_property_readonly("variables_read", [](const PyFrame &f) { return f.frame().variablesRead; });
 
   py::class_<PyVariable>(m, "Variable")
-      .def_property_readonly("name", [](const PyVariable &v) { return v.var.name; })
-      .def_property_readonly("kind", [](const PyVariable &v) { return v.var.kind; })
-      .def_property_readonly("type", [](const PyVariable &v) { return v.var.type; })
-      .def_property_readonly("text", [](const PyVariable &v) { return v.var.value; })
-      .def_property_readonly("entry_value", [](const PyVariable &v) -> py::object {
+      .def_property_readonly("name", [](const PyVariable &v) { checkOpen(v.session); return v.var.name; })
+      .def_property_readonly("kind", [](const PyVariable &v) { checkOpen(v.session); return v.var.kind; })
+      .def_property_readonly("type", [](const PyVariable &v) { checkOpen(v.session); return v.var.type; })
+      .def_property_readonly("text", [](const PyVariable &v) { checkOpen(v.session); return v.var.value; })
+      .def_property_readonly("entry_value", [](const PyVariable &v) -> py::object { checkOpen(v.session);
         return v.var.entryValue.empty() ? py::object(py::none()) : py::str(v.var.entryValue);
       })
-      .def_property_readonly("optimized_out", [](const PyVariable &v) { return v.var.optimizedOut; })
-      .def_property_readonly("error", [](const PyVariable &v) { return v.var.error; })
-      .def_property_readonly("address", [](const PyVariable &v) { return v.var.address; })
-      .def_property_readonly("value", [](const PyVariable &v) -> py::object {
+      .def_property_readonly("optimized_out", [](const PyVariable &v) { checkOpen(v.session); return v.var.optimizedOut; })
+      .def_property_readonly("error", [](const PyVariable &v) { checkOpen(v.session); return v.var.error; })
+      .def_property_readonly("address", [](const PyVariable &v) { checkOpen(v.session); return v.var.address; })
+      .def_property_readonly("value", [](const PyVariable &v) -> py::object { checkOpen(v.session);
         if (!v.var.handle) return py::none();
         return py::cast(PyValue{v.session, *v.var.handle});
       });
 
   py::class_<PyValue>(m, "Value")
-      .def_property_readonly("type", [](const PyValue &v) { return v.value.type().name; })
-      .def_property_readonly("kind", [](const PyValue &v) {
+      .def_property_readonly("type", [](const PyValue &v) { checkOpen(v.session); return v.value.type().name; })
+      .def_property_readonly("kind", [](const PyValue &v) { checkOpen(v.session);
         static const char *const k[] = {"void", "base", "pointer", "reference", "rvalue_reference",
                                         "struct", "class", "union", "enum", "array", "function",
                                         "pointer_to_member", "unknown"};
         return std::string(k[int(resolveType(&v.value.type())->kind)]);
       })
-      .def_property_readonly("size", [](const PyValue &v) { return v.value.type().size; })
-      .def_property_readonly("address", [](const PyValue &v) { return v.value.address(); })
-      .def_property_readonly("bytes", [](const PyValue &v) { return py::bytes(v.value.bytes()); })
-      .def_property_readonly("value", [](const PyValue &v) { return natural(v); })
-      .def_property_readonly("enumerator", [](const PyValue &v) -> py::object {
+      .def_property_readonly("size", [](const PyValue &v) { checkOpen(v.session); return v.value.type().size; })
+      .def_property_readonly("address", [](const PyValue &v) { checkOpen(v.session); return v.value.address(); })
+      .def_property_readonly("bytes", [](const PyValue &v) { checkOpen(v.session); return py::bytes(v.value.bytes()); })
+      .def_property_readonly("value", [](const PyValue &v) { checkOpen(v.session); return natural(v); })
+      .def_property_readonly("enumerator", [](const PyValue &v) -> py::object { checkOpen(v.session);
         std::string n = v.value.enumeratorName();
         return n.empty() ? py::object(py::none()) : py::str(n);
       })
-      .def_property_readonly("field_names", [](const PyValue &v) { return v.value.fieldNames(); })
-      .def("field", [](const PyValue &v, const std::string &name) {
+      .def_property_readonly("field_names", [](const PyValue &v) { checkOpen(v.session); return v.value.fieldNames(); })
+      .def("field", [](const PyValue &v, const std::string &name) { checkOpen(v.session);
         auto f = v.value.field(name);
         if (!f) {
           std::string msg = llvm::toString(f.takeError());
@@ -335,8 +331,8 @@ PYBIND11_MODULE(_btengine, m) {
         }
         return PyValue{v.session, std::move(*f)};
       })
-      .def_property_readonly("element_count", [](const PyValue &v) { return v.value.elementCount(); })
-      .def("element", [](const PyValue &v, uint64_t i) {
+      .def_property_readonly("element_count", [](const PyValue &v) { checkOpen(v.session); return v.value.elementCount(); })
+      .def("element", [](const PyValue &v, uint64_t i) { checkOpen(v.session);
         auto e = v.value.element(i);
         if (!e) {
           std::string msg = llvm::toString(e.takeError());
@@ -346,11 +342,8 @@ PYBIND11_MODULE(_btengine, m) {
         }
         return PyValue{v.session, std::move(*e)};
       })
-      .def("deref", [](const PyValue &v) {
-        llvm::Expected<Value> d = [&] {
-          py::gil_scoped_release release;
-          return v.value.deref();
-        }();
+      .def("deref", [](const PyValue &v) { checkOpen(v.session);
+        llvm::Expected<Value> d = v.value.deref();
         if (!d) {
           std::string msg = llvm::toString(d.takeError());
           if (msg.find("is not a pointer") != std::string::npos || msg.find("cannot dereference") != std::string::npos)
@@ -360,7 +353,7 @@ PYBIND11_MODULE(_btengine, m) {
         }
         return PyValue{v.session, std::move(*d)};
       })
-      .def("string", [](const PyValue &v, size_t max_length) {
+      .def("string", [](const PyValue &v, size_t max_length) { checkOpen(v.session);
         auto s = v.value.cString(max_length);
         if (!s) {
           std::string msg = llvm::toString(s.takeError());

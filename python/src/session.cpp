@@ -87,12 +87,15 @@ void Session::compute() {
   // A snapshot read where its binaries and debug files are missing: its own symbolized frames
   // (rendered values, nothing to walk) are better than what the engine can redo.
   if (snapshot_) {
-    size_t known = 0, stored = 0;
-    for (const ThreadBacktrace &b : fresh)
-      for (const Frame &f : b.frames) known += !f.function.empty();
-    for (const ThreadBacktrace &b : snapshot_->backtraces)
-      for (const Frame &f : b.frames) stored += !f.function.empty();
-    if (known < stored) fresh = snapshot_->backtraces;
+    // What each side knows: names, source lines and variables (a split-debug build without its
+    // debug files still names every function, from the symbol table).
+    auto facts = [](const std::vector<ThreadBacktrace> &bts) {
+      size_t n = 0;
+      for (const ThreadBacktrace &b : bts)
+        for (const Frame &f : b.frames) n += !f.function.empty() + !f.file.empty() + f.variables.size();
+      return n;
+    };
+    if (facts(fresh) < facts(snapshot_->backtraces)) fresh = snapshot_->backtraces;
   }
   backtraces_ = std::move(fresh);
   computed_ = true;

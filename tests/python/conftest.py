@@ -1,0 +1,124 @@
+"""Tests of the Python package (btengine) against the fixture programs.
+
+The package is taken from the build tree: <build>/python (BT_BUILD_DIR, default <repo>/build;
+`cmake --build build --target _btengine` builds it), so these tests need no `pip install`.
+tests/e2e is put on sys.path too, for its helpers (e2e_util: make_core, paused, run_bt, ...).
+
+Environment (as for tests/e2e): BT_BUILD_DIR, BT_BIN, BT_FIXTURES_DIR, BT_E2E_FORCE_GCORE;
+BT_TEST_WHEEL=1 also runs the (slow) wheel build test, test_wheel.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "e2e"))
+
+import e2e_util as u  # noqa: E402
+
+PYTHON_DIR = u.build_dir() / "python"
+sys.path.insert(0, str(PYTHON_DIR))
+sys.path.insert(0, str(HERE))
+
+
+def subprocess_env() -> dict:
+    """The environment for a child Python that must import btengine from the build tree."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PYTHON_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _btengine_built():
+    """Every test needs the extension: fail (never skip) with a clear message without it."""
+    try:
+        import btengine  # noqa: F401
+    except ImportError as e:
+        pytest.fail(f"cannot import btengine from {PYTHON_DIR} ({e}): build it with "
+                    f"`cmake --build build --target _btengine` or set BT_BUILD_DIR", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def manifest():
+    path = u.manifest_path()
+    if not path.is_file():
+        pytest.fail(f"fixture manifest {path} is missing: build the fixtures "
+                    f"(cmake --build build --target bt_fixtures)", pytrace=False)
+    return u.load_manifest()
+
+
+def manifest_entries():
+    try:
+        return u.load_manifest()["binaries"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def entry_named(name: str) -> dict:
+    for e in manifest_entries():
+        if e["name"] == name:
+            return e
+    pytest.fail(f"fixture {name} is not in {u.manifest_path()}", pytrace=False)
+
+
+def debug_dirs(entry) -> list:
+    return [entry["debug_dir"]] if entry.get("debug_dir") else []
+
+
+def debug_args(entry) -> list:
+    return ["--debug-dir", entry["debug_dir"]] if entry.get("debug_dir") else []
+
+
+class Cores:
+    """One core per fixture binary per session (made by e2e_util.make_core)."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self._cores: dict = {}
+
+    def __call__(self, entry) -> Path:
+        name = entry["name"]
+        if name not in self._cores:
+            try:
+                self._cores[name] = u.make_core(entry["path"], self.base / name)
+            except u.CoreUnavailable as e:
+                self._cores[name] = e
+        got = self._cores[name]
+        if isinstance(got, Exception):
+            pytest.skip(f"cannot produce a core file here: {got}")
+        return got
+
+
+@pytest.fixture(scope="session")
+def cores(tmp_path_factory) -> Cores:
+    return Cores(tmp_path_factory.mktemp("cores"))
+
+
+def bt_json(args) -> dict:
+    run = u.run_bt([str(a) for a in args])
+    assert run.returncode == 0, run.describe()
+    return json.loads(run.stdout)
+
+
+@pytest.fixture
+def paused_process():
+    """Factory: paused_process(exe) starts `exe pause`, waits for READY (and for every thread
+    to block) and returns a PausedProcess; every process is killed at teardown."""
+    started = []
+
+    def start(exe):
+        p = u.start_paused(str(exe))
+        started.append(p)
+        u.wait_all_sleeping(p.pid)
+        return p
+
+    yield start
+    for p in started:
+        u.stop_paused(p)

@@ -1,0 +1,85 @@
+"""docs/python.md and the docstrings are run: every ```python block of the page, in order, in
+one namespace (the page's convention, stated at its top: core_path/exe_path are a vars_c core
+and its executable, pid a running threads_cpp, tmp_dir an empty directory), every ```sh block
+with bash (CORE, EXE, PID, TMP; `btengine` on PATH runs `python -m btengine` from the build
+tree), and the package's doctests (the same globals)."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import btengine
+import btengine.cli
+import e2e_util as u
+from conftest import entry_named, subprocess_env
+
+DOC = u.REPO_ROOT / "docs" / "python.md"
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+
+
+def blocks(lang):
+    return [(m.string[:m.start()].count("\n") + 2, m.group(2))
+            for m in FENCE.finditer(DOC.read_text()) if m.group(1) == lang]
+
+
+@pytest.fixture
+def doc_globals(cores, paused_process, tmp_path):
+    entry = entry_named("vars_c.gcc-O0-dwarf5-pie-fp")
+    live = paused_process(entry_named("threads_cpp.gcc-O0-dwarf5-pie-fp")["path"])
+    return {"core_path": str(cores(entry)), "exe_path": entry["path"], "pid": live.pid,
+            "tmp_dir": str(tmp_path), "__name__": "__docs__"}
+
+
+def test_python_blocks(doc_globals):
+    code = blocks("python")
+    assert len(code) >= 8, "docs/python.md lost its examples?"
+    ns = dict(doc_globals)
+    for line, block in code:
+        try:
+            exec(compile(block, f"{DOC}:{line}", "exec"), ns)
+        except Exception as e:
+            raise AssertionError(f"the example at docs/python.md:{line} failed: {e!r}\n{block}") from e
+    assert u.wait_all_sleeping(ns["pid"]), "the attach example did not let the process run on"
+
+
+def test_sh_blocks(doc_globals, tmp_path):
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    shim = shim_dir / "btengine"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m btengine "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    (shim_dir / "python").symlink_to(sys.executable)
+    env = subprocess_env()
+    env.update(CORE=doc_globals["core_path"], EXE=doc_globals["exe_path"],
+               PID=str(doc_globals["pid"]), TMP=str(tmp_path),
+               PATH=f"{shim_dir}{os.pathsep}{env['PATH']}")
+    code = blocks("sh")
+    assert code
+    for line, block in code:
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", block], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert p.returncode == 0, f"docs/python.md:{line}: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert (tmp_path / "live.btsnap").is_file() and (tmp_path / "core.json").is_file()
+
+
+@pytest.mark.parametrize("module", [btengine, btengine.cli], ids=lambda m: m.__name__)
+def test_docstring_examples(module, doc_globals):
+    """Docstring examples run (those that need what a test cannot give say `+SKIP`)."""
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    globs = dict(doc_globals, btengine=btengine)
+    tests = finder.find(module, globs=globs)
+    for t in tests:
+        runner.run(t)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0
+    if module is btengine:
+        assert result.attempted >= 3
