@@ -5,6 +5,7 @@
 #include "snapshot/snapshot_target.h"
 #include "support/error.h"
 #include "target/core_file.h"
+#include "target/dump_file.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -17,7 +18,7 @@ using namespace bt;
 
 static const char kUsage[] = R"(usage: btserve [OPTIONS] FILE
 
-Serves FILE (a btengine snapshot or an ELF core file) read-only to a debugger over the GDB
+Serves FILE (a btengine snapshot, an ELF core file or a minidump) read-only to a debugger over the GDB
 remote serial protocol:
   gdb -ex "target remote | btserve x.btsnap"             (stdio)
   btserve --listen 127.0.0.1:5039 x.btsnap                (TCP, one debugger)
@@ -83,12 +84,8 @@ int main(int argc, char **argv) {
       return static_cast<int>(r.kind);
     }
     target = std::move(*s);
-  } else if (!memcmp(magic, "MDMP", 4)) {
-    llvm::errs() << "btserve: error: " << input
-                 << ": minidumps are not supported yet (no minidump reader in this build)\n";
-    return static_cast<int>(ErrorKind::BadInput);
   } else {
-    auto c = CoreFile::open(input, exe);
+    auto c = openDumpFile(input, exe);
     if (!c) {
       ErrorReport r = takeErrorReport(c.takeError());
       llvm::errs() << "btserve: error: " << r.message << "\n";

@@ -5,6 +5,7 @@
 #include "symbols/dwarf_sections.h"
 #include "symbols/symbolizer.h"
 #include "target/core_file.h"
+#include "target/dump_file.h"
 #include "target/live_process.h"
 #include "unwind/backtrace.h"
 #include "vars/frame_variables.h"
@@ -21,7 +22,7 @@
 using namespace bt;
 
 static const char kUsage[] = R"(usage: bt [OPTIONS] PID
-       bt [OPTIONS] CORE [--exe PATH]
+       bt [OPTIONS] CORE|MINIDUMP [--exe PATH]
        bt full [OPTIONS] PID|CORE      (same as --vars)
        bt snapshot PID|CORE [-o FILE|DIR] ...   capture a snapshot (bt snapshot --help)
        bt show FILE [--json] [--vars]           print a snapshot (bt show --help)
@@ -180,8 +181,9 @@ int main(int argc, char **argv) {
     (*lp)->release();
     target = std::move(*lp);
   } else {
-    // CoreFile::open tells a missing file, a non-ELF file and a non-core ELF apart.
-    auto core = CoreFile::open(input, exe);
+    // A minidump or a core (CoreFile::open tells a missing file, a non-ELF file and a non-core
+    // ELF apart).
+    auto core = openDumpFile(input, exe);
     if (!core) return fail(takeErrorReport(core.takeError()));
     if (vars) variables = makeVariableReader(**core, symbols, frameVars);
     threads = symbolizeBacktraces(**core, symbols, unwindAllThreads(**core, symbols, uopts),

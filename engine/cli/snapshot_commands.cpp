@@ -7,6 +7,7 @@
 #include "support/error.h"
 #include "symbols/dwarf_sections.h"
 #include "target/core_file.h"
+#include "target/dump_file.h"
 #include "target/live_process.h"
 
 #include <llvm/Support/MemoryBuffer.h>
@@ -273,7 +274,7 @@ int snapshotMain(int argc, char **argv) {
     snap = captureSnapshot(*p, symbols, c.capture, [p] { p->release(); },
                            [p] { return p->stoppedFor().count() / 1000.0; });
   } else {
-    auto core = CoreFile::open(input, c.exe);
+    auto core = openDumpFile(input, c.exe);
     if (!core) return fail(takeErrorReport(core.takeError()));
     snap = captureSnapshot(**core, symbols, c.capture, [] {}, {});
   }

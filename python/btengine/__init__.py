@@ -44,7 +44,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def open(path: PathLike, exe: Optional[PathLike] = None,
          debug_dirs: Sequence[PathLike] = ()) -> "Process":
-    """Open a btengine snapshot (.btsnap) or an ELF core file.
+    """Open a btengine snapshot (.btsnap), an ELF core file or a minidump (Breakpad/Crashpad).
 
     `exe`: the core's executable, when the path recorded in the core has moved (ignored for
     snapshots); `debug_dirs`: extra directories searched for separate debug files
@@ -55,7 +55,7 @@ def open(path: PathLike, exe: Optional[PathLike] = None,
         core SIGSEGV
 
     Raises FileNotFoundError (no such file, or the executable is missing), FormatError (not a
-    core or snapshot, truncated, a minidump) or PermissionError.
+    core, snapshot or minidump, or truncated) or PermissionError.
     """
     return Process(_engine.Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
                                              [os.fspath(d) for d in debug_dirs]))
@@ -203,7 +203,7 @@ class Process:
     # Facts --------------------------------------------------------------------------------
     @property
     def kind(self) -> str:
-        """"snapshot", "core" or "live"."""
+        """"snapshot", "core", "minidump" or "live"."""
         return self._live().kind
 
     @property

@@ -4,6 +4,7 @@
 #include "support/error.h"
 #include "symbols/dwarf_sections.h"
 #include "target/core_file.h"
+#include "target/dump_file.h"
 #include "target/live_process.h"
 
 #include <cstring>
@@ -36,13 +37,11 @@ std::shared_ptr<Session> Session::openFile(const std::string &path, const std::s
     s->snapshot_ = std::make_unique<SnapshotData>(*data);
     s->target_ = std::make_unique<SnapshotTarget>(std::move(*data));
     s->kind_ = "snapshot";
-  } else if (!memcmp(magic, "MDMP", 4)) {
-    throw EngineError({ErrorKind::BadInput, path + ": minidumps are not supported yet"});
   } else {
-    auto core = CoreFile::open(path, exe);
-    if (!core) raise(core.takeError());
-    s->target_ = std::move(*core);
-    s->kind_ = "core";
+    auto t = openDumpFile(path, exe);
+    if (!t) raise(t.takeError());
+    s->target_ = std::move(*t);
+    s->kind_ = s->target_->kind();
   }
   s->symbols_ = makeSymbols(debugDirs);
   return s;
