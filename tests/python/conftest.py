@@ -26,13 +26,7 @@ PYTHON_DIR = u.build_dir() / "python"
 sys.path.insert(0, str(PYTHON_DIR))
 sys.path.insert(0, str(HERE))
 
-
-def subprocess_env() -> dict:
-    """The environment for a child Python that must import btengine from the build tree."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(PYTHON_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
+from pytest_util import entry_named, manifest_entries  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,28 +46,6 @@ def manifest():
         pytest.fail(f"fixture manifest {path} is missing: build the fixtures "
                     f"(cmake --build build --target bt_fixtures)", pytrace=False)
     return u.load_manifest()
-
-
-def manifest_entries():
-    try:
-        return u.load_manifest()["binaries"]
-    except (OSError, ValueError, KeyError):
-        return []
-
-
-def entry_named(name: str) -> dict:
-    for e in manifest_entries():
-        if e["name"] == name:
-            return e
-    pytest.fail(f"fixture {name} is not in {u.manifest_path()}", pytrace=False)
-
-
-def debug_dirs(entry) -> list:
-    return [entry["debug_dir"]] if entry.get("debug_dir") else []
-
-
-def debug_args(entry) -> list:
-    return ["--debug-dir", entry["debug_dir"]] if entry.get("debug_dir") else []
 
 
 class Cores:
@@ -99,12 +71,6 @@ class Cores:
 @pytest.fixture(scope="session")
 def cores(tmp_path_factory) -> Cores:
     return Cores(tmp_path_factory.mktemp("cores"))
-
-
-def bt_json(args) -> dict:
-    run = u.run_bt([str(a) for a in args])
-    assert run.returncode == 0, run.describe()
-    return json.loads(run.stdout)
 
 
 @pytest.fixture

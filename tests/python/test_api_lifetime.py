@@ -17,7 +17,7 @@ import pytest
 
 import btengine
 import e2e_util as u
-from conftest import entry_named, subprocess_env
+from pytest_util import entry_named, subprocess_env
 
 HERE = Path(__file__).resolve().parent
 VARS_C = "vars_c.gcc-O0-dwarf5-pie-fp"

@@ -14,7 +14,7 @@ import btengine
 import e2e_util as u
 from apiutil import (differences, find_frame, normalize_bt,
                      process_doc)
-from conftest import bt_json, debug_args, debug_dirs, entry_named, manifest_entries
+from pytest_util import bt_json, debug_args, debug_dirs, entry_named, manifest_entries
 
 ENTRIES = manifest_entries()
 IDS = [e["name"] for e in ENTRIES]

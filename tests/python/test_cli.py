@@ -11,7 +11,7 @@ import pytest
 
 import btengine
 import e2e_util as u
-from conftest import bt_json, entry_named, subprocess_env
+from pytest_util import bt_json, entry_named, subprocess_env
 
 VARS_C = "vars_c.gcc-O0-dwarf5-pie-fp"
 THREADS = "threads_cpp.gcc-O0-dwarf5-pie-fp"

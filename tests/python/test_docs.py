@@ -19,7 +19,7 @@ import pytest
 import btengine
 import btengine.cli
 import e2e_util as u
-from conftest import entry_named, subprocess_env
+from pytest_util import entry_named, subprocess_env
 
 DOC = u.REPO_ROOT / "docs" / "python.md"
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)

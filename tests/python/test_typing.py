@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import e2e_util as u
-from conftest import subprocess_env
+from pytest_util import subprocess_env
 
 HERE = Path(__file__).resolve().parent
 

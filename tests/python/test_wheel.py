@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import e2e_util as u
-from conftest import entry_named
+from pytest_util import entry_named
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,0 +1,55 @@
+"""Helpers of the Python package tests (tests/python), importable by the test modules (a module
+of its own: `from conftest import` breaks when tests/e2e and tests/python run in one pytest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent / "e2e") not in sys.path:
+    sys.path.insert(0, str(HERE.parent / "e2e"))
+
+import e2e_util as u  # noqa: E402
+
+PYTHON_DIR = u.build_dir() / "python"
+
+
+def subprocess_env() -> dict:
+    """The environment for a child Python that must import btengine from the build tree."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PYTHON_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def manifest_entries():
+    try:
+        return u.load_manifest()["binaries"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def entry_named(name: str) -> dict:
+    for e in manifest_entries():
+        if e["name"] == name:
+            return e
+    pytest.fail(f"fixture {name} is not in {u.manifest_path()}", pytrace=False)
+
+
+def debug_dirs(entry) -> list:
+    return [entry["debug_dir"]] if entry.get("debug_dir") else []
+
+
+def debug_args(entry) -> list:
+    return ["--debug-dir", entry["debug_dir"]] if entry.get("debug_dir") else []
+
+
+def bt_json(args) -> dict:
+    run = u.run_bt([str(a) for a in args])
+    assert run.returncode == 0, run.describe()
+    return json.loads(run.stdout)
