@@ -282,19 +282,7 @@ llvm::Error LiveProcess::loadMaps() {
   std::string line;
   while (std::getline(maps, line)) {
     MemoryRegion r;
-    char perms[8] = {};
-    unsigned long long start, end, off;
-    int pathPos = 0;
-    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &off,
-               &pathPos) < 4)
-      continue;
-    r.start = start;
-    r.end = end;
-    r.fileOffset = off;
-    r.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
-              (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
-    if (pathPos > 0 && pathPos < (int)line.size()) r.path = line.substr(pathPos);
-    regions_.push_back(std::move(r));
+    if (parseMapsLine(line, r)) regions_.push_back(std::move(r));
   }
   std::sort(regions_.begin(), regions_.end(),
             [](const MemoryRegion &a, const MemoryRegion &b) { return a.start < b.start; });

@@ -200,22 +200,9 @@ Error Minidump::parse() {
   if (auto maps = md_->getRawStream(md::StreamType(kLinuxMaps))) {
     std::istringstream in(text(*maps));
     std::string line;
-    while (std::getline(in, line)) {
+    while (std::getline(in, line) && regions_.size() < 1000000) {
       MemoryRegion r;
-      char perms[8] = {};
-      unsigned long long start, end, off;
-      int pathPos = 0;
-      if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &off, &pathPos) < 4 ||
-          end < start)
-        continue;
-      r.start = start;
-      r.end = end;
-      r.fileOffset = off;
-      r.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
-                (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
-      if (pathPos > 0 && pathPos < int(line.size())) r.path = line.substr(size_t(pathPos));
-      regions_.push_back(std::move(r));
-      if (regions_.size() > 1000000) break;
+      if (parseMapsLine(line, r)) regions_.push_back(std::move(r));
     }
     std::sort(regions_.begin(), regions_.end(),
               [](const MemoryRegion &a, const MemoryRegion &b) { return a.start < b.start; });

@@ -1,6 +1,7 @@
 #include "target/target.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace bt {
 
@@ -23,5 +24,22 @@ std::optional<uint64_t> Target::auxvValue(uint64_t type) const {
   return std::nullopt;
 }
 
-}  // namespace bt
+bool parseMapsLine(const std::string &line, MemoryRegion &r) {
+  char perms[8] = {};
+  unsigned long long start, end, off;
+  int pathPos = 0;
+  if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &off,
+             &pathPos) < 4 ||
+      end < start)
+    return false;
+  r = MemoryRegion{};
+  r.start = start;
+  r.end = end;
+  r.fileOffset = off;
+  r.perms = (perms[0] == 'r' ? PermRead : 0) | (perms[1] == 'w' ? PermWrite : 0) |
+            (perms[2] == 'x' ? PermExec : 0) | (perms[3] == 's' ? PermShared : 0);
+  if (pathPos > 0 && pathPos < int(line.size())) r.path = line.substr(size_t(pathPos));
+  return true;
+}
 
+}  // namespace bt

@@ -41,6 +41,9 @@ struct MemoryRegion {
   bool contains(uint64_t a) const { return a >= start && a < end; }
 };
 
+// One line of /proc/PID/maps ("start-end perms offset dev inode path"); false if malformed.
+bool parseMapsLine(const std::string &line, MemoryRegion &out);
+
 struct ModuleInfo {
   std::string path;       // path of the mapped file as the target saw it
   std::string hostPath;   // where to read that file on this machine (may differ: --exe)
