@@ -17,7 +17,16 @@ import pytest
 
 import e2e_util as u
 
-DATA = Path(os.environ.get("BT_TESTDATA", u.REPO_ROOT.parent / "shared" / "testdata")) / "minidump"
+def _testdata() -> Path:
+    """../shared/testdata next to the repository (or BT_TESTDATA); CI may run in a clone elsewhere."""
+    for p in [os.environ.get("BT_TESTDATA"), u.REPO_ROOT.parent / "shared" / "testdata",
+              Path("/work/shared/testdata")]:
+        if p and Path(p).is_dir():
+            return Path(p)
+    return u.REPO_ROOT.parent / "shared" / "testdata"
+
+
+DATA = _testdata() / "minidump"
 RUST = DATA / "rust-minidump"
 BREAKPAD = DATA / "breakpad"
 pytestmark = pytest.mark.skipif(not RUST.is_dir(), reason=f"no test data at {DATA}")
