@@ -297,7 +297,7 @@ Expected<Value> Value::member(const TypeInfo::Field &f) const {
     memcpy(b.data(), &v, std::min<size_t>(b.size(), 8));
     return Value(session_, f.type, std::move(b), std::nullopt);
   }
-  if (f.offset + size > bytes_.size())
+  if (f.offset > bytes_.size() || size > bytes_.size() - f.offset)  // no wrap-around
     return makeError(ErrorKind::BadInput, "member {0} lies outside the {1} bytes read", f.name, bytes_.size());
   return Value(session_, f.type, bytes_.substr(f.offset, size),
                address_ ? std::optional<uint64_t>(*address_ + f.offset) : std::nullopt);
@@ -337,6 +337,8 @@ Expected<Value> Value::element(uint64_t index) const {
     return makeError(ErrorKind::Usage, "index {0} is out of bounds (the array has {1} elements)", index, *t->count);
   uint64_t es = t->target->size;
   if (!es) return makeError(ErrorKind::BadInput, "the elements of {0} have no size", type_->name);
+  if (index > (UINT64_MAX - es) / es)
+    return makeError(ErrorKind::BadInput, "element {0} lies beyond the address space", index);
   uint64_t off = index * es;
   if (off + es <= bytes_.size())
     return Value(session_, t->target, bytes_.substr(off, es),

@@ -174,3 +174,36 @@ INSTANTIATE_TEST_SUITE_P(Variants, ValueTest,
 
 }  // namespace
 #endif
+
+// Offsets and indexes from hostile DWARF or from the caller must not wrap around to bytes that
+// were read for something else.
+TEST(ValueBounds, HugeMemberOffsetAndElementIndexAreErrors) {
+  TypeInfo u32;
+  u32.kind = TypeInfo::Kind::Base;
+  u32.encoding = TypeInfo::Encoding::Unsigned;
+  u32.name = "u32";
+  u32.size = 4;
+  TypeInfo s;
+  s.kind = TypeInfo::Kind::Struct;
+  s.name = "struct s";
+  s.size = 8;
+  TypeInfo::Field f;
+  f.name = "far";
+  f.offset = UINT64_MAX - 1;
+  f.type = &u32;
+  s.fields.push_back(f);
+  Value v(nullptr, &s, std::string(8, '\x11'), std::nullopt);
+  auto far = v.field("far");
+  ASSERT_FALSE(bool(far));
+  EXPECT_NE(llvm::toString(far.takeError()).find("outside"), std::string::npos);
+
+  TypeInfo arr;  // u32 [] (unknown bound): any index is asked for
+  arr.kind = TypeInfo::Kind::Array;
+  arr.name = "u32 []";
+  arr.target = &u32;
+  Value a(nullptr, &arr, std::string("\x01\0\0\0\x02\0\0\0", 8), std::nullopt);
+  EXPECT_EQ(llvm::cantFail(llvm::cantFail(a.element(1)).asUnsigned()), 2u);
+  auto wrapped = a.element(uint64_t(1) << 62);  // * 4 wraps to 0
+  ASSERT_FALSE(bool(wrapped));
+  llvm::consumeError(wrapped.takeError());
+}
