@@ -211,19 +211,18 @@ void printWarnings(const Symbolizer &symbols, llvm::raw_ostream &os) {
     if (seen.insert(w).second && seen.size() <= 10) os << "bt: warning: " << w << "\n";
 }
 
-// Writes the snapshot; returns the exit status and a one-line summary in `summary`.
-int writeAndReport(const SnapshotData &snap, const std::string &out, std::string &summary) {
+// Writes the snapshot; the result is a one-line summary ("snapshot: PATH (N bytes...)").
+llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {
   std::string path = outputPath(out, snap.process);
   llvm::Expected<uint64_t> size = writeSnapshot(snap, path);
-  if (!size) return fail(takeErrorReport(size.takeError()));
-  summary = "snapshot: " + path + " (" + std::to_string(*size) + " bytes";
+  if (!size) return size.takeError();
+  std::string summary = "snapshot: " + path + " (" + std::to_string(*size) + " bytes";
   if (snap.capture.stoppedMs >= 0) {
     char ms[32];
     snprintf(ms, sizeof ms, "%.1f", snap.capture.stoppedMs);
     summary += std::string(", target stopped ") + ms + " ms";
   }
-  summary += ")";
-  return 0;
+  return summary + ")";
 }
 
 }  // namespace
@@ -278,9 +277,9 @@ int snapshotMain(int argc, char **argv) {
     if (!core) return fail(takeErrorReport(core.takeError()));
     snap = captureSnapshot(**core, symbols, c.capture, [] {}, {});
   }
-  std::string summary;
-  if (int rc = writeAndReport(snap, c.output, summary)) return rc;
-  llvm::outs() << summary << "\n";
+  llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
+  if (!summary) return fail(takeErrorReport(summary.takeError()));
+  llvm::outs() << *summary << "\n";
   if (!c.quiet) printWarnings(symbols, llvm::errs());
   return 0;
 }
@@ -353,18 +352,19 @@ int coredumpMain(int argc, char **argv) {
   Symbolizer symbols = makeSymbolizer(c);
   SnapshotData snap = captureSnapshot(**core, symbols, c.capture, [] {}, {});
   snap.capture.source = "coredump";
-  std::string summary;
-  int rc = writeAndReport(snap, c.output, summary);
-  if (rc == 0) {
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    char took[32];
-    snprintf(took, sizeof took, "%.2f", secs);
-    note(summary + " in " + took + " s");
-    llvm::outs() << summary << "\n";
-  } else {
-    note("error: could not write the snapshot");
+  llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
+  if (!summary) {
+    // The log is the only place a core_pattern handler's message is seen: keep the reason.
+    ErrorReport r = takeErrorReport(summary.takeError());
+    note("error: could not write the snapshot: " + r.message);
+    return static_cast<int>(r.kind);
   }
-  return rc;
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char took[32];
+  snprintf(took, sizeof took, "%.2f", secs);
+  note(*summary + " in " + took + " s");
+  llvm::outs() << *summary << "\n";
+  return 0;
 }
 
 int showMain(int argc, char **argv) {
