@@ -1,5 +1,7 @@
 #include "packet_codec.h"
 
+#include <llvm/ADT/StringExtras.h>
+
 namespace bt::rsp {
 
 std::optional<std::string> expandRunLength(const std::string &s) {
@@ -94,14 +96,7 @@ std::string encodePacket(const std::string &payload) {
 }
 
 std::string toHex(const void *data, size_t n) {
-  static const char d[] = "0123456789abcdef";
-  const unsigned char *p = static_cast<const unsigned char *>(data);
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = d[p[i] >> 4];
-    s[2 * i + 1] = d[p[i] & 15];
-  }
-  return s;
+  return llvm::toHex(llvm::ArrayRef(static_cast<const uint8_t *>(data), n), /*LowerCase=*/true);
 }
 
 std::optional<std::string> fromHex(const std::string &hex) {

@@ -3,6 +3,7 @@
 #include "target/module_discovery.h"
 #include "vars/frame_variables.h"
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/SHA256.h>
 
 #include <sys/utsname.h>
@@ -120,11 +121,7 @@ void fingerprint(SnapshotData &s) {
     }
   for (const std::string &f : s.fingerprintFrames) key += "\n" + f;
   std::array<uint8_t, 32> h = llvm::SHA256::hash(llvm::arrayRefFromStringRef(key));
-  static const char d[] = "0123456789abcdef";
-  for (int i = 0; i < 8; ++i) {
-    s.fingerprint += d[h[i] >> 4];
-    s.fingerprint += d[h[i] & 15];
-  }
+  s.fingerprint = llvm::toHex(llvm::ArrayRef(h).take_front(8), /*LowerCase=*/true);
 }
 
 // Whether an environment variable's name says it holds a secret (API_KEY, DB_PASSWORD, ...).
@@ -183,13 +180,7 @@ void redactEnvironment(SnapshotData &s, uint64_t envStart, uint64_t envEnd) {
 
 std::string redactedValue(llvm::StringRef value) {
   std::array<uint8_t, 32> h = llvm::SHA256::hash(llvm::arrayRefFromStringRef(value));
-  static const char d[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (int i = 0; i < 8; ++i) {
-    out += d[h[i] >> 4];
-    out += d[h[i] & 15];
-  }
-  return out;
+  return "sha256:" + llvm::toHex(llvm::ArrayRef(h).take_front(8), /*LowerCase=*/true);
 }
 
 SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts,

@@ -10,6 +10,7 @@
 #include "snapshot/json_fields.h"
 #include "support/error.h"
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -56,16 +57,6 @@ JValue encodeRegisters(const Registers &r) {
   return o;
 }
 
-std::string hexBytes(const uint8_t *p, size_t n) {
-  static const char d[] = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = d[p[i] >> 4];
-    s[2 * i + 1] = d[p[i] & 15];
-  }
-  return s;
-}
-
 bool unhexBytes(llvm::StringRef s, uint8_t *out, size_t n) {
   if (s.size() != n * 2) return false;
   for (size_t i = 0; i < n; ++i) {
@@ -104,7 +95,7 @@ JValue encodeDocument(const SnapshotData &s) {
         {"tid", t.tid},
         {"name", optStr(t.name)},
         {"registers", encodeRegisters(t.regs)},
-        {"fpregs", t.fpregs ? JValue(hexBytes(t.fpregs->bytes, sizeof t.fpregs->bytes)) : JValue(nullptr)},
+        {"fpregs", t.fpregs ? JValue(llvm::toHex(t.fpregs->bytes, /*LowerCase=*/true)) : JValue(nullptr)},
         {"signal", encodeSignal(t.signal)}});
   Array regions;
   for (const MemoryRegion &r : s.regions) {

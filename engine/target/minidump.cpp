@@ -3,6 +3,8 @@
 #include "support/error.h"
 #include "target/module_discovery.h"
 
+#include <llvm/ADT/StringExtras.h>
+
 #include <csignal>
 #include <elf.h>
 #include <sys/stat.h>
@@ -87,21 +89,11 @@ std::vector<std::string> splitNul(const std::string &s) {
 // Breakpad's CodeView record for ELF: 'BpEL' followed by the build-id; 'RSDS' (older Breakpad,
 // Crashpad): a GUID whose 16 raw bytes are the build-id's first 16 bytes, then age and name.
 std::string buildIdFromCv(ArrayRef<uint8_t> cv) {
-  static const char d[] = "0123456789abcdef";
-  auto hex = [&](const uint8_t *p, size_t n) {
-    std::string s;
-    for (size_t i = 0; i < n; ++i) {
-      s += d[p[i] >> 4];
-      s += d[p[i] & 15];
-    }
-    return s;
-  };
   if (cv.size() < 4) return {};
   uint32_t sig = le<uint32_t>(cv, 0);
-  if (sig == 0x4270454c) return hex(cv.data() + 4, cv.size() - 4);  // "LEpB" little-endian
-  if (sig == 0x53445352 && cv.size() >= 20) {                      // "RSDS"
-    return hex(cv.data() + 4, 16);  // a prefix of the ELF build-id
-  }
+  if (sig == 0x4270454c) return toHex(cv.drop_front(4), /*LowerCase=*/true);  // "LEpB" little-endian
+  if (sig == 0x53445352 && cv.size() >= 20)                                    // "RSDS"
+    return toHex(cv.slice(4, 16), /*LowerCase=*/true);  // a prefix of the ELF build-id
   return {};
 }
 

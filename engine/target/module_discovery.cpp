@@ -1,5 +1,7 @@
 #include "target/module_discovery.h"
 
+#include <llvm/ADT/StringExtras.h>
+
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,17 +17,6 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 
-std::string hex(const uint8_t *p, size_t n) {
-  static const char *d = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    s += d[p[i] >> 4];
-    s += d[p[i] & 15];
-  }
-  return s;
-}
-
 // Finds NT_GNU_BUILD_ID in a buffer of notes.
 std::string buildIdFromNotes(const uint8_t *p, size_t n) {
   size_t off = 0;
@@ -40,7 +31,7 @@ std::string buildIdFromNotes(const uint8_t *p, size_t n) {
     if (desc > n || desc + descsz > n || next < off) break;
     if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(p + name, "GNU", 4) == 0 && descsz > 0 &&
         descsz <= 64)
-      return hex(p + desc, descsz);
+      return llvm::toHex(llvm::ArrayRef(p + desc, descsz), /*LowerCase=*/true);
     off = next;
   }
   return {};
