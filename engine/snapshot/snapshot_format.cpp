@@ -48,12 +48,9 @@ std::string utf8(const std::string &s) {
 JValue optStr(const std::string &s) { return s.empty() ? JValue(nullptr) : JValue(utf8(s)); }
 
 JValue encodeRegisters(const Registers &r) {
-  static const char *const kNames[] = {
-      "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
-      "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
-  const uint64_t *v = reinterpret_cast<const uint64_t *>(&r);
+  const uint64_t *v = userRegWords(r);
   Object o;
-  for (size_t i = 0; i < 27; ++i) o[kNames[i]] = hexU64(v[i]);
+  for (int i = 0; i < kNumUserRegs; ++i) o[kUserRegNames[i]] = hexU64(v[i]);
   return o;
 }
 
@@ -199,11 +196,8 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
       ti.tid = int(t.integer("tid", 0, INT32_MAX));
       ti.name = t.str("name", true);
       JsonFields r(t.value("registers"), path + ".registers", &err);
-      static const char *const kNames[] = {
-          "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
-          "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
-      uint64_t *regs = reinterpret_cast<uint64_t *>(&ti.regs);
-      for (size_t k = 0; k < 27 && err.empty(); ++k) regs[k] = r.hex(kNames[k]);
+      uint64_t *regs = userRegWords(ti.regs);
+      for (int k = 0; k < kNumUserRegs && err.empty(); ++k) regs[k] = r.hex(kUserRegNames[k]);
       std::string fp = t.str("fpregs", true);
       if (err.empty() && !fp.empty()) {
         FpRegisters f;

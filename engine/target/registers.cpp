@@ -2,6 +2,10 @@
 
 namespace bt {
 
+const char *const kUserRegNames[kNumUserRegs] = {
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
+
 const char *dwarfRegName(int reg) {
   static const char *names[kNumDwarfRegs] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi",
                                              "rbp", "rsp", "r8",  "r9",  "r10", "r11",

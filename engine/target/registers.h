@@ -15,6 +15,11 @@ struct Registers {
       cs, eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs;
 };
 static_assert(sizeof(Registers) == 27 * 8);
+constexpr int kNumUserRegs = 27;
+// Registers' fields as 64-bit words, and their names in that order ("r15", ..., "gs").
+extern const char *const kUserRegNames[kNumUserRegs];
+inline const uint64_t *userRegWords(const Registers &r) { return reinterpret_cast<const uint64_t *>(&r); }
+inline uint64_t *userRegWords(Registers &r) { return reinterpret_cast<uint64_t *>(&r); }
 
 // 512-byte FXSAVE area (struct user_fpregs_struct).
 struct FpRegisters {

@@ -70,12 +70,9 @@ py::object natural(const PyValue &pv) {
 }
 
 py::dict registersDict(const Registers &r) {
-  static const char *const kNames[] = {
-      "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
-      "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"};
-  const uint64_t *v = reinterpret_cast<const uint64_t *>(&r);
+  const uint64_t *v = userRegWords(r);
   py::dict d;
-  for (int i = 0; i < 27; ++i) d[kNames[i]] = v[i];
+  for (int i = 0; i < kNumUserRegs; ++i) d[kUserRegNames[i]] = v[i];
   return d;
 }
 
