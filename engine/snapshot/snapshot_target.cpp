@@ -41,26 +41,17 @@ size_t SnapshotTarget::readFromModuleFile(uint64_t addr, void *buf, size_t len) 
       auto f = llvm::MemoryBuffer::getFile(r->path, false, false);
       if (f) mf.data = std::move(*f);
     }
-    if (mf.data && mf.data->getBufferSize() >= 64) {
-      // PT_GNU_RELRO from the ELF64 program headers.
-      const char *b = mf.data->getBufferStart();
-      uint64_t size = mf.data->getBufferSize(), phoff;
-      uint16_t phentsize, phnum;
-      memcpy(&phoff, b + 0x20, 8);
-      memcpy(&phentsize, b + 0x36, 2);
-      memcpy(&phnum, b + 0x38, 2);
-      for (uint16_t i = 0; phentsize >= 56 && i < phnum; ++i) {
-        uint64_t at = phoff + uint64_t(i) * phentsize;
-        if (at > size || size - at < 56) break;
-        uint32_t type;
-        uint64_t vaddr, memsz;
-        memcpy(&type, b + at, 4);
-        memcpy(&vaddr, b + at + 16, 8);
-        memcpy(&memsz, b + at + 40, 8);
-        if (type == 0x6474e552) {  // PT_GNU_RELRO
-          mf.relroStart = mod->loadBias + vaddr;
-          mf.relroEnd = mf.relroStart + memsz;
-        }
+    if (mf.data) {
+      const llvm::MemoryBuffer &file = *mf.data;
+      MemoryReader fromFile = [&file](uint64_t off, void *out, size_t n) -> size_t {
+        if (off >= file.getBufferSize()) return 0;
+        n = std::min<uint64_t>(n, file.getBufferSize() - off);
+        memcpy(out, file.getBufferStart() + off, n);
+        return n;
+      };
+      if (auto relro = relroRange(fromFile, 0)) {
+        mf.relroStart = mod->loadBias + relro->first;
+        mf.relroEnd = mod->loadBias + relro->second;
       }
     }
     it = files_.emplace(r->path, std::move(mf)).first;

@@ -202,6 +202,15 @@ size_t applyLinkMap(std::vector<ModuleInfo> &modules, const MemoryReader &read) 
   return seen;
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> relroRange(const MemoryReader &read, uint64_t base) {
+  ElfLayout l;
+  if (!readLayout(read, base, l)) return std::nullopt;
+  std::optional<std::pair<uint64_t, uint64_t>> out;
+  for (auto &ph : l.phdrs)
+    if (ph.p_type == PT_GNU_RELRO) out.emplace(ph.p_vaddr, ph.p_vaddr + ph.p_memsz);
+  return out;
+}
+
 uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m) {
   if (m.dynamic) return m.dynamic;
   ElfLayout l;

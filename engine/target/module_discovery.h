@@ -7,6 +7,7 @@
 #include "target/target.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ LoaderState readLoaderState(const MemoryReader &read, const std::vector<ModuleIn
 // Runtime address of a module's PT_DYNAMIC: from the link map, else from its program headers
 // in memory; 0 if neither is readable.
 uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m);
+
+// PT_GNU_RELRO of the ELF image whose header `read` finds at `base`: its link-time
+// [vaddr, vaddr + memsz), nullopt if it has none or is not a readable ELF64 image.
+std::optional<std::pair<uint64_t, uint64_t>> relroRange(const MemoryReader &read, uint64_t base);
 
 // Reads the GNU build-id of an ELF file on disk (lowercase hex, empty if none/unreadable).
 std::string readBuildIdFromFile(const std::string &path);

@@ -84,3 +84,41 @@ TEST(ModuleDiscovery, BiasesMatchTheDynamicLinker) {
   EXPECT_GT(applyLinkMap(mods, self), 1u);
   for (size_t i = 0; i < mods.size(); ++i) EXPECT_EQ(mods[i].loadBias, before[i].loadBias);
 }
+
+// PT_GNU_RELRO as relroRange reads it from a library's ELF header in memory, against the
+// program headers the dynamic linker hands out.
+TEST(ModuleDiscovery, RelroRangeMatchesTheDynamicLinker) {
+  MemoryReader self = [](uint64_t addr, void *buf, size_t len) -> size_t {
+    iovec local{buf, len}, remote{reinterpret_cast<void *>(addr), len};
+    ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    return n > 0 ? size_t(n) : 0;
+  };
+  struct Lib {
+    uint64_t header = 0;
+    std::optional<std::pair<uint64_t, uint64_t>> relro;
+  };
+  std::vector<Lib> libs;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info *info, size_t, void *data) {
+        Lib lib;
+        bool headerMapped = false;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_LOAD && ph.p_offset == 0) {
+            lib.header = info->dlpi_addr + ph.p_vaddr;
+            headerMapped = true;
+          }
+          if (ph.p_type == PT_GNU_RELRO) lib.relro.emplace(ph.p_vaddr, ph.p_vaddr + ph.p_memsz);
+        }
+        if (headerMapped) static_cast<std::vector<Lib> *>(data)->push_back(lib);
+        return 0;
+      },
+      &libs);
+  int withRelro = 0;
+  for (const Lib &lib : libs) {
+    EXPECT_EQ(relroRange(self, lib.header), lib.relro) << std::hex << lib.header;
+    withRelro += bool(lib.relro);
+  }
+  EXPECT_GE(withRelro, 2) << "libc and this test are linked with -z relro on Debian";
+  EXPECT_EQ(relroRange(self, 0), std::nullopt);  // nothing readable there
+}
