@@ -34,7 +34,12 @@ std::shared_ptr<Session> Session::openFile(const std::string &path, const std::s
   if (!memcmp(magic, "BTSNAP", 6)) {
     auto data = readSnapshot(path);
     if (!data) raise(data.takeError());
+    // The stored frames and facts stay here after close(); the memory slices (up to the
+    // capture's memory budget) only in the target, not copied twice.
+    std::vector<MemorySlice> memory = std::move(data->memory);
+    data->memory.clear();
     s->snapshot_ = std::make_unique<SnapshotData>(*data);
+    data->memory = std::move(memory);
     s->target_ = std::make_unique<SnapshotTarget>(std::move(*data));
     s->kind_ = "snapshot";
   } else {

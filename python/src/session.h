@@ -52,7 +52,7 @@ private:
   std::unique_ptr<Symbolizer> symbols_;
   std::shared_ptr<ValueSession> values_;
   std::unique_ptr<FrameVariables> frameVars_;
-  std::unique_ptr<SnapshotData> snapshot_;  // for snapshots: their stored frames and facts
+  std::unique_ptr<SnapshotData> snapshot_;  // for snapshots: their stored frames and facts (no memory)
   std::string kind_;
   bool computed_ = false;
   std::vector<ThreadBacktrace> backtraces_;
