@@ -6,12 +6,19 @@
 
 #include <algorithm>
 
+#include <sys/stat.h>
+
 namespace bt {
 
 using namespace llvm;
 using namespace llvm::object;
 
 Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string &path) {
+  // Module paths come from cores, minidumps and snapshots: a FIFO or a device there must not
+  // block (or be read) like a file.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return makeError(ErrorKind::BadInput, "{0}: not a regular file", path);
   auto mb = MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!mb) {
     if (mb.getError() == std::errc::no_such_file_or_directory)

@@ -238,12 +238,9 @@ Error Minidump::parse() {
       mi.loadBias = mi.start;
       MemoryReader mem = [this](uint64_t a, void *b, size_t n) { return readMemory(a, b, n); };
       uint8_t ehdr[64];
-      bool fromMemory = mem(mi.start, ehdr, sizeof ehdr) == sizeof ehdr;
-      if (!fromMemory) {
-        std::ifstream f(mi.path, std::ios::binary);
-        fromMemory = f.read(reinterpret_cast<char *>(ehdr), sizeof ehdr) && true;
-      }
-      if (fromMemory && !memcmp(ehdr, ELFMAG, SELFMAG)) {
+      bool haveHeader = mem(mi.start, ehdr, sizeof ehdr) == sizeof ehdr ||
+                        readRegularFile(mi.path, 0, ehdr, sizeof ehdr) == sizeof ehdr;
+      if (haveHeader && !memcmp(ehdr, ELFMAG, SELFMAG)) {
         uint16_t type;
         memcpy(&type, ehdr + 16, 2);
         if (type == ET_EXEC) mi.loadBias = 0;

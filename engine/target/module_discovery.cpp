@@ -83,6 +83,14 @@ std::string buildIdFromLayout(const ElfLayout &l, const MemoryReader &read, uint
 
 }  // namespace
 
+size_t readRegularFile(const std::string &path, uint64_t offset, void *buf, size_t len) {
+  int fd = -1;
+  MemoryReader rd = fileReader(path, fd);
+  size_t n = rd(offset, buf, len);
+  if (fd >= 0) close(fd);
+  return n;
+}
+
 std::string readBuildIdFromFile(const std::string &path) {
   int fd = -1;
   MemoryReader rd = fileReader(path, fd);

@@ -42,6 +42,10 @@ uint64_t dynamicAddress(const MemoryReader &read, const ModuleInfo &m);
 // [vaddr, vaddr + memsz), nullopt if it has none or is not a readable ELF64 image.
 std::optional<std::pair<uint64_t, uint64_t>> relroRange(const MemoryReader &read, uint64_t base);
 
+// Reads up to `len` bytes at `offset` of the file at `path` if it is a regular file (never
+// blocks on a FIFO or a device: paths come from cores, minidumps and snapshots); bytes read.
+size_t readRegularFile(const std::string &path, uint64_t offset, void *buf, size_t len);
+
 // Reads the GNU build-id of an ELF file on disk (lowercase hex, empty if none/unreadable).
 std::string readBuildIdFromFile(const std::string &path);
 

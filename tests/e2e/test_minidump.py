@@ -139,3 +139,26 @@ def test_corrupt_minidumps_are_clear_errors(bt_bin, tmp_path):
         run = u.run_bt(["--json", str(p)])
         assert run.returncode == 5, (name, run.describe())
         assert run.stderr.startswith("bt: error:"), (name, run.stderr)
+
+
+def test_a_module_path_that_is_a_fifo_does_not_block(bt_bin, tmp_path):
+    """A dump's module paths name files on this machine: one that is a FIFO (or a device) must
+    be skipped, not opened and waited on (the ELF header fallback and the symbolizer did)."""
+    import shutil
+    import tempfile
+
+    old = "/work/linux/build/crash"  # the executable linux-mini.dmp names (UTF-16 in the dump)
+    d = tempfile.mkdtemp(prefix="btfi", dir="/tmp")  # /tmp/btfiXXXXXXXX: same length
+    try:
+        fifo = d + "/crash"
+        assert len(fifo) == len(old)
+        os.mkfifo(fifo)
+        raw = (RUST / "linux-mini.dmp").read_bytes()
+        assert old.encode("utf-16-le") in raw
+        dump = tmp_path / "fifo.dmp"
+        dump.write_bytes(raw.replace(old.encode("utf-16-le"), fifo.encode("utf-16-le")))
+        run = u.run_bt(["-q", str(dump)], timeout=60)
+        assert run.returncode == 0, run.describe()
+        assert f"(minidump) {fifo}" in run.stdout, run.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
