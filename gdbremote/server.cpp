@@ -362,8 +362,13 @@ std::string RemoteServer::vFile(const std::string &args) {
     if (it == openFiles_.end()) return fail(EBADF);
     count = std::min<uint64_t>(count, kMaxPacket / 2 - 32);
     std::string buf(count, '\0');
-    int f = ::open(it->second.c_str(), O_RDONLY | O_CLOEXEC);
+    int f = ::open(it->second.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f < 0) return fail(errno);
+    struct stat fst;
+    if (fstat(f, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+      ::close(f);
+      return fail(EACCES);  // only regular files are served
+    }
     ssize_t n = ::pread(f, buf.data(), count, off_t(off));
     ::close(f);
     if (n < 0) return fail(EIO);

@@ -237,7 +237,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   }
   if (target.signal() && target.signal()->hasAddress) {
     uint64_t page = target.signal()->address & ~(kPage - 1);
-    for (uint64_t p = page - kPage; p <= page + kPage; p += kPage)
+    for (uint64_t p = page >= kPage ? page - kPage : page; p <= page + kPage; p += kPage)
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead)) addRange(p, p + kPage);
   }
   // Reads the wanted ranges and all the engine read so far from the frozen target, in address

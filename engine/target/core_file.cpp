@@ -308,8 +308,14 @@ size_t CoreFile::readFromMappedFile(uint64_t addr, void *buf, size_t len) {
     std::string p = hostPath(f.path);
     auto it = openFiles_.find(p);
     if (it == openFiles_.end()) {
-      auto mb = llvm::MemoryBuffer::getFile(p, false, false);
-      it = openFiles_.emplace(p, mb ? std::move(*mb) : nullptr).first;
+      // NT_FILE paths come from the core: only regular files (a FIFO there would block).
+      std::unique_ptr<llvm::MemoryBuffer> mb;
+      struct stat st;
+      if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        auto f = llvm::MemoryBuffer::getFile(p, false, false);
+        if (f) mb = std::move(*f);
+      }
+      it = openFiles_.emplace(p, std::move(mb)).first;
     }
     if (!it->second) return 0;
     uint64_t off = f.offset + (addr - f.start);

@@ -280,7 +280,10 @@ size_t Minidump::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
   if (!it->second) return 0;
   uint64_t off = r->fileOffset + (addr - r->start);
   if (off >= it->second->getBufferSize()) return 0;
-  size_t n = std::min<uint64_t>({len, it->second->getBufferSize() - off, r->end - addr});
+  uint64_t limit = r->end;
+  // Captured bytes win: stop where the next captured range begins.
+  if (auto next = memory_.upper_bound(addr); next != memory_.end()) limit = std::min(limit, next->first);
+  size_t n = std::min<uint64_t>({len, it->second->getBufferSize() - off, limit - addr});
   memcpy(buf, it->second->getBufferStart() + off, n);
   return n;
 }

@@ -178,7 +178,8 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
 }
 
 const TypeInfo *resolveType(const TypeInfo *t) {
-  for (int i = 0; t && t->alias && t->target && i < 32; ++i) t = t->target;
+  // Deeper than any alias chain TypeTable builds (kMaxDepth).
+  for (unsigned i = 0; t && t->alias && t->target && i <= kMaxDepth + 1; ++i) t = t->target;
   return t;
 }
 

@@ -5,6 +5,7 @@
 #include "session.h"
 
 #include "snapshot/capture.h"
+#include "symbols/dwarf_sections.h"
 #include "support/error.h"
 #include "target/live_process.h"
 #include "target/registers.h"
@@ -372,6 +373,7 @@ PYBIND11_MODULE(_btengine, m) {
     SymbolizerOptions so;
     so.debugDirs = debugDirs;
     so.variables = variables;
+    so.cacheDir = defaultDebugCacheDir();
     Symbolizer symbols(so);
     CaptureOptions co;
     co.variables = variables;
