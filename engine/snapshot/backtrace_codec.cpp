@@ -22,15 +22,16 @@ bool parseHexU64(llvm::StringRef s, uint64_t &out) {
   return !s.getAsInteger(16, out);
 }
 
-static JValue strOrNull(const std::string &s) {
-  if (s.empty()) return nullptr;
+// Names and values are target bytes, not necessarily UTF-8: JSON needs UTF-8.
+std::string jsonText(const std::string &s) {
   return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
 }
 
-// Names and values are target bytes, not necessarily UTF-8: JSON needs UTF-8.
-static std::string utf8(const std::string &s) {
-  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
+JValue jsonTextOrNull(const std::string &s) {
+  if (s.empty()) return nullptr;
+  return jsonText(s);
 }
+
 
 JValue encodeSignal(const std::optional<SignalInfo> &s) {
   if (!s) return nullptr;
@@ -44,13 +45,13 @@ JValue encodeSignal(const std::optional<SignalInfo> &s) {
 JValue encodeVariables(const std::vector<Variable> &vars) {
   Array out;
   for (const Variable &v : vars)
-    out.push_back(Object{{"name", utf8(v.name)},
+    out.push_back(Object{{"name", jsonText(v.name)},
                          {"kind", v.kind},
-                         {"type", utf8(v.type)},
-                         {"value", utf8(v.value)},
+                         {"type", jsonText(v.type)},
+                         {"value", jsonText(v.value)},
                          {"optimized_out", v.optimizedOut},
                          {"error", v.error},
-                         {"entry_value", strOrNull(v.entryValue)},
+                         {"entry_value", jsonTextOrNull(v.entryValue)},
                          {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)}});
   return out;
 }
@@ -62,10 +63,10 @@ JValue encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
     for (const Frame &f : t.frames)
       frames.push_back(Object{{"index", int64_t(f.index)},
                               {"pc", hexU64(f.pc)},
-                              {"module", strOrNull(f.module)},
+                              {"module", jsonTextOrNull(f.module)},
                               {"module_offset", hexU64(f.moduleOffset)},
-                              {"function", strOrNull(f.function)},
-                              {"file", strOrNull(f.file)},
+                              {"function", jsonTextOrNull(f.function)},
+                              {"file", jsonTextOrNull(f.file)},
                               {"line", int64_t(f.line)},
                               {"column", int64_t(f.column)},
                               {"inlined", f.inlined},
@@ -76,10 +77,10 @@ JValue encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
                               {"variables_read", f.variablesRead},
                               {"variables", encodeVariables(f.variables)}});
     out.push_back(Object{{"tid", t.tid},
-                         {"name", strOrNull(t.name)},
+                         {"name", jsonTextOrNull(t.name)},
                          {"crashed", t.crashed},
                          {"signal", encodeSignal(t.signal)},
-                         {"stop_reason", utf8(t.stopReason)},
+                         {"stop_reason", jsonText(t.stopReason)},
                          {"frames", std::move(frames)}});
   }
   return out;

@@ -19,6 +19,10 @@ llvm::Error decodeSignal(const llvm::json::Value *v, std::optional<SignalInfo> &
 llvm::Error decodeVariables(const llvm::json::Value *v, std::vector<Variable> &out);
 llvm::Error decodeBacktraces(const llvm::json::Value *v, std::vector<ThreadBacktrace> &out);
 
+// Target bytes as JSON text (invalid UTF-8 replaced by U+FFFD); "" -> null for the second.
+std::string jsonText(const std::string &s);
+llvm::json::Value jsonTextOrNull(const std::string &s);
+
 // "0x1f" <-> 31, as every address in the snapshot's JSON is written.
 std::string hexU64(uint64_t v);
 bool parseHexU64(llvm::StringRef s, uint64_t &out);

@@ -42,10 +42,6 @@ constexpr uint64_t kMaxSlices = 1u << 20;
 void putU32(std::string &out, uint32_t v) { out.append(reinterpret_cast<const char *>(&v), 4); }
 void putU64(std::string &out, uint64_t v) { out.append(reinterpret_cast<const char *>(&v), 8); }
 
-std::string utf8(const std::string &s) {
-  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
-}
-JValue optStr(const std::string &s) { return s.empty() ? JValue(nullptr) : JValue(utf8(s)); }
 
 JValue encodeRegisters(const Registers &r) {
   const uint64_t *v = userRegWords(r);
@@ -67,10 +63,10 @@ bool unhexBytes(llvm::StringRef s, uint8_t *out, size_t n) {
 JValue encodeDocument(const SnapshotData &s) {
   const ProcessFacts &p = s.process;
   Array cmd, env;
-  for (const std::string &a : p.commandLine) cmd.push_back(utf8(a));
-  for (const std::string &e : p.environment) env.push_back(utf8(e));
+  for (const std::string &a : p.commandLine) cmd.push_back(jsonText(a));
+  for (const std::string &e : p.environment) env.push_back(jsonText(e));
   Object process{{"pid", p.pid},
-                 {"executable", optStr(p.executable)},
+                 {"executable", jsonTextOrNull(p.executable)},
                  {"command_line", std::move(cmd)},
                  {"environment", std::move(env)},
                  {"uid", p.uid ? JValue(*p.uid) : JValue(nullptr)},
@@ -79,8 +75,8 @@ JValue encodeDocument(const SnapshotData &s) {
   Object capture{{"source", c.source},
                  {"time", int64_t(c.time)},
                  {"stopped_ms", c.stoppedMs >= 0 ? JValue(c.stoppedMs) : JValue(nullptr)},
-                 {"host", utf8(c.host)},
-                 {"kernel", utf8(c.kernel)},
+                 {"host", jsonText(c.host)},
+                 {"kernel", jsonText(c.kernel)},
                  {"arch", c.arch},
                  {"bt_version", c.btVersion},
                  {"variables", c.variables},
@@ -90,7 +86,7 @@ JValue encodeDocument(const SnapshotData &s) {
   for (const ThreadInfo &t : s.threads)
     threads.push_back(Object{
         {"tid", t.tid},
-        {"name", optStr(t.name)},
+        {"name", jsonTextOrNull(t.name)},
         {"registers", encodeRegisters(t.regs)},
         {"fpregs", t.fpregs ? JValue(llvm::toHex(t.fpregs->bytes, /*LowerCase=*/true)) : JValue(nullptr)},
         {"signal", encodeSignal(t.signal)}});
@@ -102,30 +98,30 @@ JValue encodeDocument(const SnapshotData &s) {
                              {"end", hexU64(r.end)},
                              {"perms", perms},
                              {"offset", hexU64(r.fileOffset)},
-                             {"path", optStr(r.path)}});
+                             {"path", jsonTextOrNull(r.path)}});
   }
   Array modules;
   for (const ModuleInfo &m : s.modules)
-    modules.push_back(Object{{"path", utf8(m.path)},
+    modules.push_back(Object{{"path", jsonText(m.path)},
                              {"start", hexU64(m.start)},
                              {"end", hexU64(m.end)},
                              {"load_bias", hexU64(m.loadBias)},
-                             {"build_id", optStr(m.buildId)},
+                             {"build_id", jsonTextOrNull(m.buildId)},
                              {"main_executable", m.isMainExecutable},
                              {"link_map", m.linkMap ? JValue(hexU64(m.linkMap)) : JValue(nullptr)},
                              {"dynamic", m.dynamic ? JValue(hexU64(m.dynamic)) : JValue(nullptr)},
-                             {"link_map_name", optStr(m.linkMapName)},
+                             {"link_map_name", jsonTextOrNull(m.linkMapName)},
                              {"link_map_order", m.linkMapOrder}});
   Array auxv;
   for (auto [k, v] : s.auxv) auxv.push_back(Array{hexU64(k), hexU64(v)});
   Object attributes;
   Array attributeOrder;
   for (const auto &[k, v] : s.attributes) {
-    attributes[utf8(k)] = utf8(v);
-    attributeOrder.push_back(utf8(k));
+    attributes[jsonText(k)] = jsonText(v);
+    attributeOrder.push_back(jsonText(k));
   }
   Array fpFrames;
-  for (const std::string &f : s.fingerprintFrames) fpFrames.push_back(utf8(f));
+  for (const std::string &f : s.fingerprintFrames) fpFrames.push_back(jsonText(f));
   return Object{{"schema", "btengine.snapshot/1"},
                 {"process", std::move(process)},
                 {"capture", std::move(capture)},

@@ -259,20 +259,6 @@ std::optional<std::string> stdUnordered(const DWARFDie &t, StringRef bytes, Valu
 // gives no summary (the raw struct is printed), never a wrong one. The text is the libstdc++
 // summaries' (gdb's printers'), so that a value reads the same whichever library it came from.
 
-DWARFDie stripCV(DWARFDie t) {
-  for (int i = 0; i < 16 && t; ++i) {
-    switch (t.getTag()) {
-      case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
-      case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type:
-        t = typeOf(t);
-        continue;
-      default:
-        return t;
-    }
-  }
-  return {};
-}
-
 // A data member reached through a path of member names (each looked up, through bases and
 // unnamed members, in the previous member's type): its offset in the outer object, its DIE and
 // its type (typedefs and cv-qualifiers stripped).
@@ -285,11 +271,11 @@ std::optional<Field> memberPath(const DWARFDie &t, std::initializer_list<StringR
                                 uint64_t base = 0) {
   Field fl;
   fl.off = base;
-  DWARFDie cur = stripCV(t);
+  DWARFDie cur = stripTypedefs(t);
   for (StringRef name : path) {
     DWARFDie mt;
     if (!cur || !findMember(cur, name, fl.off, mt, 0, &fl.die)) return std::nullopt;
-    cur = stripCV(mt);
+    cur = stripTypedefs(mt);
     fl.type = cur;
   }
   if (!fl.type) return std::nullopt;
@@ -492,7 +478,7 @@ std::optional<std::string> cxxTree(const DWARFDie &t, StringRef bytes, ValueForm
   if (!root || !isPointer(root->type) || !loadU64(bytes, size->off, count) ||
       !loadU64(bytes, begin->off, node) || !loadU64(bytes, root->off, rootNode))
     return std::nullopt;
-  DWARFDie nodeBase = stripCV(typeOf(root->type));
+  DWARFDie nodeBase = stripTypedefs(typeOf(root->type));
   std::optional<Field> left = memberPath(nodeBase, {"__left_"});
   std::optional<Field> right = memberPath(nodeBase, {"__right_"});
   std::optional<Field> parent = memberPath(nodeBase, {"__parent_"});

@@ -19,17 +19,14 @@ using namespace llvm;
 // True for compile units in C (struct/union/enum keywords in type names, no scoped names).
 bool isCLanguage(const DWARFDie &d);
 
-namespace {
+static DWARFDie typeOfDie(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
 
-DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
-
-// Follows typedefs and qualifiers to the type that decides the representation.
-DWARFDie strip(DWARFDie t) {
+DWARFDie stripTypedefs(DWARFDie t) {
   for (int i = 0; t && i < 32; ++i) {
     switch (t.getTag()) {
       case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
       case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type:
-        t = typeOf(t);
+        t = typeOfDie(t);
         continue;
       default:
         return t;
@@ -37,6 +34,13 @@ DWARFDie strip(DWARFDie t) {
   }
   return t;
 }
+
+namespace {
+
+DWARFDie strip(DWARFDie t) { return stripTypedefs(t); }
+
+DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
+
 
 uint64_t attrU(const DWARFDie &d, dwarf::Attribute a, uint64_t dflt = 0) {
   return dwarf::toUnsigned(d.find(a), dflt);

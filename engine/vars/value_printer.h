@@ -46,6 +46,9 @@ public:
   virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
 };
 
+// Follows typedefs and qualifiers to the type that decides the representation (bounded: a
+// hostile alias cycle ends after 32 steps, on an alias).
+llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
 // Type name as written in C/C++ ("const char *", "struct rec", "int [3]").
 std::string typeName(const llvm::DWARFDie &type);
 // gdb's parameter part of a C++ function's symbol name: "(int, char**)", "(long) const";
