@@ -19,40 +19,53 @@ std::optional<std::string> expandRunLength(const std::string &s) {
   return out;
 }
 
+// Consumed bytes are skipped by an offset and dropped in one go once they are the larger part:
+// erasing from the front per acknowledgement byte would be quadratic on a flood.
+void PacketReader::consume(size_t n) {
+  pos_ += n;
+  if (pos_ >= buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  } else if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+}
+
 std::optional<Event> PacketReader::next() {
-  while (!buf_.empty()) {
-    char c = buf_[0];
+  while (pos_ < buf_.size()) {
+    std::string_view b(buf_);
+    b.remove_prefix(pos_);
+    char c = b[0];
     if (c == '+' || c == '-' || c == '\x03') {
-      buf_.erase(0, 1);
+      consume(1);
       return Event{c == '+' ? Event::Ack : c == '-' ? Event::Nack : Event::Interrupt, {}};
     }
     if (c != '$') {
       // Line noise between packets: skip up to the next byte that can start an event.
-      size_t n = buf_.find_first_of("$+-\x03");
-      buf_.erase(0, n == std::string::npos ? buf_.size() : n);
+      size_t n = b.find_first_of("$+-\x03");
+      consume(n == std::string_view::npos ? b.size() : n);
       continue;
     }
-    size_t hash = buf_.find('#');
+    size_t hash = b.find('#');
     // A '$' before the end of this packet starts a new one: the client gave up on the first
     // (a lost packet must not swallow the next one, which matters without acks).
-    size_t restart = buf_.find('$', 1);
-    if (restart != std::string::npos && (hash == std::string::npos || restart < hash)) {
-      buf_.erase(0, restart);
+    size_t restart = b.find('$', 1);
+    if (restart != std::string_view::npos && (hash == std::string_view::npos || restart < hash)) {
+      consume(restart);
       return Event{Event::BadChecksum, {}};
     }
-    if (hash == std::string::npos) {
-      if (buf_.size() > kMaxPacket + 4) {
-        // No end in sight: drop it and resynchronize on the next '$'.
-        size_t next = buf_.find('$', 1);
-        buf_.erase(0, next == std::string::npos ? buf_.size() : next);
+    if (hash == std::string_view::npos) {
+      if (b.size() > kMaxPacket + 4) {
+        consume(b.size());  // no end in sight (and no '$' in it): drop it
         return Event{Event::TooLong, {}};
       }
       return std::nullopt;
     }
-    if (buf_.size() < hash + 3) return std::nullopt;  // checksum not here yet
-    std::string raw = buf_.substr(1, hash - 1);
-    std::string cs = buf_.substr(hash + 1, 2);
-    buf_.erase(0, hash + 3);
+    if (b.size() < hash + 3) return std::nullopt;  // checksum not here yet
+    std::string raw(b.substr(1, hash - 1));
+    std::string cs(b.substr(hash + 1, 2));
+    consume(hash + 3);
     if (raw.size() > kMaxPacket) return Event{Event::TooLong, {}};
     unsigned sum = 0;
     for (unsigned char ch : raw) sum += ch;

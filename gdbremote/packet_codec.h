@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace bt::rsp {
 
@@ -27,7 +28,10 @@ public:
   std::optional<Event> next();
 
 private:
+  void consume(size_t n);
+
   std::string buf_;
+  size_t pos_ = 0;  // bytes of buf_ already consumed
 };
 
 std::string encodePacket(const std::string &payload);
