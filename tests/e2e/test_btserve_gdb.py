@@ -232,22 +232,9 @@ def _snapshot(entry, core, out: Path) -> Path:
 
 def _snapshot_slices(path: Path):
     """[(address, size)] of the memory a snapshot holds (docs/snapshot-format.md)."""
-    import json
-    import zstandard
-    raw = path.read_bytes()
-    _version, _flags, _csize, usize = struct.unpack("<IIQQ", raw[8:32])
-    payload = zstandard.ZstdDecompressor().decompress(raw[32:], max_output_size=usize)
-    (jsize,) = struct.unpack("<Q", payload[:8])
-    doc = json.loads(payload[8:8 + jsize])
-    pos = 8 + jsize
-    (count,) = struct.unpack("<Q", payload[pos:pos + 8])
-    pos += 8
-    slices = []
-    for _ in range(count):
-        addr, size = struct.unpack("<QQ", payload[pos:pos + 16])
-        slices.append((addr, size))
-        pos += 16 + size
-    return doc, slices
+    from snapshot_file import read_snapshot
+    snap = read_snapshot(path)
+    return snap.doc, [(addr, len(data)) for addr, data in snap.slices]
 
 
 def _core_loads(core: Path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 import time
@@ -47,25 +46,10 @@ def _snapshot(args, out: Path):
 
 def _payload(path: Path):
     """The snapshot's JSON document and memory slices, decoded independently of bt."""
-    import zstandard
-    raw = path.read_bytes()
-    assert raw[:8] == b"BTSNAP\r\n"
-    version, flags, csize, usize = struct.unpack("<IIQQ", raw[8:32])
-    assert (version, flags, csize) == (1, 0, len(raw) - 32)
-    payload = zstandard.ZstdDecompressor().decompress(raw[32:], max_output_size=usize)
-    assert len(payload) == usize
-    (jsize,) = struct.unpack("<Q", payload[:8])
-    doc = json.loads(payload[8:8 + jsize])
-    pos = 8 + jsize
-    (count,) = struct.unpack("<Q", payload[pos:pos + 8])
-    pos += 8
-    slices = []
-    for _ in range(count):
-        addr, size = struct.unpack("<QQ", payload[pos:pos + 16])
-        slices.append((addr, payload[pos + 16:pos + 16 + size]))
-        pos += 16 + size
-    assert pos == len(payload)
-    return doc, slices
+    from snapshot_file import HEADER, read_snapshot
+    snap = read_snapshot(path)
+    assert (snap.version, snap.flags, snap.csize) == (1, 0, path.stat().st_size - HEADER)
+    return snap.doc, snap.slices
 
 
 def _private_copy(entry, workdir: Path) -> Path:

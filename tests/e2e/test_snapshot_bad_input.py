@@ -20,7 +20,7 @@ import random
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,11 +28,10 @@ import pytest
 import e2e_util as u
 
 zstandard = pytest.importorskip("zstandard", reason="pip install -r scripts/requirements-dev.txt")
+from snapshot_file import HEADER, MAGIC, Snap, parse_container  # noqa: E402
 
 FIXTURE = "deep_c.gcc-O0-dwarf5-pie-fp"
 BAD_INPUT, TRUNCATED, MISSING = 5, 6, 7
-HEADER = 32
-MAGIC = b"BTSNAP\r\n"
 # bt built with AddressSanitizer is several times slower.
 TIME_LIMIT = 15.0 if os.environ.get("BT_BIN") else 5.0
 SHOW_VARIANTS = (["show"], ["show", "--json", "--vars"])
@@ -40,38 +39,6 @@ SHOW_VARIANTS = (["show"], ["show", "--json", "--vars"])
 
 # --------------------------------------------------------------------------
 # The container, in Python
-
-
-@dataclass
-class Snap:
-    version: int
-    flags: int
-    csize: int
-    usize: int
-    frame: bytes
-    doc: dict
-    slices: list = field(default_factory=list)  # [(address, bytes)]
-
-
-def parse_container(data: bytes) -> Snap:
-    assert data[:8] == MAGIC
-    version, flags, csize, usize = struct.unpack_from("<IIQQ", data, 8)
-    frame = data[HEADER:]
-    payload = zstandard.ZstdDecompressor().decompress(frame)
-    assert len(payload) == usize
-    (jsize,) = struct.unpack_from("<Q", payload, 0)
-    doc = json.loads(payload[8:8 + jsize])
-    pos = 8 + jsize
-    (count,) = struct.unpack_from("<Q", payload, pos)
-    pos += 8
-    slices = []
-    for _ in range(count):
-        addr, size = struct.unpack_from("<QQ", payload, pos)
-        pos += 16
-        slices.append((addr, payload[pos:pos + size]))
-        pos += size
-    assert pos == len(payload)
-    return Snap(version, flags, csize, usize, frame, doc, slices)
 
 
 def encode_doc(doc) -> bytes:
