@@ -118,6 +118,25 @@ std::string encodeAllRegisters(const ThreadInfo &t) {
   return out;
 }
 
+// The 128-bit vector types, defined by each feature that uses them (as gdb's own sse and avx512
+// feature files do).
+constexpr const char *kVec128Types = R"(<vector id="v8bf16" type="bfloat16" count="8"/>
+<vector id="v8h" type="ieee_half" count="8"/>
+<vector id="v4f" type="ieee_single" count="4"/>
+<vector id="v2d" type="ieee_double" count="2"/>
+<vector id="v16i8" type="int8" count="16"/>
+<vector id="v8i16" type="int16" count="8"/>
+<vector id="v4i32" type="int32" count="4"/>
+<vector id="v2i64" type="int64" count="2"/>
+<union id="vec128">
+<field name="v8_bfloat16" type="v8bf16"/><field name="v8_half" type="v8h"/>
+<field name="v4_float" type="v4f"/><field name="v2_double" type="v2d"/>
+<field name="v16_int8" type="v16i8"/><field name="v8_int16" type="v8i16"/>
+<field name="v4_int32" type="v4i32"/><field name="v2_int64" type="v2i64"/>
+<field name="uint128" type="uint128"/>
+</union>
+)";
+
 static const std::string &baseDescription() {
   static const std::string xml = [] {
     std::string x = R"(<?xml version="1.0"?>
@@ -151,22 +170,7 @@ static const std::string &baseDescription() {
       x += std::string("<reg name=\"") + f + "\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n";
     x += R"(</feature>
 <feature name="org.gnu.gdb.i386.sse">
-<vector id="v8bf16" type="bfloat16" count="8"/>
-<vector id="v8h" type="ieee_half" count="8"/>
-<vector id="v4f" type="ieee_single" count="4"/>
-<vector id="v2d" type="ieee_double" count="2"/>
-<vector id="v16i8" type="int8" count="16"/>
-<vector id="v8i16" type="int16" count="8"/>
-<vector id="v4i32" type="int32" count="4"/>
-<vector id="v2i64" type="int64" count="2"/>
-<union id="vec128">
-<field name="v8_bfloat16" type="v8bf16"/><field name="v8_half" type="v8h"/>
-<field name="v4_float" type="v4f"/><field name="v2_double" type="v2d"/>
-<field name="v16_int8" type="v16i8"/><field name="v8_int16" type="v8i16"/>
-<field name="v4_int32" type="v4i32"/><field name="v2_int64" type="v2i64"/>
-<field name="uint128" type="uint128"/>
-</union>
-<flags id="i386_mxcsr" size="4">
+)" + std::string(kVec128Types) + R"(<flags id="i386_mxcsr" size="4">
 <field name="IE" start="0" end="0"/><field name="DE" start="1" end="1"/><field name="ZE" start="2" end="2"/>
 <field name="OE" start="3" end="3"/><field name="UE" start="4" end="4"/><field name="PE" start="5" end="5"/>
 <field name="DAZ" start="6" end="6"/><field name="IM" start="7" end="7"/><field name="DM" start="8" end="8"/>
@@ -205,19 +209,8 @@ RegisterLayout::RegisterLayout(std::optional<uint64_t> xcr0) : xml_(baseDescript
     xml_ += "</feature>\n";
   }
   if ((x & 0xe0) == 0xe0) {
-    xml_ += R"(<feature name="org.gnu.gdb.i386.avx512">
-<vector id="v8bf16" type="bfloat16" count="8"/><vector id="v8h" type="ieee_half" count="8"/>
-<vector id="v4f" type="ieee_single" count="4"/><vector id="v2d" type="ieee_double" count="2"/>
-<vector id="v16i8" type="int8" count="16"/><vector id="v8i16" type="int16" count="8"/>
-<vector id="v4i32" type="int32" count="4"/><vector id="v2i64" type="int64" count="2"/>
-<union id="vec128">
-<field name="v8_bfloat16" type="v8bf16"/><field name="v8_half" type="v8h"/>
-<field name="v4_float" type="v4f"/><field name="v2_double" type="v2d"/>
-<field name="v16_int8" type="v16i8"/><field name="v8_int16" type="v8i16"/>
-<field name="v4_int32" type="v4i32"/><field name="v2_int64" type="v2i64"/>
-<field name="uint128" type="uint128"/>
-</union>
-)";
+    xml_ += "<feature name=\"org.gnu.gdb.i386.avx512\">\n";
+    xml_ += kVec128Types;
     for (int i = 16; i < 32; ++i) reg("xmm" + std::to_string(i), 128, "vec128");
     for (int i = 16; i < 32; ++i) reg("ymm" + std::to_string(i) + "h", 128, "uint128");
     xml_ += "<vector id=\"v2ui128\" type=\"uint128\" count=\"2\"/>\n";
