@@ -497,37 +497,54 @@ static int btc_append_config_args(const char **argv, int n) {
   return n;
 }
 
+/* Both captures run `BT snapshot PID --tid TID ...`: the numbers go to caller-owned buffers. */
+struct btc_ids {
+  char pid[24], tid[24];
+};
+
+static int btc_argv_head(const char **argv, struct btc_ids *ids, pid_t tid) {
+  struct btc_buf b = {ids->pid, sizeof ids->pid, 0};
+  btc_puti(&b, getpid());
+  b = (struct btc_buf){ids->tid, sizeof ids->tid, 0};
+  btc_puti(&b, tid);
+  int n = 0;
+  argv[n++] = g_bt;
+  argv[n++] = "snapshot";
+  argv[n++] = ids->pid;
+  argv[n++] = "--tid";
+  argv[n++] = ids->tid;
+  return n;
+}
+
+/* ... and go on with `-o DIR --attr trigger=...`. */
+static int btc_argv_output(const char **argv, int n, const char *trigger_attr) {
+  argv[n++] = "-o";
+  argv[n++] = g_dir;
+  argv[n++] = "--attr";
+  argv[n++] = trigger_attr;
+  return n;
+}
+
 /* ======================================================================================
  * The signal handler.
  * ====================================================================================== */
 
 static void btc_capture_signal(siginfo_t *si, void *uc, pid_t tid) {
-  char pidb[24], tidb[24], sib[24], ucb[24];
+  char sib[24], ucb[24];
   struct btc_buf b;
-  b = (struct btc_buf){pidb, sizeof pidb, 0};
-  btc_puti(&b, getpid());
-  b = (struct btc_buf){tidb, sizeof tidb, 0};
-  btc_puti(&b, tid);
   b = (struct btc_buf){sib, sizeof sib, 0};
   btc_putx(&b, (unsigned long long)(uintptr_t)si);
   b = (struct btc_buf){ucb, sizeof ucb, 0};
   btc_putx(&b, (unsigned long long)(uintptr_t)uc);
 
   const char *argv[BTC_MAX_ARGV + 1];
-  int n = 0;
-  argv[n++] = g_bt;
-  argv[n++] = "snapshot";
-  argv[n++] = pidb;
-  argv[n++] = "--tid";
-  argv[n++] = tidb;
+  struct btc_ids ids;
+  int n = btc_argv_head(argv, &ids, tid);
   argv[n++] = "--siginfo";
   argv[n++] = sib;
   argv[n++] = "--ucontext";
   argv[n++] = ucb;
-  argv[n++] = "-o";
-  argv[n++] = g_dir;
-  argv[n++] = "--attr";
-  argv[n++] = "trigger=signal";
+  n = btc_argv_output(argv, n, "trigger=signal");
   btc_append_config_args(argv, n);
 
   struct btc_run r;
@@ -792,27 +809,15 @@ BTC_EXPORT int btcrash_snapshot(const char *reason) {
   pid_t tid = btc_gettid();
   int expected = 0, rc = -1;
   if (atomic_compare_exchange_strong(&g_owner, &expected, (int)tid)) {
-    char pidb[24], tidb[24], reasonb[16 + BTC_REASON_MAX];
-    struct btc_buf b;
-    b = (struct btc_buf){pidb, sizeof pidb, 0};
-    btc_puti(&b, getpid());
-    b = (struct btc_buf){tidb, sizeof tidb, 0};
-    btc_puti(&b, tid);
-    b = (struct btc_buf){reasonb, sizeof reasonb, 0};
+    char reasonb[16 + BTC_REASON_MAX];
+    struct btc_buf b = {reasonb, sizeof reasonb, 0};
     btc_puts(&b, "reason=");
     if (reason) btc_putn(&b, reason, BTC_REASON_MAX);
 
     const char *argv[BTC_MAX_ARGV + 1];
-    int n = 0;
-    argv[n++] = g_bt;
-    argv[n++] = "snapshot";
-    argv[n++] = pidb;
-    argv[n++] = "--tid";
-    argv[n++] = tidb;
-    argv[n++] = "-o";
-    argv[n++] = g_dir;
-    argv[n++] = "--attr";
-    argv[n++] = "trigger=api";
+    struct btc_ids ids;
+    int n = btc_argv_head(argv, &ids, tid);
+    n = btc_argv_output(argv, n, "trigger=api");
     if (reason) {
       argv[n++] = "--attr";
       argv[n++] = reasonb;
