@@ -18,12 +18,16 @@ neither.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-import e2e_util as u
-import gdbparse
+# The oracle libraries (gdb's output parsed, comparisons, the snapshot reader) live in tests/oracle.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "oracle"))
+
+import e2e_util as u  # noqa: E402
+import gdbparse  # noqa: E402
 
 
 def _selected(entries):

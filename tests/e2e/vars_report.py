@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "oracle"))
 import e2e_util as u  # noqa: E402
 import framecmp  # noqa: E402
 import varscmp  # noqa: E402

@@ -19,6 +19,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
+sys.path.insert(0, str(HERE.parent / "oracle"))
 
 import e2e_util as u  # noqa: E402
 

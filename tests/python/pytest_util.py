@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-if str(HERE.parent / "e2e") not in sys.path:
-    sys.path.insert(0, str(HERE.parent / "e2e"))
+for _d in (HERE.parent / "e2e", HERE.parent / "oracle"):
+    if str(_d) not in sys.path:
+        sys.path.insert(0, str(_d))
 
 import e2e_util as u  # noqa: E402
 

@@ -881,7 +881,7 @@ def apply_locations(cmp: Comparison, answers: Dict[tuple, Tuple[Optional[int], s
 # ---------------------------------------------------------------------------
 # The baseline of known differences (tests/e2e/data/vars-known-differences.json)
 
-BASELINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+BASELINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e", "data",
                              "vars-known-differences.json")
 # The key of an entry: nothing that changes from run to run (no value, address,
 # tid, pc or frame number).  A key may have several entries with different

@@ -1,11 +1,11 @@
 """Unit tests of the `bt full` parser (gdbvars.py) and of the pure parts of
 varscmp.py, on real gdb 13 outputs captured from the fixtures:
 
-  tests/e2e/data/gdb-full/<program>.<variant>.<core|live>.txt
+  tests/oracle/data/gdb-full/<program>.<variant>.<core|live>.txt
       stdout of e2e_util.gdb_core_full / gdb_live_full (gdb_base_command +
       `set print frame-arguments all` + `thread apply all bt full` +
       gdb_frame_info.py, LC_ALL=C.UTF-8)
-  tests/e2e/data/gdb-full/templates_cpp.gcc-O0-dwarf5-pie-fp.core.scalars.txt
+  tests/oracle/data/gdb-full/templates_cpp.gcc-O0-dwarf5-pie-fp.core.scalars.txt
       the same without `set print frame-arguments all` (gdb's default: `f=...`)
 
 These need neither the engine nor the fixtures."""

@@ -1,6 +1,6 @@
 """Parser for gdb's `thread apply all bt` output (gdb 13, batch mode).
 
-What gdb prints (seen on the fixtures, see tests/e2e/data/gdb/):
+What gdb prints (seen on the fixtures, see tests/oracle/data/gdb/):
 
   Thread 6 (Thread 0x7f81001196c0 (LWP 4232) "bt-poller"):   live, libthread_db
   Thread 2 (Thread 0x7f810211d6c0 (LWP 4228)):               core, libthread_db

@@ -1,5 +1,5 @@
 """Unit tests of the gdb output parser, on real gdb 13 outputs captured from
-the fixtures (tests/e2e/data/gdb/<program>.<variant>.<core|live>.txt: stdout of
+the fixtures (tests/oracle/data/gdb/<program>.<variant>.<core|live>.txt: stdout of
 `gdb -batch ... -ex "thread apply all bt" -x gdb_frame_info.py`).
 These need neither the engine nor the fixtures."""
 

@@ -2,7 +2,7 @@
 `set width 0`): the frames of gdbparse plus, per frame, the parameters gdb
 prints in the frame line and the locals it prints below it.
 
-What gdb prints (seen on the fixtures, see tests/e2e/data/gdb-full/):
+What gdb prints (seen on the fixtures, see tests/oracle/data/gdb-full/):
 
   #1  0x... in vc_middle (ip=0x7ffd..., rp=0x55... <g_rect>, lit=0x55... "a \\"literal\\"", pt={x = -10, y = 20}) at /abs/vars_c.c:95
           call_count = 78
