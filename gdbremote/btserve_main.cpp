@@ -2,10 +2,9 @@
 #include "server.h"
 #include "transport.h"
 
-#include "snapshot/snapshot_target.h"
+#include "snapshot/open_target.h"
 #include "support/error.h"
-#include "target/core_file.h"
-#include "target/dump_file.h"
+#include "support/version.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -52,7 +51,7 @@ int main(int argc, char **argv) {
       llvm::outs() << kUsage;
       return 0;
     } else if (a == "--version") {
-      llvm::outs() << "btserve (btengine) 0.1.0\n";
+      llvm::outs() << "btserve (btengine) " << bt::kBtVersion << "\n";
       return 0;
     } else if (a == "--listen" || a == "--exe" || a == "--log") {
       const char *v = value();
@@ -69,30 +68,14 @@ int main(int argc, char **argv) {
   if (input.empty()) return usage("missing FILE");
   signal(SIGPIPE, SIG_IGN);  // a debugger that goes away is an EOF, not a death
 
-  // A snapshot by its magic, anything else is tried as a core file (which says what it is not).
-  char magic[8] = {};
-  {
-    std::ifstream f(input, std::ios::binary);
-    f.read(magic, sizeof magic);
+  // A snapshot, minidump or core, by content (openTarget says what else a file is not).
+  auto opened = openTarget(TargetRequest::forFile(input, exe));
+  if (!opened) {
+    ErrorReport r = takeErrorReport(opened.takeError());
+    llvm::errs() << "btserve: error: " << r.message << "\n";
+    return static_cast<int>(r.kind);
   }
-  std::unique_ptr<Target> target;
-  if (!memcmp(magic, "BTSNAP", 6)) {
-    auto s = SnapshotTarget::open(input);
-    if (!s) {
-      ErrorReport r = takeErrorReport(s.takeError());
-      llvm::errs() << "btserve: error: " << r.message << "\n";
-      return static_cast<int>(r.kind);
-    }
-    target = std::move(*s);
-  } else {
-    auto c = openDumpFile(input, exe);
-    if (!c) {
-      ErrorReport r = takeErrorReport(c.takeError());
-      llvm::errs() << "btserve: error: " << r.message << "\n";
-      return static_cast<int>(r.kind);
-    }
-    target = std::move(*c);
-  }
+  std::unique_ptr<Target> target = std::move(*opened);
   if (target->threads().empty()) {
     llvm::errs() << "btserve: error: " << input << " has no threads to serve\n";
     return static_cast<int>(ErrorKind::BadInput);

@@ -1,13 +1,10 @@
 #include "snapshot/capture.h"
 
+#include "snapshot/environment_redaction.h"
+#include "snapshot/host_facts.h"
+#include "snapshot/pipeline.h"
+#include "support/version.h"
 #include "target/module_discovery.h"
-#include "vars/frame_variables.h"
-
-#include <llvm/ADT/StringExtras.h>
-#include <llvm/Support/SHA256.h>
-
-#include <sys/utsname.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -37,6 +34,8 @@ public:
     crashedTid_ = inner.crashedTid();
   }
   const char *kind() const override { return inner_.kind(); }
+  void release() override { inner_.release(); }
+  double stoppedMs() const override { return inner_.stoppedMs(); }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override {
     size_t n = inner_.readMemory(addr, buf, len);
     if (n && reads_.size() < 1u << 20) reads_.emplace_back(addr, addr + n);
@@ -88,104 +87,9 @@ void pointerTokens(const std::string &value, std::vector<uint64_t> &out) {
   }
 }
 
-std::string hostName() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-std::string kernelDescription() {
-  struct utsname u;
-  if (uname(&u) != 0) return {};
-  return std::string(u.sysname) + " " + u.release + " " + u.version;
-}
-
-// The crash fingerprint: signal and the top frames of the crashed thread by module and function
-// (module offsets where there is no function), so the same bug in another run or on another host
-// gets the same fingerprint.
-void fingerprint(SnapshotData &s) {
-  const ThreadBacktrace *t = nullptr;
-  for (const ThreadBacktrace &b : s.backtraces)
-    if (b.crashed) t = &b;
-  if (!t && !s.backtraces.empty()) t = &s.backtraces.front();
-  std::string key = s.signal ? signalName(s.signal->signo) : "no-signal";
-  if (t)
-    for (const Frame &f : t->frames) {
-      if (s.fingerprintFrames.size() == 5) break;
-      if (f.signalTrampoline) continue;
-      std::string mod = f.module.substr(f.module.rfind('/') + 1);
-      char off[24];
-      snprintf(off, sizeof off, "+0x%llx", (unsigned long long)f.moduleOffset);
-      std::string frame = mod + "!" + (f.function.empty() ? std::string(off) : f.function);
-      s.fingerprintFrames.push_back(frame);
-    }
-  for (const std::string &f : s.fingerprintFrames) key += "\n" + f;
-  std::array<uint8_t, 32> h = llvm::SHA256::hash(llvm::arrayRefFromStringRef(key));
-  s.fingerprint = llvm::toHex(llvm::ArrayRef(h).take_front(8), /*LowerCase=*/true);
-}
-
-// Whether an environment variable's name says it holds a secret (API_KEY, DB_PASSWORD, ...).
-bool secretName(llvm::StringRef name) {
-  std::string up = name.upper();
-  for (const char *w : {"KEY", "TOKEN", "SECRET", "PASS", "PWD", "AUTH", "CRED", "COOKIE", "SESSION",
-                        "PRIVATE", "CERT"})
-    if (up.find(w) != std::string::npos && up != "PWD" && up != "OLDPWD") return true;
-  return false;
-}
-
-// Environment values are secrets more often than not: keep the names, replace the values by a
-// hash (equal values still compare equal) and blank them in the captured environment block.
-// Values of variables whose names say they are secrets are also scrubbed from rendered
-// variable values (all values would also hit "true", "/usr/bin" and the like).
-void redactEnvironment(SnapshotData &s, uint64_t envStart, uint64_t envEnd) {
-  std::vector<std::string> secrets;
-  for (std::string &e : s.process.environment) {
-    size_t eq = e.find('=');
-    if (eq == std::string::npos) continue;
-    std::string value = e.substr(eq + 1);
-    if (value.size() >= 6 && secretName(llvm::StringRef(e).substr(0, eq))) secrets.push_back(value);
-    e = e.substr(0, eq + 1) + redactedValue(value);
-  }
-  if (envEnd > envStart)
-    for (MemorySlice &m : s.memory) {
-      uint64_t from = std::max(m.address, envStart), to = std::min(m.end(), envEnd);
-      bool inValue = false;
-      // Walk the NUL-separated "KEY=VALUE" strings; a slice may begin mid-string: then the
-      // state is unknown and the safe choice is to blank until the next NUL.
-      if (from > envStart) inValue = true;
-      for (uint64_t a = from; a < to; ++a) {
-        char &c = m.bytes[a - m.address];
-        if (c == '\0') inValue = false;
-        else if (!inValue && c == '=') inValue = true;
-        else if (inValue) c = '*';
-      }
-    }
-  std::sort(secrets.begin(), secrets.end(),
-            [](const std::string &a, const std::string &b) { return a.size() > b.size(); });
-  auto scrub = [&](std::string &text) {
-    for (const std::string &v : secrets)
-      for (size_t p = text.find(v); p != std::string::npos; p = text.find(v, p + 10))
-        text.replace(p, v.size(), "<redacted>");
-  };
-  for (ThreadBacktrace &t : s.backtraces)
-    for (Frame &f : t.frames)
-      for (Variable &v : f.variables) {
-        scrub(v.value);
-        scrub(v.entryValue);
-      }
-  for (Variable &v : s.globals) scrub(v.value);
-}
-
 }  // namespace
 
-std::string redactedValue(llvm::StringRef value) {
-  std::array<uint8_t, 32> h = llvm::SHA256::hash(llvm::arrayRefFromStringRef(value));
-  return "sha256:" + llvm::toHex(llvm::ArrayRef(h).take_front(8), /*LowerCase=*/true);
-}
-
-SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts,
-                             const std::function<void()> &release,
-                             const std::function<double()> &stoppedMs) {
+SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts) {
   SnapshotData s;
   // Which threads: all, or the crashed one (else the first, for a process that did not crash).
   std::vector<ThreadInfo> threads;
@@ -195,15 +99,6 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
       threads.push_back(t);
   RecordingTarget rec(target, threads);
 
-  std::unique_ptr<FrameVariables> fv;
-  ScopeVisitorFactory visitors;
-  if (opts.variables) {
-    fv = std::make_unique<FrameVariables>(rec, symbols);
-    FrameVariables *p = fv.get();
-    visitors = [p](const UnwindResult &ur, size_t i) { return p->visitorFor(ur, i); };
-  }
-  std::vector<UnwindResult> unwound = unwindAllThreads(rec, symbols, opts.unwind);
-  // Without variables nothing below needs the target's memory but the slices: symbolize after.
   std::vector<std::pair<uint64_t, uint64_t>> want;
   // Ranges are widened to 512-byte boundaries (within their mapping): lldb reads memory in
   // aligned 512-byte chunks and drops a chunk that is only partly readable.
@@ -255,21 +150,12 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     }
     want.clear();
   };
-  bool needTarget = opts.variables || !opts.globals.empty();
-  if (!needTarget) {
-    // Symbolizing without variables reads no target memory: let the target go first.
-    readWanted();
-    release();
-  }
-  s.backtraces = symbolizeBacktraces(rec, symbols, unwound, opts.unwind, visitors);
-  if (fv)
-    for (const std::string &name : opts.globals)
-      if (std::optional<Variable> v = fv->readGlobal(name)) s.globals.push_back(std::move(*v));
-  if (needTarget) {
-    // What the crashing thread's variables point to.
+  // Before the target goes: what the crashing thread's variables point to (when they were
+  // read), then every wanted range and all the engine read, from the frozen target.
+  auto copyMemory = [&](const PipelineResult &soFar) {
     std::vector<uint64_t> pointers;
-    for (const ThreadBacktrace &t : s.backtraces)
-      if (t.crashed || s.backtraces.size() == 1)
+    for (const ThreadBacktrace &t : soFar.backtraces)
+      if (t.crashed || soFar.backtraces.size() == 1)
         for (const Frame &f : t.frames)
           for (const Variable &v : f.variables) pointerTokens(v.value, pointers);
     std::sort(pointers.begin(), pointers.end());
@@ -279,8 +165,15 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
         addRange(p, std::min(r->end, p + kPointeeBytes));
     readWanted();
-    release();
-  }
+  };
+  PipelineOptions popts;
+  popts.variables = opts.variables;
+  if (opts.variables) popts.globals = opts.globals;
+  popts.missingGlobalsAsErrors = false;
+  popts.unwind = opts.unwind;
+  PipelineResult result = runPipeline(rec, symbols, popts, copyMemory);
+  s.backtraces = std::move(result.backtraces);
+  s.globals = std::move(result.globals);
   std::vector<MemorySlice> joined;
   std::sort(s.memory.begin(), s.memory.end(),
             [](const MemorySlice &x, const MemorySlice &y) { return x.address < y.address; });
@@ -297,14 +190,14 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   }
   s.memory = std::move(joined);
 
-  s.capture.stoppedMs = stoppedMs ? stoppedMs() : -1;
+  s.capture.stoppedMs = result.stoppedMs;
 
   s.process = target.process();
   s.capture.source = target.kind();
   s.capture.time = uint64_t(time(nullptr));
   s.capture.host = hostName();
   s.capture.kernel = kernelDescription();
-  s.capture.btVersion = "0.1.0";
+  s.capture.btVersion = kBtVersion;
   s.capture.variables = opts.variables;
   s.capture.threads = opts.allThreads ? "all" : "crashed";
   s.capture.environmentRedacted = opts.redactEnvironment;
@@ -318,7 +211,9 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   s.xcr0 = target.xcr0();
   s.attributes = opts.attributes;
   if (opts.redactEnvironment) redactEnvironment(s, s.process.envStart, s.process.envEnd);
-  fingerprint(s);
+  s.fingerprint = result.analysis.fingerprint.hash;
+  s.fingerprintFrames = result.analysis.fingerprint.frames;
+  s.classifications = result.analysis.classifications;
   return s;
 }
 

@@ -1,16 +1,14 @@
-// Capture: the capture flow of ARCHITECTURE.md for one Target — unwind, symbolize and read
-// variables while the target is frozen (every memory read is recorded), collect the memory
-// slices a later reader needs (stacks from SP to the stack top, bounded; pages around the fault
-// address; what crashing-frame pointers refer to; everything the engine read), let the target
-// go, then redact secrets and fingerprint the crash. The caller writes the result with
-// writeSnapshot.
+// Capture: the capture flow of ARCHITECTURE.md for one Target — the engine's pipeline
+// (snapshot/pipeline.h) run with every memory read recorded, plus, before the target is let go,
+// the memory slices a later reader needs (stacks from SP to the stack top, bounded; pages around
+// the fault address; what crashing-frame pointers refer to; everything the engine read); then
+// secrets are redacted. The caller writes the result with writeSnapshot.
 #pragma once
 
 #include "snapshot/snapshot.h"
 #include "symbols/symbolizer.h"
 #include "unwind/backtrace.h"
 
-#include <functional>
 
 namespace bt {
 
@@ -25,14 +23,8 @@ struct CaptureOptions {
   UnwindOptions unwind;
 };
 
-// `release` is called once everything that needs the target's memory has been read (a live
-// target is let go there); `stoppedMs` is asked afterwards for how long it was stopped (-1 if not
-// live).
-SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts,
-                             const std::function<void()> &release,
-                             const std::function<double()> &stoppedMs);
-
-// sha256 of a value as "sha256:<16 hex digits>" (environment redaction).
-std::string redactedValue(llvm::StringRef value);
+// A live target is released (Target::release) as soon as everything that needs its memory has
+// been read; the snapshot records for how long it was stopped.
+SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts);
 
 }  // namespace bt

@@ -7,6 +7,7 @@
 // and reads are bounded and validated, so a truncated or hostile file yields an error.
 #pragma once
 
+#include "analysis/classification.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -43,6 +44,7 @@ struct CaptureInfo {
   bool environmentRedacted = true;
 };
 
+// (A new field also goes into SnapshotTarget::dataWithoutMemory.)
 struct SnapshotData {
   ProcessFacts process;
   CaptureInfo capture;
@@ -57,7 +59,7 @@ struct SnapshotData {
   std::vector<Variable> globals;
   std::vector<MemorySlice> memory;  // sorted by address, disjoint
   std::vector<std::pair<std::string, std::string>> attributes;  // user attributes, in order
-  llvm::json::Array classifications;  // filled by the classifiers (engine/analysis)
+  std::vector<Classification> classifications;  // the analysis' findings (engine/analysis)
   std::string fingerprint;            // stable hash of the crash (signal + top frames)
   std::vector<std::string> fingerprintFrames;  // what the fingerprint was computed from
 };

@@ -122,6 +122,8 @@ JValue encodeDocument(const SnapshotData &s) {
   }
   Array fpFrames;
   for (const std::string &f : s.fingerprintFrames) fpFrames.push_back(jsonText(f));
+  Array classifications;
+  for (const Classification &c : s.classifications) classifications.push_back(classificationToJson(c));
   return Object{{"schema", "btengine.snapshot/1"},
                 {"process", std::move(process)},
                 {"capture", std::move(capture)},
@@ -136,7 +138,7 @@ JValue encodeDocument(const SnapshotData &s) {
                 {"globals", encodeVariables(s.globals)},
                 {"attributes", std::move(attributes)},
                 {"attribute_order", std::move(attributeOrder)},
-                {"classifications", Array(s.classifications)},
+                {"classifications", std::move(classifications)},
                 {"fingerprint", s.fingerprint},
                 {"fingerprint_frames", std::move(fpFrames)}};
 }
@@ -269,7 +271,9 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
       s.attributes.emplace_back(key->str(), val->str());
     }
   }
-  if (const Array *cls = top.array("classifications")) s.classifications = *cls;
+  if (const Array *cls = top.array("classifications"))
+    for (const JValue &v : *cls)
+      if (std::optional<Classification> c = classificationFromJson(v)) s.classifications.push_back(*c);
   s.fingerprint = top.str("fingerprint");
   if (const Array *ff = top.array("fingerprint_frames"))
     for (const JValue &v : *ff)

@@ -102,4 +102,25 @@ size_t SnapshotTarget::readSlices(uint64_t addr, void *buf, size_t len) {
   return done;
 }
 
+SnapshotData SnapshotTarget::dataWithoutMemory() const {
+  // Every field of SnapshotData but `memory` (snapshot.h lists them; keep the two in step).
+  SnapshotData c;
+  c.process = data_.process;
+  c.capture = data_.capture;
+  c.threads = data_.threads;
+  c.regions = data_.regions;
+  c.modules = data_.modules;
+  c.auxv = data_.auxv;
+  c.signal = data_.signal;
+  c.crashedTid = data_.crashedTid;
+  c.xcr0 = data_.xcr0;
+  c.backtraces = data_.backtraces;
+  c.globals = data_.globals;
+  c.attributes = data_.attributes;
+  c.classifications = data_.classifications;
+  c.fingerprint = data_.fingerprint;
+  c.fingerprintFrames = data_.fingerprintFrames;
+  return c;
+}
+
 }  // namespace bt

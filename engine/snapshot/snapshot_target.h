@@ -25,6 +25,9 @@ public:
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
 
   const SnapshotData &data() const { return data_; }
+  // Everything but the memory slices (which can be large): what a reader keeps of a snapshot
+  // after the target itself is gone.
+  SnapshotData dataWithoutMemory() const;
 
 private:
   size_t readSlices(uint64_t addr, void *buf, size_t len);

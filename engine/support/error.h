@@ -18,6 +18,7 @@ enum class ErrorKind {
   BadInput = 5,        // not a core file, garbage
   Truncated = 6,       // truncated core / file
   MissingFile = 7,     // executable or module not found
+  Closed = 8,          // the target was closed (a library user kept an object past its close)
 };
 
 class BtError : public llvm::ErrorInfo<BtError> {

@@ -23,9 +23,10 @@ public:
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
 
   // Detaches from every thread; the target runs on. Idempotent.
-  void release();
+  void release() override;
   // How long the target has been (or was) stopped.
   std::chrono::microseconds stoppedFor() const;
+  double stoppedMs() const override { return stoppedFor().count() / 1000.0; }
   // The process is inside a signal handler (an in-process crash handler ran bt): take thread
   // `tid`'s registers from the handler's ucontext_t and the signal from its siginfo_t (both at
   // addresses in the target; 0 = not given), so frames start at the faulting instruction.

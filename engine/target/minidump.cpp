@@ -99,25 +99,23 @@ std::string buildIdFromCv(ArrayRef<uint8_t> cv) {
 
 }  // namespace
 
-bool Minidump::looksLikeMinidump(const std::string &path) {
-  char magic[4] = {};
-  std::ifstream f(path, std::ios::binary);
-  f.read(magic, 4);
-  return f && !memcmp(magic, "MDMP", 4);
-}
-
 Expected<std::unique_ptr<Minidump>> Minidump::open(const std::string &path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return makeError(ErrorKind::MissingFile, "{0}: {1}", path, strerror(errno));
   if (!S_ISREG(st.st_mode)) return makeError(ErrorKind::BadInput, "{0}: not a regular file", path);
   auto mb = MemoryBuffer::getFile(path, false, false);
   if (!mb) return makeError(ErrorKind::BadInput, "{0}: {1}", path, mb.getError().message());
+  return openBuffer(std::move(*mb), path);
+}
+
+Expected<std::unique_ptr<Minidump>> Minidump::openBuffer(std::unique_ptr<MemoryBuffer> buffer,
+                                                         const std::string &name) {
   std::unique_ptr<Minidump> m(new Minidump);
-  m->path_ = path;
-  m->buf_ = std::move(*mb);
+  m->path_ = name;
+  m->buf_ = std::move(buffer);
   auto file = object::MinidumpFile::create(m->buf_->getMemBufferRef());
   if (!file)
-    return makeError(ErrorKind::BadInput, "{0}: not a valid minidump: {1}", path, toString(file.takeError()));
+    return makeError(ErrorKind::BadInput, "{0}: not a valid minidump: {1}", name, toString(file.takeError()));
   m->md_ = std::move(*file);
   if (Error e = m->parse()) return std::move(e);
   return std::move(m);

@@ -21,7 +21,9 @@ namespace bt {
 class Minidump : public Target {
 public:
   static llvm::Expected<std::unique_ptr<Minidump>> open(const std::string &path);
-  static bool looksLikeMinidump(const std::string &path);
+  // The same from bytes in memory (a pipe, a fuzzer); `name` names them in messages.
+  static llvm::Expected<std::unique_ptr<Minidump>> openBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                                                              const std::string &name);
 
   const char *kind() const override { return "minidump"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;

@@ -73,7 +73,13 @@ class Target {
 public:
   virtual ~Target() = default;
 
-  virtual const char *kind() const = 0;  // "live", "core", ...
+  virtual const char *kind() const = 0;  // "live", "core", "minidump", "snapshot"
+
+  // Lets a frozen source go (a live process runs on); idempotent, a no-op for post-mortem
+  // sources. The pipeline calls it as soon as nothing it still does needs the memory.
+  virtual void release() {}
+  // How long the source was (or has been) stopped, in milliseconds; -1 when it never ran.
+  virtual double stoppedMs() const { return -1; }
 
   // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
   virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;

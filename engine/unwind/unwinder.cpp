@@ -119,23 +119,23 @@ std::optional<uint64_t> readMemCb(void *c, uint64_t addr, unsigned size) {
 }
 }  // namespace
 
-int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut) {
+Unwinder::CfiStep Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut) {
   uint64_t lookup = cur.pcExact ? cur.pc : cur.pc - 1;
   const ModuleInfo *mod = target_.moduleFor(lookup);
-  if (!mod) return 0;
+  if (!mod) return CfiStep::NoCfi;
   CfiTable *table = cfiFor(*mod);
   std::optional<CfiRow> row = table->rowFor(lookup - mod->loadBias);
-  if (!row) return 0;
+  if (!row) return CfiStep::NoCfi;
   RegReadCtx rc{&target_, &cur.regs};
   ExprContext ec{readRegCb, readMemCb, &rc};
   uint64_t &cfa = cfaOut;
   if (row->cfaIsExpr) {
     auto v = evalDwarfExpr(row->cfaExpr, ec, std::nullopt);
-    if (!v) return 0;
+    if (!v) return CfiStep::NoCfi;
     cfa = *v;
   } else {
     auto base = cur.regs.get(row->cfaReg);
-    if (!base) return 0;
+    if (!base) return CfiStep::NoCfi;
     cfa = *base + row->cfaOffset;
   }
   FrameRegs nr;
@@ -172,9 +172,9 @@ int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &c
     }
   }
   int ra = row->returnAddressReg;
-  if (ra < 0 || ra >= kCfiRegs || row->regs[ra].kind == RegRule::Undefined) return -1;
+  if (ra < 0 || ra >= kCfiRegs || row->regs[ra].kind == RegRule::Undefined) return CfiStep::Outermost;
   auto retAddr = nr.get(ra);
-  if (!retAddr) return 0;
+  if (!retAddr) return CfiStep::NoCfi;
   if (row->regs[kRsp].kind == RegRule::Unspecified) nr.set(kRsp, cfa);
   nr.set(kRip, *retAddr);
   next = PhysicalFrame{};
@@ -184,7 +184,7 @@ int Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &c
   next.how = FrameHow::Cfi;
   // A signal frame ('S' augmentation) restores an interrupted context: its pc is exact.
   next.pcExact = row->signalFrame;
-  return 1;
+  return CfiStep::Stepped;
 }
 
 bool Unwinder::stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next) {
@@ -236,13 +236,13 @@ bool Unwinder::stepScan(const PhysicalFrame &cur, PhysicalFrame &next) {
 bool Unwinder::step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index) {
   if (stepSignalFrame(cur, next)) return true;
   uint64_t cfa = 0;
-  int r = stepCfi(cur, next, cfa);
-  if (r != 0) cur.cfa = cfa;  // DW_OP_call_frame_cfa of this frame, for variable locations
-  if (r < 0) {
+  CfiStep r = stepCfi(cur, next, cfa);
+  if (r != CfiStep::NoCfi) cur.cfa = cfa;  // DW_OP_call_frame_cfa of this frame, for variables
+  if (r == CfiStep::Outermost) {
     stop = "outermost frame";
     return false;
   }
-  if (r > 0) return true;
+  if (r == CfiStep::Stepped) return true;
   // The innermost frame outside any known code (a call through a bad function pointer): the
   // call just pushed the return address, so it is at SP.
   if (index == 0 && !isCodeAddress(cur.pc)) {

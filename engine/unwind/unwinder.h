@@ -55,8 +55,13 @@ public:
 private:
   bool step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index);
   bool stepSignalFrame(const PhysicalFrame &cur, PhysicalFrame &next);
-  // 1 ok, 0 no CFI, -1 outermost; cfaOut is this frame's CFA when known.
-  int stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut);
+  enum class CfiStep {
+    Stepped,    // `next` is the caller's frame
+    NoCfi,      // no usable CFI row here: try the other strategies
+    Outermost,  // the CFI says the return address is undefined: the outermost frame
+  };
+  // cfaOut is this frame's CFA when the result is not NoCfi.
+  CfiStep stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut);
   bool stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next);
   bool stepScan(const PhysicalFrame &cur, PhysicalFrame &next);
   bool isCodeAddress(uint64_t addr) const;

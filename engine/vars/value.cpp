@@ -195,7 +195,7 @@ bool ValueSession::open() const {
 
 Expected<std::string> ValueSession::read(uint64_t addr, uint64_t len) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!target_) return makeError(ErrorKind::Usage, "the target of this value is closed");
+  if (!target_) return makeError(ErrorKind::Closed, "the target of this value is closed");
   if (len > kMaxRead) return makeError(ErrorKind::BadInput, "refusing to read {0} bytes at once", len);
   std::string buf(len, '\0');
   size_t n = len ? target_->readMemory(addr, buf.data(), len) : 0;

@@ -32,7 +32,7 @@ from . import _btengine as _engine
 __all__ = ["open", "attach", "capture", "Process", "Thread", "Frame", "Variable", "Value",
            "Module", "Region", "Signal", "CaptureResult", "FormatError", "ClosedError",
            "__version__"]
-__version__ = "0.1.0"
+__version__: str = _engine.__version__  # CMakeLists.txt project(VERSION), the one place it is set
 
 FormatError = _engine.FormatError
 ClosedError = _engine.ClosedError

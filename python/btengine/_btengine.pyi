@@ -5,6 +5,8 @@ import builtins
 from types import SimpleNamespace
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+__version__: str
+
 class FormatError(ValueError):
     """Bad or truncated input, or target memory that cannot be read."""
 

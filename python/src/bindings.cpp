@@ -5,9 +5,10 @@
 #include "session.h"
 
 #include "snapshot/capture.h"
-#include "symbols/dwarf_sections.h"
+#include "snapshot/open_target.h"
+#include "snapshot/pipeline.h"
 #include "support/error.h"
-#include "target/live_process.h"
+#include "support/version.h"
 #include "target/registers.h"
 
 #include <pybind11/pybind11.h>
@@ -36,7 +37,7 @@ struct PyValue {
 };
 
 void checkOpen(const std::shared_ptr<Session> &s) {
-  if (s->closed()) throw bt::pyapi::EngineError({ErrorKind::Usage, "closed"});
+  if (s->closed()) throw bt::pyapi::EngineError({ErrorKind::Closed, "closed"});
 }
 
 std::string hex(uint64_t v) {
@@ -124,6 +125,7 @@ const ThreadBacktrace *threadBacktrace(const PyThread &t) {
 
 PYBIND11_MODULE(_btengine, m) {
   m.doc() = "btengine's C++ engine (use the `btengine` package, not this module)";
+  m.attr("__version__") = bt::kBtVersion;
   static py::exception<std::runtime_error> formatError(m, "FormatError", PyExc_ValueError);
   static py::exception<std::runtime_error> closedError(m, "ClosedError", PyExc_ValueError);
   gFormatError = formatError.ptr();
@@ -139,14 +141,11 @@ PYBIND11_MODULE(_btengine, m) {
         case ErrorKind::PermissionDenied: type = PyExc_PermissionError; break;
         case ErrorKind::MissingFile: type = PyExc_FileNotFoundError; break;
         case ErrorKind::BadInput: case ErrorKind::Truncated: type = gFormatError; break;
-        case ErrorKind::Usage:
-          if (msg == "closed" || msg == "the target is closed" || msg == "the target of this value is closed") {
-            type = gClosedError;
-            msg = "the target is closed (the Process was closed or its `with` block ended)";
-          } else {
-            type = PyExc_ValueError;
-          }
+        case ErrorKind::Closed:
+          type = gClosedError;
+          msg = "the target is closed (the Process was closed or its `with` block ended)";
           break;
+        case ErrorKind::Usage: type = PyExc_ValueError; break;
         default: break;
       }
       PyErr_SetString(type, msg.c_str());
@@ -343,21 +342,20 @@ PYBIND11_MODULE(_btengine, m) {
       .def("deref", [](const PyValue &v) { checkOpen(v.session);
         llvm::Expected<Value> d = v.value.deref();
         if (!d) {
-          std::string msg = llvm::toString(d.takeError());
-          if (msg.find("is not a pointer") != std::string::npos || msg.find("cannot dereference") != std::string::npos)
-            throw py::type_error(msg);
-          throw bt::pyapi::EngineError({msg.find("closed") != std::string::npos ? ErrorKind::Usage : ErrorKind::BadInput,
-                                     msg.find("closed") != std::string::npos ? "closed" : msg});
+          ErrorReport r = takeErrorReport(d.takeError());
+          if (r.kind == ErrorKind::Usage) throw py::type_error(r.message);  // not a pointer
+          if (r.kind != ErrorKind::Closed) r.kind = ErrorKind::BadInput;
+          throw bt::pyapi::EngineError(r);
         }
         return PyValue{v.session, std::move(*d)};
       })
       .def("string", [](const PyValue &v, size_t max_length) { checkOpen(v.session);
         auto s = v.value.cString(max_length);
         if (!s) {
-          std::string msg = llvm::toString(s.takeError());
-          if (msg.find("is not a string") != std::string::npos) throw py::type_error(msg);
-          throw bt::pyapi::EngineError({msg.find("closed") != std::string::npos ? ErrorKind::Usage : ErrorKind::BadInput,
-                                     msg.find("closed") != std::string::npos ? "closed" : msg});
+          ErrorReport r = takeErrorReport(s.takeError());
+          if (r.kind == ErrorKind::Usage) throw py::type_error(r.message);  // not a string
+          if (r.kind != ErrorKind::Closed) r.kind = ErrorKind::BadInput;
+          throw bt::pyapi::EngineError(r);
         }
         return py::bytes(*s);
       }, py::arg("max_length") = 4096);
@@ -367,22 +365,18 @@ PYBIND11_MODULE(_btengine, m) {
                       const std::vector<std::pair<std::string, std::string>> &attributes,
                       const std::vector<std::string> &debugDirs) {
     py::gil_scoped_release release;
-    auto lp = LiveProcess::open(pid);
-    if (!lp) fail(lp.takeError());
-    LiveProcess *p = lp->get();
-    SymbolizerOptions so;
-    so.debugDirs = debugDirs;
-    so.variables = variables;
-    so.cacheDir = defaultDebugCacheDir();
-    Symbolizer symbols(so);
+    auto target = openTarget(TargetRequest::forPid(pid));
+    if (!target) fail(target.takeError());
     CaptureOptions co;
     co.variables = variables;
     co.allThreads = allThreads;
     co.maxStackBytes = maxStackBytes;
     co.redactEnvironment = redactEnv;
     co.attributes = attributes;
-    SnapshotData snap = captureSnapshot(*p, symbols, co, [p] { p->release(); },
-                                        [p] { return p->stoppedFor().count() / 1000.0; });
+    PipelineOptions needs;
+    needs.variables = variables;
+    Symbolizer symbols(symbolizerOptionsFor(needs, debugDirs, /*useCache=*/true));
+    SnapshotData snap = captureSnapshot(**target, symbols, co);
     uint64_t size = take(writeSnapshot(snap, path));
     return std::make_tuple(size, snap.capture.stoppedMs);
   }, py::arg("pid"), py::arg("path"), py::arg("variables") = true, py::arg("all_threads") = true,

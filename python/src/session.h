@@ -5,6 +5,7 @@
 // raises instead of touching freed state.
 #pragma once
 
+#include "snapshot/open_target.h"
 #include "snapshot/snapshot.h"
 #include "support/error.h"
 #include "symbols/symbolizer.h"
@@ -31,6 +32,8 @@ struct EngineError : std::runtime_error {
 
 class Session {
 public:
+  static std::shared_ptr<Session> open(const TargetRequest &request,
+                                       const std::vector<std::string> &debugDirs);
   static std::shared_ptr<Session> openFile(const std::string &path, const std::string &exe,
                                            const std::vector<std::string> &debugDirs);
   static std::shared_ptr<Session> attach(int pid, const std::vector<std::string> &debugDirs);

@@ -1,4 +1,4 @@
-"""libbtcrash.so (engine/crashlib): the in-process crash handler that runs
+"""libbtcrash.so (crashlib/): the in-process crash handler that runs
 `bt snapshot` when the process gets a fatal signal, and btcrash_snapshot().
 
 The test program tests/fixtures/crash/crashme.c is compiled at test time
@@ -35,7 +35,7 @@ import pytest
 import e2e_util as u
 
 SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "crash" / "crashme.c"
-HEADER_DIR = u.REPO_ROOT / "engine" / "crashlib"
+HEADER_DIR = u.REPO_ROOT / "crashlib"
 VARIANTS = ["preload", "linked"]
 FAULT_ADDRESS = 0x1234
 RUN_TIMEOUT = 90

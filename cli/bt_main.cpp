@@ -1,14 +1,12 @@
 // `bt`: all-thread backtraces of a live process (bt PID) or a core file (bt CORE [--exe PATH]).
 #include "cli/backtrace_printer.h"
-#include "cli/snapshot_commands.h"
+#include "cli/command_line.h"
+#include "cli/subcommands.h"
+#include "snapshot/open_target.h"
+#include "snapshot/pipeline.h"
 #include "support/error.h"
-#include "symbols/dwarf_sections.h"
+#include "support/version.h"
 #include "symbols/symbolizer.h"
-#include "target/core_file.h"
-#include "target/dump_file.h"
-#include "target/live_process.h"
-#include "unwind/backtrace.h"
-#include "vars/frame_variables.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -23,6 +21,7 @@ using namespace bt;
 
 static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt [OPTIONS] CORE|MINIDUMP [--exe PATH]
+       bt [--json] [--vars] SNAPSHOT           (same as bt show SNAPSHOT)
        bt full [OPTIONS] PID|CORE      (same as --vars)
        bt snapshot PID|CORE [-o FILE|DIR] ...   capture a snapshot (bt snapshot --help)
        bt show FILE [--json] [--vars]           print a snapshot (bt show --help)
@@ -57,42 +56,6 @@ exit status:
   6 truncated core      7 missing file (executable, core)
 )";
 
-static ScopeVisitorFactory makeVariableReader(Target &t, Symbolizer &s,
-                                              std::unique_ptr<FrameVariables> &holder) {
-  holder = std::make_unique<FrameVariables>(t, s);
-  FrameVariables *fv = holder.get();
-  return [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
-}
-
-static std::vector<Variable> readGlobals(Target &t, Symbolizer &s,
-                                         const std::vector<std::string> &names) {
-  std::vector<Variable> out;
-  if (names.empty()) return out;
-  FrameVariables fv(t, s);
-  for (const std::string &n : names) {
-    std::optional<Variable> v = fv.readGlobal(n);
-    if (!v) {
-      v = Variable{};
-      v->name = n;
-      v->kind = "global";
-      v->error = true;
-      v->value = "<error: no global variable named " + n + " in the debug information>";
-    }
-    out.push_back(std::move(*v));
-  }
-  return out;
-}
-
-static int fail(ErrorReport r) {
-  llvm::errs() << "bt: error: " << r.message << "\n";
-  return static_cast<int>(r.kind);
-}
-
-static int usageError(const std::string &msg) {
-  llvm::errs() << "bt: " << msg << "\nTry 'bt --help' for more information.\n";
-  return static_cast<int>(ErrorKind::Usage);
-}
-
 int main(int argc, char **argv) {
   if (argc > 1) {
     std::string cmd = argv[1];
@@ -115,7 +78,7 @@ int main(int argc, char **argv) {
       llvm::outs() << kUsage;
       return 0;
     } else if (a == "--version") {
-      llvm::outs() << "bt (btengine) 0.1.0\n";
+      llvm::outs() << "bt (btengine) " << kBtVersion << "\n";
       return 0;
     } else if (a == "--json") {
       json = true;
@@ -129,68 +92,57 @@ int main(int argc, char **argv) {
       noCache = true;
     } else if (a == "--exe" || a.rfind("--exe=", 0) == 0) {
       const char *v = a == "--exe" ? value("--exe") : argv[i] + 6;
-      if (!v) return usageError("--exe needs a path");
+      if (!v) return usageError("", "--exe needs a path");
       exe = v;
     } else if (a == "--debug-dir" || a.rfind("--debug-dir=", 0) == 0) {
       const char *v = a == "--debug-dir" ? value("--debug-dir") : argv[i] + 12;
-      if (!v) return usageError("--debug-dir needs a directory");
+      if (!v) return usageError("", "--debug-dir needs a directory");
       debugDirs.push_back(v);
     } else if (a == "--global") {
       const char *v = value("--global");
-      if (!v) return usageError("--global needs a variable name");
+      if (!v) return usageError("", "--global needs a variable name");
       globals.push_back(v);
     } else if (a == "--max-frames") {
       const char *v = value("--max-frames");
       char *end = nullptr;
       long n = v ? strtol(v, &end, 10) : 0;
-      if (!v || *end || n <= 0) return usageError("--max-frames needs a positive number");
+      if (!v || *end || n <= 0) return usageError("", "--max-frames needs a positive number");
       uopts.maxFrames = size_t(n);
     } else if (a.size() > 1 && a[0] == '-') {
-      return usageError("unknown option '" + a + "'");
+      return usageError("", "unknown option '" + a + "'");
     } else if (input.empty()) {
       input = a;
     } else {
-      return usageError("unexpected argument '" + a + "'");
+      return usageError("", "unexpected argument '" + a + "'");
     }
   }
-  if (input.empty()) return usageError("missing PID or CORE");
+  if (input.empty()) return usageError("", "missing PID or CORE");
 
-  bool isPid = input.find_first_not_of("0123456789") == std::string::npos;
-  SymbolizerOptions sopts;
-  sopts.debugDirs = debugDirs;
-  sopts.cacheDir = noCache ? std::string() : defaultDebugCacheDir();
-  sopts.variables = vars || !globals.empty();
-  Symbolizer symbols(sopts);
-  std::unique_ptr<FrameVariables> frameVars;
-  ScopeVisitorFactory variables;
-
-  std::unique_ptr<Target> target;
-  std::vector<ThreadBacktrace> threads;
-  std::vector<Variable> globalValues;
-  if (isPid) {
-    if (!exe.empty()) return usageError("--exe applies to core files, not to a PID");
-    auto lp = LiveProcess::open(atoi(input.c_str()));
-    if (!lp) return fail(takeErrorReport(lp.takeError()));
-    if (vars) variables = makeVariableReader(**lp, symbols, frameVars);
-    // Unwind while frozen, then let the process go before symbolizing, which may be slow;
-    // variables read target memory, so with --vars the process is released afterwards.
-    std::vector<UnwindResult> unwound = unwindAllThreads(**lp, symbols, uopts);
-    if (!vars && globals.empty()) (*lp)->release();
-    threads = symbolizeBacktraces(**lp, symbols, unwound, uopts, variables);
-    globalValues = readGlobals(**lp, symbols, globals);
-    (*lp)->release();
-    target = std::move(*lp);
-  } else {
-    // A minidump or a core (CoreFile::open tells a missing file, a non-ELF file and a non-core
-    // ELF apart).
-    auto core = openDumpFile(input, exe);
-    if (!core) return fail(takeErrorReport(core.takeError()));
-    if (vars) variables = makeVariableReader(**core, symbols, frameVars);
-    threads = symbolizeBacktraces(**core, symbols, unwindAllThreads(**core, symbols, uopts),
-                                  uopts, variables);
-    globalValues = readGlobals(**core, symbols, globals);
-    target = std::move(*core);
+  bool isPid = isProcessId(input);
+  if (isPid && !exe.empty()) return usageError("", "--exe applies to core files, not to a PID");
+  TargetRequest request = isPid ? TargetRequest::forPid(atoi(input.c_str()))
+                                : TargetRequest::forFile(input, exe);
+  if (sourceKindOf(request) == "snapshot") {
+    // A snapshot carries its own symbolized frames and values: show those (bt show).
+    std::vector<std::string> args = {"show", input};
+    if (json) args.push_back("--json");
+    if (vars) args.push_back("--vars");
+    std::vector<char *> argvShow;
+    for (std::string &a : args) argvShow.push_back(a.data());
+    return showMain(int(argvShow.size()), argvShow.data());
   }
+  auto opened = openTarget(request);
+  if (!opened) return fail(takeErrorReport(opened.takeError()));
+  std::unique_ptr<Target> target = std::move(*opened);
+
+  PipelineOptions popts;
+  popts.variables = vars;
+  popts.globals = globals;
+  popts.unwind = uopts;
+  Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
+  PipelineResult result = runPipeline(*target, symbols, popts);
+  const std::vector<ThreadBacktrace> &threads = result.backtraces;
+  const std::vector<Variable> &globalValues = result.globals;
 
   if (json) printBacktraceJson(llvm::outs(), *target, threads, globalValues);
   else printBacktraceText(llvm::outs(), *target, threads, globalValues);

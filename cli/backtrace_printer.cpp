@@ -1,5 +1,7 @@
 #include "cli/backtrace_printer.h"
 
+#include "snapshot/backtrace_codec.h"
+
 #include <llvm/Support/Format.h>
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/Path.h>
@@ -8,21 +10,9 @@
 
 namespace bt {
 
-static std::string hexStr(uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
-  return buf;
-}
-
-// Names and paths come from the target and its files: bytes, not necessarily UTF-8 (and
-// hostile in corrupt files). JSON needs UTF-8: replace invalid sequences with U+FFFD.
-static std::string utf8(const std::string &s) {
-  return llvm::json::isUTF8(s) ? s : llvm::json::fixUTF8(s);
-}
-
 static std::string signalText(const SignalInfo &s) {
   std::string out = signalName(s.signo);
-  if (s.hasAddress) out += ", fault address " + hexStr(s.address);
+  if (s.hasAddress) out += ", fault address " + hexU64(s.address);
   return out;
 }
 
@@ -67,7 +57,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
       }
       if (!f.file.empty()) os << " at " << f.file << ":" << f.line;
       if (!f.module.empty() && innermost)
-        os << " [" << llvm::sys::path::filename(f.module) << "+" << hexStr(f.moduleOffset) << "]";
+        os << " [" << llvm::sys::path::filename(f.module) << "+" << hexU64(f.moduleOffset) << "]";
       if (f.inlined) os << " (inlined)";
       if (f.how == FrameHow::TailCall) os << " (tail call)";
       if (f.suspect) os << " (suspect: found by " << frameHowName(f.how) << ")";
@@ -107,29 +97,29 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       j.attribute("number", s->signo);
       j.attribute("name", signalName(s->signo));
       j.attribute("code", s->code);
-      if (s->hasAddress) j.attribute("address", hexStr(s->address));
+      if (s->hasAddress) j.attribute("address", hexU64(s->address));
       else j.attribute("address", nullptr);
     });
   };
   auto variableArray = [&](const std::vector<Variable> &vars) {
     for (const Variable &v : vars) {
       j.object([&] {
-        j.attribute("name", utf8(v.name));
+        j.attribute("name", jsonText(v.name));
         j.attribute("kind", v.kind);
-        j.attribute("type", utf8(v.type));
-        j.attribute("value", utf8(v.value));
+        j.attribute("type", jsonText(v.type));
+        j.attribute("value", jsonText(v.value));
         j.attribute("optimized_out", v.optimizedOut);
         if (v.entryValue.empty()) j.attribute("entry_value", nullptr);
-        else j.attribute("entry_value", utf8(v.entryValue));
+        else j.attribute("entry_value", jsonText(v.entryValue));
         j.attribute("error", v.error);
-        if (v.address) j.attribute("address", hexStr(*v.address));
+        if (v.address) j.attribute("address", hexU64(*v.address));
         else j.attribute("address", nullptr);
       });
     }
   };
   auto strOrNull = [&](const char *key, const std::string &v) {
     if (v.empty()) j.attribute(key, nullptr);
-    else j.attribute(key, utf8(v));
+    else j.attribute(key, jsonText(v));
   };
   j.object([&] {
     j.attribute("schema", "btengine.backtrace/1");
@@ -152,15 +142,15 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
           j.attributeBegin("signal");
           signalObj(t.signal);
           j.attributeEnd();
-          j.attribute("stop_reason", utf8(t.stopReason));
+          j.attribute("stop_reason", jsonText(t.stopReason));
           j.attributeArray("frames", [&] {
             for (const Frame &f : t.frames) {
               j.object([&] {
                 j.attribute("index", int64_t(f.index));
-                j.attribute("pc", hexStr(f.pc));
+                j.attribute("pc", hexU64(f.pc));
                 strOrNull("module", f.module);
                 if (f.module.empty()) j.attribute("module_offset", nullptr);
-                else j.attribute("module_offset", hexStr(f.moduleOffset));
+                else j.attribute("module_offset", hexU64(f.moduleOffset));
                 strOrNull("function", f.function);
                 strOrNull("file", f.file);
                 if (f.line) j.attribute("line", int64_t(f.line));

@@ -1,4 +1,4 @@
-// The snapshot subcommands of `bt`: `bt snapshot` (capture a live process or a core into a
+// The subcommands of `bt`: `bt snapshot` (capture a live process or a core into a
 // .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler) and `bt show` (print a
 // snapshot like bt prints a process, without the binaries or debug files).
 #pragma once

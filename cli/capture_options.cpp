@@ -1,0 +1,128 @@
+#include "cli/capture_options.h"
+
+#include "cli/command_line.h"
+#include "snapshot/pipeline.h"
+
+#include <llvm/Support/Path.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+#include <set>
+
+namespace bt {
+
+int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCli &c) {
+  std::string a = argv[i];
+  auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
+  uint64_t n = 0;
+  if (a == "-o" || a == "--output") {
+    const char *v = value();
+    if (!v) return usageError(cmd, a + " needs a file or directory");
+    c.output = v;
+  } else if (a == "--exe") {
+    const char *v = value();
+    if (!v) return usageError(cmd, "--exe needs a path");
+    c.exe = v;
+  } else if (a == "--threads") {
+    const char *v = value();
+    if (!v || (strcmp(v, "all") && strcmp(v, "crashed")))
+      return usageError(cmd, "--threads needs 'all' or 'crashed'");
+    c.capture.allThreads = !strcmp(v, "all");
+  } else if (a == "--no-vars") {
+    c.capture.variables = false;
+  } else if (a == "--max-stack-bytes" || a == "--max-memory-bytes") {
+    if (!parseNumber(value(), n) || n == 0) return usageError(cmd, a + " needs a positive number");
+    (a == "--max-stack-bytes" ? c.capture.maxStackBytes : c.capture.maxMemoryBytes) = n;
+  } else if (a == "--redact-env") {
+    c.capture.redactEnvironment = true;
+  } else if (a == "--no-redact-env") {
+    c.capture.redactEnvironment = false;
+  } else if (a == "--attr") {
+    const char *v = value();
+    const char *eq = v ? strchr(v, '=') : nullptr;
+    if (!eq || eq == v) return usageError(cmd, "--attr needs KEY=VALUE");
+    c.capture.attributes.emplace_back(std::string(v, eq), std::string(eq + 1));
+  } else if (a == "--global") {
+    const char *v = value();
+    if (!v) return usageError(cmd, "--global needs a variable name");
+    c.capture.globals.push_back(v);
+  } else if (a == "--tid") {
+    if (!parseNumber(value(), n, 10) || n == 0 || n > INT32_MAX)
+      return usageError(cmd, "--tid needs a thread id");
+    c.tid = int(n);
+  } else if (a == "--siginfo" || a == "--ucontext") {
+    if (!parseNumber(value(), n) || n == 0) return usageError(cmd, a + " needs an address");
+    (a == "--siginfo" ? c.siginfo : c.ucontext) = n;
+  } else if (a == "--debug-dir") {
+    const char *v = value();
+    if (!v) return usageError(cmd, "--debug-dir needs a directory");
+    c.debugDirs.push_back(v);
+  } else if (a == "--max-frames") {
+    if (!parseNumber(value(), n, 10) || n == 0) return usageError(cmd, "--max-frames needs a positive number");
+    c.capture.unwind.maxFrames = size_t(n);
+  } else if (a == "--past-main") {
+    c.capture.unwind.pastMain = true;
+  } else if (a == "--no-cache") {
+    c.noCache = true;
+  } else if (a == "-q" || a == "--quiet") {
+    c.quiet = true;
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+bool isDirectory(const std::string &p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string outputPath(const std::string &out, const ProcessFacts &p) {
+  std::string dir = out.empty() ? "." : out;
+  if (!out.empty() && !isDirectory(out) && out.back() != '/') return out;
+  std::string prog = llvm::sys::path::filename(p.executable).str();
+  if (prog.empty() && !p.commandLine.empty()) prog = llvm::sys::path::filename(p.commandLine[0]).str();
+  if (prog.empty()) prog = "process";
+  char stamp[32];
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::string base = prog + "." + std::to_string(p.pid) + "." + stamp;
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::string path = dir + "/" + base + ".btsnap";
+  for (int n = 2; access(path.c_str(), F_OK) == 0 && n < 1000; ++n)
+    path = dir + "/" + base + "-" + std::to_string(n) + ".btsnap";
+  return path;
+}
+
+Symbolizer makeSymbolizer(const CaptureCli &c) {
+  PipelineOptions needs;
+  needs.variables = c.capture.variables;
+  needs.globals = c.capture.globals;
+  return Symbolizer(symbolizerOptionsFor(needs, c.debugDirs, !c.noCache));
+}
+
+void printWarnings(const Symbolizer &symbols, llvm::raw_ostream &os) {
+  std::set<std::string> seen;
+  for (const std::string &w : symbols.warnings())
+    if (seen.insert(w).second && seen.size() <= 10) os << "bt: warning: " << w << "\n";
+}
+
+llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {
+  std::string path = outputPath(out, snap.process);
+  llvm::Expected<uint64_t> size = writeSnapshot(snap, path);
+  if (!size) return size.takeError();
+  std::string summary = "snapshot: " + path + " (" + std::to_string(*size) + " bytes";
+  if (snap.capture.stoppedMs >= 0) {
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.1f", snap.capture.stoppedMs);
+    summary += std::string(", target stopped ") + ms + " ms";
+  }
+  return summary + ")";
+}
+
+}  // namespace bt

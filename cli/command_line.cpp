@@ -1,0 +1,29 @@
+#include "cli/command_line.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace bt {
+
+int usageError(const std::string &cmd, const std::string &msg) {
+  std::string bt = cmd.empty() ? "bt" : "bt " + cmd;
+  llvm::errs() << bt << ": " << msg << "\nTry '" << bt << " --help' for more information.\n";
+  return static_cast<int>(ErrorKind::Usage);
+}
+
+int fail(ErrorReport r) {
+  llvm::errs() << "bt: error: " << r.message << "\n";
+  return static_cast<int>(r.kind);
+}
+
+bool parseNumber(const char *s, uint64_t &out, int base) {
+  if (!s || !*s) return false;
+  char *end = nullptr;
+  errno = 0;
+  out = strtoull(s, &end, base);
+  return !*end && errno == 0;
+}
+
+}  // namespace bt

@@ -1,0 +1,19 @@
+// What every `bt` command shares on its command line: the usage-error and error reports (and the
+// exit statuses they carry) and number parsing.
+#pragma once
+
+#include "support/error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace bt {
+
+// "bt CMD: MSG / Try 'bt CMD --help'" (cmd "" for bt itself); returns the usage exit status.
+int usageError(const std::string &cmd, const std::string &msg);
+// "bt: error: MSG"; returns the error's exit status.
+int fail(ErrorReport r);
+// A whole string as a number (base 0: decimal, 0x hex, 0 octal); false if it is not one.
+bool parseNumber(const char *s, uint64_t &out, int base = 0);
+
+}  // namespace bt

@@ -1,0 +1,98 @@
+// `bt snapshot`: capture a live process or a core into a .btsnap file.
+#include "cli/capture_options.h"
+#include "cli/command_line.h"
+#include "cli/subcommands.h"
+#include "snapshot/open_target.h"
+
+#include <llvm/Support/Path.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <cstdlib>
+
+namespace bt {
+
+namespace {
+
+const char kSnapshotUsage[] = R"(usage: bt snapshot PID [OPTIONS] [-o FILE|DIR]
+       bt snapshot CORE [--exe PATH] [OPTIONS] [-o FILE|DIR]
+
+Captures a snapshot (.btsnap): every thread's registers and symbolized frames with variables,
+the stacks and the memory around the fault, modules with build-ids, the memory map, signal,
+auxv and process facts, zstd-compressed. `bt show FILE` reads it on any machine, without the
+executable or debug files. A live process is stopped only while its state is read
+(PTRACE_SEIZE; if bt dies, the process runs on); bt reports for how long.
+
+options:
+  -o FILE|DIR            where to write (default: the current directory); in a directory the
+                         name is <program>.<pid>.<time>.btsnap
+  --exe PATH             the executable of a core file, if the recorded path has moved
+  --threads all|crashed  capture every thread (default) or only the crashed one
+  --no-vars              do not capture variables (shorter pause)
+  --max-stack-bytes N    stack bytes kept per thread from its SP (default 524288)
+  --max-memory-bytes N   memory kept in all (default 67108864)
+  --redact-env           replace environment values by a hash (default)
+  --no-redact-env        keep environment values
+  --attr KEY=VALUE       a user attribute stored in the snapshot (version, host, ...); repeatable
+  --global NAME          also capture the global variable NAME (repeatable)
+  --tid TID --siginfo ADDR --ucontext ADDR
+                         (in-process crash handlers) thread TID is in a signal handler whose
+                         siginfo_t and ucontext_t are at ADDR: report that signal and unwind
+                         that thread from the interrupted context
+  --debug-dir DIR        also look for debug files in DIR (repeatable)
+  --max-frames N, --past-main, --no-cache, -q    as for bt
+  -h, --help             show this help
+)";
+
+}  // namespace
+
+int snapshotMain(int argc, char **argv) {
+  CaptureCli c;
+  std::string input;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      llvm::outs() << kSnapshotUsage;
+      return 0;
+    }
+    int r = parseCaptureOption("snapshot", argc, argv, i, c);
+    if (r > 0) return r;
+    if (r == 0) continue;
+    if (a.size() > 1 && a[0] == '-') return usageError("snapshot", "unknown option '" + a + "'");
+    if (!input.empty()) return usageError("snapshot", "unexpected argument '" + a + "'");
+    input = a;
+  }
+  if (input.empty()) return usageError("snapshot", "missing PID or CORE");
+  bool isPid = isProcessId(input);
+  if (!isPid && (c.tid || c.siginfo || c.ucontext))
+    return usageError("snapshot", "--tid, --siginfo and --ucontext apply to a live process");
+  if ((c.siginfo || c.ucontext) && !c.tid)
+    return usageError("snapshot", "--siginfo and --ucontext need --tid");
+  if (isPid && !c.exe.empty()) return usageError("snapshot", "--exe applies to core files");
+  if (!c.output.empty() && !isDirectory(c.output) && c.output.back() != '/') {
+    std::string dir = llvm::sys::path::parent_path(c.output).str();
+    if (!dir.empty() && !isDirectory(dir))
+      return fail({ErrorKind::MissingFile, "output directory does not exist: " + dir});
+  } else if (!c.output.empty() && !isDirectory(c.output)) {
+    return fail({ErrorKind::MissingFile, "output directory does not exist: " + c.output});
+  }
+
+  TargetRequest request = isPid ? TargetRequest::forPid(atoi(input.c_str()))
+                                : TargetRequest::forFile(input, c.exe);
+  request.signalTid = c.tid;
+  request.siginfo = c.siginfo;
+  request.ucontext = c.ucontext;
+  if (sourceKindOf(request) == "snapshot")
+    return fail({ErrorKind::BadInput, input + " is already a snapshot (bt show " + input +
+                                          " prints it)"});
+  auto target = openTarget(request);
+  if (!target) return fail(takeErrorReport(target.takeError()));
+  Symbolizer symbols = makeSymbolizer(c);
+  SnapshotData snap = captureSnapshot(**target, symbols, c.capture);
+  llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
+  if (!summary) return fail(takeErrorReport(summary.takeError()));
+  llvm::outs() << *summary << "\n";
+  if (!c.quiet) printWarnings(symbols, llvm::errs());
+  return 0;
+}
+
+}  // namespace bt

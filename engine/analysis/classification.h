@@ -1,0 +1,29 @@
+// Classification: one finding of the analysis about a crash — what kind of fault it is
+// ("null-deref", "stack-overflow", ...), how dangerous, why (the rule that fired) and the facts
+// it used. Typed here, JSON only at the edges (the snapshot format and `bt show --json`), so a
+// classifier, the snapshot and every front agree on one shape.
+#pragma once
+
+#include <llvm/Support/JSON.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bt {
+
+struct Classification {
+  std::string kind;      // short stable name, e.g. "null-deref"
+  std::string severity;  // "exploitable", "probably-exploitable", "unknown", ... ("" if none)
+  std::string rule;      // the rule that fired
+  std::string reason;    // one sentence for a person
+  std::vector<std::pair<std::string, std::string>> evidence;  // facts the rule used, in order
+};
+
+llvm::json::Value classificationToJson(const Classification &c);
+// nullopt for anything that is not an object with a string "kind" (skipped by readers: an
+// unknown or damaged entry must not cost the rest of a snapshot).
+std::optional<Classification> classificationFromJson(const llvm::json::Value &v);
+
+}  // namespace bt

@@ -1,0 +1,55 @@
+#include "snapshot/pipeline.h"
+
+#include "symbols/dwarf_sections.h"
+
+namespace bt {
+
+SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
+                                       std::vector<std::string> debugDirs, bool useCache) {
+  SymbolizerOptions so;
+  so.debugDirs = std::move(debugDirs);
+  so.cacheDir = useCache ? defaultDebugCacheDir() : std::string();
+  so.variables = opts.variables || !opts.globals.empty();
+  return so;
+}
+
+PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOptions &opts,
+                           const BeforeRelease &beforeRelease) {
+  PipelineResult r;
+  bool needTarget = opts.variables || !opts.globals.empty();
+  if (needTarget) {
+    r.variables = std::make_unique<FrameVariables>(target, symbols);
+    if (opts.keepValues) r.variables->keepValues(opts.keepValues);
+  }
+  auto release = [&] {
+    if (beforeRelease) beforeRelease(r);
+    if (opts.releaseWhenDone) target.release();
+  };
+  r.unwound = unwindAllThreads(target, symbols, opts.unwind);
+  // Symbolizing reads no target memory, reading variables does: without variables the target
+  // goes before the (possibly slow) symbolization.
+  if (!needTarget) release();
+  ScopeVisitorFactory visitors;
+  if (opts.variables) {
+    FrameVariables *fv = r.variables.get();
+    visitors = [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
+  }
+  r.backtraces = symbolizeBacktraces(target, symbols, r.unwound, opts.unwind, visitors);
+  for (const std::string &name : opts.globals) {
+    std::optional<Variable> v = r.variables->readGlobal(name);
+    if (!v && opts.missingGlobalsAsErrors) {
+      v = Variable{};
+      v->name = name;
+      v->kind = "global";
+      v->error = true;
+      v->value = "<error: no global variable named " + name + " in the debug information>";
+    }
+    if (v) r.globals.push_back(std::move(*v));
+  }
+  if (needTarget) release();
+  r.stoppedMs = target.stoppedMs();
+  r.analysis = analyzeCrash(target, r.backtraces);
+  return r;
+}
+
+}  // namespace bt

@@ -1,0 +1,53 @@
+// The engine's one pipeline over an opened Target: unwind every thread (while a live target is
+// frozen), release the target as soon as nothing still needs its memory, symbolize, read
+// variables and globals, then analyse (fingerprint, classifications). `bt`, `bt snapshot`,
+// `bt coredump`, btserve and the Python package all go through it; they only choose options and
+// present the result. A capture that must copy memory before the target is let go does so in
+// the `beforeRelease` hook.
+#pragma once
+
+#include "analysis/analysis.h"
+#include "symbols/symbolizer.h"
+#include "target/target.h"
+#include "unwind/backtrace.h"
+#include "vars/frame_variables.h"
+#include "vars/value.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bt {
+
+struct PipelineOptions {
+  bool variables = false;            // parameters and locals of every frame
+  std::vector<std::string> globals;  // globals / file-statics to read by name
+  bool missingGlobalsAsErrors = true;  // a name with no definition: an "<error: ...>" Variable
+  UnwindOptions unwind;
+  // Variables also carry walkable Values reading through this session (the Python API).
+  std::shared_ptr<ValueSession> keepValues;
+  bool releaseWhenDone = true;  // false: the caller keeps the target frozen (and releases it)
+};
+
+struct PipelineResult {
+  std::vector<UnwindResult> unwound;         // physical frames, one per thread of the target
+  std::vector<ThreadBacktrace> backtraces;   // symbolized, with inline frames and variables
+  std::vector<Variable> globals;             // in the order asked for
+  std::unique_ptr<FrameVariables> variables; // the reader, for later lookups (null if none)
+  AnalysisResult analysis;
+  double stoppedMs = -1;                     // how long a live target was stopped
+};
+
+// Called once, while the target is still frozen and after everything the pipeline reads from
+// it; `soFar.backtraces` is empty when the target could be released before symbolizing.
+using BeforeRelease = std::function<void(const PipelineResult &soFar)>;
+
+PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOptions &opts,
+                           const BeforeRelease &beforeRelease = {});
+
+// The symbolizer options a pipeline with these options needs (debug dirs and cache given).
+SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
+                                       std::vector<std::string> debugDirs, bool useCache);
+
+}  // namespace bt
