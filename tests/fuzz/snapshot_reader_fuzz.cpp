@@ -4,7 +4,7 @@
 //
 // Two ways to run it:
 //  - libFuzzer (clang -fsanitize=fuzzer,address -DBT_LIBFUZZER): LLVMFuzzerTestOneInput only.
-//  - the built-in driver below (any compiler, CI runs it in the ASan+UBSan build):
+//  - the shared driver (fuzz_driver.h; any compiler, CI runs it in the ASan+UBSan build):
 //      snapshot_reader_fuzz [--seconds N] [--seed S] [--artifact PATH] SEED_FILE...
 //    runs every seed unmodified, then mutates them for N seconds. The snapshot payload is one
 //    zstd frame, so byte mutations of the file mostly stop at the zstd checksum; besides
@@ -14,6 +14,7 @@
 //    JSON and slice decoding is exercised. The input being run when the process dies (ASan,
 //    UBSan with halt_on_error, a signal) is written to the artifact path; run the driver with
 //    --seconds 0 on that file to reproduce.
+#include "fuzz_driver.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_target.h"
 
@@ -34,10 +35,7 @@
 
 namespace {
 
-[[noreturn]] void invariantFailed(const char *what) {
-  fprintf(stderr, "snapshot_reader_fuzz: invariant violated: %s\n", what);
-  abort();
-}
+using bt::fuzz::invariantFailed;
 
 const bt::MemorySlice *sliceFor(const std::vector<bt::MemorySlice> &mem, uint64_t a) {
   auto it = std::upper_bound(mem.begin(), mem.end(), a,
@@ -123,7 +121,10 @@ void exercise(bt::SnapshotTarget &t) {
   // The document can be re-encoded (what `bt show --json` does with classifications).
   std::string out;
   llvm::raw_string_ostream os(out);
-  os << llvm::json::Value(llvm::json::Array(d.classifications));
+  llvm::json::Array classifications;
+  for (const bt::Classification &c : d.classifications)
+    classifications.push_back(bt::classificationToJson(c));
+  os << llvm::json::Value(std::move(classifications));
 }
 
 }  // namespace
@@ -143,13 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 #ifndef BT_LIBFUZZER
 
-#include <chrono>
-#include <csignal>
-#include <fcntl.h>
-#include <fstream>
-#include <random>
-#include <sstream>
-#include <unistd.h>
+#include <functional>
 
 namespace {
 
@@ -157,46 +152,6 @@ using Bytes = std::string;
 
 constexpr size_t kHeaderSize = 32;
 constexpr char kMagic[8] = {'B', 'T', 'S', 'N', 'A', 'P', '\r', '\n'};
-
-// ---------------------------------------------------------------------------------------------
-// Saving the input that kills the process.
-
-const char *gArtifact = "snapshot_reader_fuzz.crash";
-const uint8_t *gCurData = nullptr;
-size_t gCurSize = 0;
-
-void writeArtifact() {
-  // Async-signal-safe: open/write/close only.
-  if (!gCurData) return;
-  int fd = ::open(gArtifact, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return;
-  size_t done = 0;
-  while (done < gCurSize) {
-    ssize_t w = ::write(fd, gCurData + done, gCurSize - done);
-    if (w <= 0) break;
-    done += size_t(w);
-  }
-  ::close(fd);
-  static const char msg[] = "snapshot_reader_fuzz: the failing input was written to ";
-  (void)!::write(2, msg, sizeof msg - 1);
-  (void)!::write(2, gArtifact, strlen(gArtifact));
-  (void)!::write(2, "\n", 1);
-}
-
-void onFatalSignal(int sig) {
-  writeArtifact();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-}  // namespace
-
-// Called by ASan/UBSan before they exit with an error (weak: absent without sanitizers).
-extern "C" void __sanitizer_set_death_callback(void (*)(void)) __attribute__((weak));
-// A UBSan report must fail the run, not scroll by (UBSAN_OPTIONS still overrides).
-extern "C" const char *__ubsan_default_options() { return "halt_on_error=1:print_stacktrace=1"; }
-
-namespace {
 
 // ---------------------------------------------------------------------------------------------
 // The container: header + zstd frame, and the payload inside it.
@@ -290,75 +245,9 @@ Bytes join(const Payload &p) {
 // ---------------------------------------------------------------------------------------------
 // Mutators.
 
-struct Rng {
-  std::mt19937_64 g;
-  explicit Rng(uint64_t seed) : g(seed) {}
-  uint64_t next() { return g(); }
-  size_t below(size_t n) { return n ? size_t(g() % n) : 0; }
-  bool chance(unsigned oneIn) { return below(oneIn) == 0; }
-};
-
-uint64_t interesting64(Rng &r) {
-  static const uint64_t v[] = {0, 1, 7, 8, 15, 16, 255, 256, 4095, 4096, 0x7fff, 0x8000, 0xffff,
-                               0x10000, 0x7fffffff, 0x80000000, 0xffffffff, 0x100000000,
-                               uint64_t(1) << 30, uint64_t(4) << 30, (uint64_t(4) << 30) + 1,
-                               uint64_t(1) << 62, 0x7fffffffffffffff, 0x8000000000000000,
-                               ~uint64_t(0) - 16, ~uint64_t(0) - 1, ~uint64_t(0)};
-  return v[r.below(sizeof v / sizeof v[0])];
-}
-
-// Byte-level mutations of any buffer.
-void mutateBytes(Bytes &b, Rng &r, size_t maxSize) {
-  switch (r.below(9)) {
-  case 0:  // flip one bit
-    if (!b.empty()) b[r.below(b.size())] ^= char(1u << r.below(8));
-    break;
-  case 1:  // set one byte
-    if (!b.empty()) b[r.below(b.size())] = char(r.below(256));
-    break;
-  case 2: {  // set an interesting byte
-    static const uint8_t v[] = {0, 1, 0x7f, 0x80, 0xff, '"', '{', '}', '[', ']', ',', ':', '\\', '0', 'x'};
-    if (!b.empty()) b[r.below(b.size())] = char(v[r.below(sizeof v)]);
-    break;
-  }
-  case 3:  // truncate
-    b.resize(r.below(b.size() + 1));
-    break;
-  case 4: {  // insert random bytes
-    size_t n = 1 + r.below(r.chance(4) ? 256 : 8);
-    if (b.size() + n > maxSize) break;
-    Bytes ins;
-    for (size_t i = 0; i < n; ++i) ins += char(r.below(256));
-    b.insert(r.below(b.size() + 1), ins);
-    break;
-  }
-  case 5: {  // remove a range
-    if (b.empty()) break;
-    size_t at = r.below(b.size());
-    b.erase(at, 1 + r.below(std::min<size_t>(b.size() - at, r.chance(4) ? 512 : 8)));
-    break;
-  }
-  case 6: {  // overwrite 8 bytes with an interesting u64
-    if (b.size() < 8) break;
-    uint64_t v = interesting64(r);
-    memcpy(b.data() + r.below(b.size() - 7), &v, 8);
-    break;
-  }
-  case 7: {  // duplicate a range
-    if (b.empty()) break;
-    size_t at = r.below(b.size());
-    size_t n = 1 + r.below(std::min<size_t>(b.size() - at, 64));
-    if (b.size() + n > maxSize) break;
-    b.insert(r.below(b.size() + 1), b.substr(at, n));
-    break;
-  }
-  default: {  // several bit flips
-    for (int i = 0, n = 2 + int(r.below(8)); i < n && !b.empty(); ++i)
-      b[r.below(b.size())] ^= char(1u << r.below(8));
-    break;
-  }
-  }
-}
+using bt::fuzz::interesting64;
+using bt::fuzz::mutateBytes;
+using bt::fuzz::Rng;
 
 // Header fields of a container.
 void mutateHeader(Bytes &f, Rng &r) {
@@ -645,115 +534,34 @@ Seed makeSeed(Bytes file) {
   return s;
 }
 
-bool readFile(const char *path, Bytes &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
-void run(const Bytes &b) {
-  gCurData = reinterpret_cast<const uint8_t *>(b.data());
-  gCurSize = b.size();
-  LLVMFuzzerTestOneInput(gCurData, gCurSize);
-  gCurData = nullptr;
-}
-
-int usage() {
-  fprintf(stderr, "usage: snapshot_reader_fuzz [--seconds N] [--seed S] [--artifact PATH] SEED_FILE...\n");
-  return 2;
+// makeSeed decompresses and splits; the seeds and the pool are mutated again and again, so
+// keep the last few splits.
+const Seed &cachedSeed(const Bytes &file) {
+  static std::vector<std::pair<size_t, Seed>> cache;
+  size_t h = std::hash<Bytes>()(file);
+  for (auto &[k, s] : cache)
+    if (k == h && s.file == file) return s;
+  if (cache.size() >= 64) cache.erase(cache.begin());
+  cache.emplace_back(h, makeSeed(file));
+  return cache.back().second;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
-  double seconds = 10;
-  uint64_t seed = 0;
-  bool seedGiven = false;
-  std::vector<const char *> files;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "--seconds" || a == "--seed" || a == "--artifact") && i + 1 < argc) {
-      const char *v = argv[++i];
-      char *end = nullptr;
-      if (a == "--artifact") {
-        gArtifact = v;
-        continue;
-      }
-      if (a == "--seconds") seconds = strtod(v, &end);
-      else seed = strtoull(v, &end, 0), seedGiven = true;
-      if (!*v || *end || seconds < 0) return usage();
-    } else if (a == "-h" || a == "--help") {
-      usage();
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage();
-    } else {
-      files.push_back(argv[i]);
-    }
-  }
-  if (files.empty()) return usage();
-  if (!seedGiven) seed = uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
-
-  // With a sanitizer, its own SIGSEGV report comes first and then calls writeArtifact; abort()
-  // (a violated invariant) is ours in any case.
-  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(writeArtifact);
-  else
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, onFatalSignal);
-  signal(SIGABRT, onFatalSignal);
-
-  std::vector<Seed> seeds;
-  for (const char *path : files) {
-    Bytes b;
-    if (!readFile(path, b)) {
-      fprintf(stderr, "snapshot_reader_fuzz: cannot read %s\n", path);
-      return 2;
-    }
-    seeds.push_back(makeSeed(std::move(b)));
-  }
-
-  uint64_t execs = 0;
-  size_t wellFormed = 0;
-  for (const Seed &s : seeds) {
-    run(s.file);
-    ++execs;
-    wellFormed += s.split;
-  }
-  fprintf(stderr, "snapshot_reader_fuzz: %zu seed(s), %zu well-formed, seed %llu, %.0f s\n",
-          seeds.size(), wellFormed, (unsigned long long)seed, seconds);
-
-  Rng r(seed);
-  std::vector<Bytes> pool;  // mutated well-formed containers, mutated again (stacking)
-  auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  uint64_t accepted = 0;
-  while (seconds > 0 && elapsed() < seconds) {
-    for (int batch = 0; batch < 64; ++batch) {
-      Bytes input;
-      if (!pool.empty() && r.chance(4)) {
-        Seed s = makeSeed(pool[r.below(pool.size())]);
-        input = mutate(s, r, pool);
-      } else {
-        input = mutate(seeds[r.below(seeds.size())], r, pool);
-      }
-      if (pool.size() > 512) pool.erase(pool.begin(), pool.begin() + 256);
-      run(input);
-      ++execs;
-      // Cheap accept counter: parse again only when it looks well-formed enough to matter.
-      if (execs % 97 == 0) {
-        auto ok = bt::parseSnapshot(input, "fuzz");
-        if (ok) ++accepted;
-        else llvm::consumeError(ok.takeError());
-      }
-    }
-  }
-  double t = elapsed();
-  printf("snapshot_reader_fuzz: %llu executions in %.1f s (%.0f/s), seed %llu; sampled inputs accepted: %llu\n",
-         (unsigned long long)execs, t, t > 0 ? double(execs) / t : 0.0, (unsigned long long)seed,
-         (unsigned long long)accepted);
-  return 0;
+  bt::fuzz::TargetInfo info;
+  info.name = "snapshot_reader_fuzz";
+  info.mutate = [](const Bytes &seed, Rng &r, std::vector<Bytes> &pool) {
+    Seed s = cachedSeed(seed);  // a copy: the cache may move while mutate() grows the pool
+    return mutate(s, r, pool);
+  };
+  info.accepts = [](const Bytes &input) {
+    auto ok = bt::parseSnapshot(input, "fuzz");
+    if (ok) return true;
+    llvm::consumeError(ok.takeError());
+    return false;
+  };
+  return bt::fuzz::runDriver(argc, argv, info);
 }
 
 #endif  // BT_LIBFUZZER

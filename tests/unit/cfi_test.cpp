@@ -1,6 +1,7 @@
 // Unit tests of the CFI reader/interpreter and the DWARF expression evaluator: synthetic
 // .eh_frame/.eh_frame_hdr built byte by byte, the test binary's own .eh_frame, and garbage.
 #include "symbols/elf_file.h"
+#include "synth/cfi_builder.h"
 #include "unwind/cfi.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -13,94 +14,8 @@
 #include <string>
 
 using namespace bt;
+using namespace bt::synth;
 namespace dw = llvm::dwarf;
-
-namespace {
-
-struct Bytes {
-  std::string b;
-  void u8(uint8_t v) { b.push_back(char(v)); }
-  void u32(uint32_t v) { b.append(reinterpret_cast<const char *>(&v), 4); }
-  void i32(int32_t v) { b.append(reinterpret_cast<const char *>(&v), 4); }
-  void uleb(uint64_t v) {
-    do {
-      uint8_t x = v & 0x7f;
-      v >>= 7;
-      u8(x | (v ? 0x80 : 0));
-    } while (v);
-  }
-  void sleb(int64_t v) {
-    bool more = true;
-    while (more) {
-      uint8_t x = v & 0x7f;
-      v >>= 7;
-      more = !((v == 0 && !(x & 0x40)) || (v == -1 && (x & 0x40)));
-      u8(x | (more ? 0x80 : 0));
-    }
-  }
-  void patch32(size_t at, uint32_t v) { memcpy(&b[at], &v, 4); }
-};
-
-constexpr uint64_t kEhVaddr = 0x2000;
-constexpr uint64_t kFuncStart = 0x1000;
-constexpr uint64_t kFuncLen = 0x40;
-
-// CIE "zR" (pcrel|sdata4 FDE pointers), CFA = rsp+8, RA at CFA-8; one FDE for a classic
-// push %rbp; mov %rsp,%rbp prologue.
-std::string makeEhFrame(bool signalFrame = false) {
-  Bytes e;
-  size_t cieStart = e.b.size();
-  e.u32(0);  // length, patched
-  e.u32(0);  // CIE id
-  e.u8(1);   // version
-  e.b += signalFrame ? "zRS" : "zR";
-  e.u8(0);
-  e.uleb(1);   // code align
-  e.sleb(-8);  // data align
-  e.u8(16);    // RA register
-  e.uleb(1);   // augmentation data length
-  e.u8(dw::DW_EH_PE_pcrel | dw::DW_EH_PE_sdata4);
-  e.u8(dw::DW_CFA_def_cfa); e.uleb(7); e.uleb(8);
-  e.u8(dw::DW_CFA_offset | 16); e.uleb(1);
-  while ((e.b.size() - cieStart) % 8 != 0) e.u8(dw::DW_CFA_nop);
-  e.patch32(cieStart, uint32_t(e.b.size() - cieStart - 4));
-
-  size_t fdeStart = e.b.size();
-  e.u32(0);
-  e.u32(uint32_t(e.b.size() - cieStart));  // CIE pointer: distance back to the CIE
-  e.i32(int32_t(int64_t(kFuncStart) - int64_t(kEhVaddr + e.b.size())));  // pcrel start
-  e.u32(kFuncLen);
-  e.uleb(0);  // augmentation data length
-  e.u8(dw::DW_CFA_advance_loc | 1);            // after push %rbp
-  e.u8(dw::DW_CFA_def_cfa_offset); e.uleb(16);
-  e.u8(dw::DW_CFA_offset | 6); e.uleb(2);      // rbp at CFA-16
-  e.u8(dw::DW_CFA_advance_loc | 3);            // after mov %rsp,%rbp
-  e.u8(dw::DW_CFA_def_cfa_register); e.uleb(6);
-  e.u8(dw::DW_CFA_remember_state);
-  e.u8(dw::DW_CFA_advance_loc | 0x30);         // epilogue: leave
-  e.u8(dw::DW_CFA_def_cfa); e.uleb(7); e.uleb(8);
-  e.u8(dw::DW_CFA_advance_loc | 1);
-  e.u8(dw::DW_CFA_restore_state);
-  while ((e.b.size() - fdeStart) % 8 != 0) e.u8(dw::DW_CFA_nop);
-  e.patch32(fdeStart, uint32_t(e.b.size() - fdeStart - 4));
-  e.u32(0);  // terminator
-  return e.b;
-}
-
-std::string makeHdr(uint64_t hdrVaddr, uint64_t fdeOffset) {
-  Bytes h;
-  h.u8(1);
-  h.u8(dw::DW_EH_PE_pcrel | dw::DW_EH_PE_sdata4);
-  h.u8(dw::DW_EH_PE_udata4);
-  h.u8(dw::DW_EH_PE_datarel | dw::DW_EH_PE_sdata4);
-  h.i32(int32_t(int64_t(kEhVaddr) - int64_t(hdrVaddr + 4)));
-  h.u32(1);
-  h.i32(int32_t(int64_t(kFuncStart) - int64_t(hdrVaddr)));
-  h.i32(int32_t(int64_t(kEhVaddr + fdeOffset) - int64_t(hdrVaddr)));
-  return h.b;
-}
-
-}  // namespace
 
 TEST(Cfi, SyntheticPrologueRows) {
   std::string eh = makeEhFrame();
@@ -173,7 +88,9 @@ TEST(Cfi, GarbageNeverCrashesAndYieldsNoBogusRows) {
     CfiTable t({eh, kEhVaddr, true}, {hdr, 0x3000, true}, {eh, 0, false});
     for (uint64_t pc = kFuncStart - 4; pc < kFuncStart + kFuncLen + 4; pc += 3) {
       auto r = t.rowFor(pc);
-      if (r) EXPECT_LT(r->cfaReg, 1 << 30);  // any row is fine; we check we got here
+      if (r) {
+        EXPECT_LT(r->cfaReg, 1 << 30);  // any row is fine; we check we got here
+      }
     }
   }
   // Pure noise, including a length field claiming 4 GiB.
@@ -195,7 +112,7 @@ TEST(DwarfExpr, PltStyleCfaExpression) {
   // The expression binutils emits for .plt: rsp + 8 + ((rip & 15) >= 11 ? 8 : 0).
   uint64_t regs[17] = {};
   regs[7] = 0x7000;
-  Bytes e;
+  ByteWriter e;
   e.u8(dw::DW_OP_breg7); e.sleb(8);
   e.u8(dw::DW_OP_breg16); e.sleb(0);
   e.u8(dw::DW_OP_lit15); e.u8(dw::DW_OP_and);
@@ -212,28 +129,28 @@ TEST(DwarfExpr, PltStyleCfaExpression) {
 TEST(DwarfExpr, DerefBranchesAndErrors) {
   uint64_t regs[17] = {};
   ExprContext ec{regFromArray, memIdentityPlus1, regs};
-  Bytes e;
+  ByteWriter e;
   e.u8(dw::DW_OP_constu); e.uleb(41);
   e.u8(dw::DW_OP_deref);
   EXPECT_EQ(evalDwarfExpr(e.b, ec, std::nullopt), 42u);
   // An initial value is pushed first (DW_CFA_expression pushes the CFA).
-  Bytes p;
+  ByteWriter p;
   p.u8(dw::DW_OP_plus_uconst); p.uleb(16);
   EXPECT_EQ(evalDwarfExpr(p.b, ec, 100), 116u);
   // Stack underflow, division by zero, unknown opcode, truncated operand: no value.
   EXPECT_FALSE(evalDwarfExpr(std::string(1, char(dw::DW_OP_plus)), ec, std::nullopt));
-  Bytes d;
+  ByteWriter d;
   d.u8(dw::DW_OP_lit1); d.u8(dw::DW_OP_lit0); d.u8(dw::DW_OP_div);
   EXPECT_FALSE(evalDwarfExpr(d.b, ec, std::nullopt));
   EXPECT_FALSE(evalDwarfExpr(std::string(1, char(0xfe)), ec, std::nullopt));
   EXPECT_FALSE(evalDwarfExpr(std::string(1, char(dw::DW_OP_const8u)), ec, std::nullopt));
   // An infinite loop (skip -3 back onto itself) is cut off.
-  Bytes loop;
+  ByteWriter loop;
   loop.u8(dw::DW_OP_skip); loop.u8(0xfd); loop.u8(0xff);
   EXPECT_FALSE(evalDwarfExpr(loop.b, ec, std::nullopt));
 }
 
-__attribute__((noinline)) extern "C" int bt_cfi_test_probe(int x) { return x * 3 + 1; }
+extern "C" __attribute__((noinline)) int bt_cfi_test_probe(int x) { return x * 3 + 1; }
 
 static int firstObjectBias(struct dl_phdr_info *info, size_t, void *out) {
   *static_cast<uint64_t *>(out) = info->dlpi_addr;  // the main program comes first

@@ -73,7 +73,9 @@ TEST(ModuleDiscovery, BiasesMatchTheDynamicLinker) {
       if (!realpath(m.path.c_str(), real) || name != real) continue;
       EXPECT_EQ(m.loadBias, bias) << name;
       std::string diskId = readBuildIdFromFile(name);
-      if (!diskId.empty()) EXPECT_EQ(m.buildId, diskId) << name;
+      if (!diskId.empty()) {
+        EXPECT_EQ(m.buildId, diskId) << name;
+      }
       ++checked;
     }
   }

@@ -1,0 +1,108 @@
+// Unit tests of engine/analysis on hand-made backtraces: the crash fingerprint (which thread and
+// frames it hashes, what it skips, what changes it) and typed classifications through JSON.
+#include "analysis/analysis.h"
+#include "analysis/classification.h"
+#include "analysis/fingerprint.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+using namespace bt;
+
+namespace {
+
+Frame frame(const std::string &module, const std::string &function, uint64_t offset = 0) {
+  Frame f;
+  f.module = module;
+  f.function = function;
+  f.moduleOffset = offset;
+  return f;
+}
+
+ThreadBacktrace thread(int tid, bool crashed, std::vector<Frame> frames) {
+  ThreadBacktrace t;
+  t.tid = tid;
+  t.crashed = crashed;
+  t.frames = std::move(frames);
+  return t;
+}
+
+SignalInfo segv() {
+  SignalInfo s;
+  s.signo = SIGSEGV;
+  return s;
+}
+
+}  // namespace
+
+TEST(Fingerprint, HashesTheCrashedThreadsTopFramesByModuleAndFunction) {
+  std::vector<ThreadBacktrace> bts = {
+      thread(1, false, {frame("/lib/libc.so.6", "__poll")}),
+      thread(2, true, {frame("/usr/bin/server", "crash_here"), frame("/usr/bin/server", "caller"),
+                       frame("/usr/lib/libfoo.so", "", 0x1a2b)})};
+  Fingerprint fp = crashFingerprint(segv(), bts);
+  EXPECT_EQ(fp.frames, (std::vector<std::string>{"server!crash_here", "server!caller",
+                                                 "libfoo.so!+0x1a2b"}));
+  ASSERT_EQ(fp.hash.size(), 16u);
+  EXPECT_EQ(fp.hash.find_first_not_of("0123456789abcdef"), std::string::npos);
+
+  // The same crash elsewhere (other paths, other tids, other threads) groups together ...
+  std::vector<ThreadBacktrace> again = {
+      thread(7, true, {frame("/opt/server", "crash_here"), frame("/opt/server", "caller"),
+                       frame("/lib/libfoo.so", "", 0x1a2b)})};
+  EXPECT_EQ(crashFingerprint(segv(), again).hash, fp.hash);
+  // ... another signal or another function does not.
+  SignalInfo abrt;
+  abrt.signo = SIGABRT;
+  EXPECT_NE(crashFingerprint(abrt, bts).hash, fp.hash);
+  again[0].frames[1].function = "other_caller";
+  EXPECT_NE(crashFingerprint(segv(), again).hash, fp.hash);
+}
+
+TEST(Fingerprint, SkipsSignalTrampolinesAndKeepsFiveFrames) {
+  std::vector<Frame> frames;
+  for (int i = 0; i < 8; ++i) frames.push_back(frame("/bin/p", "f" + std::to_string(i)));
+  frames[1].signalTrampoline = true;
+  Fingerprint fp = crashFingerprint(segv(), {thread(1, true, frames)});
+  EXPECT_EQ(fp.frames, (std::vector<std::string>{"p!f0", "p!f2", "p!f3", "p!f4", "p!f5"}));
+}
+
+TEST(Fingerprint, NoCrashedThreadUsesTheFirstAndNoSignalIsItsOwnKey) {
+  std::vector<ThreadBacktrace> bts = {thread(1, false, {frame("/bin/p", "main")}),
+                                      thread(2, false, {frame("/bin/p", "worker")})};
+  Fingerprint fp = crashFingerprint(std::nullopt, bts);
+  EXPECT_EQ(fp.frames, std::vector<std::string>{"p!main"});
+  EXPECT_NE(fp.hash, crashFingerprint(segv(), bts).hash);
+  EXPECT_EQ(crashFingerprint(std::nullopt, {}).frames.size(), 0u);
+}
+
+TEST(Classification, RoundTripsThroughJson) {
+  Classification c;
+  c.kind = "null-deref";
+  c.severity = "not-exploitable";
+  c.rule = "address-below-64k";
+  c.reason = "read of 0x10";
+  c.evidence = {{"address", "0x10"}, {"access", "read"}};
+  std::optional<Classification> back = classificationFromJson(classificationToJson(c));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->kind, c.kind);
+  EXPECT_EQ(back->severity, c.severity);
+  EXPECT_EQ(back->rule, c.rule);
+  EXPECT_EQ(back->reason, c.reason);
+  // JSON objects have no order: compare as a set.
+  auto sorted = [](auto v) { std::sort(v.begin(), v.end()); return v; };
+  EXPECT_EQ(sorted(back->evidence), sorted(c.evidence));
+}
+
+TEST(Classification, DamagedEntriesAreSkippedNotInvented) {
+  EXPECT_FALSE(classificationFromJson(llvm::json::Value(1)));
+  EXPECT_FALSE(classificationFromJson(llvm::json::Value(nullptr)));
+  EXPECT_FALSE(classificationFromJson(llvm::json::Object{{"severity", "high"}}));  // no kind
+  EXPECT_FALSE(classificationFromJson(llvm::json::Object{{"kind", 5}}));
+  std::optional<Classification> c =
+      classificationFromJson(llvm::json::Object{{"kind", "x"}, {"evidence", llvm::json::Object{
+                                                                  {"a", "1"}, {"n", 2}}}});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->evidence, (std::vector<std::pair<std::string, std::string>>{{"a", "1"}}));
+}

@@ -1,0 +1,96 @@
+// Unit tests of the minidump reader on synthetic minidumps (tests/synth/minidump_builder.h):
+// threads and registers, the exception's thread and signal, memory from stacks and the memory
+// list, Linux streams; and damaged dumps that must give a clear error, never a crash.
+#include "support/error.h"
+#include "synth/minidump_builder.h"
+#include "target/minidump.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace bt;
+
+namespace {
+
+llvm::Expected<std::unique_ptr<Minidump>> openBytes(const std::string &bytes) {
+  return Minidump::openBuffer(llvm::MemoryBuffer::getMemBufferCopy(bytes), "synthetic.dmp");
+}
+
+}  // namespace
+
+TEST(Minidump, ReadsThreadsExceptionMemoryAndLinuxStreams) {
+  auto m = openBytes(synth::sampleMinidump());
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  Minidump &d = **m;
+  EXPECT_STREQ(d.kind(), "minidump");
+  ASSERT_EQ(d.threads().size(), 2u);
+  EXPECT_EQ(d.threads()[0].tid, 4242);
+  EXPECT_EQ(d.threads()[0].regs.rip, 0x401000u);
+  EXPECT_EQ(d.threads()[0].regs.rsp, 0x7ffd0100u);
+  EXPECT_EQ(d.threads()[0].regs.rbp, 0x7ffd0200u);
+  EXPECT_EQ(d.crashedTid(), 4242);
+  ASSERT_TRUE(d.signal());
+  EXPECT_EQ(d.signal()->signo, SIGSEGV);
+  EXPECT_TRUE(d.signal()->hasAddress);
+  EXPECT_EQ(d.signal()->address, 0x10u);
+  ASSERT_TRUE(d.threads()[0].signal);
+  EXPECT_FALSE(d.threads()[1].signal);
+  // Stack memory (word i holds 0x2000 + i), the memory list, and nothing elsewhere.
+  uint64_t w = 0;
+  ASSERT_TRUE(d.readU64(0x7ffd0000 + 8 * 5, w));
+  EXPECT_EQ(w, 0x2005u);
+  char c = 0;
+  EXPECT_EQ(d.readMemory(0x600010, &c, 1), 1u);
+  EXPECT_EQ(c, '\x22');
+  EXPECT_EQ(d.readMemory(0x500000, &c, 1), 0u);
+  // A read running off the end of the stack stops there.
+  char buf[64];
+  EXPECT_EQ(d.readMemory(0x7ffd1000 - 16, buf, sizeof buf), 16u);
+  // /proc streams: maps, pid, uid, command line.
+  ASSERT_EQ(d.regions().size(), 5u);
+  EXPECT_EQ(d.regions()[1].perms, PermRead | PermExec);
+  EXPECT_EQ(d.regions()[1].path, "/usr/bin/crashy");
+  EXPECT_EQ(d.process().pid, 4242);
+  EXPECT_EQ(d.process().uid, 1000);
+  EXPECT_EQ(d.process().commandLine, (std::vector<std::string>{"./crashy", "--fast"}));
+}
+
+TEST(Minidump, OtherArchitecturesAndMissingThreadsAreClearErrors) {
+  synth::MinidumpBuilder arm;
+  arm.architecture(llvm::minidump::ProcessorArchitecture::ARM64);
+  arm.thread({1, 0x1000, 0x2000, 0, 0x2000, std::string(64, '\0')});
+  auto a = openBytes(arm.build());
+  ASSERT_FALSE(bool(a));
+  ErrorReport r = takeErrorReport(a.takeError());
+  EXPECT_EQ(r.kind, ErrorKind::BadInput);
+  EXPECT_NE(r.message.find("only x86-64"), std::string::npos) << r.message;
+
+  auto none = openBytes(synth::MinidumpBuilder().build());
+  ASSERT_FALSE(bool(none));
+  r = takeErrorReport(none.takeError());
+  EXPECT_EQ(r.kind, ErrorKind::BadInput);
+  EXPECT_NE(r.message.find("synthetic.dmp"), std::string::npos) << r.message;
+}
+
+TEST(Minidump, TruncationsAndBitFlipsNeverCrash) {
+  std::string good = synth::sampleMinidump();
+  for (size_t cut = 0; cut < good.size(); cut += 37) {
+    auto m = openBytes(good.substr(0, cut));
+    if (!m) {
+      EXPECT_FALSE(takeErrorReport(m.takeError()).message.empty());
+    }
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string bad = good;
+    for (int k = 0; k < 4; ++k) bad[rng() % bad.size()] ^= char(1 << (rng() % 8));
+    auto m = openBytes(bad);
+    if (!m) {
+      EXPECT_FALSE(takeErrorReport(m.takeError()).message.empty());
+      continue;
+    }
+    char buf[256];
+    for (const ThreadInfo &t : (*m)->threads()) (*m)->readMemory(t.regs.rsp, buf, sizeof buf);
+  }
+}
