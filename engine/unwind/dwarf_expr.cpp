@@ -134,7 +134,11 @@ ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<u
         uint64_t r = 0;
         switch (op) {
           case dwarf::DW_OP_and: r = a & b; break;
-          case dwarf::DW_OP_div: if (b == 0) return failure("division by zero"); r = uint64_t(int64_t(a) / int64_t(b)); break;
+          case dwarf::DW_OP_div:
+            if (b == 0) return failure("division by zero");
+            // INT64_MIN / -1 overflows (the CPU traps): it is -a in two's complement.
+            r = int64_t(b) == -1 ? uint64_t(0) - a : uint64_t(int64_t(a) / int64_t(b));
+            break;
           case dwarf::DW_OP_minus: r = a - b; break;
           case dwarf::DW_OP_mod: if (b == 0) return failure("division by zero"); r = a % b; break;
           case dwarf::DW_OP_mul: r = a * b; break;

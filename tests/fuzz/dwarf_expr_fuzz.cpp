@@ -81,6 +81,9 @@ int main(int argc, char **argv) {
                     e.u8(dw::DW_OP_lit1); e.u8(dw::DW_OP_lit2); e.u8(dw::DW_OP_deref_size); e.u8(4); });
   add([](auto &e) { e.u8(dw::DW_OP_regx); e.uleb(17); e.u8(dw::DW_OP_bit_piece); e.uleb(3); e.uleb(5); });
   add([](auto &e) { e.u8(dw::DW_OP_implicit_pointer); e.u32(0x1234); e.sleb(8); });
+  // INT64_MIN / -1: it trapped (SIGFPE) before the evaluator wrapped it.
+  add([](auto &e) { e.u8(dw::DW_OP_const8s); for (int i = 0; i < 8; ++i) e.u8(i == 7 ? 0x80 : 0);
+                    e.u8(dw::DW_OP_const1s); e.u8(0xff); e.u8(dw::DW_OP_div); });
   bt::fuzz::TargetInfo info;
   info.name = "dwarf_expr_fuzz";
   info.seeds = seeds;
