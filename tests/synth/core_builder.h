@@ -28,7 +28,7 @@ struct CoreBuilder {
     notes += desc;
     notes.resize((notes.size() + 3) & ~3ul, '\0');
   }
-  void thread(int tid, int sig, uint64_t rip, uint64_t rsp) {
+  void thread(int tid, int sig, uint64_t rip, uint64_t rsp, uint64_t rbp = 0xbbbb) {
     std::string d(336, '\0');
     int16_t cursig = sig;
     memcpy(&d[12], &cursig, 2);
@@ -37,14 +37,15 @@ struct CoreBuilder {
     uint64_t regs[27] = {};
     regs[16] = rip;
     regs[19] = rsp;
-    regs[4] = 0xbbbb;  // rbp
+    regs[4] = rbp;
     memcpy(&d[112], regs, sizeof regs);
     note(NT_PRSTATUS, "CORE", d);
   }
-  void load(uint64_t vaddr, const std::string &data, uint64_t memsz = 0) {
+  void load(uint64_t vaddr, const std::string &data, uint64_t memsz = 0,
+            uint32_t flags = PF_R | PF_W) {
     Elf64_Phdr ph{};
     ph.p_type = PT_LOAD;
-    ph.p_flags = PF_R | PF_W;
+    ph.p_flags = flags;
     ph.p_vaddr = vaddr;
     ph.p_filesz = data.size();
     ph.p_memsz = memsz ? memsz : data.size();
