@@ -1,5 +1,9 @@
 #include "symbols/elf_file.h"
 
+#include "target/elf_notes.h"
+
+#include <llvm/ADT/StringExtras.h>
+
 #include "support/error.h"
 
 #include <llvm/Object/ELF.h>
@@ -62,18 +66,9 @@ Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string &path) {
       f->debugLink_ = std::string(s.data.data(), n);
     }
     if (s.name == ".note.gnu.build-id" && s.present && s.data.size() >= 16) {
-      uint32_t namesz, descsz;
-      memcpy(&namesz, s.data.data(), 4);
-      memcpy(&descsz, s.data.data() + 4, 4);
-      size_t desc = 12 + ((namesz + 3) & ~3u);
-      if (desc + descsz <= s.data.size()) {
-        static const char *hx = "0123456789abcdef";
-        for (size_t i = 0; i < descsz; ++i) {
-          uint8_t b = s.data[desc + i];
-          f->buildId_ += hx[b >> 4];
-          f->buildId_ += hx[b & 15];
-        }
-      }
+      ElfNoteReader notes(reinterpret_cast<const uint8_t *>(s.data.data()), s.data.size());
+      if (std::optional<ElfNote> note = notes.next())
+        f->buildId_ = llvm::toHex(note->desc, /*LowerCase=*/true);
     }
     f->sections_.push_back(std::move(s));
   }

@@ -8,6 +8,7 @@
 // ELF symbol tables.
 #pragma once
 
+#include "symbols/gdb_names.h"
 #include "target/target.h"
 
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
@@ -60,13 +61,6 @@ using ScopeVisitor = std::function<void(llvm::DWARFContext &ctx,
                                         llvm::ArrayRef<llvm::DWARFDie> scopes,
                                         std::vector<SourceLocation> &chain)>;
 
-// Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
-std::string displayFunctionName(llvm::StringRef linkageOrName);
-// LLVM's demangled closure names in GNU spelling: "'lambda'(int)" -> "{lambda(int)#1}".
-std::string gnuClosureNames(std::string demangled);
-// gdb's name for a function DIE without parameters: the demangled linkage name, else the DWARF
-// name qualified by enclosing namespaces and classes.
-std::string functionNameForDie(llvm::DWARFDie die);
 
 // What a call site tells about the call returning to a given address: the function it calls
 // and, per DW_TAG_call_site_parameter, where the argument was passed (a location expression,

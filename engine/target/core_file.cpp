@@ -1,5 +1,8 @@
 #include "target/core_file.h"
 
+#include "target/elf_notes.h"
+#include "target/siginfo.h"
+
 #include "support/error.h"
 #include "target/initial_stack.h"
 #include "target/module_discovery.h"
@@ -153,21 +156,12 @@ llvm::Error CoreFile::parse() {
 }
 
 llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
-  size_t off = 0;
   ThreadInfo *current = nullptr;
-  while (off + 12 <= n) {
-    uint32_t namesz, descsz, type;
-    memcpy(&namesz, p + off, 4);
-    memcpy(&descsz, p + off + 4, 4);
-    memcpy(&type, p + off + 8, 4);
-    uint64_t name = off + 12;
-    uint64_t desc = name + ((uint64_t(namesz) + 3) & ~3ull);
-    uint64_t next = desc + ((uint64_t(descsz) + 3) & ~3ull);
-    if (desc > n || desc + descsz > n)
-      return makeError(ErrorKind::BadInput,
-                       "{0}: corrupt core file: note at offset {1} overruns its segment", path_,
-                       off);
-    const uint8_t *d = p + desc;
+  ElfNoteReader notes(p, n);
+  while (std::optional<ElfNote> note = notes.next()) {
+    uint32_t type = note->type;
+    uint32_t descsz = uint32_t(note->desc.size());
+    const uint8_t *d = note->desc.data();
     switch (type) {
       case NT_PRSTATUS: {
         if (descsz < kPrstatusSize)
@@ -232,23 +226,7 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
         break;
       case NT_SIGINFO:
         if (descsz >= 32) {
-          SignalInfo si;
-          int32_t v[3];
-          memcpy(v, d, 12);
-          si.signo = v[0];
-          si.err = v[1];
-          si.code = v[2];
-          // Fault signals carry si_addr at offset 16; signals sent by a process (si_code <= 0)
-          // carry the sender's pid there instead.
-          if (si.code > 0 && (si.signo == SIGSEGV || si.signo == SIGBUS || si.signo == SIGILL ||
-                              si.signo == SIGFPE || si.signo == SIGTRAP)) {
-            memcpy(&si.address, d + 16, 8);
-            si.hasAddress = true;
-          } else {
-            int32_t spid;
-            memcpy(&spid, d + 16, 4);
-            si.senderPid = spid;
-          }
+          SignalInfo si = decodeSiginfo(d);
           if (current) current->signal = si;
           if (!signal_) signal_ = si;
         }
@@ -283,9 +261,11 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
       default:
         break;
     }
-    if (next <= off) break;
-    off = next;
   }
+  if (notes.overran())
+    return makeError(ErrorKind::BadInput,
+                     "{0}: corrupt core file: note at offset {1} overruns its segment", path_,
+                     notes.offset());
   // The kernel writes the thread that took the signal first.
   if (!threads_.empty()) {
     if (signal_ && !threads_.front().signal) threads_.front().signal = signal_;

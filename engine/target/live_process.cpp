@@ -1,5 +1,7 @@
 #include "target/live_process.h"
 
+#include "target/siginfo.h"
+
 #include "support/error.h"
 #include "target/module_discovery.h"
 
@@ -235,21 +237,7 @@ llvm::Error LiveProcess::adoptSignalContext(int tid, uint64_t siginfoAddr, uint6
     if (readMemory(siginfoAddr, si, sizeof si) != sizeof si)
       return makeError(ErrorKind::BadInput, "cannot read the siginfo at {0:x} in process {1}",
                        siginfoAddr, pid_);
-    SignalInfo s;
-    int32_t v[3];
-    memcpy(v, si, 12);
-    s.signo = v[0];
-    s.err = v[1];
-    s.code = v[2];
-    if (s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
-        s.signo == SIGTRAP) {
-      memcpy(&s.address, si + 16, 8);
-      s.hasAddress = true;
-    } else if (s.code <= 0) {
-      int32_t sender;
-      memcpy(&sender, si + 16, 4);
-      s.senderPid = sender;
-    }
+    SignalInfo s = decodeSiginfo(si);
     if (s.signo <= 0 || s.signo > 64)
       return makeError(ErrorKind::BadInput, "no siginfo at {0:x} in process {1} (signal {2})",
                        siginfoAddr, pid_, s.signo);

@@ -1,5 +1,7 @@
 #include "target/module_discovery.h"
 
+#include "target/elf_notes.h"
+
 #include <llvm/ADT/StringExtras.h>
 
 #include <elf.h>
@@ -19,21 +21,11 @@ constexpr uint64_t kPage = 4096;
 
 // Finds NT_GNU_BUILD_ID in a buffer of notes.
 std::string buildIdFromNotes(const uint8_t *p, size_t n) {
-  size_t off = 0;
-  while (off + 12 <= n) {
-    uint32_t namesz, descsz, type;
-    memcpy(&namesz, p + off, 4);
-    memcpy(&descsz, p + off + 4, 4);
-    memcpy(&type, p + off + 8, 4);
-    size_t name = off + 12;
-    size_t desc = name + ((namesz + 3) & ~3u);
-    size_t next = desc + ((descsz + 3) & ~3u);
-    if (desc > n || desc + descsz > n || next < off) break;
-    if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(p + name, "GNU", 4) == 0 && descsz > 0 &&
-        descsz <= 64)
-      return llvm::toHex(llvm::ArrayRef(p + desc, descsz), /*LowerCase=*/true);
-    off = next;
-  }
+  ElfNoteReader notes(p, n);
+  while (std::optional<ElfNote> note = notes.next())
+    if (note->type == NT_GNU_BUILD_ID && note->name == llvm::StringRef("GNU", 4) &&
+        !note->desc.empty() && note->desc.size() <= 64)
+      return llvm::toHex(note->desc, /*LowerCase=*/true);
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include "vars/std_printers.h"
 
+#include "vars/dwarf_types.h"
+
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
@@ -10,8 +12,6 @@ namespace bt {
 using namespace llvm;
 
 namespace {
-
-DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
 
 // Finds a data member by name in a struct or (recursively) its bases; offset accumulates.
 bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,

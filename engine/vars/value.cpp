@@ -17,10 +17,6 @@ constexpr unsigned kMaxDepth = 48;         // nesting while building
 constexpr uint64_t kMaxRead = 16u << 20;   // one deref reads at most this much
 constexpr uint64_t kMaxElements = 1u << 24;
 
-DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
-uint64_t attrU(const DWARFDie &d, dwarf::Attribute a, uint64_t dflt) {
-  return dwarf::toUnsigned(d.find(a)).value_or(dflt);
-}
 }  // namespace
 
 TypeInfo *TypeTable::make() {

@@ -7,6 +7,9 @@
 // unbounded time or memory; memory reads go through a callback (the Target).
 #pragma once
 
+#include "vars/dwarf_types.h"
+#include "vars/type_names.h"
+
 #include <llvm/DebugInfo/DWARF/DWARFDie.h>
 
 #include <cstdint>
@@ -46,16 +49,6 @@ public:
   virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
 };
 
-// Follows typedefs and qualifiers to the type that decides the representation (bounded: a
-// hostile alias cycle ends after 32 steps, on an alias).
-llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
-// Type name as written in C/C++ ("const char *", "struct rec", "int [3]").
-std::string typeName(const llvm::DWARFDie &type);
-// gdb's parameter part of a C++ function's symbol name: "(int, char**)", "(long) const";
-// `canonical` spells types as the demangler does ("char const*"), else as gdb prints types.
-std::string functionSignature(const llvm::DWARFDie &subprogram, bool canonical);
-// Size in bytes of a type (0 if unknown).
-uint64_t typeSize(const llvm::DWARFDie &type);
 
 // Renders `bytes` (the value's object representation) of `type`. `address` is where the value
 // lives in memory, if it does (references and arrays of unknown bound need it).

@@ -1,0 +1,21 @@
+// gdb's naming rules for functions, so frames read as gdb prints them: demangled names without
+// their parameter lists, closures and unnamed types in GNU spelling ({lambda(int)#1}), and names
+// of DWARF function DIEs qualified by their enclosing namespaces and classes.
+#pragma once
+
+#include <llvm/ADT/StringRef.h>
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+
+#include <string>
+
+namespace bt {
+
+// Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
+std::string displayFunctionName(llvm::StringRef linkageOrName);
+// LLVM's demangled closure names in GNU spelling: "'lambda'(int)" -> "{lambda(int)#1}".
+std::string gnuClosureNames(std::string demangled);
+// gdb's name for a function DIE without parameters: the demangled linkage name, else the DWARF
+// name qualified by enclosing namespaces and classes.
+std::string functionNameForDie(llvm::DWARFDie die);
+
+}  // namespace bt

@@ -1,0 +1,63 @@
+#include "vars/dwarf_types.h"
+
+namespace bt {
+
+using namespace llvm;
+
+DWARFDie typeOf(const DWARFDie &d) { return d.getAttributeValueAsReferencedDie(dwarf::DW_AT_type); }
+
+uint64_t attrU(const DWARFDie &d, dwarf::Attribute a, uint64_t dflt) {
+  return dwarf::toUnsigned(d.find(a), dflt);
+}
+
+DWARFDie stripTypedefs(DWARFDie t) {
+  for (int i = 0; t && i < 32; ++i) {
+    switch (t.getTag()) {
+      case dwarf::DW_TAG_typedef: case dwarf::DW_TAG_const_type: case dwarf::DW_TAG_volatile_type:
+      case dwarf::DW_TAG_restrict_type: case dwarf::DW_TAG_atomic_type:
+        t = typeOf(t);
+        continue;
+      default:
+        return t;
+    }
+  }
+  return t;
+}
+
+static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
+  DWARFDie t = stripTypedefs(type);
+  if (!t || depth > 16) return 0;  // a hostile type cycle (an array of itself) ends here
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
+    case dwarf::DW_TAG_rvalue_reference_type:
+      return attrU(t, dwarf::DW_AT_byte_size, 8);
+    case dwarf::DW_TAG_ptr_to_member_type: {
+      // Often without DW_AT_byte_size: Itanium ABI sizes (function: ptr + adjustment).
+      DWARFDie pointee = stripTypedefs(typeOf(t));
+      bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
+      return attrU(t, dwarf::DW_AT_byte_size, fn ? 16 : 8);
+    }
+    case dwarf::DW_TAG_array_type: {
+      uint64_t n = 1;
+      for (const DWARFDie &s : t.children()) {
+        if (s.getTag() != dwarf::DW_TAG_subrange_type) continue;
+        uint64_t c;
+        if (auto cnt = dwarf::toUnsigned(s.find(dwarf::DW_AT_count))) c = *cnt;
+        else if (auto ub = dwarf::toUnsigned(s.find(dwarf::DW_AT_upper_bound)))
+          c = *ub + 1 - attrU(s, dwarf::DW_AT_lower_bound, 0);
+        else return 0;
+        if (c > (uint64_t(1) << 32)) return 0;  // absurd bound: treat as unknown
+        n *= c;
+      }
+      uint64_t es = typeSizeAt(typeOf(t), depth + 1);
+      if (es && n > (uint64_t(1) << 40) / es) return 0;
+      return n * es;
+    }
+    default:
+      return attrU(t, dwarf::DW_AT_byte_size, 0);
+  }
+}
+
+uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
+
+}  // namespace bt

@@ -1,0 +1,24 @@
+// Small DWARF type helpers every part of vars/ uses, written once: the type a DIE refers to,
+// typedefs and qualifiers stripped (bounded), unsigned attributes with a default, and the size
+// of a type (bounded against hostile cycles and absurd array bounds).
+#pragma once
+
+#include <llvm/BinaryFormat/Dwarf.h>
+#include <llvm/DebugInfo/DWARF/DWARFDie.h>
+#include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
+
+#include <cstdint>
+
+namespace bt {
+
+// The DIE's DW_AT_type (an invalid DIE if none: void).
+llvm::DWARFDie typeOf(const llvm::DWARFDie &d);
+// An unsigned attribute, or `dflt`.
+uint64_t attrU(const llvm::DWARFDie &d, llvm::dwarf::Attribute a, uint64_t dflt = 0);
+// Follows typedefs and qualifiers to the type that decides the representation (bounded: a
+// hostile alias cycle ends after 32 steps, on an alias).
+llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
+// Size in bytes of a type (0 if unknown).
+uint64_t typeSize(const llvm::DWARFDie &type);
+
+}  // namespace bt

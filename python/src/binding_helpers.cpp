@@ -1,0 +1,78 @@
+#include "binding_helpers.h"
+
+#include "unwind/backtrace.h"
+
+#include <cstdio>
+
+namespace bt::pyapi {
+
+PyObject *gFormatError = nullptr, *gClosedError = nullptr;
+
+[[noreturn]] void fail(llvm::Error e) { bt::pyapi::raise(std::move(e)); }
+
+void checkOpen(const std::shared_ptr<Session> &s) {
+  if (s->closed()) throw bt::pyapi::EngineError({ErrorKind::Closed, "closed"});
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
+}
+
+py::object natural(const PyValue &pv) {
+  const TypeInfo *t = resolveType(&pv.value.type());
+  using K = TypeInfo::Kind;
+  using E = TypeInfo::Encoding;
+  if (t->kind == K::Base) {
+    if (t->encoding == E::Float) return py::float_(take(pv.value.asDouble()));
+    if (t->encoding == E::Bool) return py::bool_(take(pv.value.asUnsigned()) != 0);
+    if (t->encoding == E::Signed || t->encoding == E::SignedChar)
+      return py::int_(take(pv.value.asSigned()));
+    return py::int_(take(pv.value.asUnsigned()));
+  }
+  if (t->kind == K::Enum) {
+    bool isSigned = t->target && resolveType(t->target)->encoding == E::Signed;
+    return isSigned ? py::int_(take(pv.value.asSigned())) : py::int_(take(pv.value.asUnsigned()));
+  }
+  if (t->kind == K::Pointer || t->kind == K::Reference || t->kind == K::RValueReference)
+    return py::int_(take(pv.value.asUnsigned()));
+  if (t->kind == K::Array) {
+    const TypeInfo *e = resolveType(t->target);
+    if (e && e->kind == K::Base && e->size == 1) return py::bytes(pv.value.bytes());
+  }
+  return py::none();
+}
+
+py::dict registersDict(const Registers &r) {
+  const uint64_t *v = userRegWords(r);
+  py::dict d;
+  for (int i = 0; i < kNumUserRegs; ++i) d[kUserRegNames[i]] = v[i];
+  return d;
+}
+
+py::object signalObject(const std::optional<SignalInfo> &s) {
+  if (!s) return py::none();
+  py::object ns = py::module_::import("types").attr("SimpleNamespace");
+  return ns(py::arg("number") = s->signo, py::arg("name") = std::string(signalName(s->signo)),
+            py::arg("code") = s->code,
+            py::arg("address") = s->hasAddress ? py::object(py::int_(s->address)) : py::none(),
+            py::arg("sender_pid") = s->senderPid ? py::object(py::int_(s->senderPid)) : py::none());
+}
+
+
+const ThreadInfo &threadInfo(const PyThread &t) {
+  checkOpen(t.session);
+  for (const ThreadInfo &ti : t.session->target().threads())
+    if (ti.tid == t.tid) return ti;
+  throw std::out_of_range("no such thread");
+}
+
+const ThreadBacktrace *threadBacktrace(const PyThread &t) {
+  checkOpen(t.session);
+  for (const ThreadBacktrace &b : t.session->backtraces())
+    if (b.tid == t.tid) return &b;
+  return nullptr;
+}
+
+}  // namespace bt::pyapi

@@ -1,0 +1,72 @@
+// Session: one open target (core, snapshot, minidump or live process) and what it holds.
+#include "binding_helpers.h"
+
+namespace bt::pyapi {
+
+void bindSession(py::module_ &m) {
+  py::class_<Session, std::shared_ptr<Session>>(m, "Session")
+      .def_static("open_file", &Session::openFile, py::arg("path"), py::arg("exe") = "",
+                  py::arg("debug_dirs") = std::vector<std::string>{})
+      .def_static("attach", &Session::attach, py::arg("pid"),
+                  py::arg("debug_dirs") = std::vector<std::string>{})
+      .def("close", &Session::close)
+      .def_property_readonly("closed", &Session::closed)
+      .def_property_readonly("kind", &Session::kind)
+      .def_property_readonly("pid", [](Session &s) { return s.target().process().pid; })
+      .def_property_readonly("executable", [](Session &s) { return s.target().process().executable; })
+      .def_property_readonly("command_line", [](Session &s) { return s.target().process().commandLine; })
+      .def_property_readonly("signal", [](Session &s) { return signalObject(s.target().signal()); })
+      .def_property_readonly("crashed_tid", [](Session &s) { return s.target().crashedTid(); })
+      .def_property_readonly("thread_ids", [](Session &s) {
+        std::vector<int> out;
+        for (const ThreadInfo &t : s.target().threads()) out.push_back(t.tid);
+        return out;
+      })
+      .def_property_readonly("modules", [](Session &s) {
+        py::list out;
+        py::object ns = py::module_::import("types").attr("SimpleNamespace");
+        for (const ModuleInfo &mi : s.target().modules())
+          out.append(ns(py::arg("path") = mi.path, py::arg("build_id") = mi.buildId,
+                        py::arg("start") = mi.start, py::arg("end") = mi.end,
+                        py::arg("load_bias") = mi.loadBias, py::arg("main") = mi.isMainExecutable));
+        return out;
+      })
+      .def_property_readonly("regions", [](Session &s) {
+        py::list out;
+        py::object ns = py::module_::import("types").attr("SimpleNamespace");
+        for (const MemoryRegion &r : s.target().regions()) {
+          std::string perms = std::string(r.perms & PermRead ? "r" : "-") + (r.perms & PermWrite ? "w" : "-") +
+                              (r.perms & PermExec ? "x" : "-") + (r.perms & PermShared ? "s" : "p");
+          out.append(ns(py::arg("start") = r.start, py::arg("end") = r.end, py::arg("perms") = perms,
+                        py::arg("offset") = r.fileOffset, py::arg("path") = r.path));
+        }
+        return out;
+      })
+      .def("read", [](Session &s, uint64_t addr, uint64_t n) {
+        if (n > (64u << 20)) throw py::value_error("read at most 64 MiB at once");
+        std::string buf(n, '\0');
+        // The GIL is kept: close() from another thread would destroy the target mid-read.
+        size_t got = n ? s.target().readMemory(addr, buf.data(), n) : 0;
+        if (got != n)
+          throw bt::pyapi::EngineError({ErrorKind::BadInput, "Cannot access memory at address " + hex(addr + got)});
+        return py::bytes(buf);
+      })
+      .def_property_readonly("attributes", [](Session &s) {
+        py::dict d;
+        if (s.snapshot())
+          for (const auto &[k, v] : s.snapshot()->attributes) d[py::str(k)] = v;
+        return d;
+      })
+      .def_property_readonly("fingerprint", [](Session &s) -> py::object {
+        if (s.snapshot()) return py::str(s.snapshot()->fingerprint);
+        return py::none();
+      })
+      .def("thread", [](std::shared_ptr<Session> s, int tid) {
+        checkOpen(s);
+        for (const ThreadInfo &t : s->target().threads())
+          if (t.tid == tid) return PyThread{s, tid};
+        throw py::key_error("no thread " + std::to_string(tid));
+      });
+}
+
+}  // namespace bt::pyapi
