@@ -39,17 +39,19 @@ struct Cursor {
     return v;
   }
   int64_t sleb() {
-    int64_t v = 0;
+    // Built unsigned: sign-extending from bit 63 must not negate INT64_MIN (found by
+    // dwarf_expr_fuzz under UBSan).
+    uint64_t v = 0;
     unsigned shift = 0;
     uint8_t b;
     do {
       if (!has(1)) { ok = false; return 0; }
       b = base[pos++];
-      if (shift < 64) v |= int64_t(b & 0x7f) << shift;
+      if (shift < 64) v |= uint64_t(b & 0x7f) << shift;
       shift += 7;
     } while (b & 0x80);
-    if (shift < 64 && (b & 0x40)) v |= -(int64_t(1) << shift);
-    return v;
+    if (shift < 64 && (b & 0x40)) v |= ~uint64_t(0) << shift;
+    return int64_t(v);
   }
   llvm::StringRef bytes(uint64_t n) {
     if (!has(n)) { ok = false; return {}; }

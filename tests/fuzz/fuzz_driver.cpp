@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -28,18 +29,25 @@ const char *gArtifact = nullptr;
 const uint8_t *gCurData = nullptr;
 size_t gCurSize = 0;
 
-void writeArtifact() {
-  // Async-signal-safe: open/write/close only.
-  if (!gCurData || !gArtifact) return;
-  int fd = ::open(gArtifact, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return;
-  size_t done = 0;
-  while (done < gCurSize) {
-    ssize_t w = ::write(fd, gCurData + done, gCurSize - done);
-    if (w <= 0) break;
-    done += size_t(w);
+// The input being run is kept in the artifact file before each run (two syscalls), so whatever
+// ends the process leaves it behind: a signal, ASan, a violated invariant, and also a UBSan
+// report, whose halt path (a separate runtime with GCC) calls no death callback. A clean end
+// removes the file.
+int gArtifactFd = -1;
+
+void keepCurrentInput() {
+  if (gArtifactFd < 0) return;
+  if (ftruncate(gArtifactFd, 0) != 0 ||
+      pwrite(gArtifactFd, gCurData, gCurSize, 0) != ssize_t(gCurSize)) {
+    static bool warned = false;
+    if (!warned) fprintf(stderr, "%s: cannot keep the current input in %s\n", gName, gArtifact);
+    warned = true;
   }
-  ::close(fd);
+}
+
+void writeArtifact() {
+  // Async-signal-safe: write only (the file already holds the input).
+  if (!gCurData || !gArtifact) return;
   static const char msg[] = ": the failing input was written to ";
   (void)!::write(2, gName, strlen(gName));
   (void)!::write(2, msg, sizeof msg - 1);
@@ -65,6 +73,7 @@ bool readFile(const char *path, Bytes &out) {
 void run(const Bytes &b) {
   gCurData = reinterpret_cast<const uint8_t *>(b.data());
   gCurSize = b.size();
+  keepCurrentInput();
   LLVMFuzzerTestOneInput(gCurData, gCurSize);
   gCurData = nullptr;
 }
@@ -178,6 +187,8 @@ int runDriver(int argc, char **argv, const TargetInfo &target) {
     }
   }
   gArtifact = gArtifactPath.c_str();
+  gArtifactFd = ::open(gArtifact, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (gArtifactFd < 0) fprintf(stderr, "%s: cannot open %s: %s\n", gName, gArtifact, strerror(errno));
   if (!seedGiven) seed = uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
 
   // With a sanitizer, its own SIGSEGV report comes first and then calls writeArtifact; abort()
@@ -234,6 +245,10 @@ int runDriver(int argc, char **argv, const TargetInfo &target) {
          (unsigned long long)execs, t, t > 0 ? double(execs) / t : 0.0, (unsigned long long)seed);
   if (target.accepts) printf("; sampled inputs accepted: %llu of %llu", accepted, sampled);
   printf("\n");
+  if (gArtifactFd >= 0) {
+    ::close(gArtifactFd);
+    ::unlink(gArtifact);
+  }
   return 0;
 }
 

@@ -5,9 +5,10 @@
 // that calls runDriver with its name, its own mutator (optional: byte mutations otherwise) and
 // built-in seeds (optional: seed files may be given too):
 //     TARGET [--seconds N] [--seed S] [--artifact PATH] [SEED_FILE...]
-// runs every seed unmodified, then mutates them for N seconds. The input being run when the
-// process dies (ASan, UBSan with halt_on_error, a signal, a violated invariant) is written to
-// the artifact path; run the target with --seconds 0 on that file to reproduce.
+// runs every seed unmodified, then mutates them for N seconds. The input being run is kept in
+// the artifact file (default TARGET.crash), so when the process dies (ASan, UBSan with
+// halt_on_error, a signal, a violated invariant) it is left there; a clean run removes it. Run
+// the target with --seconds 0 on that file to reproduce.
 #pragma once
 
 #include <cstddef>

@@ -196,3 +196,27 @@ TEST(DwarfExprEval, SignedDivisionOverflowWrapsInsteadOfTrapping) {
   small.u8(dw::DW_OP_stack_value);
   EXPECT_EQ(int64_t(eval(small).pieces[0].value), -3);
 }
+
+TEST(DwarfExprEval, TenByteSlebOperandsSignExtendWithoutOverflow) {
+  // DW_OP_consts with the most negative value (and a bit pattern that sets bit 63 from the
+  // ninth byte): the LEB128 reader negated INT64_MIN (UB, found by dwarf_expr_fuzz + UBSan).
+  ByteWriter e;
+  e.u8(dw::DW_OP_consts);
+  e.sleb(std::numeric_limits<int64_t>::min());
+  e.u8(dw::DW_OP_stack_value);
+  ExprResult r = eval(e);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.pieces[0].value, uint64_t(std::numeric_limits<int64_t>::min()));
+  ByteWriter minus1;
+  minus1.u8(dw::DW_OP_consts);
+  minus1.sleb(-1);
+  minus1.u8(dw::DW_OP_stack_value);
+  EXPECT_EQ(int64_t(eval(minus1).pieces[0].value), -1);
+  ByteWriter nine;  // nine bytes: 0x40 lands on bit 62, the shift ends at 63, sign-extended
+  nine.u8(dw::DW_OP_consts);
+  for (int i = 0; i < 8; ++i) nine.u8(0x80);
+  nine.u8(0x40);
+  nine.u8(dw::DW_OP_stack_value);
+  EXPECT_EQ(int64_t(eval(nine).pieces[0].value), -(int64_t(1) << 62));
+}
+
