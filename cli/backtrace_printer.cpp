@@ -1,6 +1,7 @@
 #include "cli/backtrace_printer.h"
 
 #include "snapshot/backtrace_codec.h"
+#include "snapshot/backtrace_json.h"
 
 #include <llvm/Support/Format.h>
 #include <llvm/Support/JSON.h>
@@ -88,34 +89,19 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<Variable> &globals,
                         const std::function<void(llvm::json::OStream &)> &extra) {
   llvm::json::OStream j(os, 1);
+  // The fields come from the one schema module (snapshot/backtrace_json.h), written in order.
+  auto write = [&](JsonFieldList fields) {
+    for (auto &[k, v] : fields) j.attribute(k, std::move(v));
+  };
   auto signalObj = [&](const std::optional<SignalInfo> &s) {
     if (!s) {
       j.value(nullptr);
       return;
     }
-    j.object([&] {
-      j.attribute("number", s->signo);
-      j.attribute("name", signalName(s->signo));
-      j.attribute("code", s->code);
-      if (s->hasAddress) j.attribute("address", hexU64(s->address));
-      else j.attribute("address", nullptr);
-    });
+    j.object([&] { write(signalFields(*s, JsonSchema::Backtrace)); });
   };
   auto variableArray = [&](const std::vector<Variable> &vars) {
-    for (const Variable &v : vars) {
-      j.object([&] {
-        j.attribute("name", jsonText(v.name));
-        j.attribute("kind", v.kind);
-        j.attribute("type", jsonText(v.type));
-        j.attribute("value", jsonText(v.value));
-        j.attribute("optimized_out", v.optimizedOut);
-        if (v.entryValue.empty()) j.attribute("entry_value", nullptr);
-        else j.attribute("entry_value", jsonText(v.entryValue));
-        j.attribute("error", v.error);
-        if (v.address) j.attribute("address", hexU64(*v.address));
-        else j.attribute("address", nullptr);
-      });
-    }
+    for (const Variable &v : vars) j.object([&] { write(variableFields(v)); });
   };
   auto strOrNull = [&](const char *key, const std::string &v) {
     if (v.empty()) j.attribute(key, nullptr);
@@ -136,29 +122,16 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
     j.attributeArray("threads", [&] {
       for (const ThreadBacktrace &t : threads) {
         j.object([&] {
-          j.attribute("tid", t.tid);
-          strOrNull("name", t.name);
-          j.attribute("crashed", t.crashed);
+          JsonFieldList tf = threadFields(t);  // tid, name, crashed, stop_reason
+          for (size_t k = 0; k < 3; ++k) j.attribute(tf[k].first, std::move(tf[k].second));
           j.attributeBegin("signal");
           signalObj(t.signal);
           j.attributeEnd();
-          j.attribute("stop_reason", jsonText(t.stopReason));
+          j.attribute(tf[3].first, std::move(tf[3].second));
           j.attributeArray("frames", [&] {
             for (const Frame &f : t.frames) {
               j.object([&] {
-                j.attribute("index", int64_t(f.index));
-                j.attribute("pc", hexU64(f.pc));
-                strOrNull("module", f.module);
-                if (f.module.empty()) j.attribute("module_offset", nullptr);
-                else j.attribute("module_offset", hexU64(f.moduleOffset));
-                strOrNull("function", f.function);
-                strOrNull("file", f.file);
-                if (f.line) j.attribute("line", int64_t(f.line));
-                else j.attribute("line", nullptr);
-                j.attribute("inlined", f.inlined);
-                j.attribute("how", frameHowName(f.how));
-                j.attribute("suspect", f.suspect);
-                j.attribute("signal_frame", f.signalTrampoline);
+                write(frameFields(f, JsonSchema::Backtrace));
                 if (f.variablesRead) j.attributeArray("variables", [&] { variableArray(f.variables); });
               });
             }

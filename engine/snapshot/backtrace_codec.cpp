@@ -1,5 +1,6 @@
 #include "snapshot/backtrace_codec.h"
 
+#include "snapshot/backtrace_json.h"
 #include "snapshot/json_fields.h"
 #include "support/error.h"
 
@@ -35,24 +36,12 @@ JValue jsonTextOrNull(const std::string &s) {
 
 JValue encodeSignal(const std::optional<SignalInfo> &s) {
   if (!s) return nullptr;
-  return Object{{"number", s->signo},
-                {"code", s->code},
-                {"errno", s->err},
-                {"address", s->hasAddress ? JValue(hexU64(s->address)) : JValue(nullptr)},
-                {"sender_pid", s->senderPid}};
+  return toObject(signalFields(*s, JsonSchema::Snapshot));
 }
 
 JValue encodeVariables(const std::vector<Variable> &vars) {
   Array out;
-  for (const Variable &v : vars)
-    out.push_back(Object{{"name", jsonText(v.name)},
-                         {"kind", v.kind},
-                         {"type", jsonText(v.type)},
-                         {"value", jsonText(v.value)},
-                         {"optimized_out", v.optimizedOut},
-                         {"error", v.error},
-                         {"entry_value", jsonTextOrNull(v.entryValue)},
-                         {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)}});
+  for (const Variable &v : vars) out.push_back(toObject(variableFields(v)));
   return out;
 }
 
@@ -60,28 +49,15 @@ JValue encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
   Array out;
   for (const ThreadBacktrace &t : threads) {
     Array frames;
-    for (const Frame &f : t.frames)
-      frames.push_back(Object{{"index", int64_t(f.index)},
-                              {"pc", hexU64(f.pc)},
-                              {"module", jsonTextOrNull(f.module)},
-                              {"module_offset", hexU64(f.moduleOffset)},
-                              {"function", jsonTextOrNull(f.function)},
-                              {"file", jsonTextOrNull(f.file)},
-                              {"line", int64_t(f.line)},
-                              {"column", int64_t(f.column)},
-                              {"inlined", f.inlined},
-                              {"how", frameHowName(f.how)},
-                              {"suspect", f.suspect},
-                              {"signal_frame", f.signalTrampoline},
-                              {"variables_requested", f.variablesRequested},
-                              {"variables_read", f.variablesRead},
-                              {"variables", encodeVariables(f.variables)}});
-    out.push_back(Object{{"tid", t.tid},
-                         {"name", jsonTextOrNull(t.name)},
-                         {"crashed", t.crashed},
-                         {"signal", encodeSignal(t.signal)},
-                         {"stop_reason", jsonText(t.stopReason)},
-                         {"frames", std::move(frames)}});
+    for (const Frame &f : t.frames) {
+      Object fo = toObject(frameFields(f, JsonSchema::Snapshot));
+      fo["variables"] = encodeVariables(f.variables);
+      frames.push_back(std::move(fo));
+    }
+    Object to = toObject(threadFields(t));
+    to["signal"] = encodeSignal(t.signal);
+    to["frames"] = std::move(frames);
+    out.push_back(std::move(to));
   }
   return out;
 }

@@ -1,0 +1,62 @@
+#include "snapshot/backtrace_json.h"
+
+#include "snapshot/backtrace_codec.h"
+
+namespace bt {
+
+using JValue = llvm::json::Value;  // bt::Value is the engine's value
+
+JsonFieldList signalFields(const SignalInfo &s, JsonSchema schema) {
+  JValue address = s.hasAddress ? JValue(hexU64(s.address)) : JValue(nullptr);
+  if (schema == JsonSchema::Backtrace)
+    return {{"number", s.signo}, {"name", signalName(s.signo)}, {"code", s.code},
+            {"address", std::move(address)}};
+  return {{"number", s.signo}, {"code", s.code}, {"errno", s.err}, {"address", std::move(address)},
+          {"sender_pid", s.senderPid}};
+}
+
+JsonFieldList variableFields(const Variable &v) {
+  return {{"name", jsonText(v.name)},
+          {"kind", v.kind},
+          {"type", jsonText(v.type)},
+          {"value", jsonText(v.value)},
+          {"optimized_out", v.optimizedOut},
+          {"entry_value", jsonTextOrNull(v.entryValue)},
+          {"error", v.error},
+          {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)}};
+}
+
+JsonFieldList frameFields(const Frame &f, JsonSchema schema) {
+  bool stored = schema == JsonSchema::Snapshot;
+  JsonFieldList out = {{"index", int64_t(f.index)}, {"pc", hexU64(f.pc)}, {"module", jsonTextOrNull(f.module)}};
+  // Stored losslessly; shown as null where there is nothing to show.
+  if (stored || !f.module.empty()) out.emplace_back("module_offset", hexU64(f.moduleOffset));
+  else out.emplace_back("module_offset", nullptr);
+  out.emplace_back("function", jsonTextOrNull(f.function));
+  out.emplace_back("file", jsonTextOrNull(f.file));
+  if (stored || f.line) out.emplace_back("line", int64_t(f.line));
+  else out.emplace_back("line", nullptr);
+  if (stored) out.emplace_back("column", int64_t(f.column));
+  out.emplace_back("inlined", f.inlined);
+  out.emplace_back("how", frameHowName(f.how));
+  out.emplace_back("suspect", f.suspect);
+  out.emplace_back("signal_frame", f.signalTrampoline);
+  if (stored) {
+    out.emplace_back("variables_requested", f.variablesRequested);
+    out.emplace_back("variables_read", f.variablesRead);
+  }
+  return out;
+}
+
+JsonFieldList threadFields(const ThreadBacktrace &t) {
+  return {{"tid", t.tid}, {"name", jsonTextOrNull(t.name)}, {"crashed", t.crashed},
+          {"stop_reason", jsonText(t.stopReason)}};
+}
+
+llvm::json::Object toObject(JsonFieldList fields) {
+  llvm::json::Object o;
+  for (auto &[k, v] : fields) o[k] = std::move(v);
+  return o;
+}
+
+}  // namespace bt
