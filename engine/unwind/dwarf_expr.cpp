@@ -37,6 +37,55 @@ std::string hexByte(uint8_t op) {
   return b;
 }
 
+// The binary arithmetic and comparison operations on the two top entries (a below b); nullopt
+// with a reason for a division by zero.
+std::optional<uint64_t> binaryOp(uint8_t op, uint64_t a, uint64_t b, std::string &why) {
+  switch (op) {
+    case dwarf::DW_OP_and: return a & b;
+    case dwarf::DW_OP_div:
+      if (b == 0) break;
+      // INT64_MIN / -1 overflows (the CPU traps): it is -a in two's complement.
+      return int64_t(b) == -1 ? uint64_t(0) - a : uint64_t(int64_t(a) / int64_t(b));
+    case dwarf::DW_OP_minus: return a - b;
+    case dwarf::DW_OP_mod:
+      if (b == 0) break;
+      return a % b;
+    case dwarf::DW_OP_mul: return a * b;
+    case dwarf::DW_OP_or: return a | b;
+    case dwarf::DW_OP_plus: return a + b;
+    case dwarf::DW_OP_shl: return b >= 64 ? 0 : a << b;
+    case dwarf::DW_OP_shr: return b >= 64 ? 0 : a >> b;
+    case dwarf::DW_OP_shra: return b >= 64 ? uint64_t(int64_t(a) >> 63) : uint64_t(int64_t(a) >> b);
+    case dwarf::DW_OP_xor: return a ^ b;
+    case dwarf::DW_OP_eq: return a == b;
+    case dwarf::DW_OP_ge: return int64_t(a) >= int64_t(b);
+    case dwarf::DW_OP_gt: return int64_t(a) > int64_t(b);
+    case dwarf::DW_OP_le: return int64_t(a) <= int64_t(b);
+    case dwarf::DW_OP_lt: return int64_t(a) < int64_t(b);
+    case dwarf::DW_OP_ne: return a != b;
+  }
+  why = "division by zero";
+  return std::nullopt;
+}
+
+// The operations that rearrange or transform stack entries in place (dup, drop, over, pick,
+// swap, rot, abs, neg, not); false on a stack underflow. `index` is DW_OP_pick's operand.
+bool stackOp(uint8_t op, uint8_t index, std::vector<uint64_t> &st) {
+  size_t n = st.size();
+  switch (op) {
+    case dwarf::DW_OP_dup: if (n < 1) return false; st.push_back(st.back()); return true;
+    case dwarf::DW_OP_drop: if (n < 1) return false; st.pop_back(); return true;
+    case dwarf::DW_OP_over: if (n < 2) return false; st.push_back(st[n - 2]); return true;
+    case dwarf::DW_OP_pick: if (index >= n) return false; st.push_back(st[n - 1 - index]); return true;
+    case dwarf::DW_OP_swap: if (n < 2) return false; std::swap(st[n - 1], st[n - 2]); return true;
+    case dwarf::DW_OP_rot: if (n < 3) return false; std::rotate(st.end() - 3, st.end() - 1, st.end()); return true;
+    case dwarf::DW_OP_abs: if (n < 1) return false; st.back() = int64_t(st.back()) < 0 ? -st.back() : st.back(); return true;
+    case dwarf::DW_OP_neg: if (n < 1) return false; st.back() = -st.back(); return true;
+    case dwarf::DW_OP_not: if (n < 1) return false; st.back() = ~st.back(); return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<uint64_t> initial) {
@@ -102,12 +151,12 @@ ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<u
       case dwarf::DW_OP_const4s: st.push_back(uint64_t(int64_t(c.get<int32_t>()))); break;
       case dwarf::DW_OP_constu: st.push_back(c.uleb()); break;
       case dwarf::DW_OP_consts: st.push_back(uint64_t(c.sleb())); break;
-      case dwarf::DW_OP_dup: if (st.empty()) return failure("stack underflow"); st.push_back(st.back()); break;
-      case dwarf::DW_OP_drop: if (!pop(a)) return failure("stack underflow"); break;
-      case dwarf::DW_OP_over: if (st.size() < 2) return failure("stack underflow"); st.push_back(st[st.size() - 2]); break;
-      case dwarf::DW_OP_pick: { uint8_t i = c.get<uint8_t>(); if (i >= st.size()) return failure("stack underflow"); st.push_back(st[st.size() - 1 - i]); break; }
-      case dwarf::DW_OP_swap: if (st.size() < 2) return failure("stack underflow"); std::swap(st[st.size() - 1], st[st.size() - 2]); break;
-      case dwarf::DW_OP_rot: if (st.size() < 3) return failure("stack underflow"); std::rotate(st.end() - 3, st.end() - 1, st.end()); break;
+      case dwarf::DW_OP_dup: case dwarf::DW_OP_drop: case dwarf::DW_OP_over: case dwarf::DW_OP_pick:
+      case dwarf::DW_OP_swap: case dwarf::DW_OP_rot: case dwarf::DW_OP_abs: case dwarf::DW_OP_neg:
+      case dwarf::DW_OP_not:
+        if (!stackOp(op, op == dwarf::DW_OP_pick ? c.get<uint8_t>() : 0, st))
+          return failure("stack underflow");
+        break;
       case dwarf::DW_OP_deref: case dwarf::DW_OP_deref_size: {
         unsigned n = op == dwarf::DW_OP_deref ? 8 : c.get<uint8_t>();
         if (!pop(a)) return failure("stack underflow");
@@ -121,9 +170,6 @@ ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<u
         st.push_back(*v);
         break;
       }
-      case dwarf::DW_OP_abs: if (!pop(a)) return failure("stack underflow"); st.push_back(int64_t(a) < 0 ? -a : a); break;
-      case dwarf::DW_OP_neg: if (!pop(a)) return failure("stack underflow"); st.push_back(-a); break;
-      case dwarf::DW_OP_not: if (!pop(a)) return failure("stack underflow"); st.push_back(~a); break;
       case dwarf::DW_OP_plus_uconst: if (!pop(a)) return failure("stack underflow"); st.push_back(a + c.uleb()); break;
       case dwarf::DW_OP_and: case dwarf::DW_OP_div: case dwarf::DW_OP_minus: case dwarf::DW_OP_mod:
       case dwarf::DW_OP_mul: case dwarf::DW_OP_or: case dwarf::DW_OP_plus: case dwarf::DW_OP_shl:
@@ -131,31 +177,10 @@ ExprResult evaluateDwarfExpr(StringRef expr, const ExprEnv &env, std::optional<u
       case dwarf::DW_OP_ge: case dwarf::DW_OP_gt: case dwarf::DW_OP_le: case dwarf::DW_OP_lt:
       case dwarf::DW_OP_ne: {
         if (!pop(b) || !pop(a)) return failure("stack underflow");
-        uint64_t r = 0;
-        switch (op) {
-          case dwarf::DW_OP_and: r = a & b; break;
-          case dwarf::DW_OP_div:
-            if (b == 0) return failure("division by zero");
-            // INT64_MIN / -1 overflows (the CPU traps): it is -a in two's complement.
-            r = int64_t(b) == -1 ? uint64_t(0) - a : uint64_t(int64_t(a) / int64_t(b));
-            break;
-          case dwarf::DW_OP_minus: r = a - b; break;
-          case dwarf::DW_OP_mod: if (b == 0) return failure("division by zero"); r = a % b; break;
-          case dwarf::DW_OP_mul: r = a * b; break;
-          case dwarf::DW_OP_or: r = a | b; break;
-          case dwarf::DW_OP_plus: r = a + b; break;
-          case dwarf::DW_OP_shl: r = b >= 64 ? 0 : a << b; break;
-          case dwarf::DW_OP_shr: r = b >= 64 ? 0 : a >> b; break;
-          case dwarf::DW_OP_shra: r = b >= 64 ? uint64_t(int64_t(a) >> 63) : uint64_t(int64_t(a) >> b); break;
-          case dwarf::DW_OP_xor: r = a ^ b; break;
-          case dwarf::DW_OP_eq: r = a == b; break;
-          case dwarf::DW_OP_ge: r = int64_t(a) >= int64_t(b); break;
-          case dwarf::DW_OP_gt: r = int64_t(a) > int64_t(b); break;
-          case dwarf::DW_OP_le: r = int64_t(a) <= int64_t(b); break;
-          case dwarf::DW_OP_lt: r = int64_t(a) < int64_t(b); break;
-          case dwarf::DW_OP_ne: r = a != b; break;
-        }
-        st.push_back(r);
+        std::string why;
+        std::optional<uint64_t> r = binaryOp(op, a, b, why);
+        if (!r) return failure(why);
+        st.push_back(*r);
         break;
       }
       case dwarf::DW_OP_skip: case dwarf::DW_OP_bra: {

@@ -292,6 +292,155 @@ std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
   return {};
 }
 
+namespace {
+
+// Reads the variables of one frame's scopes: each location evaluated in the frame's registers
+// (the environment visitorFor builds), its pieces assembled into the object's bytes, the value
+// rendered like gdb and, when the owner asked for it, kept walkable.
+class ScopeReader {
+public:
+  ScopeReader(Target &target, const PhysicalFrame &frame, uint64_t vaddr, uint64_t bias,
+              ExprEnv env, PrintContext print, std::shared_ptr<ValueSession> values,
+              std::function<std::optional<uint64_t>(int)> entryOfReg)
+      : target_(target), frame_(frame), vaddr_(vaddr), bias_(bias), env_(std::move(env)),
+        print_(std::move(print)), values_(std::move(values)), entryOfReg_(std::move(entryOfReg)) {}
+
+  Variable read(const DWARFDie &die, const char *kind) {
+    Variable v;
+    v.kind = kind;
+    if (const char *n = die.getShortName()) v.name = n;
+    DWARFDie type = typeOfVar(die);
+    v.type = typeName(type);
+    uint64_t size = typeSize(type);
+    std::string bytes;
+    std::optional<uint64_t> address;
+    if (auto cv = die.find(dwarf::DW_AT_const_value)) {
+      if (auto block = cv->getAsBlock()) bytes.assign(block->begin(), block->end());
+      else if (auto sv = cv->getAsSignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*sv), 8);
+      else if (auto uv = cv->getAsUnsignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*uv), 8);
+      bytes.resize(std::max<uint64_t>(size, bytes.size()), '\0');
+    } else {
+      std::string err;
+      std::optional<std::string> expr = locationAt(die, dwarf::DW_AT_location, vaddr_, err);
+      if (!err.empty()) {
+        v.error = true;
+        v.value = "<error: bad location: " + err + ">";
+        return v;
+      }
+      if (!expr || expr->empty()) {
+        v.optimizedOut = true;
+        v.value = "<optimized out>";
+        return v;
+      }
+      ExprResult r = evaluateDwarfExpr(*expr, env_);
+      if (!r.ok) {
+        // A register the unwinder could not recover is what gdb calls optimized out.
+        if (r.error.rfind("register", 0) == 0 || r.error.rfind("entry value", 0) == 0 ||
+            r.error.rfind("frame base", 0) == 0) {
+          v.optimizedOut = true;
+          v.value = "<optimized out>";
+        } else {
+          v.error = true;
+          v.value = "<error: " + r.error + ">";
+        }
+        return v;
+      }
+      if (size > kMaxValueBytes) {
+        // Only a prefix of a huge object is read: arrays print their first elements and
+        // "...", as gdb's element limit would; anything else says what it skipped.
+        if (r.pieces.size() != 1 || r.pieces[0].kind != ExprPiece::Memory) {
+          v.error = true;
+          v.value = "<error: value of " + std::to_string(size) + " bytes not read>";
+          return v;
+        }
+        size = kMaxValueBytes;
+      }
+      if (!assemble(r, size, bytes, address, v)) return v;
+    }
+    v.address = address;
+    v.value = formatValue(type, bytes, address, print_);
+    if (values_) v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, bias_),
+                                                    bytes, address);
+    return v;
+  }
+
+  // gdb's x@entry: the parameter's location at the scope's entry, if a single register,
+  // recomputed from the caller's call site.
+  std::string entryValueOf(const DWARFDie &param, const DWARFDie &scope) {
+    std::optional<uint64_t> entry = dieFunctionEntry(scope);
+    if (!entry) return {};
+    std::string err;
+    std::optional<std::string> loc = locationAt(param, dwarf::DW_AT_location, *entry, err);
+    if (!loc) return {};
+    std::optional<int> reg = singleRegister(*loc);
+    if (!reg) return {};
+    std::optional<uint64_t> v = entryOfReg_(*reg);
+    if (!v) return {};
+    DWARFDie type = typeOfVar(param);
+    uint64_t size = typeSize(type);
+    if (size == 0 || size > 8) return {};
+    std::string bytes(reinterpret_cast<const char *>(&*v), size);
+    return formatValue(type, bytes, std::nullopt, print_);
+  }
+
+private:
+  // The object's bytes from its location pieces; false when they cannot be had (v says why).
+  bool assemble(const ExprResult &r, uint64_t size, std::string &bytes,
+                std::optional<uint64_t> &address, Variable &v) {
+    bytes.assign(size, '\0');
+    uint64_t at = 0;
+    for (const ExprPiece &p : r.pieces) {
+      uint64_t n = p.sizeBits ? p.sizeBits / 8 : size;
+      if (at + n > size) n = size > at ? size - at : 0;
+      switch (p.kind) {
+        case ExprPiece::Memory:
+          if (r.pieces.size() == 1) address = p.address;
+          if (n && target_.readMemory(p.address, bytes.data() + at, n) != n) {
+            v.error = true;
+            v.value = "<error: Cannot access memory at address " + hexAddr(p.address) + ">";
+            return false;
+          }
+          break;
+        case ExprPiece::Register: {
+          auto rv = frame_.regs.get(p.reg);
+          if (!rv || n > 8) {
+            v.optimizedOut = true;
+            v.value = "<optimized out>";
+            return false;
+          }
+          memcpy(bytes.data() + at, &*rv, n);
+          break;
+        }
+        case ExprPiece::Value:
+          memcpy(bytes.data() + at, &p.value, std::min<uint64_t>(n, 8));
+          break;
+        case ExprPiece::ImplicitValue:
+          memcpy(bytes.data() + at, p.bytes.data(), std::min<uint64_t>(n, p.bytes.size()));
+          break;
+        case ExprPiece::ImplicitPointer:
+          v.value = "<synthetic pointer>";
+          return false;
+        case ExprPiece::Undefined:
+          v.optimizedOut = true;
+          v.value = "<optimized out>";
+          return false;
+      }
+      at += n;
+    }
+    return true;
+  }
+
+  Target &target_;
+  const PhysicalFrame &frame_;
+  uint64_t vaddr_, bias_;
+  ExprEnv env_;
+  PrintContext print_;
+  std::shared_ptr<ValueSession> values_;
+  std::function<std::optional<uint64_t>(int)> entryOfReg_;
+};
+
+}  // namespace
+
 ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index) {
   const PhysicalFrame *frame = &thread.frames[index];
   const UnwindResult *th = &thread;
@@ -334,138 +483,19 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
         else if (p.kind == ExprPiece::Value) baseEnv.frameBase = p.value;
       }
     }
-    PrintContext pc = printContext();
-    Target *t = &target_;
-
-    auto readVariable = [&](const DWARFDie &die, const char *kind) {
-      Variable v;
-      v.kind = kind;
-      if (const char *n = die.getShortName()) v.name = n;
-      DWARFDie type = typeOfVar(die);
-      v.type = typeName(type);
-      uint64_t size = typeSize(type);
-      std::string bytes;
-      std::optional<uint64_t> address;
-      if (auto cv = die.find(dwarf::DW_AT_const_value)) {
-        if (auto block = cv->getAsBlock()) bytes.assign(block->begin(), block->end());
-        else if (auto sv = cv->getAsSignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*sv), 8);
-        else if (auto uv = cv->getAsUnsignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*uv), 8);
-        bytes.resize(std::max<uint64_t>(size, bytes.size()), '\0');
-      } else {
-        std::string err;
-        std::optional<std::string> expr = locationAt(die, dwarf::DW_AT_location, fe.vaddr, err);
-        if (!err.empty()) {
-          v.error = true;
-          v.value = "<error: bad location: " + err + ">";
-          return v;
-        }
-        if (!expr || expr->empty()) {
-          v.optimizedOut = true;
-          v.value = "<optimized out>";
-          return v;
-        }
-        ExprResult r = evaluateDwarfExpr(*expr, baseEnv);
-        if (!r.ok) {
-          // A register the unwinder could not recover is what gdb calls optimized out.
-          if (r.error.rfind("register", 0) == 0 || r.error.rfind("entry value", 0) == 0 ||
-              r.error.rfind("frame base", 0) == 0) {
-            v.optimizedOut = true;
-            v.value = "<optimized out>";
-          } else {
-            v.error = true;
-            v.value = "<error: " + r.error + ">";
-          }
-          return v;
-        }
-        if (size > kMaxValueBytes) {
-          // Only a prefix of a huge object is read: arrays print their first elements and
-          // "...", as gdb's element limit would; anything else says what it skipped.
-          if (r.pieces.size() != 1 || r.pieces[0].kind != ExprPiece::Memory) {
-            v.error = true;
-            v.value = "<error: value of " + std::to_string(size) + " bytes not read>";
-            return v;
-          }
-          size = kMaxValueBytes;
-        }
-        // Assemble the object from its pieces.
-        bytes.assign(size, '\0');
-        uint64_t at = 0;
-        for (const ExprPiece &p : r.pieces) {
-          uint64_t n = p.sizeBits ? p.sizeBits / 8 : size;
-          if (at + n > size) n = size > at ? size - at : 0;
-          switch (p.kind) {
-            case ExprPiece::Memory:
-              if (r.pieces.size() == 1) address = p.address;
-              if (n && t->readMemory(p.address, bytes.data() + at, n) != n) {
-                v.error = true;
-                v.value = "<error: Cannot access memory at address " + hexAddr(p.address) + ">";
-                return v;
-              }
-              break;
-            case ExprPiece::Register: {
-              auto rv = frame->regs.get(p.reg);
-              if (!rv || n > 8) {
-                v.optimizedOut = true;
-                v.value = "<optimized out>";
-                return v;
-              }
-              memcpy(bytes.data() + at, &*rv, n);
-              break;
-            }
-            case ExprPiece::Value:
-              memcpy(bytes.data() + at, &p.value, std::min<uint64_t>(n, 8));
-              break;
-            case ExprPiece::ImplicitValue:
-              memcpy(bytes.data() + at, p.bytes.data(), std::min<uint64_t>(n, p.bytes.size()));
-              break;
-            case ExprPiece::ImplicitPointer:
-              v.value = "<synthetic pointer>";
-              return v;
-            case ExprPiece::Undefined:
-              v.optimizedOut = true;
-              v.value = "<optimized out>";
-              return v;
-          }
-          at += n;
-        }
-      }
-      v.address = address;
-      v.value = formatValue(type, bytes, address, pc);
-      if (values_) v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, fe.bias),
-                                                      bytes, address);
-      return v;
-    };
-
-    // gdb's x@entry: the parameter's location at the scope's entry, if a single register,
-    // recomputed from the caller's call site.
-    auto entryValueOf = [&](const DWARFDie &param, const DWARFDie &scope) -> std::string {
-      std::optional<uint64_t> entry = dieFunctionEntry(scope);
-      if (!entry) return {};
-      std::string err;
-      std::optional<std::string> loc = locationAt(param, dwarf::DW_AT_location, *entry, err);
-      if (!loc) return {};
-      std::optional<int> reg = singleRegister(*loc);
-      if (!reg) return {};
-      std::optional<uint64_t> v = entryOfReg(*reg);
-      if (!v) return {};
-      DWARFDie type = typeOfVar(param);
-      uint64_t size = typeSize(type);
-      if (size == 0 || size > 8) return {};
-      std::string bytes(reinterpret_cast<const char *>(&*v), size);
-      return formatValue(type, bytes, std::nullopt, pc);
-    };
-
+    ScopeReader reader(target_, *frame, fe.vaddr, fe.bias, baseEnv, printContext(), values_,
+                       entryOfReg);
     for (size_t k = 0; k < scopes.size() && k < chain.size(); ++k) {
       std::vector<Variable> &out = chain[k].variables;
       const DWARFDie &scope = scopes[k];
       for (const DWARFDie &c : childrenWithInherited(scope))
         // Unnamed parameters (`void f(int)`) are not shown, as in gdb.
         if (c.getTag() == dwarf::DW_TAG_formal_parameter && c.getShortName()) {
-          Variable v = readVariable(c, "param");
+          Variable v = reader.read(c, "param");
           // Entry values describe the physical function's entry; gdb also shows them for the
           // parameters of inlined frames, from the same registers, which do not describe the
           // inlined call: bt shows them for the physical function only.
-          if (k + 1 == scopes.size()) v.entryValue = entryValueOf(c, scope);
+          if (k + 1 == scopes.size()) v.entryValue = reader.entryValueOf(c, scope);
           out.push_back(std::move(v));
         }
       std::vector<DWARFDie> blocks = blockChain(scope, fe.vaddr);
@@ -477,7 +507,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
           // Artificial locals too (a lambda's captures): gdb lists them.
           if (c.getTag() == dwarf::DW_TAG_variable && !c.find(dwarf::DW_AT_declaration) &&
               c.getShortName())
-            out.push_back(readVariable(c, "local"));
+            out.push_back(reader.read(c, "local"));
           else if (c.getTag() == dwarf::DW_TAG_lexical_block && depth < 32 &&
                    !c.find(dwarf::DW_AT_low_pc) && !c.find(dwarf::DW_AT_ranges))
             addLocals(c, depth + 1);
