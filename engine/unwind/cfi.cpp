@@ -14,6 +14,10 @@ using namespace llvm;
 
 namespace {
 
+// A factored offset times the CIE's data alignment, wrapping like the unsigned address arithmetic
+// it feeds (a hostile CIE must not make it signed overflow: found by cfi_fuzz under UBSan).
+int64_t scaled(int64_t factored, int64_t align) { return int64_t(uint64_t(factored) * uint64_t(align)); }
+
 // Decodes a DW_EH_PE_* encoded pointer; `sectionVaddr` locates the cursor for pcrel.
 std::optional<uint64_t> readEncoded(Cursor &c, uint8_t enc, uint64_t sectionVaddr,
                                     uint64_t dataRelBase = 0) {
@@ -160,7 +164,7 @@ bool runProgram(StringRef prog, const Cie &cie, uint64_t &loc, uint64_t target, 
       continue;
     }
     if (hi == dwarf::DW_CFA_offset) {
-      setRule(lo, {RegRule::Offset, int64_t(c.uleb()) * cie.dataAlign});
+      setRule(lo, {RegRule::Offset, scaled(int64_t(c.uleb()), cie.dataAlign)});
       continue;
     }
     if (hi == dwarf::DW_CFA_restore) {
@@ -179,11 +183,15 @@ bool runProgram(StringRef prog, const Cie &cie, uint64_t &loc, uint64_t target, 
       case dwarf::DW_CFA_advance_loc1: loc += c.get<uint8_t>() * cie.codeAlign; if (loc > target) return true; break;
       case dwarf::DW_CFA_advance_loc2: loc += c.get<uint16_t>() * cie.codeAlign; if (loc > target) return true; break;
       case dwarf::DW_CFA_advance_loc4: loc += c.get<uint32_t>() * cie.codeAlign; if (loc > target) return true; break;
-      case dwarf::DW_CFA_offset_extended: { uint64_t r = c.uleb(); setRule(r, {RegRule::Offset, int64_t(c.uleb()) * cie.dataAlign}); break; }
-      case dwarf::DW_CFA_offset_extended_sf: { uint64_t r = c.uleb(); setRule(r, {RegRule::Offset, c.sleb() * cie.dataAlign}); break; }
-      case 0x2f: // DW_CFA_GNU_negative_offset_extended { uint64_t r = c.uleb(); setRule(r, {RegRule::Offset, -int64_t(c.uleb()) * cie.dataAlign}); break; }
-      case dwarf::DW_CFA_val_offset: { uint64_t r = c.uleb(); setRule(r, {RegRule::ValOffset, int64_t(c.uleb()) * cie.dataAlign}); break; }
-      case dwarf::DW_CFA_val_offset_sf: { uint64_t r = c.uleb(); setRule(r, {RegRule::ValOffset, c.sleb() * cie.dataAlign}); break; }
+      case dwarf::DW_CFA_offset_extended: { uint64_t r = c.uleb(); setRule(r, {RegRule::Offset, scaled(int64_t(c.uleb()), cie.dataAlign)}); break; }
+      case dwarf::DW_CFA_offset_extended_sf: { uint64_t r = c.uleb(); setRule(r, {RegRule::Offset, scaled(c.sleb(), cie.dataAlign)}); break; }
+      case 0x2f: {  // DW_CFA_GNU_negative_offset_extended (the comment used to swallow this case)
+        uint64_t r = c.uleb();
+        setRule(r, {RegRule::Offset, scaled(int64_t(uint64_t(0) - c.uleb()), cie.dataAlign)});
+        break;
+      }
+      case dwarf::DW_CFA_val_offset: { uint64_t r = c.uleb(); setRule(r, {RegRule::ValOffset, scaled(int64_t(c.uleb()), cie.dataAlign)}); break; }
+      case dwarf::DW_CFA_val_offset_sf: { uint64_t r = c.uleb(); setRule(r, {RegRule::ValOffset, scaled(c.sleb(), cie.dataAlign)}); break; }
       case dwarf::DW_CFA_restore_extended: { uint64_t r = c.uleb(); if (initial && r < kCfiRegs) row.regs[r] = initial->regs[r]; break; }
       case dwarf::DW_CFA_undefined: setRule(c.uleb(), {RegRule::Undefined}); break;
       case dwarf::DW_CFA_same_value: setRule(c.uleb(), {RegRule::SameValue}); break;
@@ -201,10 +209,10 @@ bool runProgram(StringRef prog, const Cie &cie, uint64_t &loc, uint64_t target, 
         break;
       }
       case dwarf::DW_CFA_def_cfa: row.cfaIsExpr = false; row.cfaReg = int(c.uleb()); row.cfaOffset = int64_t(c.uleb()); break;
-      case dwarf::DW_CFA_def_cfa_sf: row.cfaIsExpr = false; row.cfaReg = int(c.uleb()); row.cfaOffset = c.sleb() * cie.dataAlign; break;
+      case dwarf::DW_CFA_def_cfa_sf: row.cfaIsExpr = false; row.cfaReg = int(c.uleb()); row.cfaOffset = scaled(c.sleb(), cie.dataAlign); break;
       case dwarf::DW_CFA_def_cfa_register: row.cfaIsExpr = false; row.cfaReg = int(c.uleb()); break;
       case dwarf::DW_CFA_def_cfa_offset: row.cfaIsExpr = false; row.cfaOffset = int64_t(c.uleb()); break;
-      case dwarf::DW_CFA_def_cfa_offset_sf: row.cfaIsExpr = false; row.cfaOffset = c.sleb() * cie.dataAlign; break;
+      case dwarf::DW_CFA_def_cfa_offset_sf: row.cfaIsExpr = false; row.cfaOffset = scaled(c.sleb(), cie.dataAlign); break;
       case dwarf::DW_CFA_def_cfa_expression: { uint64_t n = c.uleb(); row.cfaIsExpr = true; row.cfaExpr = c.bytes(n); break; }
       case dwarf::DW_CFA_expression: { uint64_t r = c.uleb(); uint64_t n = c.uleb(); RegRule rr{RegRule::Expression}; rr.expr = c.bytes(n); setRule(r, rr); break; }
       case dwarf::DW_CFA_val_expression: { uint64_t r = c.uleb(); uint64_t n = c.uleb(); RegRule rr{RegRule::ValExpression}; rr.expr = c.bytes(n); setRule(r, rr); break; }

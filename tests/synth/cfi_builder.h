@@ -44,7 +44,9 @@ constexpr uint64_t kFuncLen = 0x40;
 
 // CIE "zR" (pcrel|sdata4 FDE pointers), CFA = rsp+8, RA at CFA-8; one FDE for a classic
 // push %rbp; mov %rsp,%rbp prologue.
-inline std::string makeEhFrame(bool signalFrame = false) {
+// `fdeProgram`, when given, replaces the FDE's call-frame instructions (the CIE's initial ones
+// stay: CFA = rsp+8, RA at CFA-8).
+inline std::string makeEhFrame(bool signalFrame = false, const std::string *fdeProgram = nullptr) {
   ByteWriter e;
   size_t cieStart = e.b.size();
   e.u32(0);  // length, patched
@@ -68,16 +70,20 @@ inline std::string makeEhFrame(bool signalFrame = false) {
   e.i32(int32_t(int64_t(kFuncStart) - int64_t(kEhVaddr + e.b.size())));  // pcrel start
   e.u32(kFuncLen);
   e.uleb(0);  // augmentation data length
-  e.u8(dw::DW_CFA_advance_loc | 1);            // after push %rbp
-  e.u8(dw::DW_CFA_def_cfa_offset); e.uleb(16);
-  e.u8(dw::DW_CFA_offset | 6); e.uleb(2);      // rbp at CFA-16
-  e.u8(dw::DW_CFA_advance_loc | 3);            // after mov %rsp,%rbp
-  e.u8(dw::DW_CFA_def_cfa_register); e.uleb(6);
-  e.u8(dw::DW_CFA_remember_state);
-  e.u8(dw::DW_CFA_advance_loc | 0x30);         // epilogue: leave
-  e.u8(dw::DW_CFA_def_cfa); e.uleb(7); e.uleb(8);
-  e.u8(dw::DW_CFA_advance_loc | 1);
-  e.u8(dw::DW_CFA_restore_state);
+  if (fdeProgram) {
+    e.b += *fdeProgram;
+  } else {
+    e.u8(dw::DW_CFA_advance_loc | 1);            // after push %rbp
+    e.u8(dw::DW_CFA_def_cfa_offset); e.uleb(16);
+    e.u8(dw::DW_CFA_offset | 6); e.uleb(2);      // rbp at CFA-16
+    e.u8(dw::DW_CFA_advance_loc | 3);            // after mov %rsp,%rbp
+    e.u8(dw::DW_CFA_def_cfa_register); e.uleb(6);
+    e.u8(dw::DW_CFA_remember_state);
+    e.u8(dw::DW_CFA_advance_loc | 0x30);         // epilogue: leave
+    e.u8(dw::DW_CFA_def_cfa); e.uleb(7); e.uleb(8);
+    e.u8(dw::DW_CFA_advance_loc | 1);
+    e.u8(dw::DW_CFA_restore_state);
+  }
   while ((e.b.size() - fdeStart) % 8 != 0) e.u8(dw::DW_CFA_nop);
   e.patch32(fdeStart, uint32_t(e.b.size() - fdeStart - 4));
   e.u32(0);  // terminator

@@ -53,6 +53,33 @@ TEST(Cfi, SyntheticPrologueRows) {
   EXPECT_FALSE(t.rowFor(kFuncStart + kFuncLen));
 }
 
+TEST(Cfi, GnuNegativeOffsetExtendedIsAnOffsetRule) {
+  // DW_CFA_GNU_negative_offset_extended rbp, 2: rbp saved at CFA + 2*8 (= -(2 * data_align)).
+  // It used to fall through to DW_CFA_val_offset (a comment swallowed its case).
+  ByteWriter p;
+  p.u8(0x2f); p.uleb(6); p.uleb(2);
+  std::string eh = makeEhFrame(false, &p.b);
+  CfiTable t({eh, kEhVaddr, true}, {}, {});
+  auto row = t.rowFor(kFuncStart + 1);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->regs[6].kind, RegRule::Offset);
+  EXPECT_EQ(row->regs[6].offset, 16);
+}
+
+TEST(Cfi, HugeFactoredOffsetsWrapInsteadOfOverflowing) {
+  // CFA = rsp + 0x4000000000000000 * -8: wraps to 0 (it was a signed overflow: cfi_fuzz + UBSan).
+  ByteWriter p;
+  p.u8(dw::DW_CFA_def_cfa_sf); p.uleb(7); p.sleb(int64_t(1) << 62);
+  p.u8(dw::DW_CFA_offset_extended_sf); p.uleb(3); p.sleb(int64_t(1) << 62);
+  std::string eh = makeEhFrame(false, &p.b);
+  CfiTable t({eh, kEhVaddr, true}, {}, {});
+  auto row = t.rowFor(kFuncStart + 1);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->cfaReg, 7);
+  EXPECT_EQ(row->cfaOffset, 0);
+  EXPECT_EQ(row->regs[3].offset, 0);
+}
+
 TEST(Cfi, SignalFrameAugmentationIsReported) {
   std::string plain = makeEhFrame(false), sig = makeEhFrame(true);
   CfiTable a({plain, kEhVaddr, true}, {}, {}), b({sig, kEhVaddr, true}, {}, {});
