@@ -24,6 +24,11 @@ bool isCLanguage(const DWARFDie &d) {
 
 static std::string typeNameAt(const DWARFDie &t, unsigned depth);
 
+// "*", "&" or "&&" for a pointer, lvalue or rvalue reference type.
+static const char *referenceSigil(dwarf::Tag tag) {
+  return tag == dwarf::DW_TAG_pointer_type ? "*" : tag == dwarf::DW_TAG_reference_type ? "&" : "&&";
+}
+
 // "int, char **" for the formal parameters of a subroutine type or subprogram DIE; ", ..." for
 // varargs. gdb's symbol names leave out artificial parameters (`this`); its type names keep them.
 // The demangler's spelling of a type ("char const*", "std::_Any_data&"), which gdb's C++ name
@@ -34,9 +39,7 @@ static std::string canonicalTypeName(const DWARFDie &t, unsigned depth) {
   switch (t.getTag()) {
     case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
     case dwarf::DW_TAG_rvalue_reference_type: {
-      const char *sigil = t.getTag() == dwarf::DW_TAG_pointer_type     ? "*"
-                          : t.getTag() == dwarf::DW_TAG_reference_type ? "&"
-                                                                       : "&&";
+      const char *sigil = referenceSigil(t.getTag());
       DWARFDie target = typeOf(t);
       if (target && target.getTag() == dwarf::DW_TAG_subroutine_type) {
         std::string args;
@@ -103,9 +106,7 @@ static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
     }
     case dwarf::DW_TAG_pointer_type: case dwarf::DW_TAG_reference_type:
     case dwarf::DW_TAG_rvalue_reference_type: {
-      const char *sigil = t.getTag() == dwarf::DW_TAG_pointer_type     ? "*"
-                          : t.getTag() == dwarf::DW_TAG_reference_type ? "&"
-                                                                       : "&&";
+      const char *sigil = referenceSigil(t.getTag());
       DWARFDie target = typeOf(t);
       if (target && target.getTag() == dwarf::DW_TAG_subroutine_type)
         return typeNameAt(typeOf(target), depth + 1) + " (" + sigil + ")(" +
