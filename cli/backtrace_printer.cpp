@@ -2,6 +2,7 @@
 
 #include "snapshot/backtrace_codec.h"
 #include "snapshot/backtrace_json.h"
+#include "target/siginfo.h"
 
 #include <llvm/Support/Format.h>
 #include <llvm/Support/JSON.h>
@@ -14,6 +15,7 @@ namespace bt {
 static std::string signalText(const SignalInfo &s) {
   std::string out = signalName(s.signo);
   if (s.hasAddress) out += ", fault address " + hexU64(s.address);
+  else if (isGeneralProtectionFault(s)) out += ", no fault address (general protection fault)";
   return out;
 }
 

@@ -16,7 +16,9 @@ SignalInfo decodeSiginfo(const uint8_t *si) {
   // sender's pid there instead.
   bool fault = s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
                s.signo == SIGTRAP;
-  if (s.code > 0 && fault) {
+  // SI_KERNEL: the kernel raised it without an address (a general-protection fault, e.g. a
+  // non-canonical address): si_addr is 0 then, which must not read as a NULL dereference.
+  if (s.code > 0 && fault && s.code != kSiKernel) {
     memcpy(&s.address, si + 16, 8);
     s.hasAddress = true;
   } else if (s.code <= 0) {

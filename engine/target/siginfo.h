@@ -1,7 +1,7 @@
 // siginfo_t as the kernel lays it out on x86-64 (in a core's NT_SIGINFO note, or in the memory of
 // a process inside its signal handler), decoded once for every source: number, errno, code, and
-// either the fault address (a fault signal the kernel raised: si_code > 0) or the sender's pid (a
-// signal sent by a process: si_code <= 0).
+// either the fault address (a fault signal the kernel raised: si_code > 0, except SI_KERNEL, which
+// has none) or the sender's pid (a signal sent by a process: si_code <= 0).
 #pragma once
 
 #include "target/target.h"
@@ -12,6 +12,12 @@
 namespace bt {
 
 constexpr size_t kSiginfoMinSize = 24;  // what decodeSiginfo reads
+constexpr int kSiKernel = 0x80;         // si_code SI_KERNEL: raised by the kernel, no address
+
+// A SIGSEGV the kernel raised without a fault address: a general-protection fault.
+inline bool isGeneralProtectionFault(const SignalInfo &s) {
+  return s.signo == 11 /* SIGSEGV */ && s.code == kSiKernel && !s.hasAddress;
+}
 
 // `si` holds at least kSiginfoMinSize bytes.
 SignalInfo decodeSiginfo(const uint8_t *si);
