@@ -89,6 +89,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals,
+                        const AnalysisResult *analysis,
                         const std::function<void(llvm::json::OStream &)> &extra) {
   llvm::json::OStream j(os, 1);
   // The fields come from the one schema module (snapshot/backtrace_json.h), written in order.
@@ -142,6 +143,16 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       }
     });
     if (!globals.empty()) j.attributeArray("globals", [&] { variableArray(globals); });
+    if (analysis)
+      j.attributeObject("analysis", [&] {
+        j.attribute("fingerprint", analysis->fingerprint.hash);
+        j.attributeArray("fingerprint_frames", [&] {
+          for (const std::string &f : analysis->fingerprint.frames) j.value(jsonText(f));
+        });
+        j.attributeArray("classifications", [&] {
+          for (const Classification &c : analysis->classifications) j.value(classificationToJson(c));
+        });
+      });
     if (extra) extra(j);
   });
   os << "\n";

@@ -2,6 +2,7 @@
 // `bt --json` (schema "btengine.backtrace/1", documented in docs/json-output.md).
 #pragma once
 
+#include "analysis/analysis.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
 
@@ -17,10 +18,13 @@ namespace bt {
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {});
-// `extra` adds attributes to the top-level object (bt show: the snapshot's own facts).
+// `analysis` (when given) becomes the "analysis" object: fingerprint, its frames,
+// classifications. `extra` adds attributes to the top-level object (bt show: the snapshot's
+// own facts).
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {},
+                        const AnalysisResult *analysis = nullptr,
                         const std::function<void(llvm::json::OStream &)> &extra = {});
 
 }  // namespace bt

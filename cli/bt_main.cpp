@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
   const std::vector<ThreadBacktrace> &threads = result.backtraces;
   const std::vector<Variable> &globalValues = result.globals;
 
-  if (json) printBacktraceJson(llvm::outs(), *target, threads, globalValues);
+  if (json) printBacktraceJson(llvm::outs(), *target, threads, globalValues, &result.analysis);
   else printBacktraceText(llvm::outs(), *target, threads, globalValues);
   llvm::outs().flush();
 

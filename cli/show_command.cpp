@@ -65,7 +65,10 @@ int showMain(int argc, char **argv) {
   struct tm tm;
   if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
   if (json) {
-    printBacktraceJson(llvm::outs(), **target, threads, globals, [&](llvm::json::OStream &j) {
+    AnalysisResult stored;  // what the snapshot carries, not recomputed
+    stored.fingerprint = {s.fingerprint, s.fingerprintFrames};
+    stored.classifications = s.classifications;
+    printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, [&](llvm::json::OStream &j) {
       j.attributeObject("snapshot", [&] {
         j.attribute("format_version", int64_t(kSnapshotFormatVersion));
         j.attribute("source", s.capture.source);

@@ -17,6 +17,9 @@ struct Fingerprint {
   std::vector<std::string> frames;  // what it was computed from ("module!function")
 };
 
+// A frame of the C/C++ runtime, by its module or (statically linked) its function.
+bool isRuntimeFrame(const Frame &f);
+
 Fingerprint crashFingerprint(const std::optional<SignalInfo> &signal,
                              const std::vector<ThreadBacktrace> &backtraces);
 

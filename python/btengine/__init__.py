@@ -232,9 +232,17 @@ class Process:
         return self._live().attributes
 
     @property
-    def fingerprint(self) -> Optional[str]:
-        """A snapshot's crash fingerprint (16 hex digits); None for cores and live processes."""
+    def fingerprint(self) -> str:
+        """The crash fingerprint (16 hex digits): the signal and the crashed thread's top frames
+        of the program's own code, so the same bug groups together across runs and hosts. A
+        snapshot's is the one stored when it was taken; for cores, minidumps and live processes it
+        is computed from the backtraces."""
         return self._live().fingerprint
+
+    @property
+    def fingerprint_frames(self) -> List[str]:
+        """The frames the fingerprint hashes, as ``module!function``."""
+        return list(self._live().fingerprint_frames)
 
     @property
     def threads(self) -> List["Thread"]:

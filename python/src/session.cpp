@@ -66,6 +66,11 @@ void Session::compute() {
   for (size_t i = 0; i < r.unwound.size() && i < t.threads().size(); ++i)
     physical_.emplace_back(t.threads()[i].tid, std::move(r.unwound[i].frames));
   std::vector<ThreadBacktrace> fresh = std::move(r.backtraces);
+  analysis_ = std::move(r.analysis);
+  if (snapshot_) {
+    analysis_.fingerprint = {snapshot_->fingerprint, snapshot_->fingerprintFrames};
+    analysis_.classifications = snapshot_->classifications;
+  }
   // A snapshot read where its binaries and debug files are missing: its own symbolized frames
   // (rendered values, nothing to walk) are better than what the engine can redo.
   if (snapshot_) {
@@ -81,6 +86,11 @@ void Session::compute() {
   }
   backtraces_ = std::move(fresh);
   computed_ = true;
+}
+
+const AnalysisResult &Session::analysis() {
+  compute();
+  return analysis_;
 }
 
 const std::vector<ThreadBacktrace> &Session::backtraces() {

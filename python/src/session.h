@@ -5,6 +5,7 @@
 // raises instead of touching freed state.
 #pragma once
 
+#include "analysis/analysis.h"
 #include "snapshot/open_target.h"
 #include "snapshot/snapshot.h"
 #include "support/error.h"
@@ -45,6 +46,9 @@ public:
   const SnapshotData *snapshot() const { return snapshot_.get(); }
   // Backtraces of every thread with variables (walkable when the debug info is here).
   const std::vector<ThreadBacktrace> &backtraces();
+  // The engine's analysis (fingerprint, classifications) of the backtraces; a snapshot's own,
+  // stored one when the target is a snapshot.
+  const AnalysisResult &analysis();
   // Registers of frame `index` of thread `tid` as the unwinder recovered them (DWARF numbers).
   std::optional<FrameRegs> frameRegisters(int tid, size_t index);
 
@@ -59,6 +63,7 @@ private:
   std::string kind_;
   bool computed_ = false;
   std::vector<ThreadBacktrace> backtraces_;
+  AnalysisResult analysis_;
   std::vector<std::pair<int, std::vector<PhysicalFrame>>> physical_;
 };
 

@@ -59,7 +59,11 @@ void bindSession(py::module_ &m) {
       })
       .def_property_readonly("fingerprint", [](Session &s) -> py::object {
         if (s.snapshot()) return py::str(s.snapshot()->fingerprint);
-        return py::none();
+        return py::str(s.analysis().fingerprint.hash);
+      })
+      .def_property_readonly("fingerprint_frames", [](Session &s) {
+        if (s.snapshot()) return s.snapshot()->fingerprintFrames;
+        return s.analysis().fingerprint.frames;
       })
       .def("thread", [](std::shared_ptr<Session> s, int tid) {
         checkOpen(s);

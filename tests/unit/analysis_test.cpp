@@ -77,6 +77,44 @@ TEST(Fingerprint, NoCrashedThreadUsesTheFirstAndNoSignalIsItsOwnKey) {
   EXPECT_EQ(crashFingerprint(std::nullopt, {}).frames.size(), 0u);
 }
 
+TEST(Fingerprint, RuntimeFramesOfAbortsAssertsAndThrowsAreSkipped) {
+  auto assertAt = [](const char *site) {
+    return thread(1, true, {frame("/lib/x86_64-linux-gnu/libc.so.6", "__pthread_kill_implementation"),
+                            frame("/lib/x86_64-linux-gnu/libc.so.6", "__GI_raise"),
+                            frame("/lib/x86_64-linux-gnu/libc.so.6", "__GI_abort"),
+                            frame("/lib/x86_64-linux-gnu/libc.so.6", "__assert_fail_base"),
+                            frame("/lib/x86_64-linux-gnu/libc.so.6", "__assert_fail"),
+                            frame("/srv/app", site), frame("/srv/app", "main")});
+  };
+  SignalInfo abrt;
+  abrt.signo = SIGABRT;
+  Fingerprint a = crashFingerprint(abrt, {assertAt("check_input")});
+  Fingerprint b = crashFingerprint(abrt, {assertAt("check_output")});
+  EXPECT_EQ(a.frames, (std::vector<std::string>{"app!check_input", "app!main"}));
+  EXPECT_NE(a.hash, b.hash);  // two assert sites: two groups
+  // A throw through libstdc++ (and a statically linked terminate): the thrower counts.
+  ThreadBacktrace thrown = thread(1, true, {frame("/lib/libc.so.6", "__pthread_kill_implementation"),
+                                            frame("/srv/app", "__gnu_cxx::__verbose_terminate_handler"),
+                                            frame("/usr/lib/libstdc++.so.6", "std::terminate"),
+                                            frame("/usr/lib/libstdc++.so.6", "__cxa_throw"),
+                                            frame("/srv/app", "Parser::fail"), frame("/srv/app", "main")});
+  EXPECT_EQ(crashFingerprint(abrt, {thrown}).frames,
+            (std::vector<std::string>{"app!Parser::fail", "app!main"}));
+}
+
+TEST(Fingerprint, AFaultInsideTheRuntimeKeepsItsInnermostFrame) {
+  ThreadBacktrace t = thread(1, true, {frame("/lib/libc.so.6", "__strlen_avx2"),
+                                       frame("/lib/libc.so.6", "msort_with_tmp"),
+                                       frame("/srv/app", "compare"), frame("/srv/app", "main")});
+  EXPECT_EQ(crashFingerprint(segv(), {t}).frames,
+            (std::vector<std::string>{"libc.so.6!__strlen_avx2", "app!compare", "app!main"}));
+  // Nothing but the runtime: its frames are all there is.
+  ThreadBacktrace only = thread(1, true, {frame("/lib/libc.so.6", "__GI_abort"),
+                                          frame("/lib/libc.so.6", "__libc_start_main")});
+  EXPECT_EQ(crashFingerprint(segv(), {only}).frames,
+            (std::vector<std::string>{"libc.so.6!__GI_abort", "libc.so.6!__libc_start_main"}));
+}
+
 TEST(Classification, RoundTripsThroughJson) {
   Classification c;
   c.kind = "null-deref";
