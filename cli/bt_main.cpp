@@ -63,6 +63,12 @@ int main(int argc, char **argv) {
     if (cmd == "show") return showMain(argc - 1, argv + 1);
     if (cmd == "coredump") return coredumpMain(argc - 1, argv + 1);
   }
+  return backtraceMain(argc, argv);
+}
+
+namespace bt {
+
+int backtraceMain(int argc, char **argv) {
   bool json = false, quiet = false, noCache = false, vars = false;
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;
@@ -162,3 +168,5 @@ int main(int argc, char **argv) {
   }
   return 0;
 }
+
+}  // namespace bt

@@ -2,10 +2,13 @@
 #include "cli/backtrace_printer.h"
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
+#include "snapshot/open_target.h"
 #include "snapshot/snapshot_target.h"
 
 #include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <sys/stat.h>
 
 #include <ctime>
 
@@ -18,6 +21,7 @@ const char kShowUsage[] = R"(usage: bt show FILE [--json] [--vars]
 Prints a snapshot like bt prints a process: every thread's frames (with --vars their
 parameters and locals), the signal, and the snapshot's own facts (when and where it was
 taken, attributes, fingerprint). Needs neither the executable nor its debug files.
+A core file or minidump is printed as `bt FILE` prints it.
 
 options:
   --json      JSON (schema btengine.backtrace/1 plus a "snapshot" object; docs/json-output.md)
@@ -48,6 +52,19 @@ int showMain(int argc, char **argv) {
     }
   }
   if (input.empty()) return usageError("show", "missing FILE");
+  std::string kind = sourceKindOf(TargetRequest::forFile(input));
+  if (kind == "core" || kind == "minidump") {
+    // Not a snapshot but something bt reads: print it as bt does.
+    std::vector<std::string> args = {"bt", input};
+    if (json) args.push_back("--json");
+    if (vars) args.push_back("--vars");
+    std::vector<char *> argvBt;
+    for (std::string &a : args) argvBt.push_back(a.data());
+    return backtraceMain(int(argvBt.size()), argvBt.data());
+  }
+  struct stat st;
+  if (kind == "unknown" && stat(input.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    return fail({ErrorKind::BadInput, input + ": not a btengine snapshot, core file or minidump"});
   auto target = SnapshotTarget::open(input);
   if (!target) return fail(takeErrorReport(target.takeError()));
   const SnapshotData &s = (*target)->data();

@@ -1,10 +1,11 @@
-// The subcommands of `bt`: `bt snapshot` (capture a live process or a core into a
+// The commands of `bt`: `bt PID|CORE` (backtraces), `bt snapshot` (capture a live process or a core into a
 // .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler) and `bt show` (print a
 // snapshot like bt prints a process, without the binaries or debug files).
 #pragma once
 
 namespace bt {
 
+int backtraceMain(int argc, char **argv);  // `bt [OPTIONS] PID|CORE|MINIDUMP`; argv[0] is "bt"
 int snapshotMain(int argc, char **argv);  // argv[0] is "snapshot"
 int coredumpMain(int argc, char **argv);  // argv[0] is "coredump"
 int showMain(int argc, char **argv);      // argv[0] is "show"

@@ -22,7 +22,7 @@ std::string magicOf(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return {};
   struct stat st;
-  char buf[8] = {};
+  char buf[18] = {};  // up to e_type of an ELF header
   ssize_t n = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) n = ::read(fd, buf, sizeof buf);
   ::close(fd);
@@ -32,7 +32,9 @@ std::string magicOf(const std::string &path) {
 std::string kindOfMagic(llvm::StringRef magic) {
   if (magic.starts_with("BTSNAP")) return "snapshot";
   if (magic.starts_with("MDMP")) return "minidump";
-  return "core";
+  if (magic.size() >= 18 && magic.starts_with("\x7f" "ELF") && magic[16] == 4 && magic[17] == 0)
+    return "core";  // ET_CORE, little-endian
+  return "unknown";
 }
 
 }  // namespace
@@ -77,7 +79,7 @@ llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request)
 llvm::Expected<std::unique_ptr<Target>> openTargetBuffer(std::unique_ptr<llvm::MemoryBuffer> bytes,
                                                          const std::string &name,
                                                          const std::string &exe) {
-  std::string kind = kindOfMagic(bytes->getBuffer().take_front(8));
+  std::string kind = kindOfMagic(bytes->getBuffer().take_front(18));
   if (kind == "snapshot") {
     auto data = parseSnapshot(bytes->getBuffer(), name);
     if (!data) return data.takeError();

@@ -36,8 +36,9 @@ struct TargetRequest {
   }
 };
 
-// "snapshot", "minidump", "core" or "live": what openTarget would open (by content; "core" for
-// anything not recognised, which CoreFile then explains).
+// "snapshot", "minidump", "core" (an ELF core file) or "live": what openTarget opens, by
+// content; "unknown" for anything else (a missing file, an executable, garbage), which
+// openTarget hands to the core reader to explain what it is not.
 std::string sourceKindOf(const TargetRequest &request);
 
 llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request);

@@ -13,6 +13,8 @@
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
+
+#include <sys/stat.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <zstd.h>
@@ -461,6 +463,10 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
 }
 
 llvm::Expected<SnapshotData> readSnapshot(const std::string &path) {
+  // Checked before opening: open() blocks on a FIFO until a writer comes.
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return makeError(ErrorKind::BadInput, "{0}: not a regular file", path);
   auto mb = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!mb) {
     std::error_code ec = mb.getError();

@@ -186,9 +186,14 @@ def test_elf_file(bt_bin, manifest):
     expect_error(entry["path"], BAD_INPUT, mentions="not a btengine snapshot")
 
 
-def test_core_file(bt_bin, original, manifest, cores):
+def test_core_file_is_shown_as_bt_shows_it(bt_bin, original, manifest, cores):
+    """Not a snapshot, but something bt reads: `bt show CORE` prints what `bt CORE` prints."""
     entry = next(e for e in manifest["binaries"] if e["name"] == FIXTURE)
-    expect_error(cores.core(entry), BAD_INPUT, mentions="not a btengine snapshot")
+    core = cores.core(entry)
+    for extra in ([], ["--json", "--vars"]):
+        shown = u.run_bt(["show", core] + extra, timeout=60)
+        direct = u.run_bt([core] + extra, timeout=60)
+        assert shown.returncode == 0 and shown.stdout == direct.stdout, shown.describe()
 
 
 def test_text_and_bare_zstd(bt_bin, original, write):

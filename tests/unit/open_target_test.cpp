@@ -70,6 +70,10 @@ TEST(OpenTarget, RecognisesEachSourceByContent) {
   EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.write("a", synth::sampleCore()))), "core");
   EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.write("b", "BTSNAP\x01\x00rest"))), "snapshot");
   EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.write("c", "MDMP\x93\xa7"))), "minidump");
+  // Anything else is "unknown" (openTarget lets the core reader say what it is not).
+  EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.write("t", "just text"))), "unknown");
+  EXPECT_EQ(sourceKindOf(TargetRequest::forFile("/proc/self/exe")), "unknown");  // ET_DYN/ET_EXEC
+  EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.path() + "/missing")), "unknown");
   // Names say nothing: a core called .btsnap is a core.
   EXPECT_EQ(sourceKindOf(TargetRequest::forFile(d.write("x.btsnap", synth::sampleCore()))), "core");
 }
