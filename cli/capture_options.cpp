@@ -113,8 +113,16 @@ void printWarnings(const Symbolizer &symbols, llvm::raw_ostream &os) {
 }
 
 llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {
+  // A name of our own choosing (in a directory) never replaces a file: when another capture
+  // takes it between the choice and the write, choose again.
+  bool named = !out.empty() && !isDirectory(out) && out.back() != '/';
   std::string path = outputPath(out, snap.process);
-  llvm::Expected<uint64_t> size = writeSnapshot(snap, path);
+  llvm::Expected<uint64_t> size = writeSnapshot(snap, path, /*replace=*/named);
+  for (int tries = 0; !named && !size && tries < 100 && access(path.c_str(), F_OK) == 0; ++tries) {
+    llvm::consumeError(size.takeError());
+    path = outputPath(out, snap.process);
+    size = writeSnapshot(snap, path, /*replace=*/false);
+  }
   if (!size) return size.takeError();
   std::string summary = "snapshot: " + path + " (" + std::to_string(*size) + " bytes";
   if (snap.capture.stoppedMs >= 0) {

@@ -679,10 +679,34 @@ static void btc_config_bt(void) {
   btc_copy(g_bt_missing, sizeof g_bt_missing, "bt is neither in PATH nor in ../bin next to libbtcrash");
 }
 
+/* Creates dir and its missing parents, mode 0700: snapshots hold a process's memory. */
+static void btc_mkdirs(const char *dir) {
+  char p[BTC_PATH_MAX];
+  if (btc_copy(p, sizeof p, dir) != 0) return;
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    (void)mkdir(p, 0700); /* an existing one is fine */
+    *s = '/';
+  }
+  (void)mkdir(p, 0700);
+}
+
+/* The output directory, created when missing, always passed with a trailing '/': bt then takes
+ * it as a directory even if it could not be made (and says so), never as a file name that the
+ * next crash would overwrite. */
 static void btc_config_dir(void) {
   const char *env = getenv("BTCRASH_DIR");
-  if (env && env[0] && btc_absolute(g_dir, sizeof g_dir, env) == 0) return;
-  if (!getcwd(g_dir, sizeof g_dir)) btc_copy(g_dir, sizeof g_dir, ".");
+  if (env && env[0] && btc_absolute(g_dir, sizeof g_dir, env) == 0) {
+    btc_mkdirs(g_dir);
+  } else if (!getcwd(g_dir, sizeof g_dir)) {
+    btc_copy(g_dir, sizeof g_dir, ".");
+  }
+  size_t n = strlen(g_dir);
+  if (n + 1 < sizeof g_dir && (n == 0 || g_dir[n - 1] != '/')) {
+    g_dir[n] = '/';
+    g_dir[n + 1] = '\0';
+  }
 }
 
 /* Splits src at any of seps into words stored in buf; returns the count. */

@@ -9,7 +9,8 @@
  * die from the original signal exactly as it would have without the library (same exit status,
  * same core). The configuration is read once, by a constructor, from the environment:
  * BTCRASH_BT (the bt executable; default `bt` in PATH, else ../bin/bt next to the library's
- * directory), BTCRASH_DIR (snapshot directory; default the working directory at start-up),
+ * directory), BTCRASH_DIR (snapshot directory, created mode 0700 when missing; default the
+ * working directory at start-up),
  * BTCRASH_ATTRS (comma-separated K=V pairs, each passed as `--attr K=V`), BTCRASH_ARGS (extra
  * space-separated arguments for bt snapshot, e.g. `--no-vars`), BTCRASH_TIMEOUT (seconds) and
  * BTCRASH_DISABLE=1 (install nothing). The signal handler runs on an alternate stack (so that a

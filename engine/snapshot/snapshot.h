@@ -64,8 +64,10 @@ struct SnapshotData {
   std::vector<std::string> fingerprintFrames;  // what the fingerprint was computed from
 };
 
-// Writes `snap` to `path` atomically; the result is the file's size in bytes.
-llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path);
+// Writes `snap` to `path` atomically; the result is the file's size in bytes. With `replace`
+// false an existing file at `path` is an error (and is left alone), even one created meanwhile.
+llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path,
+                                       bool replace = true);
 // Reads and validates a snapshot file.
 llvm::Expected<SnapshotData> readSnapshot(const std::string &path);
 // The same from bytes already in memory (fuzzing, tests); `name` names them in messages.

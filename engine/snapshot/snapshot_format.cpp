@@ -292,7 +292,8 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
 
 }  // namespace
 
-llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path) {
+llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path,
+                                       bool replace) {
   std::string json;
   {
     llvm::raw_string_ostream os(json);
@@ -350,11 +351,15 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
     }
     done += size_t(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  // Without replace, link() (unlike rename) fails when the name is taken: two captures that
+  // picked the same name at the same moment never overwrite each other.
+  if (::fsync(fd) != 0 || ::close(fd) != 0 ||
+      (replace ? ::rename(tmp.c_str(), path.c_str()) : ::link(tmp.c_str(), path.c_str())) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     return makeError(ErrorKind::Generic, "writing {0}: {1}", path, strerror(e));
   }
+  if (!replace) ::unlink(tmp.c_str());
   return uint64_t(out.size());
 }
 

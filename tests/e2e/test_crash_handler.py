@@ -255,7 +255,7 @@ def test_signal_argv_contract(programs, standin, tmp_path, variant, mode):
         assert r.tid != r.pid
     for name in ("--siginfo", "--ucontext"):
         assert re.fullmatch(r"0x[0-9a-f]+", opt(argv, name)), argv
-    assert opt(argv, "-o") == str(outdir), argv
+    assert opt(argv, "-o") == str(outdir) + "/", argv  # always a directory
     # BTCRASH_ATTRS: empty items and items without '=' are dropped
     assert attrs(argv) == ["trigger=signal", "team=core", "build=42"], argv
     assert argv[-1] == "--no-vars", argv
@@ -353,7 +353,7 @@ def test_api_snapshot(programs, standin, tmp_path, variant):
     argv = recs[0]["argv"]
     assert int(argv[2]) == r.pid and int(opt(argv, "--tid")) == r.tid, argv
     assert "--siginfo" not in argv and "--ucontext" not in argv, argv
-    assert opt(argv, "-o") == str(outdir)
+    assert opt(argv, "-o") == str(outdir) + "/"
     assert attrs(argv) == ["trigger=api", "reason=disk full", "team=core"], argv
     assert recs[0]["seize"] == 0, recs[0]
     assert r.stdout.splitlines() == [f"crashme pid={r.pid} tid={r.tid}", "api rc=0"], r.describe()
@@ -432,7 +432,7 @@ def test_bt_next_to_library(programs, tmp_path):
     recs = standin.records()
     assert len(recs) == 1 and recs[0]["argv"][0] == str(standin.path), recs
     # default output directory: the working directory at start-up
-    assert opt(recs[0]["argv"], "-o") == str(tmp_path)
+    assert opt(recs[0]["argv"], "-o") == str(tmp_path) + "/"
 
 
 def test_bt_in_path(programs, tmp_path):
@@ -452,7 +452,7 @@ def test_relative_dir_and_bt(programs, tmp_path):
     r = run(programs["preload"], "segv", "preload", env, tmp_path)
     assert r.returncode == -signal.SIGSEGV, r.describe()
     argv = standin.records()[0]["argv"]
-    assert argv[0] == str(tmp_path / "tools" / "bt-standin") and opt(argv, "-o") == str(tmp_path / "snaps")
+    assert argv[0] == str(tmp_path / "tools" / "bt-standin") and opt(argv, "-o") == str(tmp_path / "snaps") + "/"
 
 
 def test_closed_standard_descriptors(programs, standin, tmp_path):
@@ -653,3 +653,52 @@ def test_real_bt_unprivileged(real_bt, unprivileged):
     doc = _show(real_bt, _snapshot_file(out, r))
     thread = _crashed_thread(doc, r.tid)
     assert thread["frames"][0]["function"] == "crash_here", thread["frames"][:3]
+
+
+# --------------------------------------------------------------------------
+# No lost snapshots
+
+
+def test_missing_dir_is_created_and_crashes_never_overwrite(real_bt, programs, tmp_path):
+    """BTCRASH_DIR naming a directory that does not exist: it is created (mode 0700, parents too)
+    and each crash leaves its own snapshot; it used to become a regular file with the
+    directory's name, overwritten by the next crash."""
+    outdir = tmp_path / "new" / "crashes"
+    env = base_env(BTCRASH_BT=real_bt, BTCRASH_DIR=outdir, BTCRASH_ARGS="--no-vars")
+    for _ in range(2):
+        r = run(programs["preload"], "segv", "preload", env, tmp_path)
+        assert r.returncode == -signal.SIGSEGV, r.describe()
+        assert "btcrash: snapshot written by bt" in r.stderr, r.describe()
+    assert outdir.is_dir() and (outdir.stat().st_mode & 0o777) == 0o700
+    snaps = sorted(outdir.glob("*.btsnap"))
+    assert len(snaps) == 2, snaps
+
+
+def test_uncreatable_dir_fails_loudly_naming_it(real_bt, programs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    outdir = blocker / "crashes"
+    env = base_env(BTCRASH_BT=real_bt, BTCRASH_DIR=outdir, BTCRASH_ARGS="--no-vars")
+    r = run(programs["preload"], "segv", "preload", env, tmp_path)
+    assert r.returncode == -signal.SIGSEGV, r.describe()
+    assert f"output directory does not exist: {outdir}/" in r.stderr, r.describe()
+    assert "snapshot written" not in r.stderr, r.describe()
+    assert blocker.read_text() == "not a directory"
+
+
+def test_concurrent_captures_into_one_dir_keep_every_snapshot(bt_bin, manifest, cores, tmp_path):
+    """Captures that pick the same name at the same moment (same program, pid and second) each
+    keep their own file: the name is taken with link(), not rename()."""
+    entry = next(e for e in manifest["binaries"] if e["name"] == "deep_c.gcc-O0-dwarf5-pie-fp")
+    core = cores.core(entry)
+    outdir = tmp_path / "snaps"
+    outdir.mkdir()
+    procs = [subprocess.Popen([str(u.bt_path()), "snapshot", str(core), "-o", f"{outdir}/", "-q",
+                               "--no-vars"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    written = {o[0].decode().split()[1] for o in outs}
+    assert len(written) == 6, outs
+    assert sorted(str(p) for p in outdir.glob("*.btsnap")) == sorted(written)
+    assert not list(outdir.glob("*.tmp.*"))
