@@ -282,6 +282,20 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
       if (auto str = v.getAsString()) s.fingerprintFrames.push_back(str->str());
   if (!err.empty()) return bad(name, err);
 
+  // One answer for every front (bt show, btserve, Python): facts that contradict each other are
+  // refused here, not interpreted differently by each reader.
+  std::set<int> tids;
+  for (const ThreadInfo &t : s.threads)
+    if (!tids.insert(t.tid).second)
+      return bad(name, "threads: thread " + std::to_string(t.tid) + " is listed twice");
+  std::set<int> traced;
+  for (const ThreadBacktrace &b : s.backtraces)
+    if (!traced.insert(b.tid).second)
+      return bad(name, "backtraces: thread " + std::to_string(b.tid) + " has two backtraces");
+  if (s.crashedTid && !tids.empty() && !tids.count(*s.crashedTid))
+    return bad(name, "crashed_tid " + std::to_string(*s.crashedTid) + " names no thread");
+  if (s.backtraces.empty() && !s.threads.empty())
+    return bad(name, "backtraces: none for " + std::to_string(s.threads.size()) + " thread(s)");
   // Invariants the reader (SnapshotTarget) relies on.
   for (size_t i = 1; i < s.regions.size(); ++i)
     if (s.regions[i].start < s.regions[i - 1].start) return bad(name, "regions are not sorted");

@@ -438,6 +438,9 @@ BAD_FIELDS = [
     ("xcr0-not-hex", ["xcr0"], "avx"),
     ("link-map-order-huge", ["modules", 0, "link_map_order"], 1 << 30),
     ("link-map-bad", ["modules", 0, "link_map"], 7),
+    # Facts that contradict each other: one answer (refused) in every front.
+    ("crashed-tid-unknown", ["crashed_tid"], 123456),
+    ("no-backtraces", ["backtraces"], []),
 ]
 
 
@@ -463,11 +466,9 @@ ODD_BUT_VALID = [
     ("stopped-huge", ["capture", "stopped_ms"], 1e300),
     ("stopped-negative", ["capture", "stopped_ms"], -1),
     ("no-crashed-tid", ["crashed_tid"], None),
-    ("crashed-tid-unknown", ["crashed_tid"], 123456),
     ("no-signal", ["signal"], None),
     ("signal-max", ["signal", "number"], 128),
     ("no-threads", ["threads"], []),
-    ("no-backtraces", ["backtraces"], []),
     ("no-frames", BT0 + ["frames"], []),
     ("no-regions", ["regions"], []),
     ("no-modules", ["modules"], []),
@@ -606,3 +607,30 @@ def test_random_payload_corruption(bt_bin, original, write, seed):
     assert runs[0].returncode == runs[1].returncode, runs[0].describe() + runs[1].describe()
     if runs[1].returncode == 0:
         json.loads(runs[1].stdout)
+
+
+def test_duplicated_threads_and_backtraces_are_refused(bt_bin, original, write):
+    doc = original.snap.doc
+    for key in ("threads", "backtraces"):
+        bad = copy.deepcopy(doc)
+        bad[key].append(copy.deepcopy(bad[key][0]))
+        expect_error(write(pack(bad, original.snap.slices)), BAD_INPUT, mentions="twice" if key == "threads" else "two backtraces")
+
+
+def test_contradictions_get_the_same_answer_in_python(bt_bin, original, write):
+    """The refusal is the reader's: btengine.open raises FormatError with the same message."""
+    bad = copy.deepcopy(original.snap.doc)
+    bad["crashed_tid"] = 123456
+    path = write(pack(bad, original.snap.slices))
+    code = f"""
+import btengine
+try:
+    btengine.open({str(path)!r})
+except btengine.FormatError as e:
+    print("FormatError", e)
+"""
+    env = dict(os.environ, PYTHONPATH=str(u.build_dir() / "python"))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("FormatError"), run.stdout + run.stderr
+    assert "crashed_tid 123456 names no thread" in run.stdout
+
