@@ -157,6 +157,7 @@ llvm::Error CoreFile::parse() {
 
 llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
   ThreadInfo *current = nullptr;
+  std::string processName;  // NT_PRPSINFO's pr_fname: the main thread's name
   ElfNoteReader notes(p, n);
   while (std::optional<ElfNote> note = notes.next()) {
     uint32_t type = note->type;
@@ -220,8 +221,7 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
             i = sp + 1;
           }
           if (facts_.executable.empty()) facts_.executable = fname;
-          for (auto &t : threads_)
-            if (t.tid == pid) t.name = fname;
+          processName = fname;
         }
         break;
       case NT_SIGINFO:
@@ -266,6 +266,11 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
     return makeError(ErrorKind::BadInput,
                      "{0}: corrupt core file: note at offset {1} overruns its segment", path_,
                      notes.offset());
+  // After all notes: the main thread's NT_PRSTATUS follows NT_PRPSINFO when another thread
+  // crashed (the kernel writes the crashing thread first).
+  if (!processName.empty())
+    for (ThreadInfo &t : threads_)
+      if (t.tid == facts_.pid) t.name = processName;
   // The kernel writes the thread that took the signal first.
   if (!threads_.empty()) {
     if (signal_ && !threads_.front().signal) threads_.front().signal = signal_;

@@ -161,3 +161,26 @@ TEST(CoreFile, RandomBitFlipsNeverCrash) {
   }
   EXPECT_EQ(opened + rejected, 400);
 }
+
+TEST(CoreFile, TheMainThreadIsNamedWhenAnotherThreadCrashed) {
+  // The kernel writes the crashing thread's NT_PRSTATUS first, then NT_PRPSINFO, then the other
+  // threads: the main thread (tid == pid) comes after the process name.
+  CoreBuilder b;
+  b.thread(101, SIGSEGV, 0x401000, 0x7ff000);
+  std::string ps(136, '\0');
+  int32_t pid = 100;
+  memcpy(&ps[24], &pid, 4);
+  memcpy(&ps[40], "crashy", 6);
+  b.note(NT_PRPSINFO, "CORE", ps);
+  b.thread(100, 0, 0x401100, 0x7fe000);
+  std::string path = writeTemp(b.build());
+  auto core = CoreFile::open(path);
+  unlink(path.c_str());
+  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+  ASSERT_EQ((*core)->threads().size(), 2u);
+  EXPECT_EQ((*core)->threads()[0].tid, 101);
+  EXPECT_EQ((*core)->threads()[0].name, "");  // a core has no other thread's name
+  EXPECT_EQ((*core)->threads()[1].tid, 100);
+  EXPECT_EQ((*core)->threads()[1].name, "crashy");
+  EXPECT_EQ((*core)->crashedTid(), 101);
+}
