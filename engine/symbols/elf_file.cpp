@@ -52,6 +52,23 @@ Expected<std::unique_ptr<ElfFile>> ElfFile::open(const std::string &path) {
     ELFSectionRef esec(sec);
     s.compressed = (esec.getFlags() & ELF::SHF_COMPRESSED) != 0;
     s.present = esec.getType() != ELF::SHT_NOBITS;
+    if (esec.getType() == ELF::SHT_SYMTAB || esec.getType() == ELF::SHT_DYNSYM) {
+      // A symbol table claiming more entries than the file holds would have LLVM walk (and
+      // build an error for) every claimed entry: minutes on a hostile size. Checked once here.
+      uint64_t off = esec.getOffset(), size = esec.getSize();
+      uint64_t fileSize = f->buf_->getBufferSize();
+      bool sane = off <= fileSize && size <= fileSize - off && size % sizeof(ELF::Elf64_Sym) == 0;
+      if (auto hdr = elf.getSection(sec.getIndex()); hdr && *hdr)
+        sane = sane && (*hdr)->sh_entsize == sizeof(ELF::Elf64_Sym);
+      else if (!hdr)
+        consumeError(hdr.takeError());
+      if (!sane) {
+        (esec.getType() == ELF::SHT_SYMTAB ? f->symtabBad_ : f->dynsymBad_) = true;
+        f->problems_.push_back(path + ": " + s.name + " claims " + std::to_string(size) +
+                               " bytes at offset " + std::to_string(off) + " in a file of " +
+                               std::to_string(fileSize) + ": its symbols are ignored");
+      }
+    }
     if (s.present) {
       Expected<StringRef> data = sec.getContents();
       if (!data) {
@@ -105,8 +122,10 @@ void ElfFile::loadSymbols() const {
     (isFunction ? symbols_ : objects_)
         .push_back({*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL});
   };
-  for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
-  for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
+  if (!symtabBad_)
+    for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
+  if (!dynsymBad_)
+    for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
   // Aliases share an address; all are kept (addressOf needs them) and the preferred one (sized,
   // global) sorts first among them, which is the one symbolFor reports.
   auto order = [](const ElfSymbol &a, const ElfSymbol &b) {

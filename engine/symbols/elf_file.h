@@ -52,6 +52,8 @@ public:
   uint64_t addressOf(llvm::StringRef name) const;
   // Data object (STT_OBJECT) containing a link-time address, for printing pointers like gdb.
   const ElfSymbol *objectFor(uint64_t vaddr) const;
+  // What was wrong with the file and left out (a symbol table larger than the file, ...).
+  const std::vector<std::string> &problems() const { return problems_; }
 
 private:
   void loadSymbols() const;
@@ -63,6 +65,8 @@ private:
   std::vector<ElfSection> sections_;
   // Loaded on first symbolFor(): most modules never need their symbol tables.
   mutable bool symbolsLoaded_ = false;
+  bool symtabBad_ = false, dynsymBad_ = false;
+  std::vector<std::string> problems_;
   mutable std::vector<ElfSymbol> symbols_;  // functions, sorted by address
   mutable std::vector<ElfSymbol> objects_;  // data objects, sorted by address
   uint16_t type_ = 0;

@@ -63,6 +63,7 @@ ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opt
     return;
   }
   binary_ = std::move(*bin);
+  for (const std::string &p : binary_->problems()) warnings_.push_back(p);
   if (!mod.buildId.empty() && !binary_->buildId().empty() && mod.buildId != binary_->buildId())
     warnings_.push_back(path + ": build-id " + binary_->buildId() +
                         " differs from the process's " + mod.buildId);
