@@ -90,6 +90,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals,
                         const AnalysisResult *analysis,
+                        const std::vector<std::string> *warnings,
                         const std::function<void(llvm::json::OStream &)> &extra) {
   llvm::json::OStream j(os, 1);
   // The fields come from the one schema module (snapshot/backtrace_json.h), written in order.
@@ -152,6 +153,10 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
         j.attributeArray("classifications", [&] {
           for (const Classification &c : analysis->classifications) j.value(classificationToJson(c));
         });
+      });
+    if (warnings)
+      j.attributeArray("warnings", [&] {
+        for (const std::string &w : *warnings) j.value(jsonText(w));
       });
     if (extra) extra(j);
   });

@@ -19,12 +19,13 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {});
 // `analysis` (when given) becomes the "analysis" object: fingerprint, its frames,
-// classifications. `extra` adds attributes to the top-level object (bt show: the snapshot's
+// classifications; `warnings` the "warnings" array. `extra` adds attributes to the top-level object (bt show: the snapshot's
 // own facts).
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {},
                         const AnalysisResult *analysis = nullptr,
+                        const std::vector<std::string> *warnings = nullptr,
                         const std::function<void(llvm::json::OStream &)> &extra = {});
 
 }  // namespace bt

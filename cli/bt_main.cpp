@@ -150,7 +150,9 @@ int backtraceMain(int argc, char **argv) {
   const std::vector<ThreadBacktrace> &threads = result.backtraces;
   const std::vector<Variable> &globalValues = result.globals;
 
-  if (json) printBacktraceJson(llvm::outs(), *target, threads, globalValues, &result.analysis);
+  if (json)
+    printBacktraceJson(llvm::outs(), *target, threads, globalValues, &result.analysis,
+                       &result.warnings);
   else printBacktraceText(llvm::outs(), *target, threads, globalValues);
   llvm::outs().flush();
 
@@ -162,9 +164,9 @@ int backtraceMain(int argc, char **argv) {
       if (line.rfind("VmHWM", 0) == 0 || line.rfind("Rss", 0) == 0) llvm::errs() << line << "\n";
   }
   if (!quiet) {
-    std::set<std::string> seen;
-    for (const std::string &w : symbols.warnings())
-      if (seen.insert(w).second && seen.size() <= 10) llvm::errs() << "bt: warning: " << w << "\n";
+    size_t shown = 0;
+    for (const std::string &w : result.warnings)
+      if (++shown <= 10) llvm::errs() << "bt: warning: " << w << "\n";
   }
   return 0;
 }

@@ -106,10 +106,11 @@ Symbolizer makeSymbolizer(const CaptureCli &c) {
   return Symbolizer(symbolizerOptionsFor(needs, c.debugDirs, !c.noCache));
 }
 
-void printWarnings(const Symbolizer &symbols, llvm::raw_ostream &os) {
+void printWarnings(const Target &target, const Symbolizer &symbols, llvm::raw_ostream &os) {
   std::set<std::string> seen;
-  for (const std::string &w : symbols.warnings())
-    if (seen.insert(w).second && seen.size() <= 10) os << "bt: warning: " << w << "\n";
+  for (const std::vector<std::string> &from : {target.warnings(), symbols.warnings()})
+    for (const std::string &w : from)
+      if (seen.insert(w).second && seen.size() <= 10) os << "bt: warning: " << w << "\n";
 }
 
 llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {

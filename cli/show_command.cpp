@@ -85,7 +85,9 @@ int showMain(int argc, char **argv) {
     AnalysisResult stored;  // what the snapshot carries, not recomputed
     stored.fingerprint = {s.fingerprint, s.fingerprintFrames};
     stored.classifications = s.classifications;
-    printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, [&](llvm::json::OStream &j) {
+    const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
+    printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, &noWarnings,
+                       [&](llvm::json::OStream &j) {
       j.attributeObject("snapshot", [&] {
         j.attribute("format_version", int64_t(kSnapshotFormatVersion));
         j.attribute("source", s.capture.source);

@@ -91,7 +91,7 @@ int snapshotMain(int argc, char **argv) {
   llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
   if (!summary) return fail(takeErrorReport(summary.takeError()));
   llvm::outs() << *summary << "\n";
-  if (!c.quiet) printWarnings(symbols, llvm::errs());
+  if (!c.quiet) printWarnings(**target, symbols, llvm::errs());
   return 0;
 }
 

@@ -2,6 +2,8 @@
 
 #include "symbols/dwarf_sections.h"
 
+#include <set>
+
 namespace bt {
 
 SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
@@ -49,6 +51,10 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   if (needTarget) release();
   r.stoppedMs = target.stoppedMs();
   r.analysis = analyzeCrash(target, r.backtraces);
+  std::set<std::string> seen;
+  for (const std::vector<std::string> &from : {target.warnings(), symbols.warnings()})
+    for (const std::string &w : from)
+      if (seen.insert(w).second) r.warnings.push_back(w);
   return r;
 }
 

@@ -37,6 +37,9 @@ struct PipelineResult {
   std::unique_ptr<FrameVariables> variables; // the reader, for later lookups (null if none)
   AnalysisResult analysis;
   double stoppedMs = -1;                     // how long a live target was stopped
+  // What the source and its files contradicted or lacked (the target's warnings first, then the
+  // symbolizer's: missing debug files, corrupt DWARF, ...), each once.
+  std::vector<std::string> warnings;
 };
 
 // Called once, while the target is still frozen and after everything the pipeline reads from

@@ -158,6 +158,10 @@ llvm::Error CoreFile::parse() {
 llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
   ThreadInfo *current = nullptr;
   std::string processName;  // NT_PRPSINFO's pr_fname: the main thread's name
+  // The kernel writes NT_SIGINFO right after the crashing thread's NT_PRSTATUS (pr_cursig is the
+  // signal in every thread's note, so it does not tell which one took it).
+  bool siginfoSeen = false;
+  int siginfoTid = 0;
   ElfNoteReader notes(p, n);
   while (std::optional<ElfNote> note = notes.next()) {
     uint32_t type = note->type;
@@ -227,7 +231,10 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
       case NT_SIGINFO:
         if (descsz >= 32) {
           SignalInfo si = decodeSiginfo(d);
-          if (current) current->signal = si;
+          siginfoSeen = true;
+          if (current && !siginfoTid) siginfoTid = current->tid;  // gdb writes one per thread
+          // A damaged one (no such signal) does not replace the thread's own pr_cursig.
+          if (current && si.signo > 0 && si.signo <= 64) current->signal = si;
           if (!signal_) signal_ = si;
         }
         break;
@@ -271,12 +278,40 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
   if (!processName.empty())
     for (ThreadInfo &t : threads_)
       if (t.tid == facts_.pid) t.name = processName;
-  // The kernel writes the thread that took the signal first.
+  // Cross-checks: facts the notes give twice must agree; what does not is reported, not guessed.
+  auto validSignal = [](int signo) { return signo > 0 && signo <= 64; };
+  if (signal_ && !validSignal(signal_->signo)) {
+    warnings_.push_back("NT_SIGINFO names signal " + std::to_string(signal_->signo) +
+                        ", which does not exist: the core's signal is unknown");
+    signal_.reset();
+  }
+  for (ThreadInfo &t : threads_)
+    if (t.signal && !validSignal(t.signal->signo)) {
+      warnings_.push_back("thread " + std::to_string(t.tid) + ": NT_PRSTATUS names signal " +
+                          std::to_string(t.signal->signo) + ", which does not exist");
+      t.signal.reset();
+    }
+  bool pidIsAThread = false;
+  for (const ThreadInfo &t : threads_) pidIsAThread |= t.tid == facts_.pid;
+  if (!threads_.empty() && !pidIsAThread)
+    warnings_.push_back("NT_PRPSINFO names process " + std::to_string(facts_.pid) +
+                        ", which is none of the core's threads (a damaged note?)");
+  // The kernel writes the thread that took the signal first, its NT_SIGINFO right after.
   if (!threads_.empty()) {
-    if (signal_ && !threads_.front().signal) threads_.front().signal = signal_;
-    if (threads_.front().signal) {
-      crashedTid_ = threads_.front().tid;
-      if (!signal_) signal_ = threads_.front().signal;
+    if (siginfoSeen && !siginfoTid && signal_) {
+      // NT_SIGINFO follows no thread: the crashing thread's NT_PRSTATUS is missing or damaged.
+      // Marking the first thread that is left as crashed would be an invented fact.
+      warnings_.push_back("the core's signal (" + std::to_string(signal_->signo) +
+                          ") follows none of its threads: the crashing thread's NT_PRSTATUS "
+                          "note is missing or damaged, no thread is marked as crashed");
+    } else if (siginfoTid) {
+      crashedTid_ = siginfoTid;
+    } else {
+      if (signal_ && !threads_.front().signal) threads_.front().signal = signal_;
+      if (threads_.front().signal) {
+        crashedTid_ = threads_.front().tid;
+        if (!signal_) signal_ = threads_.front().signal;
+      }
     }
   }
   return llvm::Error::success();

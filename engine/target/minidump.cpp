@@ -171,9 +171,17 @@ Error Minidump::parse() {
     s.address = ex->ExceptionRecord.ExceptionAddress;
     s.hasAddress = s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
                    s.signo == SIGTRAP;
+    bool known = false;
+    for (const ThreadInfo &t : threads_) known |= t.tid == int(ex->ThreadId);
+    if (!known)
+      warnings_.push_back("the exception names thread " + std::to_string(uint32_t(ex->ThreadId)) +
+                          ", which is none of the dump's threads: no thread is marked as crashed");
+    if (s.signo <= 0 || s.signo >= 65)
+      warnings_.push_back("the exception's code " + std::to_string(uint32_t(ex->ExceptionRecord.ExceptionCode)) +
+                          " is no Linux signal: the dump's signal is unknown");
     if (s.signo > 0 && s.signo < 65) {
       signal_ = s;
-      crashedTid_ = int(ex->ThreadId);
+      if (known) crashedTid_ = int(ex->ThreadId);
       for (ThreadInfo &t : threads_)
         if (t.tid == int(ex->ThreadId)) {
           t.signal = s;
@@ -217,6 +225,11 @@ Error Minidump::parse() {
     if (auto misc = md_->getRawStream(md::StreamType(kMiscInfo)); misc && misc->size() >= 12)
       if (le<uint32_t>(*misc, 4) & 1) facts_.pid = int(le<uint32_t>(*misc, 8));  // MINIDUMP_MISC1_PROCESS_ID
   if (!facts_.pid) facts_.pid = threads_.front().tid;
+  for (const ThreadInfo &t : threads_)
+    if (t.tid <= 0)
+      warnings_.push_back("thread id " + std::to_string(uint32_t(t.tid)) + " is not a Linux thread id");
+  if (facts_.pid <= 0)
+    warnings_.push_back("the process id is unknown (" + std::to_string(facts_.pid) + ")");
 
   // Modules. The first is the executable (Breakpad and Crashpad write it first).
   if (auto mods = md_->getModuleList()) {

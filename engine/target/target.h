@@ -94,6 +94,10 @@ public:
   // XCR0 of the process (which extended register sets the CPU had on: AVX, AVX-512, PKRU),
   // from the XSAVE area when the source has it.
   std::optional<uint64_t> xcr0() const { return xcr0_; }
+  // What the source contradicted or lacked and what was done about it (a damaged note, a
+  // signal number out of range, ...): reported with the result, never turned into an invented
+  // fact.
+  const std::vector<std::string> &warnings() const { return warnings_; }
 
   const MemoryRegion *regionFor(uint64_t addr) const;
   const ModuleInfo *moduleFor(uint64_t addr) const;
@@ -111,6 +115,7 @@ protected:
   std::optional<SignalInfo> signal_;
   std::optional<int> crashedTid_;
   std::optional<uint64_t> xcr0_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace bt

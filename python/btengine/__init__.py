@@ -240,6 +240,12 @@ class Process:
         return self._live().fingerprint
 
     @property
+    def warnings(self) -> List[str]:
+        """What the source and its files contradicted or lacked (a damaged note, a missing debug
+        file, corrupt DWARF, ...): part of the result, not only of stderr."""
+        return list(self._live().warnings)
+
+    @property
     def fingerprint_frames(self) -> List[str]:
         """The frames the fingerprint hashes, as ``module!function``."""
         return list(self._live().fingerprint_frames)

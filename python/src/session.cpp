@@ -67,6 +67,7 @@ void Session::compute() {
     physical_.emplace_back(t.threads()[i].tid, std::move(r.unwound[i].frames));
   std::vector<ThreadBacktrace> fresh = std::move(r.backtraces);
   analysis_ = std::move(r.analysis);
+  warnings_ = std::move(r.warnings);
   if (snapshot_) {
     analysis_.fingerprint = {snapshot_->fingerprint, snapshot_->fingerprintFrames};
     analysis_.classifications = snapshot_->classifications;
@@ -86,6 +87,11 @@ void Session::compute() {
   }
   backtraces_ = std::move(fresh);
   computed_ = true;
+}
+
+const std::vector<std::string> &Session::warnings() {
+  compute();
+  return warnings_;
 }
 
 const AnalysisResult &Session::analysis() {

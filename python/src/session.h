@@ -49,6 +49,8 @@ public:
   // The engine's analysis (fingerprint, classifications) of the backtraces; a snapshot's own,
   // stored one when the target is a snapshot.
   const AnalysisResult &analysis();
+  // What the source and its files contradicted or lacked (see PipelineResult::warnings).
+  const std::vector<std::string> &warnings();
   // Registers of frame `index` of thread `tid` as the unwinder recovered them (DWARF numbers).
   std::optional<FrameRegs> frameRegisters(int tid, size_t index);
 
@@ -64,6 +66,7 @@ private:
   bool computed_ = false;
   std::vector<ThreadBacktrace> backtraces_;
   AnalysisResult analysis_;
+  std::vector<std::string> warnings_;
   std::vector<std::pair<int, std::vector<PhysicalFrame>>> physical_;
 };
 

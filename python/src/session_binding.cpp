@@ -61,6 +61,7 @@ void bindSession(py::module_ &m) {
         if (s.snapshot()) return py::str(s.snapshot()->fingerprint);
         return py::str(s.analysis().fingerprint.hash);
       })
+      .def_property_readonly("warnings", [](Session &s) { return s.warnings(); })
       .def_property_readonly("fingerprint_frames", [](Session &s) {
         if (s.snapshot()) return s.snapshot()->fingerprintFrames;
         return s.analysis().fingerprint.frames;

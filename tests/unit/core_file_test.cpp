@@ -184,3 +184,52 @@ TEST(CoreFile, TheMainThreadIsNamedWhenAnotherThreadCrashed) {
   EXPECT_EQ((*core)->threads()[1].name, "crashy");
   EXPECT_EQ((*core)->crashedTid(), 101);
 }
+
+TEST(CoreFile, ASignalThatFollowsNoThreadMarksNoThreadAsCrashed) {
+  // Fuzzing: the crashing thread's NT_PRSTATUS damaged (its type changed), so NT_SIGINFO follows
+  // no thread. A sleeping thread used to be printed as "crashed: SIGSEGV".
+  CoreBuilder b;
+  std::string si(128, '\0');
+  int32_t v[3] = {SIGSEGV, 0, 1};
+  memcpy(&si[0], v, 12);
+  b.note(NT_SIGINFO, "CORE", si);
+  b.thread(101, SIGSEGV, 0x401100, 0x7fe000);  // pr_cursig is the signal in every thread
+  std::string path = writeTemp(b.build());
+  auto core = CoreFile::open(path);
+  unlink(path.c_str());
+  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+  EXPECT_FALSE((*core)->crashedTid());
+  ASSERT_TRUE((*core)->signal());
+  EXPECT_EQ((*core)->signal()->signo, SIGSEGV);
+  bool warned = false;
+  for (const std::string &w : (*core)->warnings()) warned |= w.find("no thread is marked as crashed") != std::string::npos;
+  EXPECT_TRUE(warned);
+}
+
+TEST(CoreFile, SignalNumbersOutOfRangeAndForeignPidsAreReportedNotShown) {
+  CoreBuilder b;
+  b.thread(100, SIGSEGV, 0x401000, 0x7ff000);
+  std::string si(128, '\0');
+  int32_t v[3] = {967055, 0, 1};
+  memcpy(&si[0], v, 12);
+  b.note(NT_SIGINFO, "CORE", si);
+  std::string ps(136, '\0');
+  int32_t pid = 0;  // a damaged NT_PRPSINFO
+  memcpy(&ps[24], &pid, 4);
+  b.note(NT_PRPSINFO, "CORE", ps);
+  std::string path = writeTemp(b.build());
+  auto core = CoreFile::open(path);
+  unlink(path.c_str());
+  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+  const std::vector<std::string> &w = (*core)->warnings();
+  auto said = [&](const char *what) {
+    for (const std::string &s : w)
+      if (s.find(what) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(said("names signal 967055, which does not exist"));
+  EXPECT_TRUE(said("NT_PRPSINFO names process 0, which is none of the core's threads"));
+  // The thread's own (valid) signal stands; the invalid one is not invented into "SIG967055".
+  ASSERT_TRUE((*core)->threads()[0].signal);
+  EXPECT_EQ((*core)->threads()[0].signal->signo, SIGSEGV);
+}
