@@ -133,9 +133,7 @@ int backtraceMain(int argc, char **argv) {
     std::vector<std::string> args = {"show", input};
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
-    std::vector<char *> argvShow;
-    for (std::string &a : args) argvShow.push_back(a.data());
-    return showMain(int(argvShow.size()), argvShow.data());
+    return runCommand(showMain, std::move(args));
   }
   auto opened = openTarget(request);
   if (!opened) return fail(takeErrorReport(opened.takeError()));

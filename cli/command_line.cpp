@@ -18,6 +18,13 @@ int fail(ErrorReport r) {
   return static_cast<int>(r.kind);
 }
 
+int runCommand(int (*entry)(int, char **), std::vector<std::string> args) {
+  std::vector<char *> argv;
+  for (std::string &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return entry(int(args.size()), argv.data());
+}
+
 bool parseNumber(const char *s, uint64_t &out, int base) {
   if (!s || !*s) return false;
   char *end = nullptr;

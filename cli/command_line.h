@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace bt {
 
@@ -13,6 +14,9 @@ namespace bt {
 int usageError(const std::string &cmd, const std::string &msg);
 // "bt: error: MSG"; returns the error's exit status.
 int fail(ErrorReport r);
+// Runs another command's entry point with these arguments (argv[0] first): `bt FILE.btsnap`
+// is `bt show FILE.btsnap`, `bt show CORE` is `bt CORE`.
+int runCommand(int (*entry)(int, char **), std::vector<std::string> args);
 // A whole string as a number (base 0: decimal, 0x hex, 0 octal); false if it is not one.
 bool parseNumber(const char *s, uint64_t &out, int base = 0);
 

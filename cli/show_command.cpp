@@ -58,9 +58,7 @@ int showMain(int argc, char **argv) {
     std::vector<std::string> args = {"bt", input};
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
-    std::vector<char *> argvBt;
-    for (std::string &a : args) argvBt.push_back(a.data());
-    return backtraceMain(int(argvBt.size()), argvBt.data());
+    return runCommand(backtraceMain, std::move(args));
   }
   struct stat st;
   if (kind == "unknown" && stat(input.c_str(), &st) == 0 && S_ISREG(st.st_mode))
