@@ -32,6 +32,7 @@ public:
     auxv_ = inner.auxv();
     signal_ = inner.signal();
     crashedTid_ = inner.crashedTid();
+    warnings_ = inner.warnings();
   }
   const char *kind() const override { return inner_.kind(); }
   void release() override { inner_.release(); }
