@@ -80,9 +80,7 @@ int showMain(int argc, char **argv) {
   struct tm tm;
   if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
   if (json) {
-    AnalysisResult stored;  // what the snapshot carries, not recomputed
-    stored.fingerprint = {s.fingerprint, s.fingerprintFrames};
-    stored.classifications = s.classifications;
+    AnalysisResult stored = s.storedAnalysis();
     const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
     printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, &noWarnings,
                        [&](llvm::json::OStream &j) {

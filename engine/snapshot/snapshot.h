@@ -7,7 +7,7 @@
 // and reads are bounded and validated, so a truncated or hostile file yields an error.
 #pragma once
 
-#include "analysis/classification.h"
+#include "analysis/analysis.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -62,6 +62,14 @@ struct SnapshotData {
   std::vector<Classification> classifications;  // the analysis' findings (engine/analysis)
   std::string fingerprint;            // stable hash of the crash (signal + top frames)
   std::vector<std::string> fingerprintFrames;  // what the fingerprint was computed from
+
+  // The analysis the snapshot stored when it was taken (not recomputed).
+  AnalysisResult storedAnalysis() const {
+    AnalysisResult a;
+    a.fingerprint = {fingerprint, fingerprintFrames};
+    a.classifications = classifications;
+    return a;
+  }
 };
 
 // Writes `snap` to `path` atomically; the result is the file's size in bytes. With `replace`

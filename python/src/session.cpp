@@ -68,10 +68,7 @@ void Session::compute() {
   std::vector<ThreadBacktrace> fresh = std::move(r.backtraces);
   analysis_ = std::move(r.analysis);
   warnings_ = std::move(r.warnings);
-  if (snapshot_) {
-    analysis_.fingerprint = {snapshot_->fingerprint, snapshot_->fingerprintFrames};
-    analysis_.classifications = snapshot_->classifications;
-  }
+  if (snapshot_) analysis_ = snapshot_->storedAnalysis();
   // A snapshot read where its binaries and debug files are missing: its own symbolized frames
   // (rendered values, nothing to walk) are better than what the engine can redo.
   if (snapshot_) {
