@@ -129,7 +129,11 @@ int backtraceMain(int argc, char **argv) {
   TargetRequest request = isPid ? TargetRequest::forPid(atoi(input.c_str()))
                                 : TargetRequest::forFile(input, exe);
   if (sourceKindOf(request) == "snapshot") {
-    // A snapshot carries its own symbolized frames and values: show those (bt show).
+    // A snapshot carries its own symbolized frames and values: show those (bt show). Options
+    // that would change them cannot apply: say so rather than ignore them.
+    if (!exe.empty() || !globals.empty())
+      return usageError("", input + " is a snapshot: --exe and --global apply to a process or a core "
+                        "(a snapshot keeps the globals captured with bt snapshot --global)");
     std::vector<std::string> args = {"show", input};
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");

@@ -101,3 +101,11 @@ def test_every_command_on_every_input(inputs, kind, command):
     else:
         assert word is not None and word in r.stderr, r.stderr
         assert "Traceback" not in r.stderr or command == "python", r.stderr
+
+
+def test_options_a_snapshot_cannot_honour_are_refused(inputs):
+    kinds, _ = inputs
+    for extra in (["--exe", "/bin/true"], ["--global", "g_config"]):
+        r = u.run_bt([kinds["snapshot"]] + extra)
+        assert r.returncode == 2 and "is a snapshot" in r.stderr, r.describe()
+
