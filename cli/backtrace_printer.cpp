@@ -64,6 +64,9 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
       if (f.inlined) os << " (inlined)";
       if (f.how == FrameHow::TailCall) os << " (tail call)";
       if (f.suspect) os << " (suspect: found by " << frameHowName(f.how) << ")";
+      if (f.buildIdMismatch)
+        os << (f.function.empty() ? " (build-id mismatch: not symbolized)"
+                                  : " (build-id mismatch: name from another build)");
       os << "\n";
       if (f.variablesRead) {
         bool any = false;
@@ -144,6 +147,9 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       }
     });
     if (!globals.empty()) j.attributeArray("globals", [&] { variableArray(globals); });
+    j.attributeArray("modules", [&] {
+      for (const ModuleInfo &m : target.modules()) j.object([&] { write(moduleFields(m)); });
+    });
     if (analysis)
       j.attributeObject("analysis", [&] {
         j.attribute("fingerprint", analysis->fingerprint.hash);

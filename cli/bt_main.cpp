@@ -38,6 +38,9 @@ options:
                      (a live process stays stopped until they are read)
   --exe PATH         the executable of a core file, when the path recorded in the core
                      is missing or holds another build
+  --allow-mismatch   use a module file even when its build-id differs from the one the
+                     process ran (by default such a module gets no symbols: its frames show
+                     module+offset); every frame in it is marked "build-id mismatch"
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
   --global NAME      also print the global or file-static variable NAME (repeatable)
@@ -69,7 +72,7 @@ int main(int argc, char **argv) {
 namespace bt {
 
 int backtraceMain(int argc, char **argv) {
-  bool json = false, quiet = false, noCache = false, vars = false;
+  bool json = false, quiet = false, noCache = false, vars = false, allowMismatch = false;
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;
   UnwindOptions uopts;
@@ -96,6 +99,8 @@ int backtraceMain(int argc, char **argv) {
       uopts.pastMain = true;
     } else if (a == "--no-cache") {
       noCache = true;
+    } else if (a == "--allow-mismatch") {
+      allowMismatch = true;
     } else if (a == "--exe" || a.rfind("--exe=", 0) == 0) {
       const char *v = a == "--exe" ? value("--exe") : argv[i] + 6;
       if (!v) return usageError("", "--exe needs a path");
@@ -128,6 +133,7 @@ int backtraceMain(int argc, char **argv) {
   if (isPid && !exe.empty()) return usageError("", "--exe applies to core files, not to a PID");
   TargetRequest request = isPid ? TargetRequest::forPid(atoi(input.c_str()))
                                 : TargetRequest::forFile(input, exe);
+  request.allowMismatch = allowMismatch;
   if (sourceKindOf(request) == "snapshot") {
     // A snapshot carries its own symbolized frames and values: show those (bt show). Options
     // that would change them cannot apply: say so rather than ignore them.

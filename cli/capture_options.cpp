@@ -26,6 +26,8 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
     const char *v = value();
     if (!v) return usageError(cmd, "--exe needs a path");
     c.exe = v;
+  } else if (a == "--allow-mismatch") {
+    c.allowMismatch = true;
   } else if (a == "--threads") {
     const char *v = value();
     if (!v || (strcmp(v, "all") && strcmp(v, "crashed")))

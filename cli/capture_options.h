@@ -19,7 +19,7 @@ struct CaptureCli {
   CaptureOptions capture;
   std::string output, exe;
   std::vector<std::string> debugDirs;
-  bool noCache = false, quiet = false;
+  bool noCache = false, quiet = false, allowMismatch = false;
   int tid = 0;
   uint64_t siginfo = 0, ucontext = 0;
 };

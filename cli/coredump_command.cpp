@@ -88,7 +88,8 @@ int coredumpMain(int argc, char **argv) {
     f.write(buf->getBufferStart(), std::streamsize(buf->getBufferSize()));
     if (!f) note("could not keep the core in " + corePath);
   }
-  auto core = openTargetBuffer(std::move(buf), "core of process " + std::to_string(pid) + " (stdin)", c.exe);
+  auto core = openTargetBuffer(std::move(buf), "core of process " + std::to_string(pid) + " (stdin)", c.exe,
+                               c.allowMismatch);
   if (!core) {
     ErrorReport r = takeErrorReport(core.takeError());
     note("error: " + r.message);

@@ -39,7 +39,7 @@ options:
                          siginfo_t and ucontext_t are at ADDR: report that signal and unwind
                          that thread from the interrupted context
   --debug-dir DIR        also look for debug files in DIR (repeatable)
-  --max-frames N, --past-main, --no-cache, -q    as for bt
+  --max-frames N, --past-main, --no-cache, --allow-mismatch, -q    as for bt
   -h, --help             show this help
 )";
 
@@ -78,6 +78,7 @@ int snapshotMain(int argc, char **argv) {
 
   TargetRequest request = isPid ? TargetRequest::forPid(atoi(input.c_str()))
                                 : TargetRequest::forFile(input, c.exe);
+  request.allowMismatch = c.allowMismatch;
   request.signalTid = c.tid;
   request.siginfo = c.siginfo;
   request.ucontext = c.ucontext;

@@ -30,6 +30,8 @@ options:
   --listen HOST:PORT  serve over TCP instead of stdin/stdout; HOST defaults to 127.0.0.1
                       (loopback); port 0 picks one, printed on stderr ("listening on PORT")
   --exe PATH          the executable of a core file, if the recorded path has moved
+  --allow-mismatch    serve a core's code from a module file of another build (by default
+                      a file whose build-id differs from the process's is not read)
   --log FILE          write every packet exchanged to FILE
   -h, --help          show this help
   --version           show the version
@@ -44,6 +46,7 @@ static int usage(const std::string &msg) {
 
 int main(int argc, char **argv) {
   std::string input, listen, exe, logPath;
+  bool allowMismatch = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -53,6 +56,8 @@ int main(int argc, char **argv) {
     } else if (a == "--version") {
       llvm::outs() << "btserve (btengine) " << bt::kBtVersion << "\n";
       return 0;
+    } else if (a == "--allow-mismatch") {
+      allowMismatch = true;
     } else if (a == "--listen" || a == "--exe" || a == "--log") {
       const char *v = value();
       if (!v) return usage(a + " needs a value");
@@ -69,13 +74,18 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);  // a debugger that goes away is an EOF, not a death
 
   // A snapshot, minidump or core, by content (openTarget says what else a file is not).
-  auto opened = openTarget(TargetRequest::forFile(input, exe));
+  TargetRequest request = TargetRequest::forFile(input, exe);
+  request.allowMismatch = allowMismatch;
+  auto opened = openTarget(request);
   if (!opened) {
     ErrorReport r = takeErrorReport(opened.takeError());
     llvm::errs() << "btserve: error: " << r.message << "\n";
     return static_cast<int>(r.kind);
   }
   std::unique_ptr<Target> target = std::move(*opened);
+  // What the source lacks or contradicts (a module of another build, ...): the debugger's user
+  // sees btserve's stderr.
+  for (const std::string &w : target->warnings()) llvm::errs() << "btserve: warning: " << w << "\n";
   if (target->threads().empty()) {
     llvm::errs() << "btserve: error: " << input << " has no threads to serve\n";
     return static_cast<int>(ErrorKind::BadInput);

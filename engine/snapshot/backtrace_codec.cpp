@@ -155,6 +155,7 @@ llvm::Error decodeBacktraces(const JValue *v, std::vector<ThreadBacktrace> &out)
       if (err.empty() && !parseHow(how, fr.how)) f.fail("how", "a frame kind");
       fr.suspect = f.boolean("suspect");
       fr.signalTrampoline = f.boolean("signal_frame");
+      fr.buildIdMismatch = f.optBoolean("build_id_mismatch", false);
       fr.variablesRequested = f.boolean("variables_requested");
       fr.variablesRead = f.boolean("variables_read");
       decodeVariableList(f.array("variables"), fpath + ".variables", err, fr.variables);

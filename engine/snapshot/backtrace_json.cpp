@@ -41,6 +41,7 @@ JsonFieldList frameFields(const Frame &f, JsonSchema schema) {
   out.emplace_back("how", frameHowName(f.how));
   out.emplace_back("suspect", f.suspect);
   out.emplace_back("signal_frame", f.signalTrampoline);
+  out.emplace_back("build_id_mismatch", f.buildIdMismatch);
   if (stored) {
     out.emplace_back("variables_requested", f.variablesRequested);
     out.emplace_back("variables_read", f.variablesRead);
@@ -51,6 +52,18 @@ JsonFieldList frameFields(const Frame &f, JsonSchema schema) {
 JsonFieldList threadFields(const ThreadBacktrace &t) {
   return {{"tid", t.tid}, {"name", jsonTextOrNull(t.name)}, {"crashed", t.crashed},
           {"stop_reason", jsonText(t.stopReason)}};
+}
+
+JsonFieldList moduleFields(const ModuleInfo &m) {
+  return {{"path", jsonText(m.path)},
+          {"start", hexU64(m.start)},
+          {"end", hexU64(m.end)},
+          {"load_bias", hexU64(m.loadBias)},
+          {"main_executable", m.isMainExecutable},
+          {"build_id", jsonTextOrNull(m.buildId)},
+          {"file_build_id", jsonTextOrNull(m.fileBuildId)},
+          {"mismatch", m.mismatch},
+          {"mismatch_allowed", m.mismatchAllowed}};
 }
 
 llvm::json::Object toObject(JsonFieldList fields) {

@@ -27,6 +27,9 @@ JsonFieldList signalFields(const SignalInfo &s, JsonSchema schema);
 JsonFieldList variableFields(const Variable &v);  // the same in both schemas
 JsonFieldList frameFields(const Frame &f, JsonSchema schema);  // without "variables"
 JsonFieldList threadFields(const ThreadBacktrace &t);  // tid, name, crashed, stop_reason
+// A module as `bt --json` shows it: both build-ids (the process's, the file's here) and whether
+// they differ.
+JsonFieldList moduleFields(const ModuleInfo &m);
 
 llvm::json::Object toObject(JsonFieldList fields);
 

@@ -57,6 +57,11 @@ bool JsonFields::boolean(llvm::StringRef key) {
   return false;
 }
 
+bool JsonFields::optBoolean(llvm::StringRef key, bool absent) {
+  if (!ok() || !obj_ || !obj_->get(key)) return absent;
+  return boolean(key);
+}
+
 uint64_t JsonFields::hex(llvm::StringRef key) {
   std::string s = str(key);
   uint64_t out = 0;

@@ -25,6 +25,7 @@ public:
   int64_t integer(llvm::StringRef key, int64_t min, int64_t max);
   std::optional<int64_t> optInteger(llvm::StringRef key, int64_t min, int64_t max);
   bool boolean(llvm::StringRef key);
+  bool optBoolean(llvm::StringRef key, bool absent);  // a field older writers did not write
   uint64_t hex(llvm::StringRef key);                  // "0x..." string
   std::optional<uint64_t> optHex(llvm::StringRef key);  // "0x..." or null/absent
   double number(llvm::StringRef key);

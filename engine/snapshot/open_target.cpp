@@ -48,7 +48,7 @@ std::string sourceKindOf(const TargetRequest &request) {
   return kindOfMagic(magicOf(request.path));
 }
 
-llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request) {
+static llvm::Expected<std::unique_ptr<Target>> openByKind(const TargetRequest &request) {
   std::string kind = sourceKindOf(request);
   if (kind == "live") {
     auto lp = LiveProcess::open(request.pid);
@@ -76,9 +76,19 @@ llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request)
   return std::unique_ptr<Target>(std::move(*c));
 }
 
-llvm::Expected<std::unique_ptr<Target>> openTargetBuffer(std::unique_ptr<llvm::MemoryBuffer> bytes,
-                                                         const std::string &name,
-                                                         const std::string &exe) {
+// Every source checked its modules' files when it opened; the user's choice applies here.
+static llvm::Expected<std::unique_ptr<Target>> withMismatchPolicy(
+    llvm::Expected<std::unique_ptr<Target>> t, bool allowMismatch) {
+  if (t && allowMismatch) (*t)->allowMismatchedFiles();
+  return t;
+}
+
+llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request) {
+  return withMismatchPolicy(openByKind(request), request.allowMismatch);
+}
+
+static llvm::Expected<std::unique_ptr<Target>> openBufferByKind(
+    std::unique_ptr<llvm::MemoryBuffer> bytes, const std::string &name, const std::string &exe) {
   std::string kind = kindOfMagic(bytes->getBuffer().take_front(18));
   if (kind == "snapshot") {
     auto data = parseSnapshot(bytes->getBuffer(), name);
@@ -93,6 +103,13 @@ llvm::Expected<std::unique_ptr<Target>> openTargetBuffer(std::unique_ptr<llvm::M
   auto c = CoreFile::openBuffer(std::move(bytes), name, exe);
   if (!c) return c.takeError();
   return std::unique_ptr<Target>(std::move(*c));
+}
+
+llvm::Expected<std::unique_ptr<Target>> openTargetBuffer(std::unique_ptr<llvm::MemoryBuffer> bytes,
+                                                         const std::string &name,
+                                                         const std::string &exe,
+                                                         bool allowMismatch) {
+  return withMismatchPolicy(openBufferByKind(std::move(bytes), name, exe), allowMismatch);
 }
 
 }  // namespace bt

@@ -18,6 +18,9 @@ struct TargetRequest {
   std::string path;      // a snapshot, minidump or core file; or, with pid, unused
   int pid = 0;           // a live process (path empty)
   std::string exe;       // a core's executable when the recorded path moved ("" = recorded)
+  // Read modules whose file here is another build than the process ran (--allow-mismatch);
+  // by default they get no symbols (ModuleInfo::mismatch).
+  bool allowMismatch = false;
   // A live process inside its own signal handler (in-process crash handlers): thread
   // signalTid's registers and signal come from the ucontext_t/siginfo_t at these addresses.
   int signalTid = 0;
@@ -46,7 +49,8 @@ llvm::Expected<std::unique_ptr<Target>> openTarget(const TargetRequest &request)
 // names them in messages.
 llvm::Expected<std::unique_ptr<Target>> openTargetBuffer(std::unique_ptr<llvm::MemoryBuffer> bytes,
                                                          const std::string &name,
-                                                         const std::string &exe = {});
+                                                         const std::string &exe = {},
+                                                         bool allowMismatch = false);
 
 // True if `text` is a process id (digits only).
 bool isProcessId(const std::string &text);

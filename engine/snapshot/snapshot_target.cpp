@@ -16,6 +16,8 @@ SnapshotTarget::SnapshotTarget(SnapshotData data) : data_(std::move(data)) {
   signal_ = data_.signal;
   crashedTid_ = data_.crashedTid;
   xcr0_ = data_.xcr0;
+  for (ModuleInfo &m : modules_) m.hostPath.clear();  // the recorded path, on this machine
+  checkModuleFiles();
 }
 
 llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::string &path) {

@@ -57,6 +57,9 @@ static void applyGdbLineRule(DWARFContext &ctx, uint64_t vaddr, SourceLocation &
 
 ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts) : opts_(opts) {
   const std::string &path = mod.hostPath.empty() ? mod.path : mod.hostPath;
+  // Another build's symbols would name the wrong functions: none, unless the user allowed it
+  // (the target warned either way).
+  if (!Target::fileUsable(mod)) return;
   auto bin = ElfFile::open(path);
   if (!bin) {
     warnings_.push_back(toString(bin.takeError()));
@@ -64,9 +67,6 @@ ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opt
   }
   binary_ = std::move(*bin);
   for (const std::string &p : binary_->problems()) warnings_.push_back(p);
-  if (!mod.buildId.empty() && !binary_->buildId().empty() && mod.buildId != binary_->buildId())
-    warnings_.push_back(path + ": build-id " + binary_->buildId() +
-                        " differs from the process's " + mod.buildId);
   if (binary_->hasDwarf()) return;
   DebugFileQuery q{path, binary_->buildId().empty() ? mod.buildId : binary_->buildId(),
                    binary_->debugLink()};
@@ -315,7 +315,8 @@ std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
 }
 
 ModuleSymbols *Symbolizer::forModule(const ModuleInfo &mod) {
-  const std::string &key = mod.hostPath.empty() ? mod.path : mod.hostPath;
+  std::string key = mod.hostPath.empty() ? mod.path : mod.hostPath;
+  if (!Target::fileUsable(mod)) key += " (another build)";  // a different answer: no symbols
   auto it = cache_.find(key);
   if (it == cache_.end())
     it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_)).first;

@@ -152,6 +152,7 @@ llvm::Error CoreFile::parse() {
   applyLinkMap(modules_, rd);
   for (auto &m : modules_) m.hostPath = hostPath(m.path);
   readInitialEnvironment(rd, regions_, auxv_, facts_);
+  checkModuleFiles();
   return llvm::Error::success();
 }
 
@@ -325,6 +326,9 @@ std::string CoreFile::hostPath(const std::string &corePath) const {
 size_t CoreFile::readFromMappedFile(uint64_t addr, void *buf, size_t len) {
   for (auto &f : files_) {
     if (addr < f.start || addr >= f.end) continue;
+    // Text the kernel left out comes from the file only when it is the build the process ran.
+    for (const ModuleInfo &m : modules_)
+      if (m.path == f.path && !fileUsable(m)) return 0;
     std::string p = hostPath(f.path);
     auto it = openFiles_.find(p);
     if (it == openFiles_.end()) {

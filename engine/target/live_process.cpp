@@ -278,7 +278,17 @@ llvm::Error LiveProcess::loadMaps() {
   modules_ = discoverModules(regions_, rd, auxvValue(AT_ENTRY).value_or(0), facts_.executable);
   applyLinkMap(modules_, rd);
   for (auto &m : modules_) m.hostPath = m.path;
+  checkModuleFiles();
   return llvm::Error::success();
+}
+
+std::string LiveProcess::originalFile(const ModuleInfo &mod) const {
+  // The kernel keeps the mapped file reachable here even when its path was replaced or deleted.
+  const MemoryRegion *r = regionFor(mod.start);
+  if (!r) return {};
+  char name[64];
+  snprintf(name, sizeof name, "%llx-%llx", (unsigned long long)r->start, (unsigned long long)r->end);
+  return "/proc/" + std::to_string(pid_) + "/map_files/" + name;
 }
 
 size_t LiveProcess::readMemory(uint64_t addr, void *buf, size_t len) {

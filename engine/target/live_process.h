@@ -37,6 +37,7 @@ private:
   llvm::Error freeze();
   llvm::Error loadMaps();
   void readProcessFacts(const std::string &proc);
+  std::string originalFile(const ModuleInfo &mod) const override;
 
   int pid_;
   int memFd_ = -1;

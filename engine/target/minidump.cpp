@@ -267,6 +267,7 @@ Error Minidump::parse() {
   }
   std::sort(modules_.begin(), modules_.end(),
             [](const ModuleInfo &a, const ModuleInfo &b) { return a.start < b.start; });
+  checkModuleFiles();
   return Error::success();
 }
 
@@ -281,8 +282,7 @@ size_t Minidump::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
     const ModuleInfo *mod = nullptr;
     for (const ModuleInfo &m : modules_)
       if (m.path == r->path) mod = &m;
-    std::string id = mod ? readBuildIdFromFile(r->path) : std::string();
-    if (mod && !mod->buildId.empty() && !id.empty() && id.rfind(mod->buildId, 0) == 0) {
+    if (mod && buildIdsMatch(mod->buildId, mod->fileBuildId)) {
       auto f = MemoryBuffer::getFile(r->path, false, false);
       if (f) mb = std::move(*f);
     }

@@ -1,5 +1,7 @@
 #include "target/target.h"
 
+#include "target/module_discovery.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -22,6 +24,51 @@ std::optional<uint64_t> Target::auxvValue(uint64_t type) const {
   for (auto &[k, v] : auxv_)
     if (k == type) return v;
   return std::nullopt;
+}
+
+bool buildIdsMatch(const std::string &a, const std::string &b) {
+  if (a.empty() || b.empty()) return false;
+  return a.size() <= b.size() ? b.compare(0, a.size(), a) == 0 : a.compare(0, b.size(), b) == 0;
+}
+
+void Target::checkModuleFiles() {
+  for (ModuleInfo &m : modules_) {
+    const std::string &file = m.hostPath.empty() ? m.path : m.hostPath;
+    m.fileBuildId = readBuildIdFromFile(file);
+    if (m.buildId.empty() || buildIdsMatch(m.buildId, m.fileBuildId)) continue;
+    // The file here is another build, or is gone (deleted, "(deleted)" in the maps): the
+    // mapped file itself may still be reachable.
+    std::string original = originalFile(m);
+    if (!original.empty()) {
+      std::string id = readBuildIdFromFile(original);
+      if (buildIdsMatch(m.buildId, id)) {
+        m.hostPath = original;
+        m.fileBuildId = id;
+        continue;
+      }
+    }
+    m.mismatch = !m.fileBuildId.empty();
+    if (!m.mismatch) continue;
+    warnings_.push_back(mismatchWarning(m));
+  }
+}
+
+std::string Target::mismatchWarning(const ModuleInfo &m) {
+  std::string out = (m.hostPath.empty() ? m.path : m.hostPath) + ": build-id mismatch: this file is build " +
+                    m.fileBuildId + ", the process ran build " + m.buildId + "; ";
+  if (m.mismatchAllowed)
+    return out + "its symbols are used as allowed, and every frame in it is marked";
+  return out + "its symbols and unwind tables are not used and frames in it are shown as "
+               "module+offset (--allow-mismatch, or allow_mismatch=True in Python, uses them anyway)";
+}
+
+void Target::allowMismatchedFiles() {
+  for (ModuleInfo &m : modules_) {
+    if (!m.mismatch || m.mismatchAllowed) continue;
+    std::string before = mismatchWarning(m);
+    m.mismatchAllowed = true;
+    std::replace(warnings_.begin(), warnings_.end(), before, mismatchWarning(m));
+  }
 }
 
 bool parseMapsLine(const std::string &line, MemoryRegion &r) {

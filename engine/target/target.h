@@ -41,6 +41,10 @@ struct MemoryRegion {
   bool contains(uint64_t a) const { return a >= start && a < end; }
 };
 
+// Two build-ids name the same build; one may be a prefix of the other (a minidump's RSDS
+// record keeps the first 16 bytes). Empty ids match nothing.
+bool buildIdsMatch(const std::string &a, const std::string &b);
+
 // One line of /proc/PID/maps ("start-end perms offset dev inode path"); false if malformed.
 bool parseMapsLine(const std::string &line, MemoryRegion &out);
 
@@ -50,7 +54,14 @@ struct ModuleInfo {
   uint64_t start = 0;     // lowest mapped address
   uint64_t end = 0;       // highest mapped address (exclusive)
   uint64_t loadBias = 0;  // runtime address = link-time vaddr + loadBias
-  std::string buildId;    // lowercase hex, empty if unknown
+  std::string buildId;    // lowercase hex, empty if unknown: the build the process ran
+  // The build-id of the file at hostPath (or path) on this machine, "" if it has none or
+  // cannot be read; checkModuleFiles() fills it.
+  std::string fileBuildId;
+  // Both build-ids known and different: the file here is another build (rebuilt in place after
+  // the crash). Its symbols, unwind tables and text are not read unless mismatchAllowed.
+  bool mismatch = false;
+  bool mismatchAllowed = false;  // the user opted in: the file is read anyway, frames marked
   bool isMainExecutable = false;
   uint64_t linkMap = 0;   // address of its struct link_map in the target, 0 if unknown
   uint64_t dynamic = 0;   // runtime address of its PT_DYNAMIC (the link map's l_ld), 0 if unknown
@@ -99,6 +110,14 @@ public:
   // fact.
   const std::vector<std::string> &warnings() const { return warnings_; }
 
+  // Compares every module's build-id with the file this machine holds for it (fileBuildId,
+  // mismatch) and warns about each mismatch. Each source calls it once its modules are known.
+  // Afterwards, allowMismatchedFiles() lets the files be used anyway (--allow-mismatch).
+  void checkModuleFiles();
+  void allowMismatchedFiles();
+  // True if the file holding `mod` on this machine may be read (not a mismatched build).
+  static bool fileUsable(const ModuleInfo &mod) { return !mod.mismatch || mod.mismatchAllowed; }
+
   const MemoryRegion *regionFor(uint64_t addr) const;
   const ModuleInfo *moduleFor(uint64_t addr) const;
   std::optional<uint64_t> auxvValue(uint64_t type) const;
@@ -107,6 +126,11 @@ public:
   }
 
 protected:
+  // Another file on this machine known to be the very file the process mapped (a live process's
+  // /proc/PID/map_files entry), tried when the file at the module's path is another build.
+  virtual std::string originalFile(const ModuleInfo &) const { return {}; }
+  static std::string mismatchWarning(const ModuleInfo &m);
+
   ProcessFacts facts_;
   std::vector<ThreadInfo> threads_;
   std::vector<MemoryRegion> regions_;  // sorted by start

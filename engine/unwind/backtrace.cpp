@@ -124,6 +124,7 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
       if (mod) {
         base.module = mod->path;
         base.moduleOffset = pf.pc - mod->loadBias;
+        base.buildIdMismatch = mod->mismatch;
       }
       std::vector<SourceLocation> chain = info.chain;
       if (chain.empty()) chain.push_back({});

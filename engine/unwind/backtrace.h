@@ -28,6 +28,9 @@ struct Frame {
   FrameHow how = FrameHow::Context;
   bool suspect = false;
   bool signalTrampoline = false;
+  // The module's file here is another build than the process ran (ModuleInfo::mismatch): its
+  // names are missing, or, when the mismatch was allowed, may be wrong.
+  bool buildIdMismatch = false;
   std::vector<Variable> variables;  // parameters first, then locals (only when asked for)
   bool variablesRead = false;       // variables were asked for and the frame has DWARF scope
   bool variablesRequested = false;  // variables were asked for (read or not)

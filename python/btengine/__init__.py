@@ -43,12 +43,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def open(path: PathLike, exe: Optional[PathLike] = None,
-         debug_dirs: Sequence[PathLike] = ()) -> "Process":
+         debug_dirs: Sequence[PathLike] = (), *, allow_mismatch: bool = False) -> "Process":
     """Open a btengine snapshot (.btsnap), an ELF core file or a minidump (Breakpad/Crashpad).
 
     `exe`: the core's executable, when the path recorded in the core has moved (ignored for
     snapshots); `debug_dirs`: extra directories searched for separate debug files
-    (DIR/.build-id/xx/rest.debug). Use the result as a context manager::
+    (DIR/.build-id/xx/rest.debug). A module whose file here is another build than the process
+    ran (its build-id differs: `Module.mismatch`) gets no symbols, and its frames only a
+    module offset (`Frame.build_id_mismatch`); `allow_mismatch=True` uses that file anyway.
+    Use the result as a context manager::
 
         >>> with btengine.open(core_path, exe=exe_path) as proc:
         ...     print(proc.kind, proc.signal.name if proc.signal else None)
@@ -58,6 +61,7 @@ def open(path: PathLike, exe: Optional[PathLike] = None,
     core, snapshot or minidump, or truncated) or PermissionError.
     """
     return Process(_engine.Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
+                                             bool(allow_mismatch),
                                              [os.fspath(d) for d in debug_dirs]))
 
 
@@ -129,19 +133,26 @@ def _signal(ns: Any) -> Optional[Signal]:
 
 
 class Module:
-    """A loaded module: `path`, `build_id` (hex), `start`/`end` addresses, `load_bias` and
-    whether it is the `main` executable."""
+    """A loaded module: `path`, `build_id` (hex: the build the process ran), `file_build_id`
+    (the build of the file at `path` on this machine, "" if missing), `mismatch` (the two
+    differ: the file is not used unless opened with allow_mismatch=True, then
+    `mismatch_allowed`), `start`/`end` addresses, `load_bias` and whether it is the `main`
+    executable."""
 
     def __init__(self, ns: Any) -> None:
         self.path: str = ns.path
         self.build_id: str = ns.build_id
+        self.file_build_id: str = ns.file_build_id
+        self.mismatch: bool = ns.mismatch
+        self.mismatch_allowed: bool = ns.mismatch_allowed
         self.start: int = ns.start
         self.end: int = ns.end
         self.load_bias: int = ns.load_bias
         self.main: bool = ns.main
 
     def __repr__(self) -> str:
-        return f"<Module {self.path} {self.start:#x}-{self.end:#x}>"
+        flag = " (build-id mismatch)" if self.mismatch else ""
+        return f"<Module {self.path} {self.start:#x}-{self.end:#x}{flag}>"
 
 
 class Region:
@@ -423,6 +434,12 @@ class Frame:
     def signal_frame(self) -> bool:
         """The signal trampoline (__restore_rt)."""
         return self._live().signal_frame
+
+    @property
+    def build_id_mismatch(self) -> bool:
+        """The module's file here is another build than the process ran: without
+        allow_mismatch the frame has no function or source; with it the names may be wrong."""
+        return self._live().build_id_mismatch
 
     @property
     def how(self) -> str:

@@ -27,6 +27,7 @@ void bindFrame(py::module_ &m) {
       .def_property_readonly("inlined", [](const PyFrame &f) { return f.frame().inlined; })
       .def_property_readonly("suspect", [](const PyFrame &f) { return f.frame().suspect; })
       .def_property_readonly("signal_frame", [](const PyFrame &f) { return f.frame().signalTrampoline; })
+      .def_property_readonly("build_id_mismatch", [](const PyFrame &f) { return f.frame().buildIdMismatch; })
       .def_property_readonly("how", [](const PyFrame &f) { return std::string(frameHowName(f.frame().how)); })
       .def_property_readonly("registers", [](const PyFrame &f) -> py::object {
         // The physical frame's registers as the unwinder recovered them (None: unknown).

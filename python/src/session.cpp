@@ -33,8 +33,11 @@ std::shared_ptr<Session> Session::open(const TargetRequest &request,
 }
 
 std::shared_ptr<Session> Session::openFile(const std::string &path, const std::string &exe,
+                                           bool allowMismatch,
                                            const std::vector<std::string> &debugDirs) {
-  return open(TargetRequest::forFile(path, exe), debugDirs);
+  TargetRequest request = TargetRequest::forFile(path, exe);
+  request.allowMismatch = allowMismatch;
+  return open(request, debugDirs);
 }
 
 std::shared_ptr<Session> Session::attach(int pid, const std::vector<std::string> &debugDirs) {
@@ -69,18 +72,25 @@ void Session::compute() {
   analysis_ = std::move(r.analysis);
   warnings_ = std::move(r.warnings);
   if (snapshot_) analysis_ = snapshot_->storedAnalysis();
-  // A snapshot read where its binaries and debug files are missing: its own symbolized frames
-  // (rendered values, nothing to walk) are better than what the engine can redo.
+  // A snapshot's own symbolized frames (rendered values, nothing to walk) win over a re-unwind
+  // here unless every module they name is the same build here (by build-id), and the re-unwind
+  // knows at least as much: names, source lines and variables (a split-debug build without its
+  // debug files still names every function, from the symbol table).
   if (snapshot_) {
-    // What each side knows: names, source lines and variables (a split-debug build without its
-    // debug files still names every function, from the symbol table).
     auto facts = [](const std::vector<ThreadBacktrace> &bts) {
       size_t n = 0;
       for (const ThreadBacktrace &b : bts)
         for (const Frame &f : b.frames) n += !f.function.empty() + !f.file.empty() + f.variables.size();
       return n;
     };
-    if (facts(fresh) < facts(snapshot_->backtraces)) fresh = snapshot_->backtraces;
+    bool sameBuilds = true;
+    for (const ThreadBacktrace &b : snapshot_->backtraces)
+      for (const Frame &f : b.frames) {
+        if (f.module.empty() || f.module[0] != '/') continue;  // [vdso]: no file on either side
+        const ModuleInfo *m = t.moduleFor(f.pc);
+        if (!m || !buildIdsMatch(m->buildId, m->fileBuildId)) sameBuilds = false;
+      }
+    if (!sameBuilds || facts(fresh) < facts(snapshot_->backtraces)) fresh = snapshot_->backtraces;
   }
   backtraces_ = std::move(fresh);
   computed_ = true;

@@ -35,7 +35,7 @@ class Session {
 public:
   static std::shared_ptr<Session> open(const TargetRequest &request,
                                        const std::vector<std::string> &debugDirs);
-  static std::shared_ptr<Session> openFile(const std::string &path, const std::string &exe,
+  static std::shared_ptr<Session> openFile(const std::string &path, const std::string &exe, bool allowMismatch,
                                            const std::vector<std::string> &debugDirs);
   static std::shared_ptr<Session> attach(int pid, const std::vector<std::string> &debugDirs);
 

@@ -6,6 +6,7 @@ namespace bt::pyapi {
 void bindSession(py::module_ &m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def_static("open_file", &Session::openFile, py::arg("path"), py::arg("exe") = "",
+                  py::arg("allow_mismatch") = false,
                   py::arg("debug_dirs") = std::vector<std::string>{})
       .def_static("attach", &Session::attach, py::arg("pid"),
                   py::arg("debug_dirs") = std::vector<std::string>{})
@@ -27,6 +28,8 @@ void bindSession(py::module_ &m) {
         py::object ns = py::module_::import("types").attr("SimpleNamespace");
         for (const ModuleInfo &mi : s.target().modules())
           out.append(ns(py::arg("path") = mi.path, py::arg("build_id") = mi.buildId,
+                        py::arg("file_build_id") = mi.fileBuildId, py::arg("mismatch") = mi.mismatch,
+                        py::arg("mismatch_allowed") = mi.mismatchAllowed,
                         py::arg("start") = mi.start, py::arg("end") = mi.end,
                         py::arg("load_bias") = mi.loadBias, py::arg("main") = mi.isMainExecutable));
         return out;
