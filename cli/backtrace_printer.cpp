@@ -160,6 +160,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
           for (const Classification &c : analysis->classifications) j.value(classificationToJson(c));
         });
       });
+    j.attribute("partial", target.partial());
     if (warnings)
       j.attributeArray("warnings", [&] {
         for (const std::string &w : *warnings) j.value(jsonText(w));

@@ -57,6 +57,8 @@ exit status:
   0 success             1 other error          2 usage error
   3 no such process     4 permission denied    5 not a core file / bad input
   6 truncated core      7 missing file (executable, core)
+  9 partial result: printed, but the source is incomplete (a truncated core, a missing
+    or mismatched executable); the warnings on stderr say what is missing
 )";
 
 int main(int argc, char **argv) {
@@ -176,7 +178,7 @@ int backtraceMain(int argc, char **argv) {
     for (const std::string &w : result.warnings)
       if (++shown <= 10) llvm::errs() << "bt: warning: " << w << "\n";
   }
-  return 0;
+  return resultStatus(target->partial());
 }
 
 }  // namespace bt

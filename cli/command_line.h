@@ -10,6 +10,12 @@
 
 namespace bt {
 
+// The result was printed (or the snapshot written), but the source is incomplete: a truncated
+// core, a missing or mismatched executable (Target::partial; the warnings say what is missing).
+constexpr int kPartialExitStatus = 9;
+// The exit status of a command that printed its result for `target`: 0, or partial.
+inline int resultStatus(bool partial) { return partial ? kPartialExitStatus : 0; }
+
 // "bt CMD: MSG / Try 'bt CMD --help'" (cmd "" for bt itself); returns the usage exit status.
 int usageError(const std::string &cmd, const std::string &msg);
 // "bt: error: MSG"; returns the error's exit status.

@@ -41,6 +41,9 @@ options:
   --debug-dir DIR        also look for debug files in DIR (repeatable)
   --max-frames N, --past-main, --no-cache, --allow-mismatch, -q    as for bt
   -h, --help             show this help
+
+exit status: as for bt; 9: the snapshot was written, but from an incomplete source (a
+truncated core, a missing or mismatched executable; the warnings say what is missing)
 )";
 
 }  // namespace
@@ -93,7 +96,7 @@ int snapshotMain(int argc, char **argv) {
   if (!summary) return fail(takeErrorReport(summary.takeError()));
   llvm::outs() << *summary << "\n";
   if (!c.quiet) printWarnings(**target, symbols, llvm::errs());
-  return 0;
+  return resultStatus((*target)->partial());
 }
 
 }  // namespace bt

@@ -32,6 +32,10 @@ options:
   --exe PATH          the executable of a core file, if the recorded path has moved
   --allow-mismatch    serve a core's code from a module file of another build (by default
                       a file whose build-id differs from the process's is not read)
+  --serve-files       always serve the module files to the debugger (vFile). By default
+                      they are served over TCP, and over stdio only when this machine lacks
+                      the same builds: otherwise gdb reads them from here directly, without
+                      a "Reading ... from remote target" line and a transfer per module
   --log FILE          write every packet exchanged to FILE
   -h, --help          show this help
   --version           show the version
@@ -46,7 +50,7 @@ static int usage(const std::string &msg) {
 
 int main(int argc, char **argv) {
   std::string input, listen, exe, logPath;
-  bool allowMismatch = false;
+  bool allowMismatch = false, serveFiles = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -58,6 +62,8 @@ int main(int argc, char **argv) {
       return 0;
     } else if (a == "--allow-mismatch") {
       allowMismatch = true;
+    } else if (a == "--serve-files") {
+      serveFiles = true;
     } else if (a == "--listen" || a == "--exe" || a == "--log") {
       const char *v = value();
       if (!v) return usage(a + " needs a value");
@@ -99,6 +105,9 @@ int main(int argc, char **argv) {
   }
   rsp::ServerOptions opts;
   opts.log = log.get();
+  // Over stdio the debugger runs here: when the files here are the builds the target ran, it
+  // reads them itself (fast, quiet). Over TCP it may run elsewhere: files are served.
+  opts.serveFiles = serveFiles || !listen.empty() || !rsp::localFilesMatch(*target);
   rsp::RemoteServer server(*target, opts);
   std::unique_ptr<rsp::Transport> transport;
   if (!listen.empty()) {

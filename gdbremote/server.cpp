@@ -104,7 +104,9 @@ std::string RemoteServer::stopReply(const ThreadInfo &t) {
   // A core gives every thread the fatal signal; lldb asks each thread why it stopped
   // (qThreadStopInfo): only the crashed one did.
   if (lldb_ && target_.crashedTid() && !crashed) {
-    return "T00thread:" + hexNum(uint64_t(t.tid)) + ";";
+    std::string out = "T00thread:" + hexNum(uint64_t(t.tid)) + ";";
+    if (!t.name.empty()) out += "hexname:" + toHex(t.name.data(), t.name.size()) + ";";
+    return out;
   }
   // SIGTRAP would make gdb's `next` loop forever on a target that never moves: SIGINT instead.
   int g = gdbSignal(sig);
@@ -296,8 +298,20 @@ std::string RemoteServer::xfer(const std::string &args) {
   return (off + chunk.size() >= data.size() ? "l" : "m") + escapeBinary(chunk);
 }
 
+bool localFilesMatch(const Target &target) {
+  for (const ModuleInfo &m : target.modules()) {
+    if (m.path.empty() || m.path[0] != '/') continue;  // [vdso]: in memory, no file
+    const std::string &file = m.hostPath.empty() ? m.path : m.hostPath;
+    if (m.buildId.empty() ? access(file.c_str(), R_OK) != 0 : !buildIdsMatch(m.buildId, m.fileBuildId))
+      return false;
+  }
+  return true;
+}
+
 // vFile: only the files of modules the target lists, read-only.
 std::string RemoteServer::vFile(const std::string &args) {
+  // No file transfer (an empty reply): the debugger reads this machine's files itself.
+  if (!opts_.serveFiles) return {};
   auto fail = [](int err) { return "F-1," + hexNum(uint64_t(err)); };
   if (args.rfind("setfs:", 0) == 0) return "F0";
   if (args.rfind("open:", 0) == 0) {

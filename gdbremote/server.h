@@ -22,7 +22,16 @@ namespace bt::rsp {
 
 struct ServerOptions {
   llvm::raw_ostream *log = nullptr;  // every packet exchanged, for debugging clients
+  // Answer vFile (the debugger reads module files through the server). Off, the debugger is
+  // told the server has no file transfer and reads this machine's files itself (gdb with its
+  // default sysroot "target:" then does so without "Reading ... from remote target" for each
+  // module): right only when it runs here and the files are the builds the target ran.
+  bool serveFiles = true;
 };
+
+// Every module file of the target is on this machine and the same build (by build-id; a
+// module without one: the file exists), so a debugger on this machine can read them directly.
+bool localFilesMatch(const Target &target);
 
 class RemoteServer {
 public:

@@ -28,6 +28,12 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     if (opts.releaseWhenDone) target.release();
   };
   r.unwound = unwindAllThreads(target, symbols, opts.unwind);
+  auto interrupted = [&] { return opts.unwind.interrupted && opts.unwind.interrupted(); };
+  if (interrupted()) {
+    release();
+    r.interrupted = true;
+    return r;
+  }
   // Symbolizing reads no target memory, reading variables does: without variables the target
   // goes before the (possibly slow) symbolization.
   if (!needTarget) release();
@@ -49,6 +55,10 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     if (v) r.globals.push_back(std::move(*v));
   }
   if (needTarget) release();
+  if (interrupted()) {
+    r.interrupted = true;
+    return r;
+  }
   r.stoppedMs = target.stoppedMs();
   r.analysis = analyzeCrash(target, r.backtraces);
   std::set<std::string> seen;

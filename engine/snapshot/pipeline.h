@@ -40,6 +40,8 @@ struct PipelineResult {
   // What the source and its files contradicted or lacked (the target's warnings first, then the
   // symbolizer's: missing debug files, corrupt DWARF, ...), each once.
   std::vector<std::string> warnings;
+  // opts.unwind.interrupted said stop: the result is incomplete and only good to throw away.
+  bool interrupted = false;
 };
 
 // Called once, while the target is still frozen and after everything the pipeline reads from

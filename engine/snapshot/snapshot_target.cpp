@@ -17,7 +17,7 @@ SnapshotTarget::SnapshotTarget(SnapshotData data) : data_(std::move(data)) {
   crashedTid_ = data_.crashedTid;
   xcr0_ = data_.xcr0;
   for (ModuleInfo &m : modules_) m.hostPath.clear();  // the recorded path, on this machine
-  checkModuleFiles();
+  checkModuleFiles(/*report=*/false);
 }
 
 llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::string &path) {

@@ -264,7 +264,7 @@ std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &qu
   if (!byUnit.empty()) {
     constexpr size_t kUnitsPerBatch = 16;
     auto it = byUnit.begin();
-    while (it != byUnit.end() && !dwarfBroken_) {
+    while (it != byUnit.end() && !dwarfBroken_ && !(opts_.interrupted && opts_.interrupted())) {
       std::unique_ptr<DWARFContext> ctx = scratchContext();
       auto batchEnd = it;
       for (size_t n = 0; n < kUnitsPerBatch && batchEnd != byUnit.end(); ++n) ++batchEnd;

@@ -29,6 +29,9 @@ struct SymbolizerOptions {
   std::vector<std::string> debugDirs;
   std::string cacheDir;  // inflation cache; "" disables
   bool variables = false;  // also load what variable locations need (location lists)
+  // Polled between batches of compile units: true stops the work (a Python caller's Ctrl-C);
+  // what is left unanswered is empty. It must stay true once it has said so.
+  std::function<bool()> interrupted;
 };
 
 class Value;  // engine/vars/value.h: the walkable value (only when the caller asked for it)

@@ -100,17 +100,24 @@ llvm::Error CoreFile::parse() {
       return makeError(ErrorKind::BadInput, "{0}: corrupt program header", path_);
     needed = std::max<uint64_t>(needed, ph.p_offset + ph.p_filesz);
   }
-  if (needed > size)
-    return makeError(ErrorKind::Truncated,
-                     "{0}: truncated core file: {1} bytes, the program headers need {2}", path_,
-                     size, needed);
+  // A truncated core (a full disk, a size limit, a copy cut short) still holds what comes first:
+  // the notes with every thread's registers, then memory in address order. Show what is there.
+  if (needed > size) {
+    partial_ = true;
+    warnings_.push_back(llvm::formatv("truncated core file: {0} of the {1} bytes its program "
+                                      "headers describe; the memory stored past byte {0} is "
+                                      "missing (unreadable, never guessed)",
+                                      size, needed)
+                            .str());
+  }
   bool sawNotes = false;
   for (auto &ph : phdrs) {
+    uint64_t present = ph.p_offset >= size ? 0 : std::min<uint64_t>(ph.p_filesz, size - ph.p_offset);
     if (ph.p_type == PT_NOTE) {
       sawNotes = true;
-      if (auto err = parseNotes(base + ph.p_offset, ph.p_filesz)) return err;
+      if (auto err = parseNotes(base + ph.p_offset, present, present < ph.p_filesz)) return err;
     } else if (ph.p_type == PT_LOAD) {
-      segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, ph.p_flags});
+      segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, present, ph.p_flags, ph.p_filesz});
       MemoryRegion r;
       r.start = ph.p_vaddr;
       r.end = ph.p_vaddr + ph.p_memsz;
@@ -119,6 +126,11 @@ llvm::Error CoreFile::parse() {
       regions_.push_back(r);
     }
   }
+  if (sawNotes && threads_.empty() && partial_)
+    return makeError(ErrorKind::Truncated,
+                     "{0}: truncated core file: {1} bytes, cut before its first thread's "
+                     "registers (NT_PRSTATUS); the program headers describe {2}",
+                     path_, size, needed);
   if (!sawNotes || threads_.empty())
     return makeError(ErrorKind::BadInput, "{0}: core file has no thread (NT_PRSTATUS) notes",
                      path_);
@@ -142,9 +154,13 @@ llvm::Error CoreFile::parse() {
   if (!coreExe.empty()) facts_.executable = coreExe;
   std::string exeOnDisk = hostPath(facts_.executable);
   if (exeOverride_.empty() && !coreExe.empty() && !fileExists(exeOnDisk)) {
-    return makeError(ErrorKind::MissingFile,
-                     "{0}: the core's executable {1} is missing; pass --exe PATH", path_,
-                     facts_.executable);
+    // Registers, memory and the libraries are still here: frames in the executable get
+    // module+offset only, as gdb shows them without the file.
+    partial_ = true;
+    warnings_.push_back("the core's executable " + facts_.executable +
+                        " is missing: frames in it show module+offset only and unwinding "
+                        "through them is by heuristics (--exe PATH, or exe= in Python, names "
+                        "where it is)");
   }
 
   MemoryReader rd = [this](uint64_t a, void *b, size_t n) { return readMemory(a, b, n); };
@@ -156,7 +172,7 @@ llvm::Error CoreFile::parse() {
   return llvm::Error::success();
 }
 
-llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
+llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n, bool cutShort) {
   ThreadInfo *current = nullptr;
   std::string processName;  // NT_PRPSINFO's pr_fname: the main thread's name
   // The kernel writes NT_SIGINFO right after the crashing thread's NT_PRSTATUS (pr_cursig is the
@@ -270,7 +286,8 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n) {
         break;
     }
   }
-  if (notes.overran())
+  // A note cut off by the end of a truncated core is the truncation (already reported).
+  if (notes.overran() && !cutShort)
     return makeError(ErrorKind::BadInput,
                      "{0}: corrupt core file: note at offset {1} overruns its segment", path_,
                      notes.offset());
@@ -376,6 +393,8 @@ size_t CoreFile::readMemory(uint64_t addr, void *buf, size_t len) {
     if (inSeg < s.filesz) {
       n = std::min<uint64_t>(len - done, s.filesz - inSeg);
       memcpy((uint8_t *)buf + done, base + s.offset + inSeg, n);
+    } else if (inSeg < s.dumped) {
+      break;  // stored in the core, but cut off with its end: lost, not the file's bytes
     } else {
       // Not dumped (typically unmodified file-backed pages): read the file on disk.
       size_t want = std::min<uint64_t>(len - done, s.vaddr + s.memsz - a);

@@ -2,7 +2,8 @@
 // facts from NT_PRPSINFO, the fault from NT_SIGINFO, auxv from NT_AUXV, file mappings from NT_FILE,
 // memory from PT_LOAD segments. Pages the kernel did not dump (file-backed text) are read from the
 // mapped files on disk, the way gdb does. Every offset read from the file is bounds-checked: a
-// truncated or corrupt core yields an error, never a crash.
+// corrupt core yields an error, never a crash; a truncated one (or one whose executable is
+// missing) is read as far as it goes and marked partial(), with a warning saying what is missing.
 #pragma once
 
 #include "target/target.h"
@@ -32,8 +33,9 @@ public:
 
 private:
   struct Segment {
-    uint64_t vaddr, memsz, offset, filesz;
+    uint64_t vaddr, memsz, offset, filesz;  // filesz: the bytes present in the file
     uint32_t flags;
+    uint64_t dumped;  // the bytes the kernel stored (more than filesz in a truncated core)
   };
   struct FileMapping {
     uint64_t start, end, offset;  // offset in bytes
@@ -41,7 +43,8 @@ private:
   };
 
   llvm::Error parse();
-  llvm::Error parseNotes(const uint8_t *p, size_t n);
+  // cutShort: the core ends inside the notes (truncated), so the last one may be incomplete.
+  llvm::Error parseNotes(const uint8_t *p, size_t n, bool cutShort);
   size_t readFromMappedFile(uint64_t addr, void *buf, size_t len);
   std::string hostPath(const std::string &corePath) const;
 

@@ -31,7 +31,7 @@ bool buildIdsMatch(const std::string &a, const std::string &b) {
   return a.size() <= b.size() ? b.compare(0, a.size(), a) == 0 : a.compare(0, b.size(), b) == 0;
 }
 
-void Target::checkModuleFiles() {
+void Target::checkModuleFiles(bool report) {
   for (ModuleInfo &m : modules_) {
     const std::string &file = m.hostPath.empty() ? m.path : m.hostPath;
     m.fileBuildId = readBuildIdFromFile(file);
@@ -48,7 +48,8 @@ void Target::checkModuleFiles() {
       }
     }
     m.mismatch = !m.fileBuildId.empty();
-    if (!m.mismatch) continue;
+    if (!m.mismatch || !report) continue;
+    partial_ = true;
     warnings_.push_back(mismatchWarning(m));
   }
 }

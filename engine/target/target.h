@@ -109,11 +109,16 @@ public:
   // signal number out of range, ...): reported with the result, never turned into an invented
   // fact.
   const std::vector<std::string> &warnings() const { return warnings_; }
+  // Part of what the source should hold is missing (a truncated core, a missing or mismatched
+  // executable): the results are shown, the warnings say what is missing, and the fronts report
+  // a distinct "partial" status.
+  bool partial() const { return partial_; }
 
   // Compares every module's build-id with the file this machine holds for it (fileBuildId,
-  // mismatch) and warns about each mismatch. Each source calls it once its modules are known.
-  // Afterwards, allowMismatchedFiles() lets the files be used anyway (--allow-mismatch).
-  void checkModuleFiles();
+  // mismatch) and, with `report`, warns about each mismatch and marks the source partial. Each
+  // source calls it once its modules are known (a snapshot without `report`: its stored frames
+  // do not need the files). Afterwards, allowMismatchedFiles() lets the files be used anyway.
+  void checkModuleFiles(bool report = true);
   void allowMismatchedFiles();
   // True if the file holding `mod` on this machine may be read (not a mismatched build).
   static bool fileUsable(const ModuleInfo &mod) { return !mod.mismatch || mod.mismatchAllowed; }
@@ -140,6 +145,7 @@ protected:
   std::optional<int> crashedTid_;
   std::optional<uint64_t> xcr0_;
   std::vector<std::string> warnings_;
+  bool partial_ = false;
 };
 
 }  // namespace bt

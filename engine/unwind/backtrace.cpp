@@ -36,6 +36,10 @@ std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
   Unwinder unwinder(target, symbols, opts);
   std::vector<UnwindResult> unwound;
   for (const ThreadInfo &t : target.threads()) {
+    if (opts.interrupted && opts.interrupted()) {
+      unwound.emplace_back().stopReason = "interrupted";
+      continue;
+    }
     unwound.push_back(unwinder.unwind(t.regs));
     unwound.back().threadPointer = t.regs.fs_base;
   }

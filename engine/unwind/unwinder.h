@@ -10,6 +10,8 @@
 
 #include <llvm/Support/MemoryBuffer.h>
 
+#include <functional>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +39,9 @@ struct UnwindOptions {
   size_t maxFrames = 4096;
   size_t scanWords = 1024;  // how far a stack scan may look, in 8-byte words
   bool pastMain = false;     // keep the C runtime's frames below main (gdb: backtrace past-main)
+  // Polled between threads: true stops the work (a Python caller's Ctrl-C); the threads left
+  // get no frames. It must stay true once it has said so.
+  std::function<bool()> interrupted;
 };
 
 struct UnwindResult {

@@ -257,6 +257,12 @@ class Process:
         return list(self._live().warnings)
 
     @property
+    def partial(self) -> bool:
+        """The source is incomplete (a truncated core, a missing or mismatched executable):
+        what could be read is here, and `warnings` say what is missing."""
+        return self._live().partial
+
+    @property
     def fingerprint_frames(self) -> List[str]:
         """The frames the fingerprint hashes, as ``module!function``."""
         return list(self._live().fingerprint_frames)

@@ -6,7 +6,8 @@ in Python.
     btengine capture PID -o FILE [--no-vars] [--attr K=V]                       take a snapshot
 
 Exit status: 0 on success, 1 when the target cannot be read (the reason is printed on stderr),
-2 for bad usage.
+2 for bad usage, 9 when the result was printed but the source is incomplete (a truncated core,
+a missing or mismatched executable: the warnings on stderr say what is missing), as for bt.
 """
 
 from __future__ import annotations
@@ -23,11 +24,24 @@ def _frame_line(f: btengine.Frame) -> str:
     where = f" at {f.file}:{f.line}" if f.file else ""
     flags = " (inlined)" if f.inlined else ""
     flags += f" (suspect: found by {f.how})" if f.suspect else ""
+    flags += " (build-id mismatch)" if f.build_id_mismatch else ""
     return f"#{f.index:<3} {f.pc:#018x} in {f.function or '??'}{where}{flags}"
 
 
+PARTIAL = 9  # as bt: the result was printed, but the source is incomplete
+
+
 def _open(args: argparse.Namespace) -> btengine.Process:
-    return btengine.open(args.target, exe=args.exe, debug_dirs=args.debug_dir)
+    return btengine.open(args.target, exe=args.exe, debug_dirs=args.debug_dir,
+                         allow_mismatch=args.allow_mismatch)
+
+
+def _finish(p: btengine.Process) -> int:
+    """Warnings on stderr, as bt prints them; the exit status says whether the result is
+    partial."""
+    for w in p.warnings[:10]:
+        print(f"btengine: warning: {w}", file=sys.stderr)
+    return PARTIAL if p.partial else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -36,13 +50,14 @@ def _show(args: argparse.Namespace) -> int:
             threads: List[Dict[str, Any]] = []
             doc: Dict[str, Any] = {"kind": p.kind, "pid": p.pid, "executable": p.executable,
                                    "signal": p.signal.name if p.signal else None,
-                                   "threads": threads}
+                                   "threads": threads, "partial": p.partial,
+                                   "warnings": p.warnings}
             for t in p.threads:
                 frames = []
                 for f in t.frames:
                     d: Dict[str, Any] = {"index": f.index, "pc": hex(f.pc), "function": f.function,
                                          "file": f.file, "line": f.line, "inlined": f.inlined,
-                                         "how": f.how}
+                                         "how": f.how, "build_id_mismatch": f.build_id_mismatch}
                     if args.vars:
                         d["variables"] = [{"name": v.name, "kind": v.kind, "type": v.type,
                                            "value": v.text} for v in f.variables]
@@ -51,7 +66,7 @@ def _show(args: argparse.Namespace) -> int:
                                 "frames": frames})
             json.dump(doc, sys.stdout, indent=1)
             print()
-            return 0
+            return _finish(p)
         print(repr(p))
         for t in p.threads:
             print(f"\nThread {t.tid} {t.name!r}" + (" (crashed)" if t.crashed else ""))
@@ -60,7 +75,7 @@ def _show(args: argparse.Namespace) -> int:
                 if args.vars:
                     for v in f.variables:
                         print(f"        {v.name} = {v.text}")
-    return 0
+        return _finish(p)
 
 
 def _threads(args: argparse.Namespace) -> int:
@@ -70,7 +85,7 @@ def _threads(args: argparse.Namespace) -> int:
             top = frames[0].function if frames else None
             print(f"{t.tid:>8} {t.name or '?':<16} {'crashed ' if t.crashed else ''}"
                   f"{top or '??'}")
-    return 0
+        return _finish(p)
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -95,6 +110,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for p in (s, t):
         p.add_argument("target", help="a snapshot (.btsnap) or a core file")
         p.add_argument("--exe", help="the core's executable, when it moved")
+        p.add_argument("--allow-mismatch", action="store_true",
+                       help="use module files of another build than the process ran "
+                            "(frames in them are marked)")
         p.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
                        help="also search DIR/.build-id for debug files (repeatable)")
     s.add_argument("--vars", action="store_true", help="also variables")

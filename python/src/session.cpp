@@ -5,16 +5,27 @@
 #include "snapshot/snapshot_target.h"
 #include "support/error.h"
 
+#include <pybind11/pybind11.h>
+
 #include <stdexcept>
 
 namespace bt::pyapi {
 
 [[noreturn]] void raise(llvm::Error e) { throw EngineError(takeErrorReport(std::move(e))); }
 
-static std::unique_ptr<Symbolizer> makeSymbols(const std::vector<std::string> &debugDirs) {
+bool Session::interrupted() {
+  // Python runs signal handlers only between bytecodes: a long engine call polls for them (the
+  // GIL is held), so Ctrl-C stops it. The handler's exception stays set until compute() throws.
+  if (!interrupted_ && PyErr_CheckSignals() != 0) interrupted_ = true;
+  return interrupted_;
+}
+
+std::unique_ptr<Symbolizer> Session::makeSymbols(const std::vector<std::string> &debugDirs) {
   PipelineOptions needs;
   needs.variables = true;
-  return std::make_unique<Symbolizer>(symbolizerOptionsFor(needs, debugDirs, /*useCache=*/true));
+  SymbolizerOptions so = symbolizerOptionsFor(needs, debugDirs, /*useCache=*/true);
+  so.interrupted = [this] { return interrupted(); };
+  return std::make_unique<Symbolizer>(std::move(so));
 }
 
 std::shared_ptr<Session> Session::open(const TargetRequest &request,
@@ -28,7 +39,7 @@ std::shared_ptr<Session> Session::open(const TargetRequest &request,
   // capture's memory budget) only in the target, not copied twice.
   if (auto *snap = dynamic_cast<SnapshotTarget *>(s->target_.get()))
     s->snapshot_ = std::make_unique<SnapshotData>(snap->dataWithoutMemory());
-  s->symbols_ = makeSymbols(debugDirs);
+  s->symbols_ = s->makeSymbols(debugDirs);
   return s;
 }
 
@@ -64,7 +75,14 @@ void Session::compute() {
   opts.variables = true;
   opts.keepValues = values_;
   opts.releaseWhenDone = false;  // values walk the live process until close()
+  opts.unwind.interrupted = [this] { return interrupted(); };
   PipelineResult r = runPipeline(t, *symbols_, opts);
+  if (r.interrupted) {
+    // Nothing is kept: the next access computes again from the start.
+    interrupted_ = false;
+    values_.reset();
+    throw pybind11::error_already_set();
+  }
   frameVars_ = std::move(r.variables);
   for (size_t i = 0; i < r.unwound.size() && i < t.threads().size(); ++i)
     physical_.emplace_back(t.threads()[i].tid, std::move(r.unwound[i].frames));

@@ -56,6 +56,8 @@ public:
 
 private:
   void compute();
+  bool interrupted();  // a Python signal handler raised (Ctrl-C): stop the engine's work
+  std::unique_ptr<Symbolizer> makeSymbols(const std::vector<std::string> &debugDirs);
 
   std::unique_ptr<Target> target_;
   std::unique_ptr<Symbolizer> symbols_;
@@ -64,6 +66,7 @@ private:
   std::unique_ptr<SnapshotData> snapshot_;  // for snapshots: their stored frames and facts (no memory)
   std::string kind_;
   bool computed_ = false;
+  bool interrupted_ = false;
   std::vector<ThreadBacktrace> backtraces_;
   AnalysisResult analysis_;
   std::vector<std::string> warnings_;

@@ -65,6 +65,7 @@ void bindSession(py::module_ &m) {
         return py::str(s.analysis().fingerprint.hash);
       })
       .def_property_readonly("warnings", [](Session &s) { return s.warnings(); })
+      .def_property_readonly("partial", [](Session &s) { return s.target().partial(); })
       .def_property_readonly("fingerprint_frames", [](Session &s) {
         if (s.snapshot()) return s.snapshot()->fingerprintFrames;
         return s.analysis().fingerprint.frames;

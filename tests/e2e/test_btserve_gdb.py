@@ -10,7 +10,10 @@ The only normalizations are those in `normalize()`, each with its reason:
       "Program terminated ..." banner) is not compared; the remote side's chatter is checked
       separately for unexpected warnings (test_no_unexpected_warnings_when_connecting).
   N2  "Reading FILE from remote target..." / "warning: File transfers from remote targets can
-      be slow" lines: gdb's progress messages for vFile transfers (sysroot target: only).
+      be slow" lines: gdb's progress messages for vFile transfers (sysroot target: with
+      btserve --serve-files only); "warning: remote target does not support file transfer,
+      attempting to access files from local filesystem.": gdb's one line when btserve lets it
+      read the files here (its default over stdio when they are the same builds).
   N3  the `target:` prefix gdb puts before the paths of files it read through vFile
       (sysroot target: only; the main matrix runs with `set sysroot /` and compares exactly).
   N4  the Target Id of a thread (`info threads` column, `thread apply` headers): a core gets
@@ -57,7 +60,8 @@ THIRD = {"deep_c": "gcc-O2-dwarf5-pie-nofp-split", "vars_c": "clang-O2-dwarf4-pi
          "recursion_c": "gcc-O2-dwarf5-static-nofp", "vars_cpp": "gcc-O2-dwarf5-static-nofp"}
 MATRIX = [f"{p}.{v}" for p in PROGRAMS
           for v in ("gcc-O0-dwarf5-pie-fp", "clang-O2-dwarf5-pie-nofp", THIRD[p])]
-# The default sysroot (target:, files read through vFile) for a few: N2 and N3 apply.
+# The default sysroot (target:) for a few: the core's session takes btserve's fast path (gdb
+# reads the files here), the snapshot's reads them through vFile (--serve-files). N2, N3 apply.
 TARGET_SYSROOT = ["vars_c.gcc-O0-dwarf5-pie-fp", "threads_cpp.clang-O2-dwarf5-pie-nofp",
                   "deep_c.gcc-O2-dwarf5-pie-nofp-split"]
 
@@ -168,6 +172,8 @@ _DROP = [
     re.compile(r"^\[Inferior 1 \(process \d+\) detached\]$"),                    # N5
     re.compile(r"^Reading .* from remote target\.\.\.$"),                        # N2
     re.compile(r"^warning: File transfers from remote targets can be slow\."),   # N2
+    re.compile(r"^warning: remote target does not support file transfer, attempting to access "
+               r"files from local filesystem\.$"),                                 # N2
 ]
 
 
@@ -332,9 +338,17 @@ def test_session_matches_gdb_on_the_core(bt_bin, served, name):
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         f_core = pool.submit(gdb_on_core, entry, core, sections)
         f_rcore = pool.submit(gdb_on_btserve, entry, core, sections, not target_sysroot)
-        f_rsnap = pool.submit(gdb_on_btserve, entry, snap, sections, not target_sysroot)
+        # With the default sysroot: the core's session reads the files here (btserve's fast
+        # path: the same builds), the snapshot's through vFile (--serve-files).
+        f_rsnap = pool.submit(gdb_on_btserve, entry, snap, sections, not target_sysroot,
+                              ["--serve-files"] if target_sysroot else [])
         want, rcore, rsnap = f_core.result(), f_rcore.result(), f_rsnap.result()
     problems = []
+    if target_sysroot:
+        if "from remote target" in rcore.stdout:
+            problems.append("[btserve core] gdb read files through vFile although the files here match")
+        if "from remote target" not in rsnap.stdout:
+            problems.append("[btserve snapshot --serve-files] gdb read no file through vFile")
     for run in (want, rcore, rsnap):
         if run.returncode != 0:
             problems.append(f"gdb exited {run.returncode}:\n{run.describe()}")

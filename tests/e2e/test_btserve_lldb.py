@@ -111,3 +111,37 @@ def test_lldb_session_matches_lldb_on_the_core(bt_bin, manifest, cores, tmp_path
         assert regs_got.get(r) == regs_want.get(r), r
     assert _images(got["image list"]) == _images(want["image list"])
     assert len(_images(got["image list"])) >= 2 or "static" in name
+
+
+def test_lldb_names_every_thread(bt_bin, manifest, tmp_path):
+    """lldb asks each thread why it stopped (qThreadStopInfo): every reply carries the thread's
+    name, not only the crashed thread's. A snapshot of the live threads_cpp program (five named
+    workers; their names read from /proc like gdb's `info threads` are the oracle), with one
+    worker marked as the crashed thread, is served."""
+    import json
+    from snapshot_file import read_snapshot
+    from test_snapshot_bad_input import pack
+    entry = next(e for e in manifest["binaries"] if e["name"] == PROGRAMS[0])
+    live = tmp_path / "live.btsnap"
+    with u.paused(entry["path"]) as p:
+        run = u.run_bt(["snapshot", str(p.pid), "-o", str(live), "-q"])
+        assert run.returncode == 0, run.describe()
+    snap = read_snapshot(live)
+    waiter = next(t["tid"] for t in snap.doc["threads"] if t["name"] == "bt-waiter")
+    snap.doc["crashed_tid"] = waiter  # the other threads' replies take lldb's short form
+    served = tmp_path / "crashed-worker.btsnap"
+    served.write_bytes(pack(snap.doc, snap.slices))
+    doc = json.loads(u.run_bt(["show", "--json", str(served)]).stdout)
+    assert doc["crashed_tid"] == waiter
+    want = {t["tid"]: t["name"] for t in doc["threads"] if t["name"]}
+    assert {"bt-locker", "bt-poller", "bt-reader", "bt-sleeper", "bt-waiter"} <= set(want.values())
+    proc, port = _serve(bt_bin, served)
+    try:
+        run = subprocess.run([LLDB, entry["path"], "-b", "-o", "settings set use-color false",
+                              "-o", f"gdb-remote 127.0.0.1:{port}", "-o", "thread list"],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        proc.wait(timeout=30)
+    got = {int(tid): name for tid, name in
+           re.findall(r"thread #\d+: tid = (\d+),.*?name = '([^']*)'", run.stdout)}
+    assert got == want, run.stdout

@@ -505,8 +505,19 @@ def _vfile_open(r, path, flags=0):
     return r.request(f"vFile:open:{path.encode().hex()},{flags:x},0")
 
 
-def test_vfile_serves_modules_only(server):
+def test_vfile_is_off_over_stdio_when_the_files_here_match(server):
+    # gdb then reads this machine's files itself: no transfer, no "Reading ... from remote
+    # target" line per module. The files are the fixture's own: the same builds.
     s = server()
+    r = s.rsp
+    r.no_ack()
+    r.request(QSUPPORTED)
+    assert _vfile_open(r, s.entry["path"]) == b""
+    assert r.request("vFile:setfs:0") == b""
+
+
+def test_vfile_serves_modules_only(server):
+    s = server(extra=["--serve-files"])
     r = s.rsp
     r.no_ack()
     r.request(QSUPPORTED)
@@ -815,8 +826,8 @@ def test_bad_files_are_refused_before_any_protocol(files, tmp_path):
     header_only.write_bytes(raw[:20])
     corrupt = tmp_path / "corrupt.btsnap"
     corrupt.write_bytes(raw[:40] + bytes(b ^ 0x5A for b in raw[40:80]) + raw[80:])
-    truncated_core = tmp_path / "truncated.core"
-    truncated_core.write_bytes(core.path.read_bytes()[:3000])
+    truncated_core = tmp_path / "truncated.core"  # cut inside the program headers
+    truncated_core.write_bytes(core.path.read_bytes()[:100])
     for path in [tmp_path / "missing", garbage, empty, truncated, header_only, corrupt, truncated_core,
                  tmp_path]:
         rc, out, err = _bad_file_run(path)

@@ -69,9 +69,19 @@ TEST(CoreFile, ParsesThreadsSignalProcessAndMemory) {
   unlink(path.c_str());
 }
 
-TEST(CoreFile, TruncatedCoreIsATruncatedError) {
+TEST(CoreFile, CoreCutBeforeItsThreadsIsATruncatedError) {
   std::string data = sampleCore();
-  for (size_t cut : {data.size() - 100, data.size() / 2, size_t(200), size_t(70)}) {
+  Elf64_Ehdr eh;
+  memcpy(&eh, data.data(), sizeof eh);
+  uint64_t notes = 0;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    memcpy(&ph, data.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_NOTE) notes = ph.p_offset;
+  }
+  ASSERT_GT(notes, 0u);
+  // Inside the ELF header, inside the program headers, inside the first NT_PRSTATUS.
+  for (size_t cut : {size_t(70), size_t(200), size_t(notes + 40)}) {
     std::string path = writeTemp(data.substr(0, cut));
     auto core = CoreFile::open(path);
     ASSERT_FALSE(bool(core)) << "cut at " << cut;
@@ -80,6 +90,39 @@ TEST(CoreFile, TruncatedCoreIsATruncatedError) {
     EXPECT_NE(r.message.find("truncated"), std::string::npos) << r.message;
     unlink(path.c_str());
   }
+}
+
+TEST(CoreFile, TruncatedCoreIsReadAsFarAsItGoes) {
+  std::string data = sampleCore();
+  // The stack segment is last: cut off its end, then most of it.
+  for (size_t lost : {size_t(100), size_t(4000)}) {
+    std::string path = writeTemp(data.substr(0, data.size() - lost));
+    auto core = CoreFile::open(path);
+    ASSERT_TRUE(bool(core)) << "lost " << lost << ": " << llvm::toString(core.takeError());
+    CoreFile &c = **core;
+    EXPECT_TRUE(c.partial());
+    ASSERT_FALSE(c.warnings().empty());
+    EXPECT_NE(c.warnings()[0].find("truncated core file"), std::string::npos) << c.warnings()[0];
+    // Every thread's registers are in the notes at the start.
+    ASSERT_EQ(c.threads().size(), 2u);
+    EXPECT_EQ(c.threads()[0].regs.rip, 0x401000u);
+    EXPECT_EQ(c.crashedTid(), 100);
+    // What is present reads as stored; what was cut off is unreadable, never zeros.
+    uint64_t w = 0;
+    EXPECT_TRUE(c.readU64(0x7ff000 + 8 * 7, w));
+    EXPECT_EQ(w, 0x1007u);
+    char buf[16];
+    EXPECT_EQ(c.readMemory(0x800000 - 8, buf, 8), 0u);
+    size_t present = 4096 - lost;
+    EXPECT_EQ(c.readMemory(0x7ff000 + present - 8, buf, 16), 8u);
+    unlink(path.c_str());
+  }
+  // A complete core is not partial.
+  std::string path = writeTemp(data);
+  auto whole = CoreFile::open(path);
+  ASSERT_TRUE(bool(whole));
+  EXPECT_FALSE((*whole)->partial());
+  unlink(path.c_str());
 }
 
 TEST(CoreFile, NotACoreIsABadInputError) {
