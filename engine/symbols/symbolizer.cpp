@@ -261,25 +261,34 @@ std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &qu
       markDwarfBroken(fault);
     }
   }
+  auto stop = [this] { return opts_.interrupted && opts_.interrupted(); };
   if (!byUnit.empty()) {
     constexpr size_t kUnitsPerBatch = 16;
     auto it = byUnit.begin();
-    while (it != byUnit.end() && !dwarfBroken_ && !(opts_.interrupted && opts_.interrupted())) {
+    while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
       std::unique_ptr<DWARFContext> ctx = scratchContext();
       auto batchEnd = it;
       for (size_t n = 0; n < kUnitsPerBatch && batchEnd != byUnit.end(); ++n) ++batchEnd;
       std::string fault;
-      bool ok = runGuarded(
-          [&] {
-            for (auto u = it; u != batchEnd; ++u) {
-              if (!unitIsSane(*ctx, u->first)) continue;  // symbol table below
-              for (size_t i : u->second) {
-                out[i] = answer(*ctx, queries[i]);
-                out[i].inCompileUnit = true;
-              }
-            }
-          },
-          &fault);
+      bool ok = true;
+      // Answered in slices, each under the fault guard, so an interruption is polled (outside
+      // the guard) however many pcs one compile unit holds.
+      constexpr size_t kQueriesPerSlice = 64;
+      for (auto u = it; u != batchEnd && ok && !stop(); ++u) {
+        bool sane = false;
+        ok = runGuarded([&] { sane = unitIsSane(*ctx, u->first); }, &fault);
+        if (!ok || !sane) continue;  // not sane: the symbol table below
+        const std::vector<size_t> &idxs = u->second;
+        for (size_t k = 0; k < idxs.size() && ok && !stop(); k += kQueriesPerSlice)
+          ok = runGuarded(
+              [&] {
+                for (size_t j = k; j < std::min(idxs.size(), k + kQueriesPerSlice); ++j) {
+                  out[idxs[j]] = answer(*ctx, queries[idxs[j]]);
+                  out[idxs[j]].inCompileUnit = true;
+                }
+              },
+              &fault);
+      }
       if (!ok) {
         // LLVM faulted on this DWARF: abandon the context (its state is unknown) and the
         // partial answers, and use the symbol table for the whole module from now on.
