@@ -4,6 +4,7 @@
 #include "symbols/call_sites.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
+#include "symbols/dwarf_unit_check.h"
 #include "symbols/elf_file.h"
 #include "symbols/gdb_names.h"
 #include "support/fault_guard.h"
@@ -151,6 +152,15 @@ void ModuleSymbols::releaseMappedPages() {
 // LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
 bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
   constexpr unsigned kMaxDepth = 256;
+  // Our own bounded walk first: LLVM's DIE extraction trusts the lengths it reads.
+  auto info = sections_.find("debug_info"), abbrev = sections_.find("debug_abbrev");
+  if (info == sections_.end() || abbrev == sections_.end() || !info->second || !abbrev->second)
+    return false;
+  if (std::optional<std::string> why = checkUnitShape(info->second->getBuffer(),
+                                                      abbrev->second->getBuffer(), unitOffset)) {
+    noteCorruptUnit(unitOffset, why->c_str());
+    return false;
+  }
   DWARFCompileUnit *cu = ctx.getCompileUnitForOffset(unitOffset);
   if (!cu) return false;
   unsigned n = cu->getNumDIEs();  // extracts the DIEs (iteratively)

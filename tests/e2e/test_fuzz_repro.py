@@ -64,3 +64,15 @@ def test_symbol_tables_larger_than_the_file_are_quick(bt_bin, exe):
     run = u.run_bt([REPRO / "crash.core", "--exe", REPRO / exe], timeout=60)
     assert run.returncode == 0 and run.seconds < 10, run.describe()
     assert "its symbols are ignored" in run.stderr, run.describe()
+
+
+def test_damaged_debug_info_is_refused_before_llvm_reads_it(bt_bin):
+    # One word of .debug_info set to 0xffffffff: a block length that runs past the unit. LLVM's
+    # reader faulted on it (the guard's recovery leaked what it had allocated); the unit check
+    # refuses the unit first, and its pcs are named from the symbol table.
+    doc, run = bt_json(REPRO / "crash.core", "--exe", REPRO / "leak-debuginfo.exe")
+    said = " | ".join(doc["warnings"])
+    assert "corrupt DWARF in the unit at 0x0 (an attribute runs past the unit)" in said, said
+    assert "raised" not in said, said  # LLVM never faulted
+    crashed = next(t for t in doc["threads"] if t["crashed"])
+    assert crashed["frames"][0]["function"] == "deref" and crashed["frames"][0]["file"] is None
