@@ -169,6 +169,10 @@ llvm::Error CoreFile::parse() {
   for (auto &m : modules_) m.hostPath = hostPath(m.path);
   readInitialEnvironment(rd, regions_, auxv_, facts_);
   checkModuleFiles();
+  // The executable's text is not in the core: another build of it leaves the core incomplete,
+  // as a missing one does.
+  for (const ModuleInfo &m : modules_)
+    if (m.isMainExecutable && m.mismatch) partial_ = true;
   return llvm::Error::success();
 }
 

@@ -2,6 +2,7 @@
 
 #include "support/error.h"
 #include "target/module_discovery.h"
+#include "target/siginfo.h"
 
 #include <llvm/ADT/StringExtras.h>
 
@@ -169,8 +170,11 @@ Error Minidump::parse() {
     s.signo = int(ex->ExceptionRecord.ExceptionCode);
     s.code = int(ex->ExceptionRecord.ExceptionFlags);
     s.address = ex->ExceptionRecord.ExceptionAddress;
-    s.hasAddress = s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
-                   s.signo == SIGTRAP;
+    // Breakpad and Crashpad store si_code as the exception flags, but many writers leave them 0
+    // (SI_USER's value too), so 0 keeps the address: rust-minidump and Breakpad's processor
+    // report it. SI_KERNEL (a general-protection fault) and the negative codes of signals a
+    // process sent carry none.
+    s.hasAddress = signalHasFaultAddress(s.signo, s.code == 0 ? 1 : s.code);
     bool known = false;
     for (const ThreadInfo &t : threads_) known |= t.tid == int(ex->ThreadId);
     if (!known)

@@ -5,6 +5,12 @@
 
 namespace bt {
 
+bool signalHasFaultAddress(int signo, int code) {
+  bool fault = signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE ||
+               signo == SIGTRAP;
+  return fault && code > 0 && code != kSiKernel;
+}
+
 SignalInfo decodeSiginfo(const uint8_t *si) {
   SignalInfo s;
   int32_t v[3];
@@ -14,11 +20,7 @@ SignalInfo decodeSiginfo(const uint8_t *si) {
   s.code = v[2];
   // Fault signals carry si_addr at offset 16; signals sent by a process (si_code <= 0) carry the
   // sender's pid there instead.
-  bool fault = s.signo == SIGSEGV || s.signo == SIGBUS || s.signo == SIGILL || s.signo == SIGFPE ||
-               s.signo == SIGTRAP;
-  // SI_KERNEL: the kernel raised it without an address (a general-protection fault, e.g. a
-  // non-canonical address): si_addr is 0 then, which must not read as a NULL dereference.
-  if (s.code > 0 && fault && s.code != kSiKernel) {
+  if (signalHasFaultAddress(s.signo, s.code)) {
     memcpy(&s.address, si + 16, 8);
     s.hasAddress = true;
   } else if (s.code <= 0) {

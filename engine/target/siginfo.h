@@ -19,6 +19,10 @@ inline bool isGeneralProtectionFault(const SignalInfo &s) {
   return s.signo == 11 /* SIGSEGV */ && s.code == kSiKernel && !s.hasAddress;
 }
 
+// A fault signal the kernel raised with an address: si_code > 0 (not sent by a process) and not
+// SI_KERNEL, which gives none (si_addr is 0 then and must not read as a NULL dereference).
+bool signalHasFaultAddress(int signo, int code);
+
 // `si` holds at least kSiginfoMinSize bytes.
 SignalInfo decodeSiginfo(const uint8_t *si);
 

@@ -49,7 +49,6 @@ void Target::checkModuleFiles(bool report) {
     }
     m.mismatch = !m.fileBuildId.empty();
     if (!m.mismatch || !report) continue;
-    partial_ = true;
     warnings_.push_back(mismatchWarning(m));
   }
 }

@@ -109,13 +109,13 @@ public:
   // signal number out of range, ...): reported with the result, never turned into an invented
   // fact.
   const std::vector<std::string> &warnings() const { return warnings_; }
-  // Part of what the source should hold is missing (a truncated core, a missing or mismatched
-  // executable): the results are shown, the warnings say what is missing, and the fronts report
-  // a distinct "partial" status.
+  // Part of what the source should hold is missing (a truncated core; a core whose executable,
+  // which holds the text the kernel left out, is missing or another build): the results are
+  // shown, the warnings say what is missing, and the fronts report a distinct "partial" status.
   bool partial() const { return partial_; }
 
   // Compares every module's build-id with the file this machine holds for it (fileBuildId,
-  // mismatch) and, with `report`, warns about each mismatch and marks the source partial. Each
+  // mismatch) and, with `report`, warns about each mismatch. Each
   // source calls it once its modules are known (a snapshot without `report`: its stored frames
   // do not need the files). Afterwards, allowMismatchedFiles() lets the files be used anyway.
   void checkModuleFiles(bool report = true);

@@ -30,10 +30,12 @@ public:
   };
 
   void thread(ThreadSpec t) { threads_.push_back(std::move(t)); }
-  void exception(uint32_t tid, uint32_t signo, uint64_t address) {
+  // code: si_code, which Breakpad stores as the exception flags (1: SEGV_MAPERR).
+  void exception(uint32_t tid, uint32_t signo, uint64_t address, uint32_t code = 1) {
     exTid_ = tid;
     exSigno_ = signo;
     exAddress_ = address;
+    exCode_ = code;
     haveException_ = true;
   }
   void memory(uint64_t address, std::string bytes) { memory_.push_back({address, std::move(bytes)}); }
@@ -94,6 +96,7 @@ public:
       ex.ThreadId = exTid_;
       ex.ExceptionRecord.ExceptionCode = exSigno_;
       ex.ExceptionRecord.ExceptionAddress = exAddress_;
+      ex.ExceptionRecord.ExceptionFlags = exCode_;
       for (const ThreadSpec &t : threads_)
         if (t.tid == exTid_) ex.ThreadContext = add(context(t));
       addStream(uint32_t(mdf::StreamType::Exception), bytesOf(ex));
@@ -130,6 +133,7 @@ private:
   std::vector<std::pair<uint32_t, std::string>> extra_;
   mdf::ProcessorArchitecture arch_ = mdf::ProcessorArchitecture::AMD64;
   bool haveException_ = false;
+  uint32_t exCode_ = 1;
   uint32_t exTid_ = 0, exSigno_ = 0;
   uint64_t exAddress_ = 0;
 };

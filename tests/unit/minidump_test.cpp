@@ -4,6 +4,7 @@
 #include "support/error.h"
 #include "synth/minidump_builder.h"
 #include "target/minidump.h"
+#include "target/siginfo.h"
 
 #include <gtest/gtest.h>
 
@@ -54,6 +55,24 @@ TEST(Minidump, ReadsThreadsExceptionMemoryAndLinuxStreams) {
   EXPECT_EQ(d.process().pid, 4242);
   EXPECT_EQ(d.process().uid, 1000);
   EXPECT_EQ(d.process().commandLine, (std::vector<std::string>{"./crashy", "--fast"}));
+}
+
+TEST(Minidump, AGeneralProtectionFaultHasNoAddress) {
+  // si_code SI_KERNEL (0x80) in the exception flags: the kernel gave no address (a non-canonical
+  // dereference); the record's 0 must not read as a NULL dereference. A SIGSEGV a process sent
+  // (SI_TKILL, -6) has none either; SEGV_MAPERR (1) has one, and so does 0, which many writers
+  // leave in the flags (rust-minidump and Breakpad's processor report the address then).
+  for (auto [code, hasAddress] : {std::pair{0x80u, false}, {uint32_t(-6), false}, {1u, true}, {0u, true}}) {
+    synth::MinidumpBuilder b;
+    b.thread({4242, 0x401000, 0x7ffd0100, 0x7ffd0200, 0x7ffd0000, std::string(64, '\0')});
+    b.exception(4242, SIGSEGV, hasAddress ? 0x10 : 0, code);
+    auto m = openBytes(b.build());
+    ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+    ASSERT_TRUE((*m)->signal());
+    EXPECT_EQ((*m)->signal()->code, int(code));
+    EXPECT_EQ((*m)->signal()->hasAddress, hasAddress) << "si_code " << code;
+    EXPECT_EQ(isGeneralProtectionFault(*(*m)->signal()), code == 0x80u);
+  }
 }
 
 TEST(Minidump, OtherArchitecturesAndMissingThreadsAreClearErrors) {
