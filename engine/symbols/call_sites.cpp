@@ -217,6 +217,24 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
   releaseMappedPages();
 }
 
+bool ModuleSymbols::withDwarfAt(uint64_t vaddr, llvm::function_ref<void(DWARFContext &)> fn) {
+  DWARFContext *idx = dwarfBroken_ ? nullptr : index();
+  if (!idx) return false;
+  std::optional<uint64_t> unit;
+  std::string fault;
+  if (!runGuarded(
+          [&] {
+            if (DWARFCompileUnit *cu = idx->getCompileUnitForCodeAddress(vaddr)) unit = cu->getOffset();
+          },
+          &fault)) {
+    (void)index_.release();
+    markDwarfBroken(fault);
+    return false;
+  }
+  if (!unit || !unitShapeOk(*unit)) return false;
+  return withDwarf(fn);
+}
+
 bool ModuleSymbols::withDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
   if (dwarfBroken_) return false;
   std::unique_ptr<DWARFContext> ctx = scratchContext();

@@ -153,14 +153,7 @@ void ModuleSymbols::releaseMappedPages() {
 bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
   constexpr unsigned kMaxDepth = 256;
   // Our own bounded walk first: LLVM's DIE extraction trusts the lengths it reads.
-  auto info = sections_.find("debug_info"), abbrev = sections_.find("debug_abbrev");
-  if (info == sections_.end() || abbrev == sections_.end() || !info->second || !abbrev->second)
-    return false;
-  if (std::optional<std::string> why = checkUnitShape(info->second->getBuffer(),
-                                                      abbrev->second->getBuffer(), unitOffset)) {
-    noteCorruptUnit(unitOffset, why->c_str());
-    return false;
-  }
+  if (!unitShapeOk(unitOffset)) return false;
   DWARFCompileUnit *cu = ctx.getCompileUnitForOffset(unitOffset);
   if (!cu) return false;
   unsigned n = cu->getNumDIEs();  // extracts the DIEs (iteratively)
@@ -186,6 +179,21 @@ bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
     }
   }
   return true;
+}
+
+bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
+  auto known = unitShapes_.find(unitOffset);
+  if (known != unitShapes_.end()) return known->second;
+  bool ok = false;
+  auto info = sections_.find("debug_info"), abbrev = sections_.find("debug_abbrev");
+  if (info != sections_.end() && abbrev != sections_.end() && info->second && abbrev->second) {
+    std::optional<std::string> why =
+        checkUnitShape(info->second->getBuffer(), abbrev->second->getBuffer(), unitOffset);
+    if (why) noteCorruptUnit(unitOffset, why->c_str());
+    ok = !why;
+  }
+  unitShapes_[unitOffset] = ok;
+  return ok;
 }
 
 void ModuleSymbols::noteCorruptUnit(uint64_t unitOffset, const char *why) {

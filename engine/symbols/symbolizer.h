@@ -112,6 +112,12 @@ public:
   // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
   // has no usable DWARF or the parser faulted); for one-off lookups outside symbolization.
   bool withDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
+  // The same for a lookup inside the unit that covers `vaddr` (link-time): false, without
+  // calling fn, when no unit does or that unit fails the shape check.
+  bool withDwarfAt(uint64_t vaddr, llvm::function_ref<void(llvm::DWARFContext &)> fn);
+  // The unit at `unitOffset` of .debug_info passed the bounded shape check (symbols/
+  // dwarf_unit_check.h), which must come before LLVM parses its DIEs; cached, warns once.
+  bool unitShapeOk(uint64_t unitOffset);
   // Looks many call sites up at once (one compile-unit batch at a time) into the cache.
   void prefillCallSites(const std::vector<uint64_t> &returnAddresses);
   // Link-time address of a function symbol by name (0 if none).
@@ -130,6 +136,7 @@ private:
   void releaseMappedPages();
   PcInfo answer(llvm::DWARFContext &ctx, const PcQuery &q);
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
+  std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);
   void markDwarfBroken(const std::string &fault);
   std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress);

@@ -115,7 +115,9 @@ llvm::Error CoreFile::parse() {
     uint64_t present = ph.p_offset >= size ? 0 : std::min<uint64_t>(ph.p_filesz, size - ph.p_offset);
     if (ph.p_type == PT_NOTE) {
       sawNotes = true;
-      if (auto err = parseNotes(base + ph.p_offset, present, present < ph.p_filesz)) return err;
+      // (No pointer past the buffer is formed: a segment wholly cut off has nothing present.)
+      const uint8_t *notes = present ? base + ph.p_offset : base;
+      if (auto err = parseNotes(notes, present, present < ph.p_filesz)) return err;
     } else if (ph.p_type == PT_LOAD) {
       segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, present, ph.p_flags, ph.p_filesz});
       MemoryRegion r;

@@ -250,7 +250,7 @@ std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbo
   if (auto it = functionNames_.find(key); it != functionNames_.end()) return it->second;
   std::string name;
   if (ms.hasDwarf())
-    ms.withDwarf([&](DWARFContext &ctx) {
+    ms.withDwarfAt(vaddr, [&](DWARFContext &ctx) {
       DWARFDie sub = subprogramAt(ctx, vaddr);
       if (!sub || dieFunctionEntry(sub) != vaddr) return;
       DWARFUnit *u = sub.getDwarfUnit();
@@ -525,6 +525,7 @@ std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
     if (!ms->hasDwarf()) continue;
     ms->withDwarf([&](DWARFContext &ctx) {
       for (const auto &unit : ctx.compile_units()) {
+        if (!ms->unitShapeOk(unit->getOffset())) continue;  // before LLVM parses its DIEs
         DWARFDie cuDie = unit->getUnitDIE(false);
         if (!cuDie) continue;
         for (const DWARFDie &d : cuDie.children()) {
