@@ -324,6 +324,14 @@ def run_bt(args, timeout: float = BT_TIMEOUT) -> ToolRun:
     return _run([str(bt_path())] + [str(a) for a in args], timeout)
 
 
+def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python3 -c code` with the build tree's btengine package importable."""
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(build_dir() / "python"))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
 def build_id(path: str) -> Optional[str]:
     """The GNU build-id of an ELF file, read from its notes (pure Python)."""
     import struct

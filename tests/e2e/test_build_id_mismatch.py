@@ -9,10 +9,8 @@ process whose executable was replaced is read through /proc/PID/map_files (the m
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
@@ -44,11 +42,6 @@ PARTIAL = 9  # bt's exit status for a result printed from an incomplete source
 WRONG_NAMES = {"validate", "waiter_main", "frame_dummy", "_start", "register_tm_clones",
                "deregister_tm_clones", "__do_global_dtors_aux"}
 
-
-def _pyrun(code: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(u.build_dir() / "python"))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +136,7 @@ with btengine.open({str(rebuilt['core'])!r}, allow_mismatch=True) as p:
     ours = [f for f in p.crashed_thread.frames if f.module == {str(rebuilt['exe'])!r}]
     print(all(f.build_id_mismatch for f in ours), next(m for m in p.modules if m.main).mismatch_allowed)
 """
-    run = _pyrun(code)
+    run = u.run_python(code)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split() == [rebuilt["old"], rebuilt["new"], "True", "False"]
@@ -161,7 +154,7 @@ import btengine
 with btengine.open({str(rebuilt['snap'])!r}) as p:
     print(" ".join(f.function or "??" for f in p.crashed_thread.frames))
 """
-    run = _pyrun(code)
+    run = u.run_python(code)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[:3] == ["checksum", "process_job", "main"], run.stdout
 

@@ -12,7 +12,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 
 import pytest
 
@@ -52,11 +51,6 @@ def _notes_end(core_bytes: bytes) -> int:
 def _crashed(doc):
     return next(t for t in doc["threads"] if t["crashed"])
 
-
-def _pyrun(code: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(u.build_dir() / "python"))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +115,7 @@ def test_python_reads_a_truncated_core(crashed, tmp_path):
     cut = tmp_path / "core.half"
     shutil.copyfile(core, cut)
     os.truncate(cut, _cuts(core)["1MiB"])
-    run = _pyrun(f"""
+    run = u.run_python(f"""
 import btengine
 with btengine.open({str(cut)!r}) as p:
     print(p.partial, p.crashed_thread.frames[0].function,
@@ -164,7 +158,7 @@ def test_missing_executable_gives_module_offsets_and_registers(exe_gone):
 
 def test_python_missing_executable_names_the_python_argument(exe_gone):
     exe, kept, core = exe_gone
-    run = _pyrun(f"""
+    run = u.run_python(f"""
 import btengine
 with btengine.open({str(core)!r}) as p:
     t = p.crashed_thread
