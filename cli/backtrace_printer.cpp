@@ -21,12 +21,19 @@ static std::string signalText(const SignalInfo &s) {
 
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
-                        const std::vector<Variable> &globals) {
+                        const std::vector<Variable> &globals, const AnalysisResult *analysis) {
   const ProcessFacts &p = target.process();
   os << "Process " << p.pid << " (" << target.kind() << ")";
   if (!p.executable.empty()) os << " " << p.executable;
   os << "\n";
   if (target.signal()) os << "Signal: " << signalText(*target.signal()) << "\n";
+  if (analysis && analysis->instruction) {
+    const DecodedInstruction &i = *analysis->instruction;
+    std::string what = describeAccess(i);
+    os << "Instruction: " << hexU64(i.pc) << ": " << i.text;
+    if (!what.empty()) os << " (" << what << ")";
+    os << "\n";
+  }
   for (const ThreadBacktrace &t : threads) {
     os << "\nThread " << t.tid;
     if (!t.name.empty()) os << " \"" << t.name << "\"";
@@ -159,6 +166,10 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
         j.attributeArray("classifications", [&] {
           for (const Classification &c : analysis->classifications) j.value(classificationToJson(c));
         });
+        j.attributeBegin("instruction");
+        if (analysis->instruction) j.object([&] { write(instructionFields(*analysis->instruction)); });
+        else j.value(nullptr);
+        j.attributeEnd();
       });
     j.attribute("partial", target.partial());
     if (warnings)

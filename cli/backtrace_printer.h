@@ -15,9 +15,11 @@
 
 namespace bt {
 
+// `analysis` (when given) adds the crashing instruction under the signal line.
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
-                        const std::vector<Variable> &globals = {});
+                        const std::vector<Variable> &globals = {},
+                        const AnalysisResult *analysis = nullptr);
 // `analysis` (when given) becomes the "analysis" object: fingerprint, its frames,
 // classifications; `warnings` the "warnings" array. `extra` adds attributes to the top-level object (bt show: the snapshot's
 // own facts).

@@ -163,7 +163,7 @@ int backtraceMain(int argc, char **argv) {
   if (json)
     printBacktraceJson(llvm::outs(), *target, threads, globalValues, &result.analysis,
                        &result.warnings);
-  else printBacktraceText(llvm::outs(), *target, threads, globalValues);
+  else printBacktraceText(llvm::outs(), *target, threads, globalValues, &result.analysis);
   llvm::outs().flush();
 
   if (getenv("BT_DEBUG_STATS")) {

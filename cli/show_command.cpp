@@ -79,8 +79,10 @@ int showMain(int argc, char **argv) {
   time_t t = time_t(s.capture.time);
   struct tm tm;
   if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  AnalysisResult stored = s.storedAnalysis();
+  // Decoded again from the code bytes the snapshot keeps around the pc: no binary needed.
+  stored.instruction = crashingInstruction(**target);
   if (json) {
-    AnalysisResult stored = s.storedAnalysis();
     const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
     printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, &noWarnings,
                        [&](llvm::json::OStream &j) {
@@ -137,7 +139,7 @@ int showMain(int argc, char **argv) {
     }
     for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
     os << "Fingerprint: " << s.fingerprint << "\n\n";
-    printBacktraceText(os, **target, threads, globals);
+    printBacktraceText(os, **target, threads, globals, &stored);
   }
   llvm::outs().flush();
   return 0;

@@ -7,9 +7,11 @@
 
 #include "analysis/classification.h"
 #include "analysis/fingerprint.h"
+#include "analysis/instruction_decoder.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
 
+#include <optional>
 #include <vector>
 
 namespace bt {
@@ -17,8 +19,16 @@ namespace bt {
 struct AnalysisResult {
   Fingerprint fingerprint;
   std::vector<Classification> classifications;
+  // The instruction at the crashed thread's pc and the access it makes (none when no thread
+  // crashed or its bytes cannot be read or decoded).
+  std::optional<DecodedInstruction> instruction;
 };
 
-AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces);
+// Reads target memory (the instruction bytes): for a live target, after it was released.
+AnalysisResult analyzeCrash(Target &target, const std::vector<ThreadBacktrace> &backtraces);
+
+// The instruction at the crashed thread's pc, decoded from the target's memory (a snapshot keeps
+// the bytes around every captured thread's pc, so no binary is needed).
+std::optional<DecodedInstruction> crashingInstruction(Target &target);
 
 }  // namespace bt

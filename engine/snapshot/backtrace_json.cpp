@@ -66,6 +66,24 @@ JsonFieldList moduleFields(const ModuleInfo &m) {
           {"mismatch_allowed", m.mismatchAllowed}};
 }
 
+JsonFieldList instructionFields(const DecodedInstruction &i) {
+  auto reg = [](const std::string &r) { return r.empty() ? JValue(nullptr) : JValue(r); };
+  auto hexOrNull = [](const std::optional<uint64_t> &v) { return v ? JValue(hexU64(*v)) : JValue(nullptr); };
+  return {{"pc", hexU64(i.pc)},
+          {"text", jsonText(i.text)},
+          {"length", int64_t(i.length)},
+          {"access", accessKindName(i.access)},
+          {"size", i.accessSize ? JValue(int64_t(i.accessSize)) : JValue(nullptr)},
+          {"base", reg(i.base)},
+          {"index", reg(i.index)},
+          {"scale", i.index.empty() ? JValue(nullptr) : JValue(int64_t(i.scale))},
+          {"displacement", i.displacement},
+          {"segment", reg(i.segment)},
+          {"address", hexOrNull(i.effectiveAddress)},
+          {"branch_target", hexOrNull(i.branchTarget)},
+          {"description", jsonText(describeAccess(i))}};
+}
+
 llvm::json::Object toObject(JsonFieldList fields) {
   llvm::json::Object o;
   for (auto &[k, v] : fields) o[k] = std::move(v);

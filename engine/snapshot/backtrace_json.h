@@ -6,6 +6,7 @@
 // output's field order (llvm::json::Object would sort it).
 #pragma once
 
+#include "analysis/instruction_decoder.h"
 #include "unwind/backtrace.h"
 
 #include <llvm/Support/JSON.h>
@@ -30,6 +31,8 @@ JsonFieldList threadFields(const ThreadBacktrace &t);  // tid, name, crashed, st
 // A module as `bt --json` shows it: both build-ids (the process's, the file's here) and whether
 // they differ.
 JsonFieldList moduleFields(const ModuleInfo &m);
+// The crashing instruction (`analysis.instruction` in `bt --json`).
+JsonFieldList instructionFields(const DecodedInstruction &i);
 
 llvm::json::Object toObject(JsonFieldList fields);
 

@@ -114,6 +114,10 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     want.emplace_back(lo, std::max(hi, end));
   };
   for (const ThreadInfo &t : threads) {
+    // The code around each pc: the analysis decodes the crashing instruction from it, and a
+    // debugger's x/i $pc works, without the binaries.
+    if (const MemoryRegion *r = target.regionFor(t.regs.rip); r && (r->perms & PermRead))
+      addRange(std::max(r->start, t.regs.rip - 32), std::min(r->end, t.regs.rip + 32));
     uint64_t sp = t.regs.rsp;
     const MemoryRegion *r = target.regionFor(sp);
     if (!r) r = target.regionFor(sp - kRedZone);
