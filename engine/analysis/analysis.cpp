@@ -12,22 +12,34 @@ static const InstructionDecoder *sharedDecoder() {
   return decoder.get();
 }
 
-std::optional<DecodedInstruction> crashingInstruction(Target &target) {
+std::optional<CrashingCode> readCrashingCode(Target &target) {
   if (!target.crashedTid()) return std::nullopt;
-  const ThreadInfo *crashed = nullptr;
-  for (const ThreadInfo &t : target.threads())
-    if (t.tid == *target.crashedTid()) crashed = &t;
-  const InstructionDecoder *decoder = crashed ? sharedDecoder() : nullptr;
-  if (!decoder) return std::nullopt;
-  uint8_t bytes[15];  // the longest x86-64 instruction
-  size_t n = target.readMemory(crashed->regs.rip, bytes, sizeof bytes);
-  return decoder->decode(llvm::ArrayRef<uint8_t>(bytes, n), crashed->regs.rip, crashed->regs);
+  for (const ThreadInfo &t : target.threads()) {
+    if (t.tid != *target.crashedTid()) continue;
+    CrashingCode c;
+    c.regs = t.regs;
+    c.bytes.resize(15);  // the longest x86-64 instruction
+    c.bytes.resize(target.readMemory(t.regs.rip, c.bytes.data(), c.bytes.size()));
+    return c;
+  }
+  return std::nullopt;
 }
 
-AnalysisResult analyzeCrash(Target &target, const std::vector<ThreadBacktrace> &backtraces) {
+static std::optional<DecodedInstruction> decodeCode(const std::optional<CrashingCode> &code) {
+  const InstructionDecoder *decoder = code ? sharedDecoder() : nullptr;
+  if (!decoder) return std::nullopt;
+  return decoder->decode(code->bytes, code->regs.rip, code->regs);
+}
+
+std::optional<DecodedInstruction> crashingInstruction(Target &target) {
+  return decodeCode(readCrashingCode(target));
+}
+
+AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
+                            const std::optional<CrashingCode> &code) {
   AnalysisResult r;
   r.fingerprint = crashFingerprint(target.signal(), backtraces);
-  r.instruction = crashingInstruction(target);
+  r.instruction = decodeCode(code);
   // Classifiers come with the analysis issue; until then there are none to run.
   return r;
 }

@@ -24,8 +24,16 @@ struct AnalysisResult {
   std::optional<DecodedInstruction> instruction;
 };
 
-// Reads target memory (the instruction bytes): for a live target, after it was released.
-AnalysisResult analyzeCrash(Target &target, const std::vector<ThreadBacktrace> &backtraces);
+// The code at the crashed thread's pc and that thread's registers, read while the target is
+// still frozen (the pipeline reads nothing after it lets a live process go).
+struct CrashingCode {
+  Registers regs{};
+  std::vector<uint8_t> bytes;  // up to 15 (the longest x86-64 instruction), fewer if unreadable
+};
+std::optional<CrashingCode> readCrashingCode(Target &target);
+
+AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
+                            const std::optional<CrashingCode> &code);
 
 // The instruction at the crashed thread's pc, decoded from the target's memory (a snapshot keeps
 // the bytes around every captured thread's pc, so no binary is needed).

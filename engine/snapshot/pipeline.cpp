@@ -23,7 +23,9 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     r.variables = std::make_unique<FrameVariables>(target, symbols);
     if (opts.keepValues) r.variables->keepValues(opts.keepValues);
   }
+  std::optional<CrashingCode> code;  // for the analysis, read while the target is frozen
   auto release = [&] {
+    code = readCrashingCode(target);
     if (beforeRelease) beforeRelease(r);
     if (opts.releaseWhenDone) target.release();
   };
@@ -60,7 +62,7 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     return r;
   }
   r.stoppedMs = target.stoppedMs();
-  r.analysis = analyzeCrash(target, r.backtraces);
+  r.analysis = analyzeCrash(target, r.backtraces, code);
   std::set<std::string> seen;
   for (const std::vector<std::string> &from : {target.warnings(), symbols.warnings()})
     for (const std::string &w : from)
