@@ -115,9 +115,9 @@ public:
   bool partial() const { return partial_; }
 
   // Compares every module's build-id with the file this machine holds for it (fileBuildId,
-  // mismatch) and, with `report`, warns about each mismatch. Each
-  // source calls it once its modules are known (a snapshot without `report`: its stored frames
-  // do not need the files). Afterwards, allowMismatchedFiles() lets the files be used anyway.
+  // mismatch) and, with `report`, warns about each mismatch. Each source calls it once its
+  // modules are known (a snapshot without `report`: its stored frames do not need the files).
+  // Afterwards, allowMismatchedFiles() lets the files be used anyway.
   void checkModuleFiles(bool report = true);
   void allowMismatchedFiles();
   // True if the file holding `mod` on this machine may be read (not a mismatched build).
