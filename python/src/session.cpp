@@ -15,7 +15,9 @@ namespace bt::pyapi {
 
 bool Session::interrupted() {
   // Python runs signal handlers only between bytecodes: a long engine call polls for them (the
-  // GIL is held), so Ctrl-C stops it. The handler's exception stays set until compute() throws.
+  // GIL is held), so Ctrl-C stops it. The handler's exception stays set until compute() throws;
+  // outside compute() (a value's later lookups) nothing would throw it, so nothing polls.
+  if (!computing_) return false;
   if (!interrupted_ && PyErr_CheckSignals() != 0) interrupted_ = true;
   return interrupted_;
 }
@@ -76,7 +78,9 @@ void Session::compute() {
   opts.keepValues = values_;
   opts.releaseWhenDone = false;  // values walk the live process until close()
   opts.unwind.interrupted = [this] { return interrupted(); };
+  computing_ = true;
   PipelineResult r = runPipeline(t, *symbols_, opts);
+  computing_ = false;
   if (r.interrupted) {
     // Nothing is kept: the next access computes again from the start.
     interrupted_ = false;

@@ -67,6 +67,7 @@ private:
   std::string kind_;
   bool computed_ = false;
   bool interrupted_ = false;
+  bool computing_ = false;  // compute() runs: the only time interrupted() polls
   std::vector<ThreadBacktrace> backtraces_;
   AnalysisResult analysis_;
   std::vector<std::string> warnings_;
