@@ -25,12 +25,13 @@ from __future__ import annotations
 import builtins
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 from . import _btengine as _engine
 
 __all__ = ["open", "attach", "capture", "Process", "Thread", "Frame", "Variable", "Value",
-           "Module", "Region", "Signal", "CaptureResult", "FormatError", "ClosedError",
+           "Module", "Region", "Signal", "Instruction", "CaptureResult", "FormatError", "ClosedError",
            "__version__"]
 __version__: str = _engine.__version__  # CMakeLists.txt project(VERSION), the one place it is set
 
@@ -124,6 +125,30 @@ class Signal(NamedTuple):
     code: int
     address: Optional[int]
     sender_pid: Optional[int]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """The instruction at the crashed thread's pc, decoded from its bytes (a snapshot keeps them):
+    `pc`, `text` (Intel syntax), `length`, `access` ("none", "read", "write", "read_write",
+    "block_move", "call", "jump", "return", "privileged", "trap"), `size` (bytes of the memory
+    operand or None), `base`, `index`, `scale`, `displacement`, `segment` (the memory operand),
+    `address` (the effective address from the registers, or None), `branch_target` and
+    `description` ("write of 8 bytes at 0x18")."""
+
+    pc: int
+    text: str
+    length: int
+    access: str
+    size: Optional[int]
+    base: Optional[str]
+    index: Optional[str]
+    scale: Optional[int]
+    displacement: int
+    segment: Optional[str]
+    address: Optional[int]
+    branch_target: Optional[int]
+    description: str
 
 
 def _signal(ns: Any) -> Optional[Signal]:
@@ -236,6 +261,17 @@ class Process:
     def signal(self) -> Optional[Signal]:
         """The fatal signal of a core or snapshot (None for a live process)."""
         return _signal(self._live().signal)
+
+    @property
+    def instruction(self) -> Optional[Instruction]:
+        """The crashed thread's instruction and the access it makes (None when no thread
+        crashed or its pc holds no readable, valid instruction, e.g. after a jump to 0)."""
+        ns = self._live().instruction
+        if ns is None:
+            return None
+        return Instruction(ns.pc, ns.text, ns.length, ns.access, ns.size, ns.base, ns.index,
+                           ns.scale, ns.displacement, ns.segment, ns.address, ns.branch_target,
+                           ns.description)
 
     @property
     def attributes(self) -> Dict[str, str]:

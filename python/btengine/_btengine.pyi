@@ -57,6 +57,10 @@ class Session:
     def warnings(self) -> List[str]: ...
     @property
     def partial(self) -> bool: ...
+    @property
+    def instruction(self) -> Optional[SimpleNamespace]:
+        """pc, text, length, access, size, base, index, scale, displacement, segment, address,
+        branch_target, description; None without a crashed thread or a decodable pc."""
     def thread(self, arg0: int) -> Thread: ...
 
 class Thread:

@@ -93,7 +93,13 @@ void Session::compute() {
   std::vector<ThreadBacktrace> fresh = std::move(r.backtraces);
   analysis_ = std::move(r.analysis);
   warnings_ = std::move(r.warnings);
-  if (snapshot_) analysis_ = snapshot_->storedAnalysis();
+  if (snapshot_) {
+    // The stored fingerprint and classifications; the instruction is decoded again from the
+    // code bytes the snapshot keeps.
+    std::optional<DecodedInstruction> instruction = std::move(analysis_.instruction);
+    analysis_ = snapshot_->storedAnalysis();
+    analysis_.instruction = std::move(instruction);
+  }
   // A snapshot's own symbolized frames (rendered values, nothing to walk) win over a re-unwind
   // here unless every module they name is the same build here (by build-id), and the re-unwind
   // knows at least as much: names, source lines and variables (a split-debug build without its

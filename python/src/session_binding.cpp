@@ -65,6 +65,22 @@ void bindSession(py::module_ &m) {
         return py::str(s.analysis().fingerprint.hash);
       })
       .def_property_readonly("warnings", [](Session &s) { return s.warnings(); })
+      .def_property_readonly("instruction", [](Session &s) -> py::object {
+        const std::optional<DecodedInstruction> &i = s.analysis().instruction;
+        if (!i) return py::none();
+        auto opt = [](const std::optional<uint64_t> &v) { return v ? py::object(py::int_(*v)) : py::none(); };
+        auto reg = [](const std::string &r) { return r.empty() ? py::object(py::none()) : py::object(py::str(r)); };
+        py::object ns = py::module_::import("types").attr("SimpleNamespace");
+        return ns(py::arg("pc") = i->pc, py::arg("text") = i->text, py::arg("length") = i->length,
+                  py::arg("access") = std::string(accessKindName(i->access)),
+                  py::arg("size") = i->accessSize ? py::object(py::int_(i->accessSize)) : py::none(),
+                  py::arg("base") = reg(i->base), py::arg("index") = reg(i->index),
+                  py::arg("scale") = i->index.empty() ? py::object(py::none()) : py::object(py::int_(i->scale)),
+                  py::arg("displacement") = i->displacement, py::arg("segment") = reg(i->segment),
+                  py::arg("address") = opt(i->effectiveAddress),
+                  py::arg("branch_target") = opt(i->branchTarget),
+                  py::arg("description") = describeAccess(*i));
+      })
       .def_property_readonly("partial", [](Session &s) { return s.target().partial(); })
       .def_property_readonly("fingerprint_frames", [](Session &s) {
         if (s.snapshot()) return s.snapshot()->fingerprintFrames;
