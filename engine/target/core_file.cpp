@@ -257,7 +257,7 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n, bool cutShort) {
           siginfoSeen = true;
           if (current && !siginfoTid) siginfoTid = current->tid;  // gdb writes one per thread
           // A damaged one (no such signal) does not replace the thread's own pr_cursig.
-          if (current && si.signo > 0 && si.signo <= 64) current->signal = si;
+          if (current && isLinuxSignal(si.signo)) current->signal = si;
           if (!signal_) signal_ = si;
         }
         break;
@@ -303,14 +303,13 @@ llvm::Error CoreFile::parseNotes(const uint8_t *p, size_t n, bool cutShort) {
     for (ThreadInfo &t : threads_)
       if (t.tid == facts_.pid) t.name = processName;
   // Cross-checks: facts the notes give twice must agree; what does not is reported, not guessed.
-  auto validSignal = [](int signo) { return signo > 0 && signo <= 64; };
-  if (signal_ && !validSignal(signal_->signo)) {
+  if (signal_ && !isLinuxSignal(signal_->signo)) {
     warnings_.push_back("NT_SIGINFO names signal " + std::to_string(signal_->signo) +
                         ", which does not exist: the core's signal is unknown");
     signal_.reset();
   }
   for (ThreadInfo &t : threads_)
-    if (t.signal && !validSignal(t.signal->signo)) {
+    if (t.signal && !isLinuxSignal(t.signal->signo)) {
       warnings_.push_back("thread " + std::to_string(t.tid) + ": NT_PRSTATUS names signal " +
                           std::to_string(t.signal->signo) + ", which does not exist");
       t.signal.reset();

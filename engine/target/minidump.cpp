@@ -180,10 +180,10 @@ Error Minidump::parse() {
     if (!known)
       warnings_.push_back("the exception names thread " + std::to_string(uint32_t(ex->ThreadId)) +
                           ", which is none of the dump's threads: no thread is marked as crashed");
-    if (s.signo <= 0 || s.signo >= 65)
+    if (!isLinuxSignal(s.signo))
       warnings_.push_back("the exception's code " + std::to_string(uint32_t(ex->ExceptionRecord.ExceptionCode)) +
                           " is no Linux signal: the dump's signal is unknown");
-    if (s.signo > 0 && s.signo < 65) {
+    if (isLinuxSignal(s.signo)) {
       signal_ = s;
       if (known) crashedTid_ = int(ex->ThreadId);
       for (ThreadInfo &t : threads_)

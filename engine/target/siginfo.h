@@ -19,6 +19,9 @@ inline bool isGeneralProtectionFault(const SignalInfo &s) {
   return s.signo == 11 /* SIGSEGV */ && s.code == kSiKernel && !s.hasAddress;
 }
 
+// A Linux signal number (1..64); anything else in a note or a dump is damage.
+inline bool isLinuxSignal(int signo) { return signo > 0 && signo <= 64; }
+
 // A fault signal the kernel raised with an address: si_code > 0 (not sent by a process) and not
 // SI_KERNEL, which gives none (si_addr is 0 then and must not read as a NULL dereference).
 bool signalHasFaultAddress(int signo, int code);
