@@ -1,5 +1,6 @@
 // `bt`: all-thread backtraces of a live process (bt PID) or a core file (bt CORE [--exe PATH]).
 #include "cli/backtrace_printer.h"
+#include "cli/capture_options.h"
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
 #include "snapshot/open_target.h"
@@ -13,7 +14,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <cstring>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -173,11 +173,7 @@ int backtraceMain(int argc, char **argv) {
     while (std::getline(st, line))
       if (line.rfind("VmHWM", 0) == 0 || line.rfind("Rss", 0) == 0) llvm::errs() << line << "\n";
   }
-  if (!quiet) {
-    size_t shown = 0;
-    for (const std::string &w : result.warnings)
-      if (++shown <= 10) llvm::errs() << "bt: warning: " << w << "\n";
-  }
+  if (!quiet) printWarnings(result.warnings, llvm::errs());
   return resultStatus(target->partial());
 }
 

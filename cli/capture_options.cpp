@@ -10,7 +10,6 @@
 
 #include <cstring>
 #include <ctime>
-#include <set>
 
 namespace bt {
 
@@ -108,11 +107,8 @@ Symbolizer makeSymbolizer(const CaptureCli &c) {
   return Symbolizer(symbolizerOptionsFor(needs, c.debugDirs, !c.noCache));
 }
 
-void printWarnings(const Target &target, const Symbolizer &symbols, llvm::raw_ostream &os) {
-  std::set<std::string> seen;
-  for (const std::vector<std::string> &from : {target.warnings(), symbols.warnings()})
-    for (const std::string &w : from)
-      if (seen.insert(w).second && seen.size() <= 10) os << "bt: warning: " << w << "\n";
+void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &os) {
+  for (size_t i = 0; i < warnings.size() && i < 10; ++i) os << "bt: warning: " << warnings[i] << "\n";
 }
 
 llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {

@@ -32,8 +32,8 @@ bool isDirectory(const std::string &p);
 // FILE as given, or DIR/<program>.<pid>.<time>.btsnap (never an existing file's name).
 std::string outputPath(const std::string &out, const ProcessFacts &p);
 Symbolizer makeSymbolizer(const CaptureCli &c);
-// The target's and the symbolizer's warnings, each once, at most ten.
-void printWarnings(const Target &target, const Symbolizer &symbols, llvm::raw_ostream &os);
+// The first ten warnings (of collectWarnings or a pipeline result), as "bt: warning:" lines.
+void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &os);
 // Writes the snapshot; the result is a one-line summary ("snapshot: PATH (N bytes...)").
 llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out);
 

@@ -3,6 +3,7 @@
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
 #include "snapshot/open_target.h"
+#include "snapshot/pipeline.h"
 
 #include <llvm/Support/Path.h>
 #include <llvm/Support/raw_ostream.h>
@@ -95,7 +96,7 @@ int snapshotMain(int argc, char **argv) {
   llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
   if (!summary) return fail(takeErrorReport(summary.takeError()));
   llvm::outs() << *summary << "\n";
-  if (!c.quiet) printWarnings(**target, symbols, llvm::errs());
+  if (!c.quiet) printWarnings(collectWarnings(**target, symbols), llvm::errs());
   return resultStatus((*target)->partial());
 }
 

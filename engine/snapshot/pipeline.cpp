@@ -63,11 +63,17 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   }
   r.stoppedMs = target.stoppedMs();
   r.analysis = analyzeCrash(target, r.backtraces, code);
+  r.warnings = collectWarnings(target, symbols);
+  return r;
+}
+
+std::vector<std::string> collectWarnings(const Target &target, const Symbolizer &symbols) {
+  std::vector<std::string> out;
   std::set<std::string> seen;
   for (const std::vector<std::string> &from : {target.warnings(), symbols.warnings()})
     for (const std::string &w : from)
-      if (seen.insert(w).second) r.warnings.push_back(w);
-  return r;
+      if (seen.insert(w).second) out.push_back(w);
+  return out;
 }
 
 }  // namespace bt

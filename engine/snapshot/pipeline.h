@@ -51,6 +51,9 @@ using BeforeRelease = std::function<void(const PipelineResult &soFar)>;
 PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOptions &opts,
                            const BeforeRelease &beforeRelease = {});
 
+// The target's warnings, then the symbolizer's, each once (PipelineResult::warnings).
+std::vector<std::string> collectWarnings(const Target &target, const Symbolizer &symbols);
+
 // The symbolizer options a pipeline with these options needs (debug dirs and cache given).
 SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
                                        std::vector<std::string> debugDirs, bool useCache);
