@@ -16,8 +16,24 @@ SnapshotTarget::SnapshotTarget(SnapshotData data) : data_(std::move(data)) {
   signal_ = data_.signal;
   crashedTid_ = data_.crashedTid;
   xcr0_ = data_.xcr0;
-  for (ModuleInfo &m : modules_) m.hostPath.clear();  // the recorded path, on this machine
   checkModuleFiles(/*report=*/false);
+}
+
+bool storedFramesWin(const Target &here, const std::vector<ThreadBacktrace> &stored,
+                     const std::vector<ThreadBacktrace> &fresh) {
+  auto facts = [](const std::vector<ThreadBacktrace> &bts) {
+    size_t n = 0;
+    for (const ThreadBacktrace &b : bts)
+      for (const Frame &f : b.frames) n += !f.function.empty() + !f.file.empty() + f.variables.size();
+    return n;
+  };
+  for (const ThreadBacktrace &b : stored)
+    for (const Frame &f : b.frames) {
+      if (f.module.empty() || f.module[0] != '/') continue;  // [vdso]: no file on either side
+      const ModuleInfo *m = here.moduleFor(f.pc);
+      if (!m || !buildIdsMatch(m->buildId, m->fileBuildId)) return true;
+    }
+  return facts(fresh) < facts(stored);
 }
 
 llvm::Expected<std::unique_ptr<SnapshotTarget>> SnapshotTarget::open(const std::string &path) {

@@ -16,6 +16,13 @@
 
 namespace bt {
 
+// Of a snapshot's stored frames and a re-unwind of it here (`fresh`, on `here`, the snapshot
+// target): the stored ones (rendered values, nothing to walk) win unless every module they name
+// is the same build here, by build-id, and the re-unwind knows at least as much — names, source
+// lines, variables (a split-debug build without its debug files still names every function).
+bool storedFramesWin(const Target &here, const std::vector<ThreadBacktrace> &stored,
+                     const std::vector<ThreadBacktrace> &fresh);
+
 class SnapshotTarget : public Target {
 public:
   explicit SnapshotTarget(SnapshotData data);

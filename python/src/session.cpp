@@ -99,26 +99,7 @@ void Session::compute() {
     std::optional<DecodedInstruction> instruction = std::move(analysis_.instruction);
     analysis_ = snapshot_->storedAnalysis();
     analysis_.instruction = std::move(instruction);
-  }
-  // A snapshot's own symbolized frames (rendered values, nothing to walk) win over a re-unwind
-  // here unless every module they name is the same build here (by build-id), and the re-unwind
-  // knows at least as much: names, source lines and variables (a split-debug build without its
-  // debug files still names every function, from the symbol table).
-  if (snapshot_) {
-    auto facts = [](const std::vector<ThreadBacktrace> &bts) {
-      size_t n = 0;
-      for (const ThreadBacktrace &b : bts)
-        for (const Frame &f : b.frames) n += !f.function.empty() + !f.file.empty() + f.variables.size();
-      return n;
-    };
-    bool sameBuilds = true;
-    for (const ThreadBacktrace &b : snapshot_->backtraces)
-      for (const Frame &f : b.frames) {
-        if (f.module.empty() || f.module[0] != '/') continue;  // [vdso]: no file on either side
-        const ModuleInfo *m = t.moduleFor(f.pc);
-        if (!m || !buildIdsMatch(m->buildId, m->fileBuildId)) sameBuilds = false;
-      }
-    if (!sameBuilds || facts(fresh) < facts(snapshot_->backtraces)) fresh = snapshot_->backtraces;
+    if (storedFramesWin(t, snapshot_->backtraces, fresh)) fresh = snapshot_->backtraces;
   }
   backtraces_ = std::move(fresh);
   computed_ = true;
