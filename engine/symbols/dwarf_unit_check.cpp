@@ -11,14 +11,6 @@ namespace bt {
 
 namespace {
 
-struct AttrSpec {
-  uint64_t form;
-};
-
-struct Abbrev {
-  std::vector<AttrSpec> attrs;
-};
-
 // Skips one attribute value of `form`; false if the form is unknown or the value runs past the
 // cursor's end (the unit's end).
 bool skipForm(Cursor &c, uint64_t form, unsigned offsetSize, unsigned addrSize, unsigned version,
@@ -102,23 +94,23 @@ std::optional<std::string> checkUnitShape(llvm::StringRef debugInfo, llvm::Strin
 
   // The abbreviation table: code -> attribute forms.
   if (abbrevOffset >= debugAbbrev.size()) return "its abbreviation table is past .debug_abbrev";
-  std::unordered_map<uint64_t, Abbrev> abbrevs;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> abbrevs;  // code -> its attributes' forms
   Cursor a(debugAbbrev, abbrevOffset);
   while (true) {
     uint64_t code = a.uleb();
     if (!a.ok) return "its abbreviation table runs past .debug_abbrev";
     if (code == 0) break;
-    Abbrev ab;
+    std::vector<uint64_t> forms;
     a.uleb();          // tag
     a.get<uint8_t>();  // has children
     while (a.ok) {
       uint64_t attr = a.uleb(), form = a.uleb();
       if (attr == 0 && form == 0) break;
       if (form == DW_FORM_implicit_const) a.sleb();
-      ab.attrs.push_back({form});
+      forms.push_back(form);
     }
     if (!a.ok) return "its abbreviation table runs past .debug_abbrev";
-    abbrevs[code] = std::move(ab);
+    abbrevs[code] = std::move(forms);
   }
 
   // Every DIE, each attribute skipped by its form, within the unit.
@@ -129,9 +121,9 @@ std::optional<std::string> checkUnitShape(llvm::StringRef debugInfo, llvm::Strin
     if (code == 0) continue;  // the end of a sibling list
     auto it = abbrevs.find(code);
     if (it == abbrevs.end()) return "a DIE uses the undefined abbreviation " + std::to_string(code);
-    for (const AttrSpec &s : it->second.attrs)
-      if (!skipForm(d, s.form, offsetSize, addrSize, version))
-        return d.ok ? "an attribute has the unknown form " + std::to_string(s.form)
+    for (uint64_t form : it->second)
+      if (!skipForm(d, form, offsetSize, addrSize, version))
+        return d.ok ? "an attribute has the unknown form " + std::to_string(form)
                     : "an attribute runs past the unit";
   }
   return std::nullopt;
