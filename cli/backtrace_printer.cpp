@@ -19,6 +19,32 @@ static std::string signalText(const SignalInfo &s) {
   return out;
 }
 
+void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis) {
+  // The fault first: what it is, how dangerous, why, then the facts the rule used.
+  for (const Classification &c : analysis.classifications) {
+    os << "Analysis: " << c.kind;
+    if (!c.severity.empty()) {
+      os << " (" << c.severity;
+      if (!c.breakpadRating.empty()) os << "; Breakpad: " << c.breakpadRating;
+      os << ")";
+    }
+    os << "\n";
+    if (!c.reason.empty()) os << "  " << c.reason << "\n";
+    if (!c.rule.empty() || !c.evidence.empty()) {
+      os << "  rule " << (c.rule.empty() ? "?" : c.rule);
+      const char *sep = ": ";
+      for (const auto &[fact, value] : c.evidence) {
+        // The signal is on its own line already; the assertion's parts are in the reason.
+        if (fact == "signal" || fact == "abort_message") continue;
+        os << sep << fact << " " << value;
+        sep = ", ";
+      }
+      os << "\n";
+    }
+  }
+  if (!analysis.fingerprint.hash.empty()) os << "Fingerprint: " << analysis.fingerprint.hash << "\n";
+}
+
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals, const AnalysisResult *analysis) {
@@ -34,6 +60,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     if (!what.empty()) os << " (" << what << ")";
     os << "\n";
   }
+  if (analysis && target.crashedTid()) printAnalysisText(os, *analysis);
   for (const ThreadBacktrace &t : threads) {
     os << "\nThread " << t.tid;
     if (!t.name.empty()) os << " \"" << t.name << "\"";
@@ -122,7 +149,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
     else j.attribute(key, jsonText(v));
   };
   j.object([&] {
-    j.attribute("schema", "btengine.backtrace/1");
+    j.attribute("schema", "btengine.backtrace/2");
     j.attributeObject("target", [&] {
       j.attribute("kind", target.kind());
       j.attribute("pid", target.process().pid);
@@ -159,6 +186,17 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
     });
     if (analysis)
       j.attributeObject("analysis", [&] {
+        // The fault's classification, flattened for scripts (null when nothing crashed).
+        const Classification *fault =
+            analysis->classifications.empty() ? nullptr : &analysis->classifications.front();
+        auto faultField = [&](const char *key, const std::string &v) {
+          if (fault && !v.empty()) j.attribute(key, jsonText(v));
+          else j.attribute(key, nullptr);
+        };
+        faultField("class", fault ? fault->kind : "");
+        faultField("severity", fault ? fault->severity : "");
+        faultField("breakpad_rating", fault ? fault->breakpadRating : "");
+        faultField("reason", fault ? fault->reason : "");
         j.attribute("fingerprint", analysis->fingerprint.hash);
         j.attributeArray("fingerprint_frames", [&] {
           for (const std::string &f : analysis->fingerprint.frames) j.value(jsonText(f));

@@ -1,5 +1,5 @@
 // Presentation of a backtrace: the human-readable text of `bt` and the JSON document of
-// `bt --json` (schema "btengine.backtrace/1", documented in docs/json-output.md).
+// `bt --json` (schema "btengine.backtrace/2", documented in docs/json-output.md).
 #pragma once
 
 #include "analysis/analysis.h"
@@ -15,7 +15,12 @@
 
 namespace bt {
 
-// `analysis` (when given) adds the crashing instruction under the signal line.
+// The Analysis block: each classification (kind, severity, Breakpad's rating, reason, the rule
+// and its facts) and the fingerprint.
+void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis);
+
+// `analysis` (when given) adds the crashing instruction under the signal line and, for a
+// crash, the Analysis block.
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
                         const std::vector<Variable> &globals = {},

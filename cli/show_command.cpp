@@ -24,7 +24,7 @@ taken, attributes, fingerprint). Needs neither the executable nor its debug file
 A core file or minidump is printed as `bt FILE` prints it.
 
 options:
-  --json      JSON (schema btengine.backtrace/1 plus a "snapshot" object; docs/json-output.md)
+  --json      JSON (schema btengine.backtrace/2 plus a "snapshot" object; docs/json-output.md)
   --vars      also print variables (alias: bt show full FILE)
   -h, --help  show this help
 )";
@@ -138,7 +138,10 @@ int showMain(int argc, char **argv) {
       os << "\n";
     }
     for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
-    os << "Fingerprint: " << s.fingerprint << "\n\n";
+    // The fingerprint is in the Analysis block; a snapshot of a process that did not crash
+    // has no such block.
+    if (!(*target)->crashedTid()) os << "Fingerprint: " << s.fingerprint << "\n";
+    os << "\n";
     printBacktraceText(os, **target, threads, globals, &stored);
   }
   llvm::outs().flush();

@@ -1,5 +1,7 @@
 #include "analysis/analysis.h"
 
+#include "analysis/fault_rules.h"
+
 #include <mutex>
 
 namespace bt {
@@ -12,35 +14,41 @@ static const InstructionDecoder *sharedDecoder() {
   return decoder.get();
 }
 
-std::optional<CrashingCode> readCrashingCode(Target &target) {
-  if (!target.crashedTid()) return std::nullopt;
-  for (const ThreadInfo &t : target.threads()) {
-    if (t.tid != *target.crashedTid()) continue;
-    CrashingCode c;
-    c.regs = t.regs;
-    c.bytes.resize(15);  // the longest x86-64 instruction
-    c.bytes.resize(target.readMemory(t.regs.rip, c.bytes.data(), c.bytes.size()));
-    return c;
-  }
-  return std::nullopt;
-}
-
-static std::optional<DecodedInstruction> decodeCode(const std::optional<CrashingCode> &code) {
-  const InstructionDecoder *decoder = code ? sharedDecoder() : nullptr;
+static std::optional<DecodedInstruction> decodeCode(const std::optional<CrashEvidence> &e) {
+  const InstructionDecoder *decoder = e ? sharedDecoder() : nullptr;
   if (!decoder) return std::nullopt;
-  return decoder->decode(code->bytes, code->regs.rip, code->regs);
+  return decoder->decode(e->code, e->regs.rip, e->regs);
 }
 
 std::optional<DecodedInstruction> crashingInstruction(Target &target) {
-  return decodeCode(readCrashingCode(target));
+  return decodeCode(readCrashEvidence(target, nullptr));
 }
 
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
-                            const std::optional<CrashingCode> &code) {
+                            const std::optional<CrashEvidence> &evidence) {
   AnalysisResult r;
   r.fingerprint = crashFingerprint(target.signal(), backtraces);
-  r.instruction = decodeCode(code);
-  // Classifiers come with the analysis issue; until then there are none to run.
+  r.instruction = decodeCode(evidence);
+  if (!target.crashedTid()) return r;  // nothing crashed: nothing to classify
+  FaultFacts facts;
+  facts.signal = target.signal();
+  facts.regions = target.regions();
+  facts.modules = target.modules();
+  for (const ThreadBacktrace &t : backtraces)
+    if (t.crashed) facts.frames = t.frames;
+  facts.evidence = evidence;
+  facts.mainStackAddress = target.auxvValue(31 /* AT_EXECFN */);
+  facts.crashedIsMainThread = target.process().pid != 0 && *target.crashedTid() == target.process().pid;
+  // A call instruction of any length (2 to 7 bytes) ending where the word at sp points.
+  if (evidence && evidence->beforeWordAtSp.size() == 7)
+    if (const InstructionDecoder *d = sharedDecoder())
+      for (unsigned len = 2; len <= 7 && !facts.spHoldsReturnAddress; ++len) {
+        uint64_t at = *evidence->wordAtSp - len;
+        auto i = d->decode(llvm::ArrayRef(evidence->beforeWordAtSp).take_back(len), at, evidence->regs);
+        facts.spHoldsReturnAddress = i && i->length == len && i->access == AccessKind::Call;
+      }
+  facts.instruction = r.instruction;
+  if (std::optional<Classification> c = classifyFault(facts)) r.classifications.push_back(*c);
   return r;
 }
 

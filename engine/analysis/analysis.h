@@ -6,6 +6,7 @@
 #pragma once
 
 #include "analysis/classification.h"
+#include "analysis/crash_evidence.h"
 #include "analysis/fingerprint.h"
 #include "analysis/instruction_decoder.h"
 #include "target/target.h"
@@ -18,22 +19,16 @@ namespace bt {
 
 struct AnalysisResult {
   Fingerprint fingerprint;
+  // The fault's classification first (fault_rules.h), then any further findings.
   std::vector<Classification> classifications;
   // The instruction at the crashed thread's pc and the access it makes (none when no thread
   // crashed or its bytes cannot be read or decoded).
   std::optional<DecodedInstruction> instruction;
 };
 
-// The code at the crashed thread's pc and that thread's registers, read while the target is
-// still frozen (the pipeline reads nothing after it lets a live process go).
-struct CrashingCode {
-  Registers regs{};
-  std::vector<uint8_t> bytes;  // up to 15 (the longest x86-64 instruction), fewer if unreadable
-};
-std::optional<CrashingCode> readCrashingCode(Target &target);
-
+// `evidence`: what readCrashEvidence() read while the target was frozen.
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
-                            const std::optional<CrashingCode> &code);
+                            const std::optional<CrashEvidence> &evidence);
 
 // The instruction at the crashed thread's pc, decoded from the target's memory (a snapshot keeps
 // the bytes around every captured thread's pc, so no binary is needed).

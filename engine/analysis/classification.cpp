@@ -7,9 +7,11 @@ llvm::json::Value classificationToJson(const Classification &c) {
   if (!c.severity.empty()) o["severity"] = c.severity;
   if (!c.rule.empty()) o["rule"] = c.rule;
   if (!c.reason.empty()) o["reason"] = c.reason;
+  if (!c.breakpadRating.empty()) o["breakpad_rating"] = c.breakpadRating;
   if (!c.evidence.empty()) {
-    llvm::json::Object ev;
-    for (const auto &[k, v] : c.evidence) ev[k] = v;
+    // An array, not an object: the facts keep the order the rule used them in.
+    llvm::json::Array ev;
+    for (const auto &[k, v] : c.evidence) ev.push_back(llvm::json::Object{{"fact", k}, {"value", v}});
     o["evidence"] = std::move(ev);
   }
   return o;
@@ -25,9 +27,14 @@ std::optional<Classification> classificationFromJson(const llvm::json::Value &v)
   if (auto s = o->getString("severity")) c.severity = s->str();
   if (auto s = o->getString("rule")) c.rule = s->str();
   if (auto s = o->getString("reason")) c.reason = s->str();
-  if (const llvm::json::Object *ev = o->getObject("evidence"))
-    for (const auto &kv : *ev)
-      if (auto s = kv.second.getAsString()) c.evidence.emplace_back(kv.first.str(), s->str());
+  if (auto s = o->getString("breakpad_rating")) c.breakpadRating = s->str();
+  if (const llvm::json::Array *ev = o->getArray("evidence"))
+    for (const llvm::json::Value &e : *ev)
+      if (const llvm::json::Object *fact = e.getAsObject()) {
+        auto k = fact->getString("fact");
+        auto v = fact->getString("value");
+        if (k && v) c.evidence.emplace_back(k->str(), v->str());
+      }
   return c;
 }
 

@@ -15,10 +15,14 @@ namespace bt {
 
 struct Classification {
   std::string kind;      // short stable name, e.g. "null-deref"
-  std::string severity;  // "exploitable", "probably-exploitable", "unknown", ... ("" if none)
+  // "exploitable", "probably_exploitable", "probably_not_exploitable", "unknown" ("" if none)
+  std::string severity;
   std::string rule;      // the rule that fired
   std::string reason;    // one sentence for a person
   std::vector<std::pair<std::string, std::string>> evidence;  // facts the rule used, in order
+  // Breakpad's rating of the same crash, "HIGH" / "INTERESTING" / "NONE" (the fault's
+  // classification only; "" for others).
+  std::string breakpadRating;
 };
 
 llvm::json::Value classificationToJson(const Classification &c);

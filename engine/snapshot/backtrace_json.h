@@ -1,5 +1,5 @@
 // The JSON shape of a backtrace's parts — signal, frame, variable — defined once for both JSON
-// documents btengine writes: the public `bt --json` schema (btengine.backtrace/1,
+// documents btengine writes: the public `bt --json` schema (btengine.backtrace/2,
 // docs/json-output.md) and the snapshot's stored document (docs/snapshot-format.md), so the two
 // cannot drift. Each function returns the entity's scalar fields in schema order; nesting
 // (a frame's variables, a thread's frames) is left to the writer, which keeps the public

@@ -23,9 +23,9 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     r.variables = std::make_unique<FrameVariables>(target, symbols);
     if (opts.keepValues) r.variables->keepValues(opts.keepValues);
   }
-  std::optional<CrashingCode> code;  // for the analysis, read while the target is frozen
+  std::optional<CrashEvidence> evidence;  // for the analysis, read while the target is frozen
   auto release = [&] {
-    code = readCrashingCode(target);
+    evidence = readCrashEvidence(target, &symbols);
     if (beforeRelease) beforeRelease(r);
     if (opts.releaseWhenDone) target.release();
   };
@@ -62,7 +62,7 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     return r;
   }
   r.stoppedMs = target.stoppedMs();
-  r.analysis = analyzeCrash(target, r.backtraces, code);
+  r.analysis = analyzeCrash(target, r.backtraces, evidence);
   r.warnings = collectWarnings(target, symbols);
   return r;
 }

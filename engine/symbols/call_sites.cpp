@@ -89,6 +89,13 @@ uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
   return 0;
 }
 
+uint64_t ModuleSymbols::objectAddress(StringRef name) const {
+  for (const ElfFile *f : {debug_.get(), binary_.get()})
+    if (f)
+      if (uint64_t a = f->objectAddress(name)) return a;
+  return 0;
+}
+
 std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_t calleePc) {
   if (dwarfBroken_) return {};
   // Rare (only where a call site's target is not the callee): a context of its own, freed on

@@ -171,6 +171,14 @@ uint64_t ElfFile::addressOf(llvm::StringRef name) const {
   return 0;
 }
 
+uint64_t ElfFile::objectAddress(llvm::StringRef name) const {
+  if (!symbolsLoaded_) loadSymbols();
+  // Rare (the analysis asks for one or two globals of the C library): a linear scan.
+  for (const ElfSymbol &s : objects_)
+    if (s.name == name) return s.address;
+  return 0;
+}
+
 std::optional<std::pair<uint64_t, uint64_t>> ElfFile::tlsSegment() const {
   auto phdrs = obj_->getELFFile().program_headers();
   if (!phdrs) {

@@ -50,6 +50,8 @@ public:
   const ElfSymbol *symbolFor(uint64_t vaddr) const;
   // Address of a function symbol by exact (mangled) name, 0 if none.
   uint64_t addressOf(llvm::StringRef name) const;
+  // Address of a data object (STT_OBJECT) by exact name, 0 if none.
+  uint64_t objectAddress(llvm::StringRef name) const;
   // Data object (STT_OBJECT) containing a link-time address, for printing pointers like gdb.
   const ElfSymbol *objectFor(uint64_t vaddr) const;
   // What was wrong with the file and left out (a symbol table larger than the file, ...).

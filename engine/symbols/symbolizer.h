@@ -122,6 +122,8 @@ public:
   void prefillCallSites(const std::vector<uint64_t> &returnAddresses);
   // Link-time address of a function symbol by name (0 if none).
   uint64_t symbolAddress(llvm::StringRef name) const;
+  // Link-time address of a data object symbol by name (0 if none).
+  uint64_t objectAddress(llvm::StringRef name) const;
 
   const ElfFile *binary() const { return binary_.get(); }
   const ElfFile *debugFile() const { return debug_ ? debug_.get() : binary_.get(); }

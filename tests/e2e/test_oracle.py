@@ -39,7 +39,7 @@ def _run_bt_json(bt_bin, args):
     problems = btjson.schema_problems(doc)
     if problems:
         pytest.fail(
-            "bt --json does not follow btengine.backtrace/1:\n  "
+            "bt --json does not follow btengine.backtrace/2:\n  "
             + "\n  ".join(problems[:40])
             + f"\n{run.describe()}",
             pytrace=False,

@@ -1,6 +1,6 @@
-"""Checks of `bt --json` output against the btengine.backtrace/1 schema:
+"""Checks of `bt --json` output against the btengine.backtrace/2 schema:
 
-{"schema": "btengine.backtrace/1",
+{"schema": "btengine.backtrace/2",
  "target": {"kind": "live"|"core", "pid": 123, "executable": "/path"},
  "signal": {"number": 11, "name": "SIGSEGV", "code": 1, "address": "0x0"} or null,
  "crashed_tid": 123 or null,
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 
-SCHEMA = "btengine.backtrace/1"
+SCHEMA = "btengine.backtrace/2"
 # tailcall: a frame reconstructed from DWARF call-site information for a
 # function that left the stack by a tail jump (as gdb's TAILCALL_FRAME).
 HOWS = {"context", "cfi", "fp", "scan", "tailcall"}

@@ -1,0 +1,166 @@
+"""The analysis on real crashes: one program per fault class (tests/e2e/data/fault_classes.cpp),
+built with g++ and clang++ at -O0 and -O2, each crashed for real. Its class, severity, reason and
+the facts its rule used are checked from the kernel's core (`bt --json` and bt's text), from a
+snapshot of that core with the executable deleted (`bt show`: the analysis is stored), and live
+through the in-process handler (libbtcrash.so preloaded, the real bt writes the snapshot).
+
+The facts checked are the program's own: the NULL pointer's field offset, the address it wrote,
+the assertion's expression and line (read back from the source), the exception's type and
+what(), glibc's own heap message."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import e2e_util as u
+
+SOURCE = Path(__file__).parent / "data" / "fault_classes.cpp"
+ASSERT_LINE = next(i for i, l in enumerate(SOURCE.read_text().splitlines(), 1) if "assert(queued" in l)
+
+# mode -> (class, severity, regex the reason matches, {fact: regex its value matches})
+CASES = {
+    "null_field": ("null-deref", "probably_not_exploitable", r"^read at 0x30 through a NULL pointer \(a field at offset 48\)",
+                   {"fault_address": "0x30", "access": "read"}),
+    "null_write": ("null-deref", "probably_exploitable", r"^write at 0x0 through a NULL pointer$",
+                   {"fault_address": "0x0", "access": "write"}),
+    "call_null": ("call-to-null", "probably_exploitable", r"^a call to address 0x0", {"pc": "0x0"}),
+    "wild_read": ("wild-read", "probably_exploitable", r"0x4141414141414141, an address no process can map.*text",
+                  {"fault_address": "0x4141414141414141", "address_as_text": "AAAAAAAA"}),
+    "wild_write": ("wild-write", "exploitable", r"^write at 0x10000000000, which is in no mapping",
+                   {"fault_address": "0x10000000000"}),
+    "write_rodata": ("write-to-readonly", "exploitable", r"^write at 0x[0-9a-f]+ into read-only data of write_rodata",
+                     {"access": "write"}),
+    "jump_unmapped": ("jump-to-unmapped", "exploitable", r"program counter 0x10000000000 is in no mapping",
+                      {"pc": "0x10000000000"}),
+    "exec_heap": ("execute-non-executable", "exploitable", r"executed anonymous mapping \(rw-\), which is not code", {}),
+    "ret_corrupt": ("return-address-corruption", "exploitable", r"`ret` faulted on its return address",
+                    {"instruction": "^ret$"}),
+    "stack_pivot": ("stack-pivot", "exploitable", r"stack pointer 0x[0-9a-f]+ points into (anonymous mapping|\[heap\])", {}),
+    "stack_overflow": ("stack-overflow", "probably_not_exploitable", r"^the stack ran out",
+                       {"most_repeated_function": r"^recurse(\(int\))? \(\d+ frames\)$"}),
+    "stack_smash": ("stack-buffer-overflow", "exploitable", r"stack protector found its canary overwritten",
+                    {"abort_message": r"stack smashing detected"}),
+    "fortify": ("buffer-overflow", "exploitable", r"_FORTIFY_SOURCE", {"abort_message": "buffer overflow detected"}),
+    "double_free": ("double-free", "exploitable", r"^glibc's allocator stopped the program: free\(\): double free detected in tcache 2$", {}),
+    "invalid_free": ("invalid-free", "exploitable", r"^glibc's allocator stopped the program: (free|munmap_chunk)\(\): invalid pointer$", {}),
+    "heap_overflow": ("heap-corruption", "exploitable", r"^glibc's allocator stopped the program: ", {}),
+    "assert": ("assertion-failure", "probably_not_exploitable",
+               r"^assertion `queued > 0 && \"the queue must not be empty\"' failed in int main\(int, char ?\*\*\) at .*fault_classes.cpp:%d$" % ASSERT_LINE,
+               {"expression": r'^queued > 0 && "the queue must not be empty"$', "line": f"^{ASSERT_LINE}$"}),
+    "exception": ("uncaught-exception", "probably_not_exploitable", r"^uncaught C\+\+ exception of type QueueEmpty: queue is empty$",
+                  {"exception_type": "^QueueEmpty$", "what": "^queue is empty$"}),
+    "abort": ("abort", "unknown", r"^the program called abort\(\)$", {}),
+    "divide": ("divide-by-zero", "probably_not_exploitable", r"^integer division by zero$", {}),
+    "illegal": ("illegal-instruction", "exploitable", r"not a valid instruction", {}),
+    "trap": ("trap-instruction", "probably_not_exploitable", r"trap instruction \(ud2\)", {}),
+    "breakpoint": ("breakpoint", "probably_not_exploitable", r"breakpoint", {}),
+    "bus": ("bus-error", "unknown", r"beyond the end of a mapped file", {}),
+    "bad_syscall": ("bad-system-call", "probably_not_exploitable", r"system call was refused", {"?syscall": "^110$"}),
+}
+# Breakpad's rating where its rules say something other than INTERESTING/NONE by signal alone.
+BREAKPAD = {"call_null": "HIGH", "wild_read": "HIGH", "wild_write": "HIGH", "write_rodata": "HIGH",
+            "jump_unmapped": "HIGH", "exec_heap": "HIGH", "stack_smash": "HIGH", "fortify": "HIGH",
+            "null_field": "INTERESTING", "null_write": "INTERESTING", "abort": "NONE", "assert": "NONE",
+            "divide": "NONE", "double_free": "NONE"}
+
+VARIANTS = {"gcc-O0": ["g++", "-O0"], "gcc-O2": ["g++", "-O2"],
+            "clang-O0": ["clang++-19", "-O0"], "clang-O2": ["clang++-19", "-O2"]}
+
+
+def check(analysis: dict, mode: str, where: str):
+    kind, severity, reason, facts = CASES[mode]
+    assert analysis["classifications"], f"{mode} ({where}): no classification"
+    c = analysis["classifications"][0]
+    ctx = f"{mode} ({where}): {json.dumps(c, indent=1)}"
+    assert (c["kind"], c["severity"]) == (kind, severity), ctx
+    assert (analysis["class"], analysis["severity"], analysis["reason"]) == (kind, severity, c["reason"]), ctx
+    assert re.search(reason, c["reason"]), ctx
+    got = {e["fact"]: e["value"] for e in c.get("evidence", [])}
+    assert got.get("signal"), ctx  # every classification names its signal
+    for fact, want in facts.items():
+        if fact.startswith("?"):  # where the source has it (a signal handler's context has no orig_rax)
+            fact = fact[1:]
+            if fact not in got and where.startswith("live"):
+                continue
+        assert fact in got and re.search(want, got[fact]), f"fact {fact}: {ctx}"
+    if mode in BREAKPAD:
+        assert c["breakpad_rating"] == BREAKPAD[mode], ctx
+    assert c["breakpad_rating"] in ("HIGH", "INTERESTING", "NONE"), ctx
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def crashed(request, tmp_path_factory):
+    compiler, opt = VARIANTS[request.param]
+    if not shutil.which(compiler):
+        pytest.fail(f"{compiler} is not installed (scripts/setup installs it)")
+    work = tmp_path_factory.mktemp("faults-" + request.param)
+    exe = work / "fault_classes"
+    subprocess.run([compiler, "-g", opt, "-fstack-protector-strong", str(SOURCE), "-o", str(exe)], check=True)
+    out = {}
+    for mode in CASES:
+        d = work / mode
+        d.mkdir()
+        os.link(exe, d / mode)
+        out[mode] = (d / mode, u.make_core(str(d / mode), d))
+    return request.param, out
+
+
+@pytest.mark.parametrize("mode", list(CASES))
+def test_core_and_snapshot_without_binary(crashed, mode, tmp_path):
+    variant, programs = crashed
+    exe, core = programs[mode]
+    r = u.run_bt(["--json", str(core)])
+    assert r.returncode in (0, 9), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "btengine.backtrace/2"
+    check(doc["analysis"], mode, f"{variant} core")
+    text = u.run_bt([str(core)]).stdout
+    c = doc["analysis"]["classifications"][0]
+    assert f"Analysis: {c['kind']} ({c['severity']}; Breakpad: {c['breakpad_rating']})\n  {c['reason']}\n" in text, text
+    assert f"Fingerprint: {doc['analysis']['fingerprint']}" in text
+    if variant != "gcc-O2":
+        return  # the snapshot path once per program is enough
+    snap = tmp_path / "s.btsnap"
+    r = u.run_bt(["snapshot", str(core), "--exe", str(exe), "-o", str(snap)])
+    assert r.returncode == 0, r.stderr
+    moved = tmp_path / "gone"
+    shutil.move(str(exe), moved)  # the analysis must come from the snapshot alone
+    try:
+        shown = u.run_bt(["show", "--json", str(snap)])
+        assert shown.returncode == 0, shown.stderr
+        stored = json.loads(shown.stdout)["analysis"]
+        check(stored, mode, "snapshot without the executable")
+        assert stored["classifications"] == doc["analysis"]["classifications"]
+        assert f"Analysis: {c['kind']} ({c['severity']}" in u.run_bt(["show", str(snap)]).stdout
+    finally:
+        shutil.move(str(moved), exe)
+
+
+LIVE_MODES = ["null_field", "wild_write", "stack_smash", "double_free", "assert", "exception", "divide",
+              "bad_syscall", "stack_pivot"]
+
+
+@pytest.mark.parametrize("mode", LIVE_MODES)
+def test_live_through_the_in_process_handler(crashed, mode, tmp_path):
+    variant, programs = crashed
+    if variant != "clang-O2":
+        pytest.skip("once per program: the clang -O2 build")
+    lib = u.build_dir() / "lib" / "libbtcrash.so"
+    assert lib.exists(), f"{lib} is missing: cmake --build {u.build_dir()} --target btcrash"
+    exe, _ = programs[mode]
+    out = tmp_path / "snaps"
+    env = dict(os.environ, LD_PRELOAD=str(lib), BTCRASH_BT=str(u.bt_path()), BTCRASH_DIR=str(out),
+               BTCRASH_ARGS="--no-vars")
+    subprocess.run([str(exe), "crash"], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+    snaps = list(out.glob("*.btsnap"))
+    assert len(snaps) == 1, f"no snapshot from the handler in {out}"
+    shown = u.run_bt(["show", "--json", str(snaps[0])])
+    assert shown.returncode == 0, shown.stderr
+    check(json.loads(shown.stdout)["analysis"], mode, "live, in-process handler")
