@@ -26,12 +26,12 @@ import builtins
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _btengine as _engine
 
 __all__ = ["open", "attach", "capture", "Process", "Thread", "Frame", "Variable", "Value",
-           "Module", "Region", "Signal", "Instruction", "CaptureResult", "FormatError", "ClosedError",
+           "Module", "Region", "Signal", "Instruction", "Analysis", "Classification", "CaptureResult", "FormatError", "ClosedError",
            "__version__"]
 __version__: str = _engine.__version__  # CMakeLists.txt project(VERSION), the one place it is set
 
@@ -149,6 +149,54 @@ class Instruction:
     address: Optional[int]
     branch_target: Optional[int]
     description: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One finding of the analysis (docs/analysis.md): `kind` ("null-deref", "stack-overflow",
+    "uncaught-exception", ...), `severity` ("exploitable", "probably_exploitable",
+    "probably_not_exploitable", "unknown"), the `rule` that fired, a one-line `reason`,
+    `breakpad_rating` ("HIGH", "INTERESTING", "NONE") and the `evidence` the rule used, as
+    (fact, value) pairs in order."""
+
+    kind: str
+    severity: str
+    rule: str
+    reason: str
+    breakpad_rating: str
+    evidence: Tuple[Tuple[str, str], ...]
+
+    def fact(self, name: str) -> Optional[str]:
+        """The value of one piece of evidence, or None."""
+        return next((v for k, v in self.evidence if k == name), None)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the engine concludes about a crash: the fault's classification (`fault`, None when
+    nothing crashed) and any further `classifications`, the `fingerprint` and its frames, and the
+    crashed thread's `instruction`. `kind`, `severity` and `reason` are the fault's."""
+
+    classifications: Tuple[Classification, ...]
+    fingerprint: str
+    fingerprint_frames: Tuple[str, ...]
+    instruction: Optional[Instruction]
+
+    @property
+    def fault(self) -> Optional[Classification]:
+        return self.classifications[0] if self.classifications else None
+
+    @property
+    def kind(self) -> Optional[str]:
+        return self.fault.kind if self.fault else None
+
+    @property
+    def severity(self) -> Optional[str]:
+        return self.fault.severity if self.fault else None
+
+    @property
+    def reason(self) -> Optional[str]:
+        return self.fault.reason if self.fault else None
 
 
 def _signal(ns: Any) -> Optional[Signal]:
@@ -272,6 +320,17 @@ class Process:
         return Instruction(ns.pc, ns.text, ns.length, ns.access, ns.size, ns.base, ns.index,
                            ns.scale, ns.displacement, ns.segment, ns.address, ns.branch_target,
                            ns.description)
+
+    @property
+    def analysis(self) -> Analysis:
+        """The analysis of the crash (docs/analysis.md): fault class, severity, reason and
+        evidence, fingerprint, instruction. A snapshot's is the one stored when it was taken, so
+        it needs no binaries; for cores, minidumps and live processes it is computed."""
+        s = self._live()
+        cls = tuple(Classification(c.kind, c.severity, c.rule, c.reason, c.breakpad_rating,
+                                   tuple(tuple(e) for e in c.evidence))
+                    for c in s.classifications)
+        return Analysis(cls, s.fingerprint, tuple(s.fingerprint_frames), self.instruction)
 
     @property
     def attributes(self) -> Dict[str, str]:

@@ -58,6 +58,8 @@ class Session:
     @property
     def partial(self) -> bool: ...
     @property
+    def classifications(self) -> List[SimpleNamespace]: ...
+    @property
     def instruction(self) -> Optional[SimpleNamespace]:
         """pc, text, length, access, size, base, index, scale, displacement, segment, address,
         branch_target, description; None without a crashed thread or a decodable pc."""

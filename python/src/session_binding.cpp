@@ -81,6 +81,20 @@ void bindSession(py::module_ &m) {
                   py::arg("branch_target") = opt(i->branchTarget),
                   py::arg("description") = describeAccess(*i));
       })
+      .def_property_readonly("classifications", [](Session &s) {
+        // A snapshot's are the ones stored when it was taken (session.cpp).
+        py::list out;
+        py::object ns = py::module_::import("types").attr("SimpleNamespace");
+        for (const Classification &c : s.analysis().classifications) {
+          py::list evidence;
+          for (const auto &[fact, value] : c.evidence) evidence.append(py::make_tuple(fact, value));
+          out.append(ns(py::arg("kind") = c.kind, py::arg("severity") = c.severity,
+                        py::arg("rule") = c.rule, py::arg("reason") = c.reason,
+                        py::arg("breakpad_rating") = c.breakpadRating,
+                        py::arg("evidence") = evidence));
+        }
+        return out;
+      })
       .def_property_readonly("partial", [](Session &s) { return s.target().partial(); })
       .def_property_readonly("fingerprint_frames", [](Session &s) {
         if (s.snapshot()) return s.snapshot()->fingerprintFrames;
