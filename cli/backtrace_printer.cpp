@@ -19,7 +19,8 @@ static std::string signalText(const SignalInfo &s) {
   return out;
 }
 
-void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis) {
+void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis,
+                       const std::vector<ThreadBacktrace> &threads) {
   // The fault first: what it is, how dangerous, why, then the facts the rule used.
   for (const Classification &c : analysis.classifications) {
     os << "Analysis: " << c.kind;
@@ -42,6 +43,10 @@ void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis) {
       os << "\n";
     }
   }
+  for (const HighlightedVariable &h : highlightedVariables(threads))
+    os << "  ! " << h.variable->name << " in #" << h.frame->index << " "
+       << (h.frame->function.empty() ? "??" : h.frame->function) << " = " << h.variable->value
+       << ": " << h.variable->highlighted << "\n";
   if (!analysis.fingerprint.hash.empty()) os << "Fingerprint: " << analysis.fingerprint.hash << "\n";
 }
 
@@ -60,7 +65,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     if (!what.empty()) os << " (" << what << ")";
     os << "\n";
   }
-  if (analysis && target.crashedTid()) printAnalysisText(os, *analysis);
+  if (analysis && target.crashedTid()) printAnalysisText(os, *analysis, threads);
   for (const ThreadBacktrace &t : threads) {
     os << "\nThread " << t.tid;
     if (!t.name.empty()) os << " \"" << t.name << "\"";
@@ -83,7 +88,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
         bool first = true;
         for (const Variable &v : f.variables) {
           if (v.kind != "param") continue;
-          os << (first ? "" : ", ") << v.name << "=";
+          os << (first ? "" : ", ") << (v.highlighted.empty() ? "" : "!") << v.name << "=";
           first = false;
           // gdb's default "print entry-values": x=x@entry=V when equal, else both.
           if (v.entryValue.empty()) os << v.value;
@@ -106,7 +111,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
         bool any = false;
         for (const Variable &v : f.variables) {
           if (v.kind == "param") continue;
-          os << "        " << v.name << " = " << v.value << "\n";
+          os << (v.highlighted.empty() ? "        " : "      ! ") << v.name << " = " << v.value << "\n";
           any = true;
         }
         if (!any) os << "No locals.\n";
@@ -203,6 +208,16 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
         });
         j.attributeArray("classifications", [&] {
           for (const Classification &c : analysis->classifications) j.value(classificationToJson(c));
+        });
+        j.attributeArray("highlighted", [&] {
+          for (const HighlightedVariable &h : highlightedVariables(threads))
+            j.object([&] {
+              j.attribute("frame", int64_t(h.frame->index));
+              strOrNull("function", h.frame->function);
+              j.attribute("name", jsonText(h.variable->name));
+              j.attribute("value", jsonText(h.variable->value));
+              j.attribute("reason", jsonText(h.variable->highlighted));
+            });
         });
         j.attributeBegin("instruction");
         if (analysis->instruction) j.object([&] { write(instructionFields(*analysis->instruction)); });

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "analysis/analysis.h"
+#include "analysis/highlight.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
 
@@ -17,7 +18,9 @@ namespace bt {
 
 // The Analysis block: each classification (kind, severity, Breakpad's rating, reason, the rule
 // and its facts) and the fingerprint.
-void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis);
+// `threads`: for the highlighted variables (marked on their Variables).
+void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis,
+                       const std::vector<ThreadBacktrace> &threads);
 
 // `analysis` (when given) adds the crashing instruction under the signal line and, for a
 // crash, the Analysis block.

@@ -44,6 +44,8 @@ options:
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
   --global NAME      also print the global or file-static variable NAME (repeatable)
+  --dedup-rules FILE fingerprint the crash with the rules in FILE on top of the built-in ones
+                     (which frames count; format: docs/analysis.md)
   --max-frames N     stop each thread's backtrace after N frames (default 4096)
   --past-main        show the C runtime's frames below main (hidden by default, as gdb does)
   --no-cache         do not cache decompressed debug sections
@@ -78,6 +80,8 @@ int backtraceMain(int argc, char **argv) {
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;
   UnwindOptions uopts;
+  std::shared_ptr<const FingerprintRules> dedupRules;
+  std::string dedupRulesPath;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *opt) -> const char * {
@@ -103,6 +107,10 @@ int backtraceMain(int argc, char **argv) {
       noCache = true;
     } else if (a == "--allow-mismatch") {
       allowMismatch = true;
+    } else if (a == "--dedup-rules") {
+      const char *v = value("--dedup-rules");
+      if (int st = loadDedupRules("", v, dedupRules)) return st;
+      dedupRulesPath = v;
     } else if (a == "--exe" || a.rfind("--exe=", 0) == 0) {
       const char *v = a == "--exe" ? value("--exe") : argv[i] + 6;
       if (!v) return usageError("", "--exe needs a path");
@@ -145,6 +153,7 @@ int backtraceMain(int argc, char **argv) {
     std::vector<std::string> args = {"show", input};
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
+    if (dedupRules) args.insert(args.end(), {"--dedup-rules", dedupRulesPath});
     return runCommand(showMain, std::move(args));
   }
   auto opened = openTarget(request);
@@ -155,6 +164,7 @@ int backtraceMain(int argc, char **argv) {
   popts.variables = vars;
   popts.globals = globals;
   popts.unwind = uopts;
+  popts.fingerprintRules = dedupRules;
   Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
   PipelineResult result = runPipeline(*target, symbols, popts);
   const std::vector<ThreadBacktrace> &threads = result.backtraces;

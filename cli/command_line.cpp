@@ -13,6 +13,15 @@ int usageError(const std::string &cmd, const std::string &msg) {
   return static_cast<int>(ErrorKind::Usage);
 }
 
+int loadDedupRules(const std::string &cmd, const char *path,
+                   std::shared_ptr<const FingerprintRules> &out) {
+  if (!path) return usageError(cmd, "--dedup-rules needs a rule file");
+  llvm::Expected<FingerprintRules> rules = FingerprintRules::load(path);
+  if (!rules) return usageError(cmd, llvm::toString(rules.takeError()));
+  out = std::make_shared<const FingerprintRules>(std::move(*rules));
+  return 0;
+}
+
 int fail(ErrorReport r) {
   llvm::errs() << "bt: error: " << r.message << "\n";
   return static_cast<int>(r.kind);

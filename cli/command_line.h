@@ -2,9 +2,11 @@
 // exit statuses they carry) and number parsing.
 #pragma once
 
+#include "analysis/fingerprint.h"
 #include "support/error.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ int fail(ErrorReport r);
 // Runs another command's entry point with these arguments (argv[0] first): `bt FILE.btsnap`
 // is `bt show FILE.btsnap`, `bt show CORE` is `bt CORE`.
 int runCommand(int (*entry)(int, char **), std::vector<std::string> args);
+// `--dedup-rules FILE`: the fingerprint rules in FILE (on top of the built-in ones) into `out`;
+// 0, or the usage exit status after saying what is wrong with the file (line and rule).
+int loadDedupRules(const std::string &cmd, const char *path,
+                   std::shared_ptr<const FingerprintRules> &out);
 // A whole string as a number (base 0: decimal, 0x hex, 0 octal); false if it is not one.
 bool parseNumber(const char *s, uint64_t &out, int base = 0);
 

@@ -16,7 +16,7 @@ namespace bt {
 
 namespace {
 
-const char kShowUsage[] = R"(usage: bt show FILE [--json] [--vars]
+const char kShowUsage[] = R"(usage: bt show FILE [--json] [--vars] [--dedup-rules FILE]
 
 Prints a snapshot like bt prints a process: every thread's frames (with --vars their
 parameters and locals), the signal, and the snapshot's own facts (when and where it was
@@ -26,6 +26,9 @@ A core file or minidump is printed as `bt FILE` prints it.
 options:
   --json      JSON (schema btengine.backtrace/2 plus a "snapshot" object; docs/json-output.md)
   --vars      also print variables (alias: bt show full FILE)
+  --dedup-rules FILE
+              fingerprint the stored frames again with these rules (docs/analysis.md)
+              instead of showing the fingerprint stored when the snapshot was taken
   -h, --help  show this help
 )";
 
@@ -33,7 +36,8 @@ options:
 
 int showMain(int argc, char **argv) {
   bool json = false, vars = false;
-  std::string input;
+  std::string input, dedupRulesPath;
+  std::shared_ptr<const FingerprintRules> dedupRules;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -43,6 +47,10 @@ int showMain(int argc, char **argv) {
       json = true;
     } else if (a == "--vars" || (a == "full" && input.empty() && !vars)) {
       vars = true;
+    } else if (a == "--dedup-rules") {
+      const char *v = i + 1 < argc ? argv[++i] : nullptr;
+      if (int st = loadDedupRules("show", v, dedupRules)) return st;
+      dedupRulesPath = v;
     } else if (a.size() > 1 && a[0] == '-') {
       return usageError("show", "unknown option '" + a + "'");
     } else if (input.empty()) {
@@ -58,6 +66,7 @@ int showMain(int argc, char **argv) {
     std::vector<std::string> args = {"bt", input};
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
+    if (dedupRules) args.insert(args.end(), {"--dedup-rules", dedupRulesPath});
     return runCommand(backtraceMain, std::move(args));
   }
   struct stat st;
@@ -82,6 +91,7 @@ int showMain(int argc, char **argv) {
   AnalysisResult stored = s.storedAnalysis();
   // Decoded again from the code bytes the snapshot keeps around the pc: no binary needed.
   stored.instruction = crashingInstruction(**target);
+  if (dedupRules) stored.fingerprint = crashFingerprint(s.signal, s.backtraces, *dedupRules);
   if (json) {
     const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
     printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, &noWarnings,
@@ -140,7 +150,7 @@ int showMain(int argc, char **argv) {
     for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
     // The fingerprint is in the Analysis block; a snapshot of a process that did not crash
     // has no such block.
-    if (!(*target)->crashedTid()) os << "Fingerprint: " << s.fingerprint << "\n";
+    if (!(*target)->crashedTid()) os << "Fingerprint: " << stored.fingerprint.hash << "\n";
     os << "\n";
     printBacktraceText(os, **target, threads, globals, &stored);
   }

@@ -40,7 +40,8 @@ options:
                          siginfo_t and ucontext_t are at ADDR: report that signal and unwind
                          that thread from the interrupted context
   --debug-dir DIR        also look for debug files in DIR (repeatable)
-  --max-frames N, --past-main, --no-cache, --allow-mismatch, -q    as for bt
+  --max-frames N, --past-main, --no-cache, --allow-mismatch, --dedup-rules FILE, -q
+                     as for bt
   -h, --help             show this help
 
 exit status: as for bt; 9: the snapshot was written, but from an incomplete source (a

@@ -25,9 +25,10 @@ std::optional<DecodedInstruction> crashingInstruction(Target &target) {
 }
 
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
-                            const std::optional<CrashEvidence> &evidence) {
+                            const std::optional<CrashEvidence> &evidence,
+                            const FingerprintRules &rules) {
   AnalysisResult r;
-  r.fingerprint = crashFingerprint(target.signal(), backtraces);
+  r.fingerprint = crashFingerprint(target.signal(), backtraces, rules);
   r.instruction = decodeCode(evidence);
   if (!target.crashedTid()) return r;  // nothing crashed: nothing to classify
   FaultFacts facts;

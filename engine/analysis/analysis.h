@@ -28,7 +28,8 @@ struct AnalysisResult {
 
 // `evidence`: what readCrashEvidence() read while the target was frozen.
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
-                            const std::optional<CrashEvidence> &evidence);
+                            const std::optional<CrashEvidence> &evidence,
+                            const FingerprintRules &rules = FingerprintRules::defaults());
 
 // The instruction at the crashed thread's pc, decoded from the target's memory (a snapshot keeps
 // the bytes around every captured thread's pc, so no binary is needed).

@@ -98,6 +98,8 @@ static bool decodeVariableList(const Array *a, const std::string &path, std::str
     v.error = f.boolean("error");
     v.entryValue = f.str("entry_value", /*nullable=*/true);
     v.address = f.optHex("address");
+    if (const llvm::json::Value *h = f.value("highlighted"))  // absent before format 1.x
+      if (auto s = h->getAsString()) v.highlighted = s->str();
     if (err.empty() && v.kind != "param" && v.kind != "local" && v.kind != "global")
       f.fail("kind", "\"param\", \"local\" or \"global\"");
     out.push_back(std::move(v));

@@ -23,7 +23,8 @@ JsonFieldList variableFields(const Variable &v) {
           {"optimized_out", v.optimizedOut},
           {"entry_value", jsonTextOrNull(v.entryValue)},
           {"error", v.error},
-          {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)}};
+          {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)},
+          {"highlighted", jsonTextOrNull(v.highlighted)}};
 }
 
 JsonFieldList frameFields(const Frame &f, JsonSchema schema) {

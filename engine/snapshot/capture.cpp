@@ -176,6 +176,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   if (opts.variables) popts.globals = opts.globals;
   popts.missingGlobalsAsErrors = false;
   popts.unwind = opts.unwind;
+  popts.fingerprintRules = opts.fingerprintRules;
   PipelineResult result = runPipeline(rec, symbols, popts, copyMemory);
   s.backtraces = std::move(result.backtraces);
   s.globals = std::move(result.globals);

@@ -5,6 +5,7 @@
 // secrets are redacted. The caller writes the result with writeSnapshot.
 #pragma once
 
+#include "analysis/fingerprint.h"
 #include "snapshot/snapshot.h"
 #include "symbols/symbolizer.h"
 #include "unwind/backtrace.h"
@@ -21,6 +22,7 @@ struct CaptureOptions {
   std::vector<std::pair<std::string, std::string>> attributes;
   std::vector<std::string> globals;       // globals to read by name
   UnwindOptions unwind;
+  std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
 };
 
 // A live target is released (Target::release) as soon as everything that needs its memory has

@@ -62,7 +62,10 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     return r;
   }
   r.stoppedMs = target.stoppedMs();
-  r.analysis = analyzeCrash(target, r.backtraces, evidence);
+  r.analysis = analyzeCrash(target, r.backtraces, evidence,
+                            opts.fingerprintRules ? *opts.fingerprintRules : FingerprintRules::defaults());
+  if (!r.analysis.classifications.empty())
+    highlightVariables(r.backtraces, r.analysis.classifications.front());
   r.warnings = collectWarnings(target, symbols);
   return r;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "analysis/analysis.h"
+#include "analysis/highlight.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -28,6 +29,7 @@ struct PipelineOptions {
   // Variables also carry walkable Values reading through this session (the Python API).
   std::shared_ptr<ValueSession> keepValues;
   bool releaseWhenDone = true;  // false: the caller keeps the target frozen (and releases it)
+  std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
 };
 
 struct PipelineResult {

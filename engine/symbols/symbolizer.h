@@ -46,6 +46,8 @@ struct Variable {
   bool error = false;          // value is "<error: ...>"
   std::string entryValue;      // value at function entry when known separately (gdb's x@entry)
   std::optional<uint64_t> address;  // where it lives in memory, if it does
+  // Why the crash analysis points at it (engine/analysis/highlight.h); "" if it does not.
+  std::string highlighted;
   std::shared_ptr<const Value> handle;  // typed bytes to walk (FrameVariables::keepValues)
 };
 

@@ -616,6 +616,12 @@ class Variable:
         return self._live().optimized_out
 
     @property
+    def highlighted(self) -> Optional[str]:
+        """Why the crash analysis points at this variable ("its value is the fault address",
+        ...), or None: the crashed thread's variables that hold the bad pointer are marked."""
+        return self._live().highlighted
+
+    @property
     def error(self) -> bool:
         """The value could not be read (the message is in `text`)."""
         return self._live().error

@@ -13,6 +13,10 @@ void bindVariable(py::module_ &m) {
         return v.var.entryValue.empty() ? py::object(py::none()) : py::str(v.var.entryValue);
       })
       .def_property_readonly("optimized_out", [](const PyVariable &v) { checkOpen(v.session); return v.var.optimizedOut; })
+      .def_property_readonly("highlighted", [](const PyVariable &v) -> py::object {
+        checkOpen(v.session);
+        return v.var.highlighted.empty() ? py::object(py::none()) : py::object(py::str(v.var.highlighted));
+      })
       .def_property_readonly("error", [](const PyVariable &v) { checkOpen(v.session); return v.var.error; })
       .def_property_readonly("address", [](const PyVariable &v) { checkOpen(v.session); return v.var.address; })
       .def_property_readonly("value", [](const PyVariable &v) -> py::object { checkOpen(v.session);

@@ -64,6 +64,16 @@ CASES = {
     "bus": ("bus-error", "unknown", r"beyond the end of a mapped file", {}),
     "bad_syscall": ("bad-system-call", "probably_not_exploitable", r"system call was refused", {"?syscall": "^110$"}),
 }
+# mode -> the highlighted variable: (function of its frame, name, regex of the reason)
+HIGHLIGHT = {
+    "null_field": ("null_field", "job", r"base register \(r[a-z0-9]+\) holds it|48 bytes into"),
+    "null_write": ("null_write", "job", r"base register|fault address"),
+    "call_null": ("call_null", "fn", r"^the program called through it$"),
+    "wild_read": ("wild_read", "ptr", r"^its value is the fault address$"),
+    "wild_write": ("wild_write", "ptr", r"^its value is the fault address$"),
+    "write_rodata": ("write_rodata", "text", r"^its value is the fault address$"),
+}
+
 # Breakpad's rating where its rules say something other than INTERESTING/NONE by signal alone.
 BREAKPAD = {"call_null": "HIGH", "wild_read": "HIGH", "wild_write": "HIGH", "write_rodata": "HIGH",
             "jump_unmapped": "HIGH", "exec_heap": "HIGH", "stack_smash": "HIGH", "fortify": "HIGH",
@@ -74,7 +84,7 @@ VARIANTS = {"gcc-O0": ["g++", "-O0"], "gcc-O2": ["g++", "-O2"],
             "clang-O0": ["clang++-19", "-O0"], "clang-O2": ["clang++-19", "-O2"]}
 
 
-def check(analysis: dict, mode: str, where: str):
+def check(analysis: dict, mode: str, where: str, with_vars: bool = False):
     kind, severity, reason, facts = CASES[mode]
     assert analysis["classifications"], f"{mode} ({where}): no classification"
     c = analysis["classifications"][0]
@@ -93,6 +103,14 @@ def check(analysis: dict, mode: str, where: str):
     if mode in BREAKPAD:
         assert c["breakpad_rating"] == BREAKPAD[mode], ctx
     assert c["breakpad_rating"] in ("HIGH", "INTERESTING", "NONE"), ctx
+    if with_vars:
+        marked = [(h["function"], h["name"], h["reason"]) for h in analysis["highlighted"]]
+        if mode in HIGHLIGHT:
+            function, name, why = HIGHLIGHT[mode]
+            assert any(f == function and n == name and re.search(why, r) for f, n, r in marked), \
+                f"{mode} ({where}): highlighted {marked}"
+        else:
+            assert marked == [], f"{mode} ({where}): highlighted {marked}"
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -116,11 +134,11 @@ def crashed(request, tmp_path_factory):
 def test_core_and_snapshot_without_binary(crashed, mode, tmp_path):
     variant, programs = crashed
     exe, core = programs[mode]
-    r = u.run_bt(["--json", str(core)])
+    r = u.run_bt(["--json", "--vars", str(core)])
     assert r.returncode in (0, 9), r.stderr
     doc = json.loads(r.stdout)
     assert doc["schema"] == "btengine.backtrace/2"
-    check(doc["analysis"], mode, f"{variant} core")
+    check(doc["analysis"], mode, f"{variant} core", with_vars=True)
     text = u.run_bt([str(core)]).stdout
     c = doc["analysis"]["classifications"][0]
     assert f"Analysis: {c['kind']} ({c['severity']}; Breakpad: {c['breakpad_rating']})\n  {c['reason']}\n" in text, text
@@ -133,17 +151,17 @@ def test_core_and_snapshot_without_binary(crashed, mode, tmp_path):
     moved = tmp_path / "gone"
     shutil.move(str(exe), moved)  # the analysis must come from the snapshot alone
     try:
-        shown = u.run_bt(["show", "--json", str(snap)])
+        shown = u.run_bt(["show", "--json", "--vars", str(snap)])
         assert shown.returncode == 0, shown.stderr
         stored = json.loads(shown.stdout)["analysis"]
-        check(stored, mode, "snapshot without the executable")
+        check(stored, mode, "snapshot without the executable", with_vars=True)
         assert stored["classifications"] == doc["analysis"]["classifications"]
         assert f"Analysis: {c['kind']} ({c['severity']}" in u.run_bt(["show", str(snap)]).stdout
     finally:
         shutil.move(str(moved), exe)
 
 
-LIVE_MODES = ["null_field", "wild_write", "stack_smash", "double_free", "assert", "exception", "divide",
+LIVE_MODES = ["null_field", "call_null", "wild_write", "stack_smash", "double_free", "assert", "exception", "divide",
               "bad_syscall", "stack_pivot"]
 
 
@@ -156,11 +174,52 @@ def test_live_through_the_in_process_handler(crashed, mode, tmp_path):
     assert lib.exists(), f"{lib} is missing: cmake --build {u.build_dir()} --target btcrash"
     exe, _ = programs[mode]
     out = tmp_path / "snaps"
-    env = dict(os.environ, LD_PRELOAD=str(lib), BTCRASH_BT=str(u.bt_path()), BTCRASH_DIR=str(out),
-               BTCRASH_ARGS="--no-vars")
+    env = dict(os.environ, LD_PRELOAD=str(lib), BTCRASH_BT=str(u.bt_path()), BTCRASH_DIR=str(out))
     subprocess.run([str(exe), "crash"], env=env, cwd=tmp_path, capture_output=True, timeout=120)
     snaps = list(out.glob("*.btsnap"))
     assert len(snaps) == 1, f"no snapshot from the handler in {out}"
-    shown = u.run_bt(["show", "--json", str(snaps[0])])
+    shown = u.run_bt(["show", "--json", "--vars", str(snaps[0])])
     assert shown.returncode == 0, shown.stderr
-    check(json.loads(shown.stdout)["analysis"], mode, "live, in-process handler")
+    check(json.loads(shown.stdout)["analysis"], mode, "live, in-process handler", with_vars=True)
+
+
+# Ten crash sites in ten different functions (or the same function with another signal).
+DISTINCT_SITES = ["null_field", "null_write", "call_null", "wild_read", "wild_write", "write_rodata",
+                  "stack_overflow", "stack_smash", "divide", "abort"]
+
+
+def test_ten_crash_sites_give_ten_fingerprints_and_a_rule_file_changes_them(crashed, tmp_path):
+    variant, programs = crashed
+
+    def fingerprints(mode, *extra):
+        exe, core = programs[mode]
+        r = u.run_bt(["--json", *extra, str(core)])
+        assert r.returncode in (0, 9), r.stderr
+        a = json.loads(r.stdout)["analysis"]
+        return a["fingerprint"], a["fingerprint_frames"]
+
+    prints = {m: fingerprints(m) for m in DISTINCT_SITES}
+    assert len({fp for fp, _ in prints.values()}) == 10, json.dumps(prints, indent=1)
+    # The rule file, as docs/analysis.md says: the two NULL writers' and readers' own functions
+    # are skipped, so both crashes are hashed as "SIGSEGV in main" and group together.
+    rules = tmp_path / "rules.txt"
+    rules.write_text("# our accessors are noise\nskip-function ^null_(field|write)$\n")
+    a, a_frames = fingerprints("null_field", "--dedup-rules", str(rules))
+    b, _ = fingerprints("null_write", "--dedup-rules", str(rules))
+    assert a == b and a != prints["null_field"][0], a_frames
+    assert all(not f.endswith(("!null_field", "!null_write")) for f in a_frames), a_frames
+    # `frames 1` keeps the innermost frame only.
+    rules.write_text("frames 1\n")
+    _, one = fingerprints("null_field", "--dedup-rules", str(rules))
+    assert one == prints["null_field"][1][:1]
+    if variant == "gcc-O0":
+        # bt show re-fingerprints a snapshot's stored frames with the rules given.
+        exe, core = programs["null_field"]
+        snap = tmp_path / "s.btsnap"
+        assert u.run_bt(["snapshot", str(core), "-o", str(snap)]).returncode == 0
+        shown = json.loads(u.run_bt(["show", "--json", "--dedup-rules", str(rules), str(snap)]).stdout)
+        assert shown["analysis"]["fingerprint_frames"] == one
+        # A bad rule file: the usage status and the line that is wrong.
+        rules.write_text("frames 2\nskip-everything now\n")
+        bad = u.run_bt(["--dedup-rules", str(rules), str(core)])
+        assert bad.returncode == 2 and f"{rules}:2: unknown rule 'skip-everything'" in bad.stderr, bad.stderr

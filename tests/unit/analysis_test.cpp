@@ -146,3 +146,58 @@ TEST(Classification, DamagedEntriesAreSkippedNotInvented) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->evidence, (std::vector<std::pair<std::string, std::string>>{{"a", "1"}}));
 }
+
+TEST(FingerprintRules, ARuleFileSkipsRenamesStopsAndCounts) {
+  ThreadBacktrace t = thread(1, true, {frame("/srv/libjson.so", "json::parse_value"),
+                                       frame("/srv/app", "Handler::run.cold"),
+                                       frame("/srv/app", "EventLoop::dispatch(int)"),
+                                       frame("/srv/app", "EventLoop::run"), frame("/srv/app", "main")});
+  // Built-in: clone suffixes (.cold, .isra.N, ...) are dropped.
+  EXPECT_EQ(crashFingerprint(segv(), {t}).frames,
+            (std::vector<std::string>{"libjson.so!json::parse_value", "app!Handler::run",
+                                      "app!EventLoop::dispatch(int)", "app!EventLoop::run", "app!main"}));
+  auto rules = FingerprintRules::parse(R"(# our noise
+skip-module ^libjson\.so$
+keep-innermost no
+rename \(.*\)$ =>
+stop-after ^EventLoop::
+frames 3
+)", "rules.txt");
+  ASSERT_TRUE(bool(rules)) << llvm::toString(rules.takeError());
+  Fingerprint fp = crashFingerprint(segv(), {t}, *rules);
+  EXPECT_EQ(fp.frames, (std::vector<std::string>{"app!Handler::run", "app!EventLoop::dispatch"}));
+  EXPECT_NE(fp.hash, crashFingerprint(segv(), {t}).hash);
+  // The same crash through another JSON entry point now groups with it.
+  ThreadBacktrace other = t;
+  other.frames[0].function = "json::parse_array";
+  EXPECT_EQ(crashFingerprint(segv(), {other}, *rules).hash, fp.hash);
+  EXPECT_NE(crashFingerprint(segv(), {other}).hash, crashFingerprint(segv(), {t}).hash);
+}
+
+TEST(FingerprintRules, DefaultsOffStartsFromNothing) {
+  ThreadBacktrace t = thread(1, true, {frame("/lib/libc.so.6", "__GI_abort"), frame("/srv/app", "main")});
+  auto rules = FingerprintRules::parse("defaults off\n", "r");
+  ASSERT_TRUE(bool(rules));
+  EXPECT_EQ(crashFingerprint(segv(), {t}, *rules).frames,
+            (std::vector<std::string>{"libc.so.6!__GI_abort", "app!main"}));
+  EXPECT_EQ(crashFingerprint(segv(), {t}).frames, std::vector<std::string>{"app!main"});
+}
+
+TEST(FingerprintRules, BadFilesNameTheLineAndTheProblem) {
+  auto msg = [](const char *text) {
+    auto r = FingerprintRules::parse(text, "rules.txt");
+    return r ? std::string("ok") : llvm::toString(r.takeError());
+  };
+  EXPECT_EQ(msg("frames 3\nskip-frame x\n"),
+            "rules.txt:2: unknown rule 'skip-frame' (frames, skip-function, skip-module, stop-after, "
+            "rename, keep-innermost, defaults)");
+  EXPECT_NE(msg("skip-function ([a-z\n").find("rules.txt:1: bad regular expression '([a-z'"), std::string::npos);
+  EXPECT_EQ(msg("frames 0\n"), "rules.txt:1: 'frames' needs a number from 1 to 64");
+  EXPECT_EQ(msg("frames\n"), "rules.txt:1: 'frames' needs an argument");
+  EXPECT_EQ(msg("rename abc\n"), "rules.txt:1: 'rename' needs 'REGEX => REPLACEMENT'");
+  EXPECT_EQ(msg("frames 2\ndefaults off\n"), "rules.txt:2: 'defaults' must come before every other rule");
+  EXPECT_EQ(msg("\n# only comments\n   \n"), "ok");
+  auto missing = FingerprintRules::load("/nonexistent/rules.txt");
+  ASSERT_FALSE(bool(missing));
+  EXPECT_NE(llvm::toString(missing.takeError()).find("/nonexistent/rules.txt: No such file"), std::string::npos);
+}
