@@ -38,6 +38,9 @@ std::string registerName(const Classification &c) {
 
 bool isPointer(const Variable &v) {
   llvm::StringRef t = v.type;
+  // `void *volatile p` is written "void * volatile"
+  while (t.consume_back(" const") || t.consume_back(" volatile") || t.consume_back(" restrict")) {
+  }
   return t.ends_with("*") || t.contains("(*)");
 }
 
