@@ -372,6 +372,63 @@ Classification badAccess(const Facts &x, const FaultFacts &f) {
   return c;
 }
 
+// The C library function the crashed thread is in (frame 0), by its plain name: glibc's
+// optimized variants (__memmove_avx_unaligned_erms, __strcpy_avx2) and internal aliases
+// (__GI___libc_free) are the function a program called.
+std::string libraryFunction(const FaultFacts &f) {
+  if (f.frames.empty()) return {};
+  llvm::StringRef n = f.frames.front().function;
+  while (n.consume_front("__GI_") || n.consume_front("__libc_") || n.consume_front("__")) {
+  }
+  static const char *const kStringFunctions[] = {
+      "memmove", "memcpy", "mempcpy", "memset", "strncpy", "stpcpy", "strcpy", "strncat", "strcat",
+      "strnlen", "strlen", "strncmp", "strcmp", "strrchr", "strchr", "memcmp", "memchr"};
+  for (const char *s : kStringFunctions)
+    if (n == s || n.starts_with(std::string(s) + "_")) return s;
+  if (n == "free" || n == "cfree" || n == "int_free") return "free";
+  if (n == "realloc" || n == "int_realloc") return "realloc";
+  return {};
+}
+
+// Function-call rules: inside memcpy, strcpy, free, ... the bad access is one of the arguments
+// the caller passed; name it (the caller's variables are then the ones to look at).
+void callRules(const Facts &x, const FaultFacts &f, Classification &c) {
+  std::string fn = libraryFunction(f);
+  const DecodedInstruction *i = f.instruction ? &*f.instruction : nullptr;
+  std::optional<uint64_t> a = x.faultAddress();
+  if (fn.empty() || !i || !a) return;
+  std::string argument;
+  if (fn == "free" || fn == "realloc") {
+    // The allocator reads the chunk header just below the pointer it was given.
+    c.kind = "invalid-free";
+    c.severity = kExploitable;
+    c.rule = "bad-pointer-to-" + fn;
+    c.reason = fn + "() was given a pointer that is not from the heap: reading its chunk header at " +
+               hex(*a) + " faulted (" + x.where(*a) + ")";
+    argument = "the pointer (rdi)";
+  } else if (fn == "memset") {
+    argument = "the destination (rdi)";
+  } else if (fn.starts_with("mem") || fn.starts_with("str")) {
+    bool twoBuffers = fn == "memmove" || fn == "memcpy" || fn == "mempcpy" || fn == "strncpy" ||
+                      fn == "stpcpy" || fn == "strcpy" || fn == "strncat" || fn == "strcat";
+    if (twoBuffers) argument = writes(i->access) ? "the destination (rdi)" : "the source (rsi)";
+    else argument = "the string or buffer argument";
+  }
+  if (argument.empty()) return;
+  c.evidence.push_back({"in_function", f.frames.front().function});
+  c.evidence.push_back({"bad_argument", argument});
+  if (fn != "free" && fn != "realloc") {
+    c.rule += "+call-args";
+    c.reason += " — " + fn + "() was given a bad " + argument.substr(4);
+    // The copy started in mapped memory and ran off its end: the size was too large.
+    if (!i->base.empty() && !x.region(*a)) {
+      uint64_t cursor = *a - uint64_t(i->displacement);
+      if (const MemoryRegion *r = x.region(cursor - 1); r && cursor != *a)
+        c.evidence.push_back({"ran_past", x.describe(*r)});
+    }
+  }
+}
+
 const char *bpHigh = "HIGH";
 
 }  // namespace
@@ -412,7 +469,10 @@ std::optional<Classification> classifyFault(const FaultFacts &f) {
         if (a) c->evidence.push_back({"fault_address", hex(*a)});
         if (a) c->evidence.push_back({"fault_mapping", x.where(*a)});
       }
-      if (!c) c = badAccess(x, f);
+      if (!c) {
+        c = badAccess(x, f);
+        callRules(x, f, *c);
+      }
       break;
     case SIGFPE:
       // A minidump often has no si_code: a faulting div/idiv says the same.

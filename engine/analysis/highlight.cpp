@@ -59,7 +59,14 @@ void highlightVariables(std::vector<ThreadBacktrace> &backtraces, const Classifi
   // The faulting frame and its inline chain; after a call to a bad address the pc is in no
   // function and the caller's frame holds the pointer.
   size_t first = 0;
-  if (badCall) {
+  // After a call to a bad address, or a fault inside a function without variables (memcpy,
+  // strcpy, free in the C library: the function-call rules blame an argument), the caller's
+  // frame holds the pointer.
+  std::string libraryFunction;
+  for (const auto &[k, v] : fault.evidence)
+    if (k == "in_function") libraryFunction = v;
+  bool inLibrary = !libraryFunction.empty();
+  if (badCall || inLibrary) {
     while (first < t->frames.size() && t->frames[first].pc == t->frames.front().pc) ++first;
     if (first == t->frames.size()) return;
   }
@@ -76,7 +83,8 @@ void highlightVariables(std::vector<ThreadBacktrace> &backtraces, const Classifi
       } else if (!badCall && address && *value == *address) {
         why = "its value is the fault address";
       } else if (!badCall && base && *value == *base) {
-        why = "the faulting access's base register (" + registerName(fault) + ") holds it";
+        why = inLibrary ? "it is the bad argument " + libraryFunction + " was given"
+                        : "the faulting access's base register (" + registerName(fault) + ") holds it";
       } else if (!badCall && address && *address >= *value && *address - *value < kObjectReach &&
                  (*value != 0 || *address < kObjectReach)) {
         why = "the fault address is " + std::to_string(*address - *value) +

@@ -51,6 +51,12 @@ CASES = {
     "double_free": ("double-free", "exploitable", r"^glibc's allocator stopped the program: free\(\): double free detected in tcache 2$", {}),
     "invalid_free": ("invalid-free", "exploitable", r"^glibc's allocator stopped the program: (free|munmap_chunk)\(\): invalid pointer$", {}),
     "heap_overflow": ("heap-corruption", "exploitable", r"^glibc's allocator stopped the program: ", {}),
+    "memcpy_bad": ("wild-write", "exploitable", r"mem(cpy|move)\(\) was given a bad destination \(rdi\)$",
+                   {"bad_argument": r"^the destination \(rdi\)$", "in_function": "mem(cpy|move)"}),
+    "strcpy_null": ("null-deref", "probably_not_exploitable", r"strcpy\(\) was given a bad source \(rsi\)$",
+                    {"bad_argument": r"^the source \(rsi\)$", "in_function": "strcpy"}),
+    "free_wild": ("invalid-free", "exploitable", r"^free\(\) was given a pointer that is not from the heap",
+                  {"bad_argument": r"^the pointer \(rdi\)$", "in_function": "free"}),
     "assert": ("assertion-failure", "probably_not_exploitable",
                r"^assertion `queued > 0 && \"the queue must not be empty\"' failed in int main\(int, char ?\*\*\) at .*fault_classes.cpp:%d$" % ASSERT_LINE,
                {"expression": r'^queued > 0 && "the queue must not be empty"$', "line": f"^{ASSERT_LINE}$"}),
@@ -78,6 +84,9 @@ HIGHLIGHT = {
     "wild_write": ({("wild_write", "ptr")}, r"^its value is the fault address$"),
     "write_rodata": ({("write_rodata", "text")}, r"^its value is the fault address$"),
     "bus": ({("main", "m")}, r"^its value is the fault address$"),
+    "memcpy_bad": ({("main", "dst")}, r"bytes into what it points at|fault address|bad argument"),
+    "strcpy_null": ({("main", "nothing")}, r"fault address|bad argument"),
+    "free_wild": ({("main", "wild")}, r"^it is the bad argument .*free was given$"),
 }
 
 # Breakpad's rating where its rules say something other than INTERESTING/NONE by signal alone.
@@ -184,7 +193,7 @@ def test_core_and_snapshot_without_binary(crashed, mode, tmp_path):
         shutil.move(str(moved), exe)
 
 
-LIVE_MODES = ["null_field", "call_null", "wild_write", "stack_smash", "double_free", "assert", "exception", "divide",
+LIVE_MODES = ["null_field", "call_null", "wild_write", "memcpy_bad", "free_wild", "stack_smash", "double_free", "assert", "exception", "divide",
               "bad_syscall", "stack_pivot"]
 
 

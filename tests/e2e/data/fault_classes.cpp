@@ -88,6 +88,19 @@ int main(int argc, char **argv) {
     void *volatile b = malloc(2000);  // carved from the top chunk, whose size is now absurd
     free(b);
   }
+  if (!strcmp(how, "memcpy_bad")) {
+    char *volatile dst = (char *)nothing + 0x10000000000;
+    memcpy(dst, long_text, sizeof long_text - (size_t)nothing);  // a size unknown: a real call
+  }
+  if (!strcmp(how, "strcpy_null")) {
+    char copy[16];
+    strcpy(copy, (const char *)nothing);
+    sink = copy[0];
+  }
+  if (!strcmp(how, "free_wild")) {
+    char *volatile wild = (char *)nothing + 0x10000000000;
+    free(wild);
+  }
   if (!strcmp(how, "assert")) {
     int queued = 0;
     assert(queued > 0 && "the queue must not be empty");
