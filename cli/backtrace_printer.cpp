@@ -65,7 +65,8 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     if (!what.empty()) os << " (" << what << ")";
     os << "\n";
   }
-  if (analysis && target.crashedTid()) printAnalysisText(os, *analysis, threads);
+  if (analysis && (target.crashedTid() || !analysis->classifications.empty()))
+    printAnalysisText(os, *analysis, threads);
   for (const ThreadBacktrace &t : threads) {
     os << "\nThread " << t.tid;
     if (!t.name.empty()) os << " \"" << t.name << "\"";

@@ -150,7 +150,8 @@ int showMain(int argc, char **argv) {
     for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
     // The fingerprint is in the Analysis block; a snapshot of a process that did not crash
     // has no such block.
-    if (!(*target)->crashedTid()) os << "Fingerprint: " << stored.fingerprint.hash << "\n";
+    if (!(*target)->crashedTid() && stored.classifications.empty())
+      os << "Fingerprint: " << stored.fingerprint.hash << "\n";
     os << "\n";
     printBacktraceText(os, **target, threads, globals, &stored);
   }

@@ -26,11 +26,16 @@ std::optional<DecodedInstruction> crashingInstruction(Target &target) {
 
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
                             const std::optional<CrashEvidence> &evidence,
-                            const FingerprintRules &rules) {
+                            const FingerprintRules &rules,
+                            const std::vector<LockWait> &lockWaits) {
   AnalysisResult r;
   r.fingerprint = crashFingerprint(target.signal(), backtraces, rules);
   r.instruction = decodeCode(evidence);
-  if (!target.crashedTid()) return r;  // nothing crashed: nothing to classify
+  std::optional<Classification> deadlock = findDeadlock(lockWaits, backtraces);
+  if (!target.crashedTid()) {  // nothing crashed: only a hang to find
+    if (deadlock) r.classifications.push_back(*deadlock);
+    return r;
+  }
   FaultFacts facts;
   facts.signal = target.signal();
   facts.regions = target.regions();
@@ -50,6 +55,7 @@ AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktr
       }
   facts.instruction = r.instruction;
   if (std::optional<Classification> c = classifyFault(facts)) r.classifications.push_back(*c);
+  if (deadlock) r.classifications.push_back(*deadlock);
   return r;
 }
 

@@ -7,6 +7,7 @@
 
 #include "analysis/classification.h"
 #include "analysis/crash_evidence.h"
+#include "analysis/deadlock.h"
 #include "analysis/fingerprint.h"
 #include "analysis/instruction_decoder.h"
 #include "target/target.h"
@@ -26,10 +27,12 @@ struct AnalysisResult {
   std::optional<DecodedInstruction> instruction;
 };
 
-// `evidence`: what readCrashEvidence() read while the target was frozen.
+// `evidence` and `lockWaits`: what readCrashEvidence() and readLockWaits() read while the
+// target was frozen.
 AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktrace> &backtraces,
                             const std::optional<CrashEvidence> &evidence,
-                            const FingerprintRules &rules = FingerprintRules::defaults());
+                            const FingerprintRules &rules = FingerprintRules::defaults(),
+                            const std::vector<LockWait> &lockWaits = {});
 
 // The instruction at the crashed thread's pc, decoded from the target's memory (a snapshot keeps
 // the bytes around every captured thread's pc, so no binary is needed).

@@ -24,8 +24,10 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     if (opts.keepValues) r.variables->keepValues(opts.keepValues);
   }
   std::optional<CrashEvidence> evidence;  // for the analysis, read while the target is frozen
+  std::vector<LockWait> lockWaits;
   auto release = [&] {
     evidence = readCrashEvidence(target, &symbols);
+    lockWaits = readLockWaits(target);
     if (beforeRelease) beforeRelease(r);
     if (opts.releaseWhenDone) target.release();
   };
@@ -63,7 +65,8 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   }
   r.stoppedMs = target.stoppedMs();
   r.analysis = analyzeCrash(target, r.backtraces, evidence,
-                            opts.fingerprintRules ? *opts.fingerprintRules : FingerprintRules::defaults());
+                            opts.fingerprintRules ? *opts.fingerprintRules : FingerprintRules::defaults(),
+                            lockWaits);
   if (!r.analysis.classifications.empty())
     highlightVariables(r.backtraces, r.analysis.classifications.front());
   r.warnings = collectWarnings(target, symbols);
