@@ -44,6 +44,9 @@ options:
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
   --global NAME      also print the global or file-static variable NAME (repeatable)
+  --security         also run the security checks: writable+executable mappings, code of a
+                     live process that differs from its file, GOT entries and threads' pcs
+                     outside every module (docs/analysis.md)
   --dedup-rules FILE fingerprint the crash with the rules in FILE on top of the built-in ones
                      (which frames count; format: docs/analysis.md)
   --max-frames N     stop each thread's backtrace after N frames (default 4096)
@@ -77,6 +80,7 @@ namespace bt {
 
 int backtraceMain(int argc, char **argv) {
   bool json = false, quiet = false, noCache = false, vars = false, allowMismatch = false;
+  bool security = false;
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;
   UnwindOptions uopts;
@@ -107,6 +111,8 @@ int backtraceMain(int argc, char **argv) {
       noCache = true;
     } else if (a == "--allow-mismatch") {
       allowMismatch = true;
+    } else if (a == "--security") {
+      security = true;
     } else if (a == "--dedup-rules") {
       const char *v = value("--dedup-rules");
       if (int st = loadDedupRules("", v, dedupRules)) return st;
@@ -165,6 +171,7 @@ int backtraceMain(int argc, char **argv) {
   popts.globals = globals;
   popts.unwind = uopts;
   popts.fingerprintRules = dedupRules;
+  popts.security = security;
   Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
   PipelineResult result = runPipeline(*target, symbols, popts);
   const std::vector<ThreadBacktrace> &threads = result.backtraces;

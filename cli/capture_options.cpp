@@ -27,6 +27,8 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
     c.exe = v;
   } else if (a == "--allow-mismatch") {
     c.allowMismatch = true;
+  } else if (a == "--security" || a == "--no-security") {
+    c.security = a == "--security";
   } else if (a == "--dedup-rules") {
     if (int st = loadDedupRules(cmd, value(), c.capture.fingerprintRules)) return st;
   } else if (a == "--threads") {

@@ -9,6 +9,7 @@
 #include <llvm/Support/Error.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct CaptureCli {
   std::string output, exe;
   std::vector<std::string> debugDirs;
   bool noCache = false, quiet = false, allowMismatch = false;
+  std::optional<bool> security;  // --security / --no-security; unset: the command's default
   int tid = 0;
   uint64_t siginfo = 0, ucontext = 0;
 };

@@ -26,7 +26,8 @@ writes a snapshot into DIR, without writing the core to disk (unless --keep-core
 DIR/core.<pid>). Install it with scripts/crash-handler install; the kernel runs:
   |/path/to/bt coredump --pid %P --tid %I --signal %s --exe %E -o DIR
 --exe takes the kernel's %E form too ('!' for '/'). Messages go to DIR/bt-coredump.log, as
-the kernel shows a pipe handler's output to no one. Snapshot options as for bt snapshot.
+the kernel shows a pipe handler's output to no one. Snapshot options as for bt snapshot;
+the security checks are on (--no-security turns them off).
 )";
 
 }  // namespace
@@ -98,6 +99,7 @@ int coredumpMain(int argc, char **argv) {
   if (c.tid) c.capture.attributes.emplace_back("crashed_tid", std::to_string(c.tid));
   if (signo) c.capture.attributes.emplace_back("kernel_signal", std::to_string(signo));
   Symbolizer symbols = makeSymbolizer(c);
+  c.capture.security = c.security.value_or(true);  // a crash handler: on unless --no-security
   SnapshotData snap = captureSnapshot(**core, symbols, c.capture);
   snap.capture.source = "coredump";
   llvm::Expected<std::string> summary = writeAndReport(snap, c.output);

@@ -40,8 +40,12 @@ options:
                          siginfo_t and ucontext_t are at ADDR: report that signal and unwind
                          that thread from the interrupted context
   --debug-dir DIR        also look for debug files in DIR (repeatable)
+  --security             also run the security checks (W+X mappings, code that differs from its
+                         file, GOT entries outside every module, pcs outside every module;
+                         docs/analysis.md); on by default with --siginfo (the in-process handler)
+  --no-security          do not
   --max-frames N, --past-main, --no-cache, --allow-mismatch, --dedup-rules FILE, -q
-                     as for bt
+                         as for bt
   -h, --help             show this help
 
 exit status: as for bt; 9: the snapshot was written, but from an incomplete source (a
@@ -85,6 +89,7 @@ int snapshotMain(int argc, char **argv) {
                                 : TargetRequest::forFile(input, c.exe);
   request.allowMismatch = c.allowMismatch;
   request.signalTid = c.tid;
+  c.capture.security = c.security.value_or(c.siginfo || c.ucontext);  // crash handlers: on
   request.siginfo = c.siginfo;
   request.ucontext = c.ucontext;
   if (sourceKindOf(request) == "snapshot")

@@ -177,6 +177,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   popts.missingGlobalsAsErrors = false;
   popts.unwind = opts.unwind;
   popts.fingerprintRules = opts.fingerprintRules;
+  popts.security = opts.security;
   PipelineResult result = runPipeline(rec, symbols, popts, copyMemory);
   s.backtraces = std::move(result.backtraces);
   s.globals = std::move(result.globals);

@@ -23,6 +23,7 @@ struct CaptureOptions {
   std::vector<std::string> globals;       // globals to read by name
   UnwindOptions unwind;
   std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
+  bool security = false;  // run the security checks (the crash handlers turn them on)
 };
 
 // A live target is released (Target::release) as soon as everything that needs its memory has

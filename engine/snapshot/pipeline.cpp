@@ -25,9 +25,11 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   }
   std::optional<CrashEvidence> evidence;  // for the analysis, read while the target is frozen
   std::vector<LockWait> lockWaits;
+  std::vector<Classification> securityFindings;
   auto release = [&] {
     evidence = readCrashEvidence(target, &symbols);
     lockWaits = readLockWaits(target);
+    if (opts.security) securityFindings = runSecurityChecks(target, symbols);
     if (beforeRelease) beforeRelease(r);
     if (opts.releaseWhenDone) target.release();
   };
@@ -67,6 +69,7 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   r.analysis = analyzeCrash(target, r.backtraces, evidence,
                             opts.fingerprintRules ? *opts.fingerprintRules : FingerprintRules::defaults(),
                             lockWaits);
+  for (Classification &c : securityFindings) r.analysis.classifications.push_back(std::move(c));
   if (!r.analysis.classifications.empty())
     highlightVariables(r.backtraces, r.analysis.classifications.front());
   r.warnings = collectWarnings(target, symbols);

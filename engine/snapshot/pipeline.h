@@ -8,6 +8,7 @@
 
 #include "analysis/analysis.h"
 #include "analysis/highlight.h"
+#include "analysis/security_checks.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -30,6 +31,7 @@ struct PipelineOptions {
   std::shared_ptr<ValueSession> keepValues;
   bool releaseWhenDone = true;  // false: the caller keeps the target frozen (and releases it)
   std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
+  bool security = false;  // also run the security checks (analysis/security_checks.h)
 };
 
 struct PipelineResult {
