@@ -634,3 +634,48 @@ except btengine.FormatError as e:
     assert run.returncode == 0 and run.stdout.startswith("FormatError"), run.stdout + run.stderr
     assert "crashed_tid 123456 names no thread" in run.stdout
 
+
+
+# --------------------------------------------------------------------------
+# The analysis' inputs and outputs (engine/analysis)
+
+
+@pytest.mark.parametrize("code", [b"\x0f\xff" * 8, b"\xff" * 15, b"\x00" * 15, b"\xf3" * 15],
+                         ids=["invalid-opcode", "all-ff", "zeros", "prefixes-only"])
+def test_garbage_code_at_the_pc(bt_bin, original, write, code):
+    """The bytes a snapshot keeps around the pc are what bt show decodes again: garbage there
+    gives no instruction or a garbage one, never a crash, and the stored analysis stands."""
+    pc = int(json.loads(original.show_json)["analysis"]["instruction"]["pc"], 16)
+    slices = []
+    for addr, data in original.snap.slices:
+        if addr <= pc < addr + len(data):
+            off = pc - addr
+            data = data[:off] + code[: len(data) - off] + data[off + len(code):]
+        slices.append((addr, data))
+    path = write(pack(original.snap.doc, slices))
+    doc = expect_shown(path)
+    want = json.loads(original.show_json)["analysis"]
+    assert doc["analysis"]["classifications"] == want["classifications"]
+    ins = doc["analysis"]["instruction"]
+    assert ins is None or (ins["pc"] == hex(pc) and ins["length"] <= 15)
+    run = u.run_python(f"import btengine\nwith btengine.open({str(path)!r}) as p:\n"
+                       f"    print(p.analysis.kind, p.instruction is None)")
+    assert run.returncode == 0 and run.stdout.split()[0] == str(want["class"]), run.stderr
+
+
+DAMAGED_ANALYSIS = [
+    ("evidence-not-array", ["classifications"], [{"kind": "x", "evidence": {"a": "b"}}]),
+    ("evidence-mixed", ["classifications"], [{"kind": "x", "evidence": [1, None, {"fact": 2}, {"value": "v"},
+                                                                         {"fact": "f", "value": "v"}]}]),
+    ("breakpad-not-string", ["classifications"], [{"kind": "x", "breakpad_rating": 3}]),
+    ("highlighted-not-string", F0 + ["variables", 0, "highlighted"], 5),
+    ("highlighted-long", F0 + ["variables", 0, "highlighted"], "w" * 100000),
+]
+
+
+@pytest.mark.parametrize("path,value", [c[1:] for c in DAMAGED_ANALYSIS], ids=[c[0] for c in DAMAGED_ANALYSIS])
+def test_damaged_analysis_fields(bt_bin, original, write, path, value):
+    """Stored analysis fields of the wrong shape are skipped or kept as text, never a crash."""
+    doc = edit(original.snap.doc, path, value)
+    shown = expect_shown(write(pack(doc, original.snap.slices)))
+    assert isinstance(shown["analysis"]["classifications"], list)
