@@ -9,6 +9,7 @@
 #include "support/version.h"
 #include "symbols/symbolizer.h"
 
+#include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstdlib>
@@ -184,6 +185,8 @@ int backtraceMain(int argc, char **argv) {
   llvm::outs().flush();
 
   if (getenv("BT_DEBUG_STATS")) {
+    llvm::errs() << llvm::format("analysis: %.3f ms reading evidence (target frozen), %.3f ms rules\n",
+                                 result.analysisReadMs, result.analysisMs);
     // Memory breakdown for benchmarking: file-backed (mmapped debug info) vs heap.
     std::ifstream st("/proc/self/status");
     std::string line;

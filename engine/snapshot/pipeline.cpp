@@ -2,9 +2,14 @@
 
 #include "symbols/dwarf_sections.h"
 
+#include <chrono>
 #include <set>
 
 namespace bt {
+
+static double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
                                        std::vector<std::string> debugDirs, bool useCache) {
@@ -27,9 +32,11 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   std::vector<LockWait> lockWaits;
   std::vector<Classification> securityFindings;
   auto release = [&] {
+    auto start = std::chrono::steady_clock::now();
     evidence = readCrashEvidence(target, &symbols);
     lockWaits = readLockWaits(target);
     if (opts.security) securityFindings = runSecurityChecks(target, symbols);
+    r.analysisReadMs = msSince(start);
     if (beforeRelease) beforeRelease(r);
     if (opts.releaseWhenDone) target.release();
   };
@@ -66,12 +73,14 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     return r;
   }
   r.stoppedMs = target.stoppedMs();
+  auto start = std::chrono::steady_clock::now();
   r.analysis = analyzeCrash(target, r.backtraces, evidence,
                             opts.fingerprintRules ? *opts.fingerprintRules : FingerprintRules::defaults(),
                             lockWaits);
   for (Classification &c : securityFindings) r.analysis.classifications.push_back(std::move(c));
   if (!r.analysis.classifications.empty())
     highlightVariables(r.backtraces, r.analysis.classifications.front());
+  r.analysisMs = msSince(start);
   r.warnings = collectWarnings(target, symbols);
   return r;
 }

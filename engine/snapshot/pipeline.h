@@ -44,6 +44,9 @@ struct PipelineResult {
   // What the source and its files contradicted or lacked (the target's warnings first, then the
   // symbolizer's: missing debug files, corrupt DWARF, ...), each once.
   std::vector<std::string> warnings;
+  // What the analysis cost (bench/bench_analysis.py): reading its evidence while the target
+  // was frozen, and the rules, fingerprint and highlights afterwards, in milliseconds.
+  double analysisReadMs = 0, analysisMs = 0;
   // opts.unwind.interrupted said stop: the result is incomplete and only good to throw away.
   bool interrupted = false;
 };
