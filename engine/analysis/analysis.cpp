@@ -54,7 +54,10 @@ AnalysisResult analyzeCrash(const Target &target, const std::vector<ThreadBacktr
         facts.spHoldsReturnAddress = i && i->length == len && i->access == AccessKind::Call;
       }
   facts.instruction = r.instruction;
-  if (std::optional<Classification> c = classifyFault(facts)) r.classifications.push_back(*c);
+  if (std::optional<Classification> c = classifyFault(facts)) {
+    applyHeapRules(*c, facts, target);
+    r.classifications.push_back(*c);
+  }
   if (deadlock) r.classifications.push_back(*deadlock);
   return r;
 }

@@ -129,6 +129,8 @@ std::optional<CrashEvidence> readCrashEvidence(Target &target, Symbolizer *symbo
     }
   }
   const std::optional<SignalInfo> &sig = target.signal();
+  if (symbols && sig && (sig->signo == 11 || sig->signo == 7 || sig->signo == kSigabrt))
+    e.heap = GlibcHeap::read(target, *symbols, &e.heapUnavailable);
   if (!sig || sig->signo != kSigabrt) return e;
   if (symbols) e.abortMessage = readAbortMessage(target, *symbols);
   // The exception being thrown: its unwind header's address is passed down from __cxa_throw

@@ -7,6 +7,7 @@
 // a snapshot (which records every byte read here) replays it without the process.
 #pragma once
 
+#include "analysis/glibc_heap.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 
@@ -37,6 +38,9 @@ struct CrashEvidence {
   std::vector<uint8_t> beforeWordAtSp;
   std::string abortMessage;          // glibc's __abort_msg text, "" if none
   std::optional<ThrownException> exception;
+  // glibc's heap as the crash left it (SIGSEGV, SIGBUS, SIGABRT), or why it could not be read.
+  std::optional<GlibcHeap> heap;
+  std::string heapUnavailable;
 };
 
 // Nullopt when no thread crashed. `symbols` finds glibc's __abort_msg (only looked up for

@@ -144,7 +144,9 @@ std::optional<Classification> libraryCheck(const Facts &x, const FaultFacts &f) 
     c = make("buffer-overflow", kExploitable, "fortify-check",
              "a _FORTIFY_SOURCE check found a copy larger than its destination buffer");
   } else if (x.hasFrame("malloc_printerr") || isHeapMessage(msg)) {
-    const char *kind = msg.contains("double free") ? "double-free"
+    // "double free or corruption (out)" is either: only the tcache's check and "(fasttop)" (the
+    // chunk is the fastbin's first) are certain (the allocator state can tell the rest).
+    const char *kind = msg.contains("double free detected") || msg.contains("(fasttop)") ? "double-free"
                        : msg.contains("invalid pointer") ? "invalid-free"
                                                          : "heap-corruption";
     c = make(kind, kExploitable, "glibc-heap-check",
@@ -432,6 +434,143 @@ void callRules(const Facts &x, const FaultFacts &f, Classification &c) {
 const char *bpHigh = "HIGH";
 
 }  // namespace
+
+namespace {
+
+std::optional<uint64_t> pointerValue(llvm::StringRef s) {
+  s = s.trim();
+  if (!s.consume_front("0x")) return std::nullopt;
+  size_t n = 0;
+  while (n < s.size() && llvm::isHexDigit(s[n])) ++n;
+  uint64_t v = 0;
+  if (n == 0 || n > 16 || s.take_front(n).getAsInteger(16, v)) return std::nullopt;
+  return v;
+}
+
+bool isHeapKind(llvm::StringRef k) {
+  return k == "double-free" || k == "invalid-free" || k == "heap-corruption";
+}
+
+// The pointer the program gave free() or realloc(): glibc's own parameter (`mem`, `oldmem`;
+// libc6-dbg's DWARF, with variables), else rdi when the fault is in free itself.
+std::optional<uint64_t> freedPointer(const FaultFacts &f, std::string *function) {
+  for (const Frame &fr : f.frames) {
+    llvm::StringRef fn = fr.function;
+    bool isFree = fn.ends_with("libc_free") || fn == "free" || fn == "cfree";
+    bool isRealloc = fn.ends_with("libc_realloc") || fn == "realloc";
+    if (!isFree && !isRealloc) continue;
+    *function = isFree ? "free" : "realloc";
+    // glibc's _int_free(av, p, ...) below it has the chunk (the pointer - 16).
+    if (&fr != &f.frames.front()) {
+      const Frame &inner = *(&fr - 1);
+      if (inner.function == "_int_free" || inner.function == "_int_realloc")
+        for (const Variable &v : inner.variables)
+          if ((v.name == "p" || v.name == "oldp") && !v.optimizedOut && !v.error)
+            if (auto p = pointerValue(v.value)) return *p + 16;
+    }
+    for (const Variable &v : fr.variables)
+      if ((v.name == "mem" || v.name == "oldmem") && !v.optimizedOut && !v.error)
+        if (auto p = pointerValue(v.value)) return p;
+    if (&fr == &f.frames.front() && f.evidence) return f.evidence->regs.rdi;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target) {
+  if (!f.evidence) return;
+  const CrashEvidence &e = *f.evidence;
+  std::string function;
+  std::optional<uint64_t> freed = freedPointer(f, &function);
+  if (!e.heap) {
+    if (isHeapKind(c.kind) && !e.heapUnavailable.empty()) c.evidence.push_back({"heap", e.heapUnavailable});
+    return;
+  }
+  const GlibcHeap &heap = *e.heap;
+  Facts x(f);
+  if (freed && (isHeapKind(c.kind) || function == "free" || function == "realloc")) {
+    c.evidence.push_back({"freed_pointer", hex(*freed)});
+    c.evidence.push_back({"heap: freed_pointer", heap.describe(target, *freed)});
+    const HeapChunk *chunk = heap.chunkFor(*freed);
+    bool start = chunk && chunk->address + 16 == *freed;
+    bool free = chunk && chunk->state != ChunkState::InUse && chunk->state != ChunkState::Top;
+    if (start && free) {
+      c.kind = "double-free";
+      c.severity = kExploitable;
+      c.rule = "allocator-state-double-free";
+      c.reason = function + "() was given " + hex(*freed) + ", which is already " +
+                 chunkStateText(chunk->state) + ": a double free";
+    } else if (!start && isHeapKind(c.kind)) {
+      c.kind = "invalid-free";
+      c.severity = kExploitable;
+      c.rule = "allocator-state-invalid-free";
+      c.reason = function + "() was given " + hex(*freed) + ", " + heap.describe(target, *freed);
+    }
+  }
+  // The addresses a bad access involved.
+  std::optional<uint64_t> a = x.faultAddress();
+  const DecodedInstruction *i = f.instruction ? &*f.instruction : nullptr;
+  std::optional<uint64_t> base;
+  if (i && a && !i->base.empty() && i->index.empty()) base = *a - uint64_t(i->displacement);
+  std::vector<std::pair<std::string, uint64_t>> involved;
+  if (a && heap.inHeap(*a)) involved.push_back({"fault_address", *a});
+  if (base && heap.inHeap(*base) && base != a) involved.push_back({"base_register", *base});
+  // A call through an object's vtable: the object (`this`) is in rdi.
+  if (i && (i->access == AccessKind::Call) && heap.inHeap(e.regs.rdi)) involved.push_back({"rdi", e.regs.rdi});
+  for (const Frame &fr : f.frames)
+    for (const Variable &v : fr.variables)
+      if (!v.highlighted.empty())
+        if (auto p = pointerValue(v.value); p && heap.inHeap(*p)) involved.push_back({v.name, *p});
+  bool uaf = false;
+  // A pointer that was read out of freed memory: the fault address or the base register is the
+  // safe-linked next pointer glibc stored in a freed chunk (an object's vtable pointer, say).
+  for (std::optional<uint64_t> v : {base, a}) {
+    const HeapChunk *freed = v ? heap.freeChunkLinking(*v) : nullptr;
+    if (!freed || uaf) continue;
+    uaf = true;
+    c.kind = "use-after-free";
+    c.severity = kExploitable;
+    c.rule = "pointer-from-free-chunk";
+    c.reason = "the pointer " + hex(*v) + " comes from the " + chunkStateText(freed->state) +
+               " chunk at " + hex(freed->address) + " (it is, or is computed from, the link glibc stored "
+               "in the chunk when it was freed): memory used after it was freed";
+    c.evidence.push_back({"freed_chunk", hex(freed->address)});
+  }
+  for (const auto &[what, p] : involved) {
+    c.evidence.push_back({"heap: " + what, heap.describe(target, p)});
+    const HeapChunk *chunk = heap.chunkFor(p);
+    if (chunk && chunk->state != ChunkState::InUse && chunk->state != ChunkState::Top &&
+        p >= chunk->address + 16 && !uaf && (c.kind == "null-deref" || c.kind.starts_with("wild") ||
+                                             c.kind == "bad-branch" || c.kind == "jump-to-unmapped" ||
+                                             c.kind == "bad-access")) {
+      uaf = true;
+      c.kind = "use-after-free";
+      c.severity = kExploitable;
+      c.rule = "object-in-free-chunk";
+      c.reason = "the memory accessed through " + what + " (" + hex(p) + ") is " +
+                 heap.describe(target, p) + ": it was used after it was freed";
+    }
+  }
+  // A chunk header overwritten: the chunk before it was written past its end.
+  if (heap.corruptChunk() && (isHeapKind(c.kind) || c.kind == "abort")) {
+    const HeapChunk *before = heap.chunkBefore(heap.corruptChunk());
+    c.kind = "heap-buffer-overflow";
+    c.severity = kExploitable;
+    c.rule = "overwritten-chunk-header";
+    c.reason = "the header of the chunk at " + hex(heap.corruptChunk()) + " was overwritten (size " +
+               hex(heap.corruptSize()) + (looksLikeText(heap.corruptSize()) ? ", text \"" + asText(heap.corruptSize()) + "\"" : "") +
+               ")" + (before ? ": the in-use chunk before it (data at " + hex(before->address + 16) + ", " +
+                                   std::to_string(before->size - 8) + " usable bytes) was written past its end"
+                             : "");
+    c.evidence.push_back({"overwritten_chunk", hex(heap.corruptChunk())});
+    if (before) c.evidence.push_back({"overflowed_chunk_data", hex(before->address + 16)});
+  }
+  size_t shown = 0;
+  for (const std::string &problem : heap.problems())
+    if (shown++ < 3) c.evidence.push_back({"heap problem", problem});
+}
 
 std::optional<AssertionText> parseAssertMessage(const std::string &message) {
   // glibc: "%s%s%s:%u: %s%sAssertion `%s' failed." — program name and ": " (may be empty), file,

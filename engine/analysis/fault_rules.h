@@ -44,6 +44,13 @@ std::optional<Classification> classifyFault(const FaultFacts &facts);
 // documented additions in docs/analysis.md); "" when there is no crash.
 std::string breakpadRating(const FaultFacts &facts, const Classification *fault);
 
+// Glibc heap rules, on top of the fault's classification `c` (when the evidence holds the heap):
+// what the pointers involved are (the fault address, the faulting access's base register, the
+// pointer given to free/realloc, the highlighted variables), and what the allocator state
+// proves — a double free (the pointer is already in a free list), an invalid free (not the start
+// of a chunk), a use after free (the object accessed is inside a freed chunk).
+void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target);
+
 // The assertion in a glibc assert message ("prog: file.c:12: main: Assertion `x' failed."):
 // expression, file, line, function; nullopt if the message is not one.
 struct AssertionText {

@@ -1,0 +1,37 @@
+// Heap errors for tests/e2e/test_glibc_heap.py, chosen by HEAP_MODE; each prints the pointers it
+// uses before it crashes (the test's oracle, with gdb's view of glibc's own state).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+struct Shape { virtual ~Shape() {} virtual double area() { return 1; } long pad[2]; };
+int main(int argc, char **argv) {
+  const char *mode = getenv("HEAP_MODE");
+  if (!mode) return 0;
+  if (!strcmp(mode, "double_free")) {
+    char *volatile p = (char *)malloc(40);
+    printf("%p\n", (void *)p); fflush(stdout);
+    free(p);
+    free(p);
+  } else if (!strcmp(mode, "interior_free")) {
+    char *volatile p = (char *)malloc(64);
+    printf("%p\n", (void *)(p + 16)); fflush(stdout);
+    free(p + 16);
+  } else if (!strcmp(mode, "uaf")) {
+    Shape *volatile s = new Shape;
+    printf("%p\n", (void *)s); fflush(stdout);
+    delete s;
+    printf("%f\n", s->area());
+  } else if (!strcmp(mode, "stack_free")) {
+    long local[4] = {0, 0x3, 0, 0};  // "mmapped", of size 0: glibc refuses it
+    long *volatile q = &local[2];
+    printf("%p\n", (void *)q); fflush(stdout);
+    free(q);
+  } else if (!strcmp(mode, "overflow")) {
+    char *volatile a = (char *)malloc(24);
+    char *volatile b = (char *)malloc(24);
+    printf("%p %p\n", (void *)a, (void *)b); fflush(stdout);
+    memset(a, 'A', 24 + 8 + (size_t)(argc - 2));  // 8 bytes over b's size field
+    free(b);
+  }
+  return 0;
+}
