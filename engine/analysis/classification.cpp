@@ -2,6 +2,16 @@
 
 namespace bt {
 
+Classification makeClassification(std::string kind, std::string severity, std::string rule,
+                                  std::string reason) {
+  Classification c;
+  c.kind = std::move(kind);
+  c.severity = std::move(severity);
+  c.rule = std::move(rule);
+  c.reason = std::move(reason);
+  return c;
+}
+
 llvm::json::Value classificationToJson(const Classification &c) {
   llvm::json::Object o{{"kind", c.kind}};
   if (!c.severity.empty()) o["severity"] = c.severity;

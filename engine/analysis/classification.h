@@ -25,6 +25,9 @@ struct Classification {
   std::string breakpadRating;
 };
 
+Classification makeClassification(std::string kind, std::string severity, std::string rule,
+                                  std::string reason);
+
 llvm::json::Value classificationToJson(const Classification &c);
 // nullopt for anything that is not an object with a string "kind" (skipped by readers: an
 // unknown or damaged entry must not cost the rest of a snapshot).

@@ -68,14 +68,12 @@ std::optional<Classification> findDeadlock(const std::vector<LockWait> &waits,
     while (waitOf.count(cur)) {
       int next = waitOf[cur]->owner;
       if (next == start) {
-        Classification c;
-        c.kind = "deadlock";
-        c.severity = "probably_not_exploitable";
-        c.rule = "mutex-wait-cycle";
         std::string cycle;
         for (int tid : path) cycle += std::to_string(tid) + " -> ";
         cycle += std::to_string(start);
-        c.reason = std::to_string(path.size()) + " threads wait for each other's mutexes: " + cycle;
+        Classification c = makeClassification(
+            "deadlock", "probably_not_exploitable", "mutex-wait-cycle",
+            std::to_string(path.size()) + " threads wait for each other's mutexes: " + cycle);
         c.evidence.push_back({"cycle", cycle});
         for (int tid : path) {
           const LockWait &w = *waitOf[tid];

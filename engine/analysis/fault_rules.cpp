@@ -1,5 +1,7 @@
 #include "analysis/fault_rules.h"
 
+#include "analysis/highlight.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/ADT/StringRef.h>
 
@@ -114,12 +116,7 @@ private:
 };
 
 Classification make(const char *kind, const char *severity, const char *rule, std::string reason) {
-  Classification c;
-  c.kind = kind;
-  c.severity = severity;
-  c.rule = rule;
-  c.reason = std::move(reason);
-  return c;
+  return makeClassification(kind, severity, rule, std::move(reason));
 }
 
 bool isHeapMessage(llvm::StringRef m) {
@@ -437,16 +434,6 @@ const char *bpHigh = "HIGH";
 
 namespace {
 
-std::optional<uint64_t> pointerValue(llvm::StringRef s) {
-  s = s.trim();
-  if (!s.consume_front("0x")) return std::nullopt;
-  size_t n = 0;
-  while (n < s.size() && llvm::isHexDigit(s[n])) ++n;
-  uint64_t v = 0;
-  if (n == 0 || n > 16 || s.take_front(n).getAsInteger(16, v)) return std::nullopt;
-  return v;
-}
-
 bool isHeapKind(llvm::StringRef k) {
   return k == "double-free" || k == "invalid-free" || k == "heap-corruption";
 }
@@ -466,11 +453,11 @@ std::optional<uint64_t> freedPointer(const FaultFacts &f, std::string *function)
       if (inner.function == "_int_free" || inner.function == "_int_realloc")
         for (const Variable &v : inner.variables)
           if ((v.name == "p" || v.name == "oldp") && !v.optimizedOut && !v.error)
-            if (auto p = pointerValue(v.value)) return *p + 16;
+            if (auto p = pointerInText(v.value)) return *p + 16;
     }
     for (const Variable &v : fr.variables)
       if ((v.name == "mem" || v.name == "oldmem") && !v.optimizedOut && !v.error)
-        if (auto p = pointerValue(v.value)) return p;
+        if (auto p = pointerInText(v.value)) return p;
     if (&fr == &f.frames.front() && f.evidence) return f.evidence->regs.rdi;
     return std::nullopt;
   }
@@ -522,7 +509,7 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
   for (const Frame &fr : f.frames)
     for (const Variable &v : fr.variables)
       if (!v.highlighted.empty())
-        if (auto p = pointerValue(v.value); p && heap.inHeap(*p)) involved.push_back({v.name, *p});
+        if (auto p = pointerInText(v.value); p && heap.inHeap(*p)) involved.push_back({v.name, *p});
   bool uaf = false;
   // A pointer that was read out of freed memory: the fault address or the base register is the
   // safe-linked next pointer glibc stored in a freed chunk (an object's vtable pointer, say).

@@ -10,22 +10,12 @@ namespace {
 
 constexpr uint64_t kObjectReach = 64 * 1024;  // a field offset larger than this is not "inside"
 
-std::optional<uint64_t> hexValue(llvm::StringRef s) {
-  s = s.trim();
-  if (!s.consume_front("0x")) return std::nullopt;
-  size_t n = 0;
-  while (n < s.size() && llvm::isHexDigit(s[n])) ++n;
-  uint64_t v = 0;
-  if (n == 0 || n > 16 || s.take_front(n).getAsInteger(16, v)) return std::nullopt;
-  return v;
-}
-
 std::optional<uint64_t> fact(const Classification &c, llvm::StringRef name) {
   for (const auto &[k, v] : c.evidence)
     if (k == name) {
       llvm::StringRef text = v;
       if (size_t eq = text.find("= "); eq != llvm::StringRef::npos) text = text.drop_front(eq + 2);
-      return hexValue(text);
+      return pointerInText(text);
     }
   return std::nullopt;
 }
@@ -45,6 +35,16 @@ bool isPointer(const Variable &v) {
 }
 
 }  // namespace
+
+std::optional<uint64_t> pointerInText(llvm::StringRef s) {
+  s = s.trim();
+  if (!s.consume_front("0x")) return std::nullopt;
+  size_t n = 0;
+  while (n < s.size() && llvm::isHexDigit(s[n])) ++n;
+  uint64_t v = 0;
+  if (n == 0 || n > 16 || s.take_front(n).getAsInteger(16, v)) return std::nullopt;
+  return v;
+}
 
 void highlightVariables(std::vector<ThreadBacktrace> &backtraces, const Classification &fault) {
   ThreadBacktrace *t = nullptr;
@@ -75,7 +75,7 @@ void highlightVariables(std::vector<ThreadBacktrace> &backtraces, const Classifi
     Frame &f = t->frames[i];
     for (Variable &v : f.variables) {
       if (v.optimizedOut || v.error || !isPointer(v)) continue;
-      std::optional<uint64_t> value = hexValue(v.value);
+      std::optional<uint64_t> value = pointerInText(v.value);
       if (!value) continue;
       std::string why;
       if (badCall && pc && *value == *pc) {

@@ -8,9 +8,16 @@
 #include "analysis/classification.h"
 #include "unwind/backtrace.h"
 
+#include <llvm/ADT/StringRef.h>
+
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace bt {
+
+// The pointer a rendered value starts with ("0x5555... \"text\"" -> 0x5555...), or nullopt.
+std::optional<uint64_t> pointerInText(llvm::StringRef rendered);
 
 // Marks the variables of the crashed thread's faulting frame (the one the pc is in, with its
 // inlined frames; the caller's for a call to a bad address).

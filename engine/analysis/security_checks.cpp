@@ -21,15 +21,6 @@ std::string perms(const MemoryRegion &r) {
 
 std::string name(const MemoryRegion &r) { return r.path.empty() ? "anonymous" : r.path; }
 
-Classification finding(const char *kind, const char *severity, const char *rule, std::string reason) {
-  Classification c;
-  c.kind = kind;
-  c.severity = severity;
-  c.rule = rule;
-  c.reason = std::move(reason);
-  return c;
-}
-
 // In a module's file mappings, or in the anonymous mapping right after one (its .bss).
 bool inModule(const Target &t, uint64_t a) {
   if (t.moduleFor(a)) return true;
@@ -45,7 +36,7 @@ void writableExecutable(const Target &t, std::vector<Classification> &out) {
   for (const MemoryRegion &r : t.regions())
     if ((r.perms & PermWrite) && (r.perms & PermExec)) wx.push_back(&r);
   if (wx.empty()) return;
-  Classification c = finding("security-wx-mapping", "probably_exploitable", "writable-executable",
+  Classification c = makeClassification("security-wx-mapping", "probably_exploitable", "writable-executable",
                              std::to_string(wx.size()) + " mapping(s) are writable and executable: "
                              "injected code can run there (or a JIT keeps its code there)");
   for (const MemoryRegion *r : wx)
@@ -80,7 +71,7 @@ void modifiedCode(Target &t, Symbolizer &symbols, const SecurityOptions &opts,
         }
     }
     if (!differing) continue;
-    Classification c = finding("security-modified-code", "exploitable", "code-differs-from-file",
+    Classification c = makeClassification("security-modified-code", "exploitable", "code-differs-from-file",
                                std::to_string(differing) + " byte(s) of " + m->path +
                                    "'s code differ from the file, the first at " + hex(first) +
                                    " (patched code, or a debugger's breakpoints)");
@@ -112,7 +103,7 @@ void gotEntries(Target &t, Symbolizer &symbols, std::vector<Classification> &out
         // Function slots point at code, data slots at a module's objects: never elsewhere.
         if (inModule(t, v)) continue;
         uint64_t slot = s->address + m.loadBias + 8 * i;
-        Classification c = finding("security-got-hijack", "exploitable", "got-outside-modules",
+        Classification c = makeClassification("security-got-hijack", "exploitable", "got-outside-modules",
                                    "the GOT entry at " + hex(slot) + " of " + m.path + " points to " +
                                        hex(v) + ", outside every module (" +
                                        (r ? name(*r) + " " + perms(*r) : std::string("no mapping")) +
@@ -134,7 +125,7 @@ void pcOutsideModules(const Target &t, std::vector<Classification> &out) {
     const MemoryRegion *r = t.regionFor(pc);
     if (r && r->path.size() > 1 && r->path[0] == '[' && (r->path == "[vdso]" || r->path == "[vsyscall]"))
       continue;
-    Classification c = finding("security-pc-outside-modules", "probably_exploitable", "pc-outside-modules",
+    Classification c = makeClassification("security-pc-outside-modules", "probably_exploitable", "pc-outside-modules",
                                "thread " + std::to_string(th.tid) + " executes at " + hex(pc) +
                                    ", outside every module (" +
                                    (r ? name(*r) + " " + perms(*r) : std::string("no mapping")) +

@@ -54,3 +54,16 @@ def bt_json(args) -> dict:
     run = u.run_bt([str(a) for a in args])
     assert run.returncode == 0, run.describe()
     return json.loads(run.stdout)
+
+
+def snapshot_of_a_copy(entry, cores, tmp_path: Path):
+    """A snapshot of `entry`'s core, taken from a copy of its executable that the caller deletes
+    to prove the snapshot needs no binary: returns (copy, core, snapshot)."""
+    import shutil
+    exe = tmp_path / Path(entry["path"]).name
+    shutil.copy2(entry["path"], exe)
+    core = cores(entry)
+    snap = tmp_path / "x.btsnap"
+    run = u.run_bt(["snapshot", core, "--exe", exe, "-o", snap, "-q"])
+    assert run.returncode == 0, run.stderr
+    return exe, core, snap

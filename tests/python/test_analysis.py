@@ -5,13 +5,10 @@ deleted (the analysis and the marks are stored)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 import btengine
-import e2e_util as u
-from pytest_util import bt_json, entry_named, manifest_entries
+from pytest_util import bt_json, entry_named, manifest_entries, snapshot_of_a_copy
 
 ENTRIES = [e for e in manifest_entries()
            if e["variant"] in ("gcc-O0-dwarf5-pie-fp", "clang-O2-dwarf5-pie-nofp")]
@@ -42,12 +39,7 @@ def test_core_analysis_matches_bt(entry, cores):
 
 
 def test_snapshot_without_the_binary_keeps_the_analysis_and_the_marks(cores, tmp_path):
-    entry = entry_named("vars_c.gcc-O0-dwarf5-pie-fp")
-    exe = tmp_path / "vars_c"
-    shutil.copy2(entry["path"], exe)
-    core = cores(entry)
-    snap = tmp_path / "x.btsnap"
-    assert u.run_bt(["snapshot", core, "--exe", exe, "-o", snap, "-q"]).returncode == 0
+    exe, core, snap = snapshot_of_a_copy(entry_named("vars_c.gcc-O0-dwarf5-pie-fp"), cores, tmp_path)
     want = bt_json(["--json", "--vars", core, "--exe", exe])["analysis"]
     exe.unlink()
     assert want["class"] == "null-deref" and want["highlighted"], want

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
 import btengine
-import e2e_util as u
-from pytest_util import bt_json, entry_named, manifest_entries
+from pytest_util import bt_json, entry_named, manifest_entries, snapshot_of_a_copy
 
 # One variant of every program: gcc -O0 and clang -O2.
 ENTRIES = [e for e in manifest_entries()
@@ -38,12 +36,7 @@ def test_core_instruction_matches_bt(entry, cores):
 
 
 def test_snapshot_without_the_binary(cores, tmp_path):
-    entry = entry_named("vars_c.gcc-O0-dwarf5-pie-fp")
-    exe = tmp_path / "vars_c"
-    shutil.copy2(entry["path"], exe)
-    core = cores(entry)
-    snap = tmp_path / "x.btsnap"
-    assert u.run_bt(["snapshot", core, "--exe", exe, "-o", snap, "-q"]).returncode == 0
+    exe, core, snap = snapshot_of_a_copy(entry_named("vars_c.gcc-O0-dwarf5-pie-fp"), cores, tmp_path)
     with btengine.open(core, exe=exe) as p:
         want = p.instruction
     exe.unlink()
