@@ -123,7 +123,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
     HeapBytes hb;
     hb.start = first;
     hb.bytes.resize(end - first);
-    hb.bytes.resize(t.readMemory(first, hb.bytes.data(), hb.bytes.size()));
+    hb.bytes.resize(t.scanMemory(first, hb.bytes.data(), hb.bytes.size()));
     h.ranges_.emplace_back(first, first + hb.bytes.size());
     // Walk the chunks by their sizes up to the top chunk.
     uint64_t c = first;

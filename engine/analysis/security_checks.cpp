@@ -62,7 +62,7 @@ void modifiedCode(Target &t, Symbolizer &symbols, const SecurityOptions &opts,
       uint64_t off = r.fileOffset + (at - r.start);
       if (off >= bytes.size()) break;
       size_t len = size_t(std::min<uint64_t>({mem.size(), r.end - at, bytes.size() - off, budget}));
-      size_t got = t.readMemory(at, mem.data(), len);
+      size_t got = t.scanMemory(at, mem.data(), len);
       budget -= len;
       for (size_t i = 0; i < got; ++i)
         if (mem[i] != uint8_t(bytes[off + i])) {
@@ -93,7 +93,7 @@ void gotEntries(Target &t, Symbolizer &symbols, std::vector<Classification> &out
       if (!s || !s->address || s->data.size() < 8) continue;
       size_t n = std::min<size_t>(s->data.size() / 8, 65536);
       std::vector<uint64_t> got(n);
-      size_t read = t.readMemory(s->address + m.loadBias, got.data(), n * 8) / 8;
+      size_t read = t.scanMemory(s->address + m.loadBias, got.data(), n * 8) / 8;
       // .got.plt's first three entries are the loader's (_DYNAMIC, link map, resolver).
       for (size_t i = llvm::StringRef(section) == ".got.plt" ? 3 : 0; i < read; ++i) {
         uint64_t v = got[i];

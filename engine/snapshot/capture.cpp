@@ -42,6 +42,9 @@ public:
     if (n && reads_.size() < 1u << 20) reads_.emplace_back(addr, addr + n);
     return n;
   }
+  size_t scanMemory(uint64_t addr, void *buf, size_t len) override {
+    return inner_.readMemory(addr, buf, len);  // not recorded: a heap walk would fill the budget
+  }
   const std::vector<std::pair<uint64_t, uint64_t>> &reads() const { return reads_; }
 
 private:

@@ -94,6 +94,9 @@ public:
 
   // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
   virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;
+  // The same, for a bulk scan whose bytes a snapshot need not keep (the analysis walks a whole
+  // heap or compares code with its file, and stores only its conclusions).
+  virtual size_t scanMemory(uint64_t addr, void *buf, size_t len) { return readMemory(addr, buf, len); }
 
   const ProcessFacts &process() const { return facts_; }
   const std::vector<ThreadInfo> &threads() const { return threads_; }

@@ -25,14 +25,15 @@ TUNINGS = {"tcache": "", "no-tcache": "glibc.malloc.tcache_count=0"}
 @pytest.fixture(scope="module")
 def exe(tmp_path_factory):
     out = tmp_path_factory.mktemp("heap") / "heap_errors"
-    subprocess.run(["g++", "-g", "-O0", "-Wno-free-nonheap-object", str(SOURCE), "-o", str(out)], check=True)
+    subprocess.run(["g++", "-g", "-O0", "-pthread", "-Wno-free-nonheap-object", str(SOURCE), "-o", str(out)],
+                   check=True)
     return out
 
 
-def crash(exe, mode, tuning, tmp_path):
+def crash(exe, mode, tuning, tmp_path, fill=0):
     wd = tmp_path / f"{mode}-{tuning}"
     wd.mkdir()
-    env = {"HEAP_MODE": mode, "GLIBC_TUNABLES": TUNINGS[tuning]}
+    env = {"HEAP_MODE": mode, "GLIBC_TUNABLES": TUNINGS[tuning], "HEAP_FILL": str(fill)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -119,13 +120,28 @@ def test_invalid_frees(exe, tmp_path, mode):
     assert c["kind"] == "invalid-free" and c["severity"] == "exploitable", c
 
 
-def test_the_analysis_is_kept_in_the_snapshot(exe, tmp_path):
-    core = crash(exe, "double_free", "tcache", tmp_path)
+def test_a_thread_arena(exe, tmp_path):
+    """A double free in a thread's own arena: found through the arenas' ring (main_arena.next)."""
+    core = crash(exe, "thread_double_free", "tcache", tmp_path)
+    doc, c, f = analysis(core, exe)
+    assert (c["kind"], c["rule"]) == ("double-free", "allocator-state-double-free"), c
+    p = int(f["freed_pointer"], 16)
+    assert f["heap: freed_pointer"].startswith(f"the start of a free (tcache) chunk of 48 bytes at {hex(p - 16)}")
+    # Not in the main arena's heap: the main thread's heap is elsewhere.
+    main_top = gdb_value(exe, core, "main_arena.top")
+    assert abs(main_top - p) > 1 << 20, (hex(main_top), hex(p))
+
+
+def test_the_analysis_is_kept_in_the_snapshot_but_not_the_heap(exe, tmp_path):
+    # A 4 MiB heap: the walk reads all of it, the snapshot keeps only what matters.
+    core = crash(exe, "double_free", "tcache", tmp_path, fill=20000)
     doc, c, _ = analysis(core, exe)
+    assert c["kind"] == "double-free"
     snap = tmp_path / "s.btsnap"
     assert u.run_bt(["snapshot", str(core), "-o", str(snap), "-q"]).returncode == 0
     shown = json.loads(u.run_bt(["show", "--json", str(snap)]).stdout)
     assert shown["analysis"]["classifications"][0] == c
+    assert shown["snapshot"]["memory_bytes"] < 1 << 20, shown["snapshot"]["memory_bytes"]
 
 
 def test_a_corrupt_heap_is_reported_not_guessed(exe, tmp_path):

@@ -1,12 +1,28 @@
 // Heap errors for tests/e2e/test_glibc_heap.py, chosen by HEAP_MODE; each prints the pointers it
 // uses before it crashes (the test's oracle, with gdb's view of glibc's own state).
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 struct Shape { virtual ~Shape() {} virtual double area() { return 1; } long pad[2]; };
+static void *double_free_in_a_thread(void *) {
+  char *volatile p = (char *)malloc(40);  // from this thread's own arena
+  free(p);
+  free(p);
+  return nullptr;
+}
+
 int main(int argc, char **argv) {
   const char *mode = getenv("HEAP_MODE");
   if (!mode) return 0;
+  // HEAP_FILL=N: N live 200-byte blocks first (a heap of N * 208 bytes).
+  for (long i = 0, n = getenv("HEAP_FILL") ? atol(getenv("HEAP_FILL")) : 0; i < n; ++i)
+    *(char *volatile *)malloc(200) = 0;
+  if (!strcmp(mode, "thread_double_free")) {
+    pthread_t t;
+    pthread_create(&t, nullptr, double_free_in_a_thread, nullptr);
+    pthread_join(t, nullptr);
+  }
   if (!strcmp(mode, "double_free")) {
     char *volatile p = (char *)malloc(40);
     printf("%p\n", (void *)p); fflush(stdout);
