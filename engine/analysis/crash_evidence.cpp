@@ -68,11 +68,10 @@ std::optional<ThrownException> readThrownException(Target &t, uint64_t header) {
   uint64_t cls = 0;
   if (!t.readU64(header, cls)) return std::nullopt;
   // __cxa_exception ends in the unwind header; the type_info pointer sits 80 bytes before it in
-  // libstdc++ and 88 in libc++abi (which keeps the reference count inside the struct).
-  uint64_t typeAt;
-  if (cls == kGnuCxxClass) typeAt = header - 80;
-  else if (cls == kClangCxxClass) typeAt = header - 88;
-  else return std::nullopt;
+  // both libstdc++ (after its reference-count wrapper) and libc++abi (reserve, referenceCount,
+  // then the same fields).
+  if (cls != kGnuCxxClass && cls != kClangCxxClass) return std::nullopt;
+  uint64_t typeAt = header - 80;
   uint64_t type = 0, namePtr = 0;
   if (!t.readU64(typeAt, type) || !t.readU64(type + 8, namePtr)) return std::nullopt;
   std::string mangled = readCString(t, namePtr, 512);
@@ -133,10 +132,10 @@ std::optional<CrashEvidence> readCrashEvidence(Target &target, Symbolizer *symbo
     e.heap = GlibcHeap::read(target, *symbols, &e.heapUnavailable);
   if (!sig || sig->signo != kSigabrt) return e;
   if (symbols) e.abortMessage = readAbortMessage(target, *symbols);
-  // The exception being thrown: its unwind header's address is passed down from __cxa_throw
-  // (_Unwind_RaiseException, __cxa_begin_catch, std::terminate's callers keep it), so it is
-  // on the stack near the stack pointer. The first 16 KiB are read in one go; only words that
-  // point into writable memory are followed (at most 256 of them).
+  // The exception being thrown: __cxa_throw and its callees keep a pointer to it on the stack
+  // near the stack pointer — to its unwind header (libstdc++), the thrown object just after
+  // it, or the start of the 128-byte exception header before it (libc++abi). The first 16 KiB
+  // are read in one go; only words that point into writable memory are followed (at most 256).
   std::vector<uint64_t> words(2048);
   size_t got = target.readMemory(e.regs.rsp, words.data(), words.size() * 8) / 8;
   int followed = 0;
@@ -144,10 +143,12 @@ std::optional<CrashEvidence> readCrashEvidence(Target &target, Symbolizer *symbo
     const MemoryRegion *r = target.regionFor(words[i]);
     if (!r || !(r->perms & PermWrite) || words[i] % 8) continue;
     ++followed;
-    if (auto ex = readThrownException(target, words[i])) {
-      e.exception = std::move(ex);
-      break;
-    }
+    for (uint64_t header : {words[i], words[i] - kUnwindHeaderSize, words[i] + 96})
+      if (auto ex = readThrownException(target, header)) {
+        e.exception = std::move(ex);
+        break;
+      }
+    if (e.exception) break;
   }
   return e;
 }

@@ -263,3 +263,19 @@ def test_ten_crash_sites_give_ten_fingerprints_and_a_rule_file_changes_them(cras
         rules.write_text("frames 2\nskip-everything now\n")
         bad = u.run_bt(["--dedup-rules", str(rules), str(core)])
         assert bad.returncode == 2 and f"{rules}:2: unknown rule 'skip-everything'" in bad.stderr, bad.stderr
+
+
+def test_uncaught_exception_with_libcxx(tmp_path):
+    """The exception in flight under libc++abi (clang++ -stdlib=libc++): its header is found
+    through the pointers libc++abi keeps (the object, the header's start), type and what()."""
+    exe = tmp_path / "fault_classes"
+    subprocess.run(["clang++-19", "-stdlib=libc++", "-g", "-O1", str(SOURCE), "-o", str(exe)], check=True)
+    os.environ["FAULT_MODE"] = "exception"
+    try:
+        core = u.make_core(str(exe), tmp_path)
+    finally:
+        del os.environ["FAULT_MODE"]
+    r = u.run_bt(["--json", str(core)])
+    doc = json.loads(r.stdout)
+    assert any("libc++abi" in m["path"] for m in doc["modules"]), "not linked with libc++abi"
+    check(doc["analysis"], "exception", "clang libc++ core")
