@@ -128,8 +128,11 @@ std::optional<CrashEvidence> readCrashEvidence(Target &target, Symbolizer *symbo
     }
   }
   const std::optional<SignalInfo> &sig = target.signal();
-  if (symbols && sig && (sig->signo == 11 || sig->signo == 7 || sig->signo == kSigabrt))
-    e.heap = GlibcHeap::read(target, *symbols, &e.heapUnavailable);
+  if (symbols && sig && (sig->signo == 11 || sig->signo == 7 || sig->signo == kSigabrt)) {
+    std::vector<uint64_t> pointers(userRegWords(e.regs), userRegWords(e.regs) + kNumUserRegs);
+    if (sig->hasAddress) pointers.push_back(sig->address);
+    e.heap = GlibcHeap::read(target, *symbols, pointers, &e.heapUnavailable);
+  }
   if (!sig || sig->signo != kSigabrt) return e;
   if (symbols) e.abortMessage = readAbortMessage(target, *symbols);
   // The exception being thrown: __cxa_throw and its callees keep a pointer to it on the stack

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <csignal>
 #include <map>
-#include <regex>
 
 namespace bt {
 
@@ -106,7 +105,10 @@ public:
   // The pc is in code: an executable mapping, or — when the source lists no mapping there (a
   // minidump without /proc/PID/maps) — a module.
   bool inCode(uint64_t pc) const {
-    if (const MemoryRegion *r = region(pc)) return r->perms & PermExec;
+    const MemoryRegion *r = region(pc);
+    // A minidump without /proc/PID/maps has only its memory list as regions: nameless, and their
+    // permissions made up. There a module says more.
+    if (r && (!r->path.empty() || !module(pc))) return r->perms & PermExec;
     return module(pc) != nullptr;
   }
   bool isStack(const MemoryRegion &r) const { return llvm::StringRef(r.path).starts_with("[stack"); }
@@ -215,7 +217,7 @@ std::optional<Classification> badPc(const Facts &x, const FaultFacts &f) {
     c = make(called ? "call-to-null" : "jump-to-null", kProbablyExploitable, "pc-near-null",
              std::string(called ? "a call" : "a jump") + " to address " + hex(*pc) +
                  ": a NULL function pointer (or a NULL object's method table)");
-    if (called) c->evidence.push_back({"return_address", hex(*e->wordAtSp)});
+    if (called && e && e->wordAtSp) c->evidence.push_back({"return_address", hex(*e->wordAtSp)});
   } else if (!r) {
     c = make("jump-to-unmapped", kExploitable, "pc-unmapped",
              "the program counter " + hex(*pc) + " is in no mapping: control flow was hijacked "
@@ -377,7 +379,8 @@ Classification badAccess(const Facts &x, const FaultFacts &f) {
 std::string libraryFunction(const FaultFacts &f) {
   if (f.frames.empty()) return {};
   llvm::StringRef n = f.frames.front().function;
-  while (n.consume_front("__GI_") || n.consume_front("__libc_") || n.consume_front("__")) {
+  while (n.consume_front("__GI_") || n.consume_front("__libc_") || n.consume_front("__") ||
+         n.consume_front("_")) {
   }
   static const char *const kStringFunctions[] = {
       "memmove", "memcpy", "mempcpy", "memset", "strncpy", "stpcpy", "strcpy", "strncat", "strcat",
@@ -506,10 +509,6 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
   if (base && heap.inHeap(*base) && base != a) involved.push_back({"base_register", *base});
   // A call through an object's vtable: the object (`this`) is in rdi.
   if (i && (i->access == AccessKind::Call) && heap.inHeap(e.regs.rdi)) involved.push_back({"rdi", e.regs.rdi});
-  for (const Frame &fr : f.frames)
-    for (const Variable &v : fr.variables)
-      if (!v.highlighted.empty())
-        if (auto p = pointerInText(v.value); p && heap.inHeap(*p)) involved.push_back({v.name, *p});
   bool uaf = false;
   // A pointer that was read out of freed memory: the fault address or the base register is the
   // safe-linked next pointer glibc stored in a freed chunk (an object's vtable pointer, say).
@@ -541,7 +540,8 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
     }
   }
   // A chunk header overwritten: the chunk before it was written past its end.
-  if (heap.corruptChunk() && (isHeapKind(c.kind) || c.kind == "abort")) {
+  if (heap.corruptChunk() && (isHeapKind(c.kind) || c.kind == "abort") &&
+      c.rule != "allocator-state-double-free") {
     const HeapChunk *before = heap.chunkBefore(heap.corruptChunk());
     c.kind = "heap-buffer-overflow";
     c.severity = kExploitable;
@@ -561,16 +561,37 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
 
 std::optional<AssertionText> parseAssertMessage(const std::string &message) {
   // glibc: "%s%s%s:%u: %s%sAssertion `%s' failed." — program name and ": " (may be empty), file,
-  // line, function and ": " (may be empty), expression.
-  static const std::regex re(R"(^(?:[^:\n]*: )?(.+?):(\d+): (?:(.+): )?Assertion `([\s\S]*)' failed\.?)");
-  std::smatch m;
-  if (!std::regex_search(message, m, re)) return std::nullopt;
+  // line, function and ": " (may be empty), expression. Parsed by hand: a regex over text from
+  // the target would recurse once per character.
+  llvm::StringRef m = message;
+  size_t assertion = m.find("Assertion `");
+  if (assertion == llvm::StringRef::npos) return std::nullopt;
+  llvm::StringRef expr = m.drop_front(assertion + 11);
+  size_t failed = expr.rfind("' failed");
+  if (failed == llvm::StringRef::npos) return std::nullopt;
   AssertionText a;
-  a.file = m[1];
-  a.line = unsigned(std::stoul(m[2].str().substr(0, 9)));
-  a.function = m[3];
-  a.expression = m[4];
-  return a;
+  a.expression = expr.take_front(failed).str();
+  llvm::StringRef head = m.take_front(assertion);  // "prog: file:line: function: "
+  head.consume_back(" ");
+  head.consume_back(":");
+  // The first ":<digits>: " is the file's line; what precedes it is "prog: file" or "file".
+  for (size_t colon = head.find(':'); colon != llvm::StringRef::npos; colon = head.find(':', colon + 1)) {
+    llvm::StringRef rest = head.drop_front(colon + 1);
+    size_t digits = 0;
+    while (digits < rest.size() && llvm::isDigit(rest[digits])) ++digits;
+    llvm::StringRef after = rest.drop_front(digits);
+    if (digits == 0 || digits > 9 || (!after.empty() && !after.starts_with(":"))) continue;
+    llvm::StringRef file = head.take_front(colon);
+    if (size_t prog = file.find(": "); prog != llvm::StringRef::npos) file = file.drop_front(prog + 2);
+    if (file.empty()) return std::nullopt;
+    a.file = file.str();
+    rest.take_front(digits).getAsInteger(10, a.line);
+    llvm::StringRef function = after.drop_front(after.empty() ? 0 : 1);  // none: glibc omits it
+    function.consume_front(" ");
+    a.function = function.str();
+    return a;
+  }
+  return std::nullopt;
 }
 
 std::optional<Classification> classifyFault(const FaultFacts &f) {

@@ -27,8 +27,9 @@ FingerprintRules::Pattern pattern(const std::string &text) {
 std::string baseName(const std::string &path) { return path.substr(path.rfind('/') + 1); }
 
 bool matchesAny(const std::vector<FingerprintRules::Pattern> &ps, const std::string &s) {
+  std::string text = s.substr(0, 1024);  // bounded recursion in the matcher
   for (const FingerprintRules::Pattern &p : ps)
-    if (std::regex_search(s, p.re)) return true;
+    if (std::regex_search(text, p.re)) return true;
   return false;
 }
 
@@ -130,7 +131,9 @@ Fingerprint crashFingerprint(const std::optional<SignalInfo> &signal,
       for (const Frame &f : t->frames) {
         if (fp.frames.size() == rules.frames) break;
         if (f.signalTrampoline) continue;
-        std::string function = f.function;
+        // Names longer than 1 KiB are cut before any regex sees them (libstdc++'s matcher
+        // recurses per character).
+        std::string function = f.function.substr(0, 1024);
         for (const FingerprintRules::Rename &rn : rules.renames)
           function = std::regex_replace(function, rn.from.re, rn.to);
         bool skippedFunction = matchesAny(rules.skipFunctions, function);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 
 namespace bt {
 
@@ -39,13 +40,19 @@ struct Arena {
 struct HeapBytes {
   uint64_t start = 0;
   std::vector<uint8_t> bytes;
-  bool has(uint64_t a, uint64_t n = 8) const { return a >= start && a + n <= start + bytes.size(); }
+  // [a, a+n) lies inside; written so that no addition can wrap (the values come from the target).
+  bool has(uint64_t a, uint64_t n = 8) const {
+    return a >= start && n <= bytes.size() && a - start <= bytes.size() - n;
+  }
   uint64_t u64(uint64_t a) const {
     uint64_t v = 0;
     std::memcpy(&v, bytes.data() + (a - start), 8);
     return v;
   }
 };
+
+constexpr size_t kMaxProblems = 16;
+constexpr uint64_t kMaxTotalHeapBytes = 256ull << 20;
 
 }  // namespace
 
@@ -62,7 +69,8 @@ const char *chunkStateText(ChunkState s) {
   return "?";
 }
 
-std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::string *why) {
+std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
+                                         const std::vector<uint64_t> &pointers, std::string *why) {
   const ModuleInfo *libc = nullptr;
   uint64_t mainArena = 0, tcacheKeyAt = 0;
   for (const ModuleInfo &m : t.modules()) {
@@ -88,7 +96,8 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
   GlibcHeap h;
   std::map<uint64_t, HeapChunk> chunks;  // by address
   std::vector<Arena> arenas;
-  for (uint64_t a = mainArena; a && arenas.size() < 256;) {
+  std::set<uint64_t> seenArenas;
+  for (uint64_t a = mainArena; a && arenas.size() < 256 && seenArenas.insert(a).second;) {
     Arena ar;
     ar.address = a;
     ar.bytes.resize(kArenaSize);
@@ -97,7 +106,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
         *why = "glibc's main_arena at " + hex(a) + " is not readable";
         return std::nullopt;
       }
-      h.problems_.push_back("arena at " + hex(a) + " is not readable");
+      h.problems_.push_back("the arena at " + hex(a) + " is not readable");
       break;
     }
     uint64_t next = ar.u64(kNext);
@@ -107,68 +116,78 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
   }
 
   std::vector<HeapBytes> heaps;
+  std::vector<uint64_t> tcacheStructs;  // the first chunk of each heap, if it is one
+  uint64_t totalRead = 0;
+  auto problem = [&](std::string text) {
+    if (h.problems_.size() < kMaxProblems) h.problems_.push_back(std::move(text));
+  };
   for (const Arena &ar : arenas) {
     uint64_t top = ar.u64(kTop);
     const MemoryRegion *r = t.regionFor(top);
     if (!r) {
-      if (top) h.problems_.push_back("the top chunk of the arena at " + hex(ar.address) + " (" + hex(top) +
-                                     ") is in no mapping");
+      if (top) problem("the top chunk of the arena at " + hex(ar.address) + " (" + hex(top) + ") is in no mapping");
       continue;
     }
-    // The main arena's heap starts its brk mapping; a thread arena's heap holds the arena itself,
-    // and its first chunk follows it.
-    uint64_t first = ar.address == mainArena ? r->start : (ar.address + kArenaSize + 15) & ~uint64_t(15);
-    if (ar.address != mainArena && !r->contains(ar.address)) first = r->start;
-    uint64_t end = std::min(r->end, first + kMaxHeapBytes);
+    // The main arena's heap starts its brk mapping; a thread arena's first heap holds the arena
+    // itself, and its first chunk follows it. A thread arena whose top has moved to a later heap
+    // is not walked (its heap_info header's size differs between glibc versions).
+    uint64_t first = r->start;
+    if (ar.address != mainArena) {
+      if (!r->contains(ar.address)) {
+        problem("the arena at " + hex(ar.address) + " has grown past its first heap: not walked");
+        continue;
+      }
+      first = (ar.address + kArenaSize + 15) & ~uint64_t(15);
+    }
+    if (first >= r->end) continue;
+    bool overlaps = false;
+    for (const HeapBytes &other : heaps)
+      if (other.has(first, 1)) overlaps = true;  // two arenas claiming one heap: walked once
+    if (overlaps || totalRead >= kMaxTotalHeapBytes) continue;
+    uint64_t end = r->end - first > kMaxHeapBytes ? first + kMaxHeapBytes : r->end;
     HeapBytes hb;
     hb.start = first;
     hb.bytes.resize(end - first);
     hb.bytes.resize(t.scanMemory(first, hb.bytes.data(), hb.bytes.size()));
+    totalRead += hb.bytes.size();
     h.ranges_.emplace_back(first, first + hb.bytes.size());
-    // Walk the chunks by their sizes up to the top chunk.
+    // Walk the chunks by their sizes up to the top chunk; every step moves forward.
     uint64_t c = first;
     bool firstChunk = true;
-    uint64_t tcacheStruct = 0;
     while (hb.has(c, 16) && chunks.size() < kMaxChunks) {
       uint64_t size = hb.u64(c + 8) & ~kFlagBits;
       if (c == top) {
-        chunks[c] = {c, size, ChunkState::Top, false};
+        chunks[c] = {c, size, ChunkState::Top, false, 0};
         break;
       }
-      if (size < kMinChunk || size % 16 || !hb.has(c, size)) {
-        h.problems_.push_back("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) +
-                              " (the walk of this heap stops there)");
+      if (size < kMinChunk || size % 16) {
+        problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) +
+                " (the walk of this heap stops there)");
         if (!h.corruptChunk_) {
           h.corruptChunk_ = c;
           h.corruptSize_ = hb.u64(c + 8);
         }
         break;
       }
-      chunks[c] = {c, size, ChunkState::InUse, false};
-      // The thread cache of the thread(s) using this arena: the heap's first chunk.
-      if (firstChunk && size == kTcacheStructChunk) tcacheStruct = c + 16;
+      if (!hb.has(c, size)) {
+        // Past the bytes read (the read limit, a truncated core) or past the mapping: the size
+        // may be right, so this is where the walk ends, not evidence of corruption — unless
+        // the mapping itself ends before the chunk does.
+        if (size > r->end - c) {
+          problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) +
+                  " runs past the end of the heap (the walk of this heap stops there)");
+          if (!h.corruptChunk_) {
+            h.corruptChunk_ = c;
+            h.corruptSize_ = hb.u64(c + 8);
+          }
+        }
+        break;
+      }
+      chunks[c] = {c, size, ChunkState::InUse, false, 0};
+      // The thread cache of the thread that created this arena: the heap's first chunk.
+      if (firstChunk && size == kTcacheStructChunk) tcacheStructs.push_back(c + 16);
       firstChunk = false;
       c += size;
-    }
-    for (int bin = 0; tcacheStruct && bin < kTcacheBins; ++bin) {
-      uint64_t e = hb.u64(tcacheStruct + 128 + 8 * bin);
-      for (size_t n = 0; e && n < kMaxList; ++n) {
-        auto it = chunks.find(e - 16);
-        if (!hb.has(e, 16) || it == chunks.end()) {
-          h.problems_.push_back("tcache bin " + std::to_string(bin) + " holds " + hex(e) +
-                                ", not a chunk of the heap (a corrupted next pointer)");
-          break;
-        }
-        if (it->second.state == ChunkState::Tcache) {
-          h.problems_.push_back("tcache bin " + std::to_string(bin) + " loops at " + hex(e) +
-                                " (the same chunk freed twice)");
-          break;
-        }
-        it->second.state = ChunkState::Tcache;
-        it->second.keyMatches = haveKey && hb.u64(e + 8) == tcacheKey;
-        it->second.link = hb.u64(e);
-        e = hb.u64(e) ^ (e >> 12);  // safe-linking
-      }
     }
     heaps.push_back(std::move(hb));
   }
@@ -178,26 +197,55 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
       if (hb.has(a, 32)) return &hb;
     return nullptr;
   };
+  // Marks a free-list entry; false (and a problem) when it is not a chunk the walk found, which
+  // ends that list: a corrupted link.
   auto mark = [&](uint64_t c, ChunkState s) {
     auto it = chunks.find(c);
     if (it == chunks.end()) {
-      h.problems_.push_back(std::string(chunkStateText(s)) + " list entry " + hex(c) +
-                            " is not a chunk boundary of the heap walk");
-      return;
+      problem(std::string(chunkStateText(s)) + " list entry " + hex(c) + " is not a chunk boundary of the heap walk");
+      return false;
+    }
+    if (it->second.state == s) {
+      problem(std::string(chunkStateText(s)) + " list loops at " + hex(c));
+      return false;
     }
     it->second.state = s;
+    return true;
   };
+  // Every thread cache found (a chunk from any arena may sit in any thread's cache).
+  for (uint64_t tc : tcacheStructs) {
+    const HeapBytes *own = nullptr;
+    for (const HeapBytes &hb : heaps)
+      if (hb.has(tc, kTcacheStructChunk - 16)) own = &hb;
+    if (!own) continue;
+    for (int bin = 0; bin < kTcacheBins; ++bin) {
+      uint64_t e = own->u64(tc + 128 + 8 * bin);
+      for (size_t n = 0; e && n < kMaxList; ++n) {
+        const HeapBytes *hb = nullptr;
+        for (const HeapBytes &x : heaps)
+          if (x.has(e, 16)) hb = &x;
+        if (!hb || !mark(e - 16, ChunkState::Tcache)) {
+          if (!hb) problem("tcache bin " + std::to_string(bin) + " holds " + hex(e) + ", outside the heap");
+          break;
+        }
+        HeapChunk &entry = chunks[e - 16];
+        entry.keyMatches = haveKey && hb->u64(e + 8) == tcacheKey;
+        entry.link = hb->u64(e);
+        e = hb->u64(e) ^ (e >> 12);  // safe-linking
+      }
+    }
+  }
   for (const Arena &ar : arenas) {
     for (int i = 0; i < kFastbinCount; ++i) {
       uint64_t p = ar.u64(kFastbins + 8 * i);
       for (size_t n = 0; p && n < kMaxList; ++n) {
         const HeapBytes *hb = inHeaps(p);
         if (!hb) {
-          h.problems_.push_back("fastbin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
+          problem("fastbin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
           break;
         }
-        mark(p, ChunkState::Fastbin);
-        if (auto it = chunks.find(p); it != chunks.end()) it->second.link = hb->u64(p + 16);
+        if (!mark(p, ChunkState::Fastbin)) break;
+        chunks[p].link = hb->u64(p + 16);
         p = hb->u64(p + 16) ^ ((p + 16) >> 12);  // safe-linking
       }
     }
@@ -208,15 +256,19 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols, std::st
       for (size_t n = 0; p && p != header && n < kMaxList; ++n) {
         const HeapBytes *hb = inHeaps(p);
         if (!hb) {
-          h.problems_.push_back("bin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
+          problem("bin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
           break;
         }
-        mark(p, s);
+        if (!mark(p, s)) break;
         p = hb->u64(p + 16);
       }
     }
   }
   for (auto &[_, c] : chunks) h.chunks_.push_back(c);
+  for (uint64_t p : pointers) {
+    uint64_t w = 0;
+    if (p >= 16 && p % 16 == 0 && !h.chunkFor(p) && t.readU64(p - 8, w)) h.sizeWordBefore_[p] = w;
+  }
   return h;
 }
 
@@ -264,11 +316,12 @@ std::string GlibcHeap::describe(const Target &t, uint64_t p) const {
   const MemoryRegion *r = t.regionFor(p);
   if (!r) return "not a heap pointer (no mapping)";
   // An mmapped chunk: an anonymous mapping whose header at p-16 says IS_MMAPPED.
-  if (r->path.empty() && p >= r->start + 16 && p % 16 == 0) {
-    uint64_t size = 0;
-    if (const_cast<Target &>(t).readU64(p - 8, size) && (size & kMmappedBit) &&
-        (size & ~kFlagBits) >= kMinChunk && p - 16 + (size & ~kFlagBits) <= r->end)
-      return "the start of an mmapped chunk of " + std::to_string(size & ~kFlagBits) + " bytes";
+  auto before = sizeWordBefore_.find(p);
+  if (r->path.empty() && p >= r->start + 16 && before != sizeWordBefore_.end()) {
+    uint64_t size = before->second;
+    uint64_t bytes = size & ~kFlagBits;
+    if ((size & kMmappedBit) && bytes >= kMinChunk && bytes <= r->end - (p - 16))
+      return "the start of an mmapped chunk of " + std::to_string(bytes) + " bytes";
   }
   std::string where = r->path.empty() ? "an anonymous mapping" : r->path;
   return "not a heap pointer (" + where + ")";

@@ -1,4 +1,4 @@
-// GlibcHeap: glibc's allocator (ptmalloc, glibc 2.31 and later, x86-64) as a crash left it —
+// GlibcHeap: glibc's allocator (ptmalloc, glibc 2.32 and later, x86-64) as a crash left it —
 // every chunk of the main arena's heap and of each thread arena's first heap, walked by their
 // size fields, and which of them are free: in a thread cache (tcache; the per-thread struct is
 // the first chunk of each heap), a fastbin, or the unsorted, small and large bins of each arena,
@@ -14,6 +14,7 @@
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,11 +37,15 @@ class GlibcHeap {
 public:
   // Nullopt (with `why`) when the process has no glibc allocator state to read: no libc, no
   // symbols for it, an arena that does not look like one.
-  static std::optional<GlibcHeap> read(Target &target, Symbolizer &symbols, std::string *why);
+  // `pointers`: values the analysis may ask about (the crashed thread's registers, the fault
+  // address): the word before each is read now, to tell an mmapped chunk later without the target.
+  static std::optional<GlibcHeap> read(Target &target, Symbolizer &symbols,
+                                       const std::vector<uint64_t> &pointers, std::string *why);
 
   bool inHeap(uint64_t p) const;
   const HeapChunk *chunkFor(uint64_t p) const;  // the chunk whose header or memory holds p
-  // One sentence about p: "the start of an in-use chunk of 32 bytes at 0x...", ...
+  // One sentence about p: "the start of an in-use chunk of 32 bytes at 0x...", ...; reads
+  // nothing from the target (only its memory map), so it may run after a live target is gone.
   std::string describe(const Target &target, uint64_t p) const;
   // What the walk found wrong (a corrupt chunk size, a free list that loops or leaves the heap).
   const std::vector<std::string> &problems() const { return problems_; }
@@ -59,6 +64,7 @@ private:
   std::vector<std::pair<uint64_t, uint64_t>> ranges_;   // the heap ranges walked
   std::vector<std::string> problems_;
   uint64_t corruptChunk_ = 0, corruptSize_ = 0;
+  std::map<uint64_t, uint64_t> sizeWordBefore_;  // pointer -> the word at pointer - 8
 };
 
 }  // namespace bt

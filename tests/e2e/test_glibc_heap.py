@@ -151,3 +151,15 @@ def test_a_corrupt_heap_is_reported_not_guessed(exe, tmp_path):
     doc, c, f = analysis(core, exe)
     assert f["heap problem"].startswith(f"corrupt chunk header at {f['overwritten_chunk']}: size 0x4141414141414141")
     assert f["heap: freed_pointer"] == "in the heap, past where the walk of its chunks stopped"
+
+
+def test_a_hostile_heap_is_bounded_and_reported(exe, tmp_path):
+    """A chunk size that would make the walk go backwards (0xffffffffffffffe1 wraps) and a tcache
+    link far outside the heap: bt finishes quickly, reports both, classifies the NULL read."""
+    core = crash(exe, "hostile_heap", "tcache", tmp_path)
+    r = u.run_bt(["--json", "--vars", str(core)], timeout=60)
+    assert r.returncode in (0, 9) and r.seconds < 30, r.describe()
+    c = json.loads(r.stdout)["analysis"]["classifications"][0]
+    assert c["kind"] == "null-deref", c
+    problems = [e["value"] for e in c["evidence"] if e["fact"] == "heap problem"]
+    assert any("0xffffffffffffffe1" in p for p in problems), c

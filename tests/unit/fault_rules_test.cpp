@@ -110,6 +110,15 @@ TEST(FaultRules, APcInAModuleWithoutAMappingListIsCode) {
   EXPECT_EQ(c->kind, "null-deref");  // not "execute-non-executable"
   EXPECT_EQ(c->severity, "unknown");  // no instruction: read or write is not known
   EXPECT_EQ(c->breakpadRating, "INTERESTING");
+  // The reader makes nameless rw- regions of the dump's memory list, the code around the pc
+  // included: their made-up permissions must not make the pc "not code".
+  f.regions.insert(f.regions.begin(), region(0x200000, 0x200200, PermRead | PermWrite));
+  c = classifyFault(f);
+  EXPECT_EQ(c->kind, "null-deref");
+  EXPECT_EQ(c->breakpadRating, "INTERESTING");
+  // With /proc/PID/maps the module's own mapping names it, and its permissions count.
+  f.regions.front().path = "/bin/prog";
+  EXPECT_EQ(classifyFault(f)->kind, "execute-non-executable");
 }
 
 TEST(FaultRules, StackPointerInANamedMappingThatIsNotAStackIsAPivot) {
@@ -163,6 +172,15 @@ TEST(FaultRules, ParsesGlibcAssertMessages) {
   EXPECT_EQ(a->file, "a.cpp");
   EXPECT_EQ(a->function, "int ns::f(int)");
   EXPECT_EQ(a->expression, "s == \"x: y\"");
+  // No function (glibc leaves it out when it has none); an expression that itself says "failed".
+  a = parseAssertMessage("prog: f.c:3: Assertion `strcmp(s, \"' failed\") == 0' failed.");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->file, "f.c");
+  EXPECT_EQ(a->line, 3u);
+  EXPECT_EQ(a->function, "");
+  EXPECT_EQ(a->expression, "strcmp(s, \"' failed\") == 0");
+  // 100 KiB of text: parsed in linear time, no recursion.
+  EXPECT_FALSE(parseAssertMessage(std::string(100000, ':') + "Assertion `x"));
   EXPECT_FALSE(parseAssertMessage("free(): invalid pointer"));
   EXPECT_FALSE(parseAssertMessage(""));
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+char *volatile sink_ptr;
 struct Shape { virtual ~Shape() {} virtual double area() { return 1; } long pad[2]; };
 static void *double_free_in_a_thread(void *) {
   char *volatile p = (char *)malloc(40);  // from this thread's own arena
@@ -37,6 +38,17 @@ int main(int argc, char **argv) {
     printf("%p\n", (void *)s); fflush(stdout);
     delete s;
     printf("%f\n", s->area());
+  } else if (!strcmp(mode, "hostile_heap")) {
+    // A size field that would walk backwards (it wraps), a freed chunk whose tcache link points
+    // far outside the heap, then a NULL read: the analysis must stay bounded and say what it saw.
+    char *volatile a = (char *)malloc(24);
+    char *volatile b = (char *)malloc(24);
+    char *volatile c = (char *)malloc(24);
+    free(c);
+    *(volatile unsigned long *)c = 0xfffffffffffffff0;
+    *(volatile unsigned long *)(b - 8) = 0xffffffffffffffe1;
+    printf("%p\n", (void *)a); fflush(stdout);
+    sink_ptr = *(char *volatile *)nullptr;
   } else if (!strcmp(mode, "stack_free")) {
     long local[4] = {0, 0x3, 0, 0};  // "mmapped", of size 0: glibc refuses it
     long *volatile q = &local[2];
