@@ -44,7 +44,7 @@ std::vector<LockWait> readLockWaits(Target &target) {
     w.tid = t.tid;
     w.mutex = t.regs.rdi;
     int32_t owner = 0;
-    if (target.readMemory(w.mutex + kOwnerOffset, &owner, sizeof owner) == sizeof owner && owner > 0)
+    if (target.scanMemory(w.mutex + kOwnerOffset, &owner, sizeof owner) == sizeof owner && owner > 0)
       w.owner = owner;
     out.push_back(w);
   }

@@ -91,7 +91,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
     return std::nullopt;
   }
   uint64_t tcacheKey = 0;
-  bool haveKey = tcacheKeyAt && t.readU64(tcacheKeyAt, tcacheKey);
+  bool haveKey = tcacheKeyAt && t.scanMemory(tcacheKeyAt, &tcacheKey, 8) == 8;
 
   GlibcHeap h;
   std::map<uint64_t, HeapChunk> chunks;  // by address
@@ -101,7 +101,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
     Arena ar;
     ar.address = a;
     ar.bytes.resize(kArenaSize);
-    if (t.readMemory(a, ar.bytes.data(), kArenaSize) != kArenaSize) {
+    if (t.scanMemory(a, ar.bytes.data(), kArenaSize) != kArenaSize) {
       if (arenas.empty()) {
         *why = "glibc's main_arena at " + hex(a) + " is not readable";
         return std::nullopt;
@@ -267,7 +267,8 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
   for (auto &[_, c] : chunks) h.chunks_.push_back(c);
   for (uint64_t p : pointers) {
     uint64_t w = 0;
-    if (p >= 16 && p % 16 == 0 && !h.chunkFor(p) && t.readU64(p - 8, w)) h.sizeWordBefore_[p] = w;
+    if (p >= 16 && p % 16 == 0 && !h.chunkFor(p) && t.scanMemory(p - 8, &w, 8) == 8)
+      h.sizeWordBefore_[p] = w;
   }
   return h;
 }

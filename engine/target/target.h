@@ -94,8 +94,9 @@ public:
 
   // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
   virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;
-  // The same, for a bulk scan whose bytes a snapshot need not keep (the analysis walks a whole
-  // heap or compares code with its file, and stores only its conclusions).
+  // The same, for reads whose bytes a snapshot need not keep: the analysis' own look at memory
+  // (a whole heap, code compared with its file, a mutex's owner), of which it stores only its
+  // conclusions — recorded, they would also be memory a debugger could wrongly expect there.
   virtual size_t scanMemory(uint64_t addr, void *buf, size_t len) { return readMemory(addr, buf, len); }
 
   const ProcessFacts &process() const { return facts_; }
