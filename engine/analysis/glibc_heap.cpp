@@ -160,8 +160,14 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
         chunks[c] = {c, size, ChunkState::Top, false, 0};
         break;
       }
-      if (size < kMinChunk || size % 16) {
-        problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) +
+      // A size that cannot be, or that runs past the end of the mapping: the header was
+      // overwritten. A chunk that only runs past the bytes read (the read limit, a truncated
+      // core) may be right: the walk ends there without calling it corrupt.
+      const char *corrupt = size < kMinChunk || size % 16 ? ""
+                            : size > r->end - c            ? " runs past the end of the heap"
+                                                           : nullptr;
+      if (corrupt) {
+        problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) + corrupt +
                 " (the walk of this heap stops there)");
         if (!h.corruptChunk_) {
           h.corruptChunk_ = c;
@@ -169,20 +175,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
         }
         break;
       }
-      if (!hb.has(c, size)) {
-        // Past the bytes read (the read limit, a truncated core) or past the mapping: the size
-        // may be right, so this is where the walk ends, not evidence of corruption — unless
-        // the mapping itself ends before the chunk does.
-        if (size > r->end - c) {
-          problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) +
-                  " runs past the end of the heap (the walk of this heap stops there)");
-          if (!h.corruptChunk_) {
-            h.corruptChunk_ = c;
-            h.corruptSize_ = hb.u64(c + 8);
-          }
-        }
-        break;
-      }
+      if (!hb.has(c, size)) break;
       chunks[c] = {c, size, ChunkState::InUse, false, 0};
       // The thread cache of the thread that created this arena: the heap's first chunk.
       if (firstChunk && size == kTcacheStructChunk) tcacheStructs.push_back(c + 16);
