@@ -1,5 +1,7 @@
 #include "analysis/deadlock.h"
 
+#include "support/hex.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/ADT/StringRef.h>
 
@@ -78,8 +80,8 @@ std::optional<Classification> findDeadlock(const std::vector<LockWait> &waits,
         for (int tid : path) {
           const LockWait &w = *waitOf[tid];
           c.evidence.push_back({"thread " + std::to_string(tid),
-                                "in " + where(*threads[tid]) + ", waits for mutex 0x" +
-                                    llvm::utohexstr(w.mutex, true) + " held by " +
+                                "in " + where(*threads[tid]) + ", waits for mutex " +
+                                    hexU64(w.mutex) + " held by " +
                                     std::to_string(w.owner)});
         }
         return c;

@@ -1,5 +1,7 @@
 #include "analysis/fault_rules.h"
 
+#include "support/hex.h"
+
 #include "analysis/highlight.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -19,8 +21,6 @@ constexpr const char *kProbablyNot = "probably_not_exploitable";
 constexpr const char *kUnknown = "unknown";
 
 constexpr uint64_t kStackReach = 64 * 1024;  // a push, call or frame allocation reaches this far
-
-std::string hex(uint64_t v) { return "0x" + llvm::utohexstr(v, /*LowerCase=*/true); }
 
 bool isCanonical(uint64_t a) { return a < 0x0000800000000000ull || a >= 0xffff800000000000ull; }
 
@@ -47,16 +47,8 @@ class Facts {
 public:
   explicit Facts(const FaultFacts &f) : f_(f) {}
 
-  const MemoryRegion *region(uint64_t a) const {
-    for (const MemoryRegion &r : f_.regions)
-      if (r.contains(a)) return &r;
-    return nullptr;
-  }
-  const ModuleInfo *module(uint64_t a) const {
-    for (const ModuleInfo &m : f_.modules)
-      if (m.contains(a)) return &m;
-    return nullptr;
-  }
+  const MemoryRegion *region(uint64_t a) const { return findContaining(f_.regions, a); }
+  const ModuleInfo *module(uint64_t a) const { return findContaining(f_.modules, a); }
   // The mapping in words: "[stack]", "text of libc.so.6 (r-x)", "anonymous mapping (rw-)".
   std::string describe(const MemoryRegion &r) const {
     std::string perms = std::string(r.perms & PermRead ? "r" : "-") +
@@ -175,7 +167,7 @@ std::optional<Classification> libraryCheck(const Facts &x, const FaultFacts &f) 
     if (e) {
       c->evidence.push_back({"exception_type", e->type});
       if (!e->what.empty()) c->evidence.push_back({"what", e->what});
-      c->evidence.push_back({"exception_object", hex(e->object)});
+      c->evidence.push_back({"exception_object", hexU64(e->object)});
     }
   }
   if (c && !msg.empty()) c->evidence.push_back({"abort_message", msg.str()});
@@ -210,24 +202,24 @@ std::optional<Classification> badPc(const Facts &x, const FaultFacts &f) {
   bool called = f.spHoldsReturnAddress;
   if (!called && e && e->wordBelowSp && *e->wordBelowSp == *pc) {
     c = make("return-address-corruption", kExploitable, "return-to-bad-address",
-             "a `ret` took " + hex(*pc) + " from the stack as its return address: the stack was "
+             "a `ret` took " + hexU64(*pc) + " from the stack as its return address: the stack was "
              "overwritten");
-    c->evidence.push_back({"popped_return_address", hex(*pc)});
+    c->evidence.push_back({"popped_return_address", hexU64(*pc)});
   } else if (*pc < kNearNull) {
     c = make(called ? "call-to-null" : "jump-to-null", kProbablyExploitable, "pc-near-null",
-             std::string(called ? "a call" : "a jump") + " to address " + hex(*pc) +
+             std::string(called ? "a call" : "a jump") + " to address " + hexU64(*pc) +
                  ": a NULL function pointer (or a NULL object's method table)");
-    if (called && e && e->wordAtSp) c->evidence.push_back({"return_address", hex(*e->wordAtSp)});
+    if (called && e && e->wordAtSp) c->evidence.push_back({"return_address", hexU64(*e->wordAtSp)});
   } else if (!r) {
     c = make("jump-to-unmapped", kExploitable, "pc-unmapped",
-             "the program counter " + hex(*pc) + " is in no mapping: control flow was hijacked "
+             "the program counter " + hexU64(*pc) + " is in no mapping: control flow was hijacked "
              "or a function pointer was corrupted");
     if (looksLikeText(*pc)) c->evidence.push_back({"pc_as_text", asText(*pc)});
   } else {
     c = make("execute-non-executable", kExploitable, "pc-not-executable",
              "the program executed " + x.describe(*r) + ", which is not code");
   }
-  c->evidence.insert(c->evidence.begin(), {"pc", hex(*pc)});
+  c->evidence.insert(c->evidence.begin(), {"pc", hexU64(*pc)});
   c->evidence.push_back({"pc_mapping", x.where(*pc)});
   return c;
 }
@@ -245,11 +237,11 @@ std::optional<Classification> badStack(const Facts &x, const FaultFacts &f) {
   if (nearSp && (!aRegion || aRegion->perms == 0) &&
       (!spRegion || spRegion->perms & PermWrite || spRegion->perms == 0)) {
     Classification c = make("stack-overflow", kProbablyNot, "fault-at-stack-pointer",
-                            "the stack ran out: the fault address " + hex(*a) +
-                                " is next to the stack pointer " + hex(*sp) + " and in " +
+                            "the stack ran out: the fault address " + hexU64(*a) +
+                                " is next to the stack pointer " + hexU64(*sp) + " and in " +
                                 x.where(*a));
-    c.evidence.push_back({"fault_address", hex(*a)});
-    c.evidence.push_back({"stack_pointer", hex(*sp)});
+    c.evidence.push_back({"fault_address", hexU64(*a)});
+    c.evidence.push_back({"stack_pointer", hexU64(*sp)});
     c.evidence.push_back({"fault_mapping", x.where(*a)});
     c.evidence.push_back({"frames", std::to_string(f.frames.size())});
     // The function that recursed most, the usual cause.
@@ -265,9 +257,9 @@ std::optional<Classification> badStack(const Facts &x, const FaultFacts &f) {
   }
   if (!spRegion) {
     Classification c = make("stack-pivot", kExploitable, "sp-unmapped",
-                            "the stack pointer " + hex(*sp) + " is in no mapping: it was "
+                            "the stack pointer " + hexU64(*sp) + " is in no mapping: it was "
                             "overwritten or moved");
-    c.evidence.push_back({"stack_pointer", hex(*sp)});
+    c.evidence.push_back({"stack_pointer", hexU64(*sp)});
     return c;
   }
   // The main thread's stack is known by what the kernel put on it (the auxiliary vector's
@@ -276,11 +268,11 @@ std::optional<Classification> badStack(const Facts &x, const FaultFacts &f) {
     const MemoryRegion *mainStack = x.region(*f.mainStackAddress);
     if (mainStack && mainStack != spRegion) {
       Classification c = make("stack-pivot", kExploitable, "sp-off-main-stack",
-                              "the main thread's stack pointer " + hex(*sp) +
+                              "the main thread's stack pointer " + hexU64(*sp) +
                                   " points into " + x.describe(*spRegion) +
-                                  ", not into its stack at " + hex(mainStack->start) + "-" +
-                                  hex(mainStack->end));
-      c.evidence.push_back({"stack_pointer", hex(*sp)});
+                                  ", not into its stack at " + hexU64(mainStack->start) + "-" +
+                                  hexU64(mainStack->end));
+      c.evidence.push_back({"stack_pointer", hexU64(*sp)});
       c.evidence.push_back({"stack_pointer_mapping", x.describe(*spRegion)});
       return c;
     }
@@ -288,9 +280,9 @@ std::optional<Classification> badStack(const Facts &x, const FaultFacts &f) {
   // Thread stacks are anonymous mappings: only a named mapping that is not a stack is certain.
   if (!spRegion->path.empty() && !x.isStack(*spRegion)) {
     Classification c = make("stack-pivot", kExploitable, "sp-not-in-stack",
-                            "the stack pointer " + hex(*sp) + " points into " +
+                            "the stack pointer " + hexU64(*sp) + " points into " +
                                 x.describe(*spRegion) + ", not a stack");
-    c.evidence.push_back({"stack_pointer", hex(*sp)});
+    c.evidence.push_back({"stack_pointer", hexU64(*sp)});
     c.evidence.push_back({"stack_pointer_mapping", x.describe(*spRegion)});
     return c;
   }
@@ -320,34 +312,34 @@ Classification badAccess(const Facts &x, const FaultFacts &f) {
     const char *sev = !known ? kUnknown : writes(k) || branch ? kProbablyExploitable : kProbablyNot;
     const char *rule = !known ? "null-access" : branch ? "null-branch" : writes(k) ? "null-write"
                                                                                   : "null-read";
-    std::string reason = what + " at " + hex(*a) + " through a NULL pointer";
+    std::string reason = what + " at " + hexU64(*a) + " through a NULL pointer";
     if (*a != 0) reason += " (a field at offset " + std::to_string(*a) + ")";
     c = make("null-deref", sev, rule, reason);
   } else if (!isCanonical(*a)) {
     bool w = writes(k);
     c = make(w ? "wild-write" : "wild-read", w ? kExploitable : kUnknown, "non-canonical-address",
-             what + " at " + hex(*a) + ", an address no process can map (a corrupted pointer)");
+             what + " at " + hexU64(*a) + ", an address no process can map (a corrupted pointer)");
   } else if (const MemoryRegion *r = x.region(*a)) {
     if (writes(k) && !(r->perms & PermWrite)) {
       c = make("write-to-readonly", kExploitable, "write-to-readonly",
-               what + " at " + hex(*a) + " into " + x.describe(*r));
+               what + " at " + hexU64(*a) + " into " + x.describe(*r));
     } else if (k == AccessKind::Call || k == AccessKind::Jump) {
       c = make("bad-branch", kExploitable, "bad-branch",
-               what + " through " + hex(*a) + " in " + x.describe(*r));
+               what + " through " + hexU64(*a) + " in " + x.describe(*r));
     } else {
       c = make(writes(k) ? "wild-write" : "wild-read", writes(k) ? kExploitable : kUnknown,
                "access-not-permitted",
-               what + " at " + hex(*a) + " in " + x.describe(*r) + ", which does not allow it");
+               what + " at " + hexU64(*a) + " in " + x.describe(*r) + ", which does not allow it");
     }
   } else {
     bool w = writes(k);
     bool branch = k == AccessKind::Call || k == AccessKind::Jump;
     c = make(branch ? "bad-branch" : w ? "wild-write" : "wild-read",
              w || branch ? kExploitable : kUnknown, "unmapped-address",
-             what + " at " + hex(*a) + ", which is in no mapping (a dangling or corrupted pointer)");
+             what + " at " + hexU64(*a) + ", which is in no mapping (a dangling or corrupted pointer)");
   }
   if (a) {
-    c.evidence.push_back({"fault_address", hex(*a)});
+    c.evidence.push_back({"fault_address", hexU64(*a)});
     if (!isCanonical(*a) || !x.region(*a)) {
       if (looksLikeText(*a) && c.severity == std::string(kUnknown)) {
         c.severity = kProbablyExploitable;
@@ -362,7 +354,7 @@ Classification badAccess(const Facts &x, const FaultFacts &f) {
     c.evidence.push_back({"access", accessKindName(k)});
     if (!i->base.empty()) {
       uint64_t baseVal = a ? *a - uint64_t(i->displacement) : 0;
-      if (i->index.empty() && a) c.evidence.push_back({"base_register", i->base + " = " + hex(baseVal)});
+      if (i->index.empty() && a) c.evidence.push_back({"base_register", i->base + " = " + hexU64(baseVal)});
       else c.evidence.push_back({"base_register", i->base});
     }
     // A block move that faulted is a copy that ran past its buffer (CERT: BlockMoveAv).
@@ -406,7 +398,7 @@ void callRules(const Facts &x, const FaultFacts &f, Classification &c) {
     c.severity = kExploitable;
     c.rule = "bad-pointer-to-" + fn;
     c.reason = fn + "() was given a pointer that is not from the heap: reading its chunk header at " +
-               hex(*a) + " faulted (" + x.where(*a) + ")";
+               hexU64(*a) + " faulted (" + x.where(*a) + ")";
     argument = "the pointer (rdi)";
   } else if (fn == "memset") {
     argument = "the destination (rdi)";
@@ -481,7 +473,7 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
   const GlibcHeap &heap = *e.heap;
   Facts x(f);
   if (freed && (isHeapKind(c.kind) || function == "free" || function == "realloc")) {
-    c.evidence.push_back({"freed_pointer", hex(*freed)});
+    c.evidence.push_back({"freed_pointer", hexU64(*freed)});
     c.evidence.push_back({"heap: freed_pointer", heap.describe(target, *freed)});
     const HeapChunk *chunk = heap.chunkFor(*freed);
     bool start = chunk && chunk->address + 16 == *freed;
@@ -490,13 +482,13 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
       c.kind = "double-free";
       c.severity = kExploitable;
       c.rule = "allocator-state-double-free";
-      c.reason = function + "() was given " + hex(*freed) + ", which is already " +
+      c.reason = function + "() was given " + hexU64(*freed) + ", which is already " +
                  chunkStateText(chunk->state) + ": a double free";
     } else if (!start && isHeapKind(c.kind)) {
       c.kind = "invalid-free";
       c.severity = kExploitable;
       c.rule = "allocator-state-invalid-free";
-      c.reason = function + "() was given " + hex(*freed) + ", " + heap.describe(target, *freed);
+      c.reason = function + "() was given " + hexU64(*freed) + ", " + heap.describe(target, *freed);
     }
   }
   // The addresses a bad access involved.
@@ -519,10 +511,10 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
     c.kind = "use-after-free";
     c.severity = kExploitable;
     c.rule = "pointer-from-free-chunk";
-    c.reason = "the pointer " + hex(*v) + " comes from the " + chunkStateText(freed->state) +
-               " chunk at " + hex(freed->address) + " (it is, or is computed from, the link glibc stored "
+    c.reason = "the pointer " + hexU64(*v) + " comes from the " + chunkStateText(freed->state) +
+               " chunk at " + hexU64(freed->address) + " (it is, or is computed from, the link glibc stored "
                "in the chunk when it was freed): memory used after it was freed";
-    c.evidence.push_back({"freed_chunk", hex(freed->address)});
+    c.evidence.push_back({"freed_chunk", hexU64(freed->address)});
   }
   for (const auto &[what, p] : involved) {
     c.evidence.push_back({"heap: " + what, heap.describe(target, p)});
@@ -535,7 +527,7 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
       c.kind = "use-after-free";
       c.severity = kExploitable;
       c.rule = "object-in-free-chunk";
-      c.reason = "the memory accessed through " + what + " (" + hex(p) + ") is " +
+      c.reason = "the memory accessed through " + what + " (" + hexU64(p) + ") is " +
                  heap.describe(target, p) + ": it was used after it was freed";
     }
   }
@@ -546,13 +538,13 @@ void applyHeapRules(Classification &c, const FaultFacts &f, const Target &target
     c.kind = "heap-buffer-overflow";
     c.severity = kExploitable;
     c.rule = "overwritten-chunk-header";
-    c.reason = "the header of the chunk at " + hex(heap.corruptChunk()) + " was overwritten (size " +
-               hex(heap.corruptSize()) + (looksLikeText(heap.corruptSize()) ? ", text \"" + asText(heap.corruptSize()) + "\"" : "") +
-               ")" + (before ? ": the in-use chunk before it (data at " + hex(before->address + 16) + ", " +
+    c.reason = "the header of the chunk at " + hexU64(heap.corruptChunk()) + " was overwritten (size " +
+               hexU64(heap.corruptSize()) + (looksLikeText(heap.corruptSize()) ? ", text \"" + asText(heap.corruptSize()) + "\"" : "") +
+               ")" + (before ? ": the in-use chunk before it (data at " + hexU64(before->address + 16) + ", " +
                                    std::to_string(before->size - 8) + " usable bytes) was written past its end"
                              : "");
-    c.evidence.push_back({"overwritten_chunk", hex(heap.corruptChunk())});
-    if (before) c.evidence.push_back({"overflowed_chunk_data", hex(before->address + 16)});
+    c.evidence.push_back({"overwritten_chunk", hexU64(heap.corruptChunk())});
+    if (before) c.evidence.push_back({"overflowed_chunk_data", hexU64(before->address + 16)});
   }
   size_t shown = 0;
   for (const std::string &problem : heap.problems())
@@ -612,8 +604,8 @@ std::optional<Classification> classifyFault(const FaultFacts &f) {
                                           "truncated after it was mapped (BUS_ADRERR)"
                           : s.code == 3 ? "a hardware error on the object (BUS_OBJERR)"
                                         : "a bus error";
-        c = make("bus-error", kUnknown, "sigbus", std::string(why) + (a ? " at " + hex(*a) : ""));
-        if (a) c->evidence.push_back({"fault_address", hex(*a)});
+        c = make("bus-error", kUnknown, "sigbus", std::string(why) + (a ? " at " + hexU64(*a) : ""));
+        if (a) c->evidence.push_back({"fault_address", hexU64(*a)});
         if (a) c->evidence.push_back({"fault_mapping", x.where(*a)});
       }
       if (!c) {

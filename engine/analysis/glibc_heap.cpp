@@ -1,5 +1,7 @@
 #include "analysis/glibc_heap.h"
 
+#include "support/hex.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/ADT/StringRef.h>
 
@@ -23,8 +25,6 @@ constexpr int kTcacheBins = 64;
 constexpr uint64_t kMinChunk = 32, kFlagBits = 7, kMmappedBit = 2;
 constexpr uint64_t kMaxHeapBytes = 64ull << 20;  // read at most this much of each heap
 constexpr size_t kMaxChunks = 4u << 20, kMaxList = 100000;
-
-std::string hex(uint64_t v) { return "0x" + llvm::utohexstr(v, /*LowerCase=*/true); }
 
 struct Arena {
   uint64_t address = 0;
@@ -103,10 +103,10 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
     ar.bytes.resize(kArenaSize);
     if (t.scanMemory(a, ar.bytes.data(), kArenaSize) != kArenaSize) {
       if (arenas.empty()) {
-        *why = "glibc's main_arena at " + hex(a) + " is not readable";
+        *why = "glibc's main_arena at " + hexU64(a) + " is not readable";
         return std::nullopt;
       }
-      h.problems_.push_back("the arena at " + hex(a) + " is not readable");
+      h.problems_.push_back("the arena at " + hexU64(a) + " is not readable");
       break;
     }
     uint64_t next = ar.u64(kNext);
@@ -125,7 +125,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
     uint64_t top = ar.u64(kTop);
     const MemoryRegion *r = t.regionFor(top);
     if (!r) {
-      if (top) problem("the top chunk of the arena at " + hex(ar.address) + " (" + hex(top) + ") is in no mapping");
+      if (top) problem("the top chunk of the arena at " + hexU64(ar.address) + " (" + hexU64(top) + ") is in no mapping");
       continue;
     }
     // The main arena's heap starts its brk mapping; a thread arena's first heap holds the arena
@@ -134,7 +134,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
     uint64_t first = r->start;
     if (ar.address != mainArena) {
       if (!r->contains(ar.address)) {
-        problem("the arena at " + hex(ar.address) + " has grown past its first heap: not walked");
+        problem("the arena at " + hexU64(ar.address) + " has grown past its first heap: not walked");
         continue;
       }
       first = (ar.address + kArenaSize + 15) & ~uint64_t(15);
@@ -167,7 +167,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
                             : size > r->end - c            ? " runs past the end of the heap"
                                                            : nullptr;
       if (corrupt) {
-        problem("corrupt chunk header at " + hex(c) + ": size " + hex(hb.u64(c + 8)) + corrupt +
+        problem("corrupt chunk header at " + hexU64(c) + ": size " + hexU64(hb.u64(c + 8)) + corrupt +
                 " (the walk of this heap stops there)");
         if (!h.corruptChunk_) {
           h.corruptChunk_ = c;
@@ -195,11 +195,11 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
   auto mark = [&](uint64_t c, ChunkState s) {
     auto it = chunks.find(c);
     if (it == chunks.end()) {
-      problem(std::string(chunkStateText(s)) + " list entry " + hex(c) + " is not a chunk boundary of the heap walk");
+      problem(std::string(chunkStateText(s)) + " list entry " + hexU64(c) + " is not a chunk boundary of the heap walk");
       return false;
     }
     if (it->second.state == s) {
-      problem(std::string(chunkStateText(s)) + " list loops at " + hex(c));
+      problem(std::string(chunkStateText(s)) + " list loops at " + hexU64(c));
       return false;
     }
     it->second.state = s;
@@ -218,7 +218,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
         for (const HeapBytes &x : heaps)
           if (x.has(e, 16)) hb = &x;
         if (!hb || !mark(e - 16, ChunkState::Tcache)) {
-          if (!hb) problem("tcache bin " + std::to_string(bin) + " holds " + hex(e) + ", outside the heap");
+          if (!hb) problem("tcache bin " + std::to_string(bin) + " holds " + hexU64(e) + ", outside the heap");
           break;
         }
         HeapChunk &entry = chunks[e - 16];
@@ -234,7 +234,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
       for (size_t n = 0; p && n < kMaxList; ++n) {
         const HeapBytes *hb = inHeaps(p);
         if (!hb) {
-          problem("fastbin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
+          problem("fastbin " + std::to_string(i) + " points to " + hexU64(p) + ", outside the heap");
           break;
         }
         if (!mark(p, ChunkState::Fastbin)) break;
@@ -249,7 +249,7 @@ std::optional<GlibcHeap> GlibcHeap::read(Target &t, Symbolizer &symbols,
       for (size_t n = 0; p && p != header && n < kMaxList; ++n) {
         const HeapBytes *hb = inHeaps(p);
         if (!hb) {
-          problem("bin " + std::to_string(i) + " points to " + hex(p) + ", outside the heap");
+          problem("bin " + std::to_string(i) + " points to " + hexU64(p) + ", outside the heap");
           break;
         }
         if (!mark(p, s)) break;
@@ -298,7 +298,7 @@ const HeapChunk *GlibcHeap::chunkFor(uint64_t p) const {
 std::string GlibcHeap::describe(const Target &t, uint64_t p) const {
   if (const HeapChunk *c = chunkFor(p)) {
     std::string what = std::string(chunkStateText(c->state)) + " chunk of " + std::to_string(c->size) +
-                       " bytes at " + hex(c->address);
+                       " bytes at " + hexU64(c->address);
     if (c->state == ChunkState::Tcache) what += c->keyMatches ? ", its key is glibc's tcache_key" : "";
     uint64_t mem = c->address + 16;
     std::string a = c->state == ChunkState::InUse ? "an " : "a ";

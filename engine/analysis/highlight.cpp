@@ -1,5 +1,7 @@
 #include "analysis/highlight.h"
 
+#include "support/hex.h"
+
 #include <llvm/ADT/StringRef.h>
 
 #include <optional>
@@ -38,11 +40,10 @@ bool isPointer(const Variable &v) {
 
 std::optional<uint64_t> pointerInText(llvm::StringRef s) {
   s = s.trim();
-  if (!s.consume_front("0x")) return std::nullopt;
-  size_t n = 0;
-  while (n < s.size() && llvm::isHexDigit(s[n])) ++n;
+  size_t n = s.starts_with("0x") ? 2 : 0;
+  while (n && n < s.size() && llvm::isHexDigit(s[n])) ++n;
   uint64_t v = 0;
-  if (n == 0 || n > 16 || s.take_front(n).getAsInteger(16, v)) return std::nullopt;
+  if (!parseHexU64(s.take_front(n), v)) return std::nullopt;
   return v;
 }
 

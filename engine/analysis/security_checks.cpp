@@ -1,5 +1,7 @@
 #include "analysis/security_checks.h"
 
+#include "support/hex.h"
+
 #include "symbols/elf_file.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -11,8 +13,6 @@
 namespace bt {
 
 namespace {
-
-std::string hex(uint64_t v) { return "0x" + llvm::utohexstr(v, /*LowerCase=*/true); }
 
 std::string perms(const MemoryRegion &r) {
   return std::string(r.perms & PermRead ? "r" : "-") + (r.perms & PermWrite ? "w" : "-") +
@@ -40,7 +40,7 @@ void writableExecutable(const Target &t, std::vector<Classification> &out) {
                              std::to_string(wx.size()) + " mapping(s) are writable and executable: "
                              "injected code can run there (or a JIT keeps its code there)");
   for (const MemoryRegion *r : wx)
-    c.evidence.push_back({"mapping", hex(r->start) + "-" + hex(r->end) + " " + perms(*r) + " " + name(*r)});
+    c.evidence.push_back({"mapping", hexU64(r->start) + "-" + hexU64(r->end) + " " + perms(*r) + " " + name(*r)});
   out.push_back(std::move(c));
 }
 
@@ -73,10 +73,10 @@ void modifiedCode(Target &t, Symbolizer &symbols, const SecurityOptions &opts,
     if (!differing) continue;
     Classification c = makeClassification("security-modified-code", "exploitable", "code-differs-from-file",
                                std::to_string(differing) + " byte(s) of " + m->path +
-                                   "'s code differ from the file, the first at " + hex(first) +
+                                   "'s code differ from the file, the first at " + hexU64(first) +
                                    " (patched code, or a debugger's breakpoints)");
     c.evidence.push_back({"module", m->path});
-    c.evidence.push_back({"first_difference", hex(first)});
+    c.evidence.push_back({"first_difference", hexU64(first)});
     c.evidence.push_back({"differing_bytes", std::to_string(differing)});
     out.push_back(std::move(c));
   }
@@ -104,13 +104,13 @@ void gotEntries(Target &t, Symbolizer &symbols, std::vector<Classification> &out
         if (inModule(t, v)) continue;
         uint64_t slot = s->address + m.loadBias + 8 * i;
         Classification c = makeClassification("security-got-hijack", "exploitable", "got-outside-modules",
-                                   "the GOT entry at " + hex(slot) + " of " + m.path + " points to " +
-                                       hex(v) + ", outside every module (" +
+                                   "the GOT entry at " + hexU64(slot) + " of " + m.path + " points to " +
+                                       hexU64(v) + ", outside every module (" +
                                        (r ? name(*r) + " " + perms(*r) : std::string("no mapping")) +
                                        "): calls through it go there");
         c.evidence.push_back({"module", m.path});
-        c.evidence.push_back({"slot", hex(slot)});
-        c.evidence.push_back({"target", hex(v)});
+        c.evidence.push_back({"slot", hexU64(slot)});
+        c.evidence.push_back({"target", hexU64(v)});
         out.push_back(std::move(c));
         if (out.size() > 64) return;  // a corrupted table: enough said
       }
@@ -126,12 +126,12 @@ void pcOutsideModules(const Target &t, std::vector<Classification> &out) {
     if (r && r->path.size() > 1 && r->path[0] == '[' && (r->path == "[vdso]" || r->path == "[vsyscall]"))
       continue;
     Classification c = makeClassification("security-pc-outside-modules", "probably_exploitable", "pc-outside-modules",
-                               "thread " + std::to_string(th.tid) + " executes at " + hex(pc) +
+                               "thread " + std::to_string(th.tid) + " executes at " + hexU64(pc) +
                                    ", outside every module (" +
                                    (r ? name(*r) + " " + perms(*r) : std::string("no mapping")) +
                                    "): injected code, or a JIT's");
     c.evidence.push_back({"thread", std::to_string(th.tid)});
-    c.evidence.push_back({"pc", hex(pc)});
+    c.evidence.push_back({"pc", hexU64(pc)});
     out.push_back(std::move(c));
   }
 }

@@ -12,16 +12,6 @@ using llvm::json::Array;
 using llvm::json::Object;
 using JValue = llvm::json::Value;  // bt::Value is the engine's value
 
-std::string hexU64(uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
-
-bool parseHexU64(llvm::StringRef s, uint64_t &out) {
-  if (!s.consume_front("0x") || s.empty() || s.size() > 16) return false;
-  return !s.getAsInteger(16, out);
-}
 
 // Names and values are target bytes, not necessarily UTF-8: JSON needs UTF-8.
 std::string jsonText(const std::string &s) {

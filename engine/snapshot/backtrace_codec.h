@@ -3,6 +3,8 @@
 // printed the process. Decoding validates every field (snapshots come from anywhere).
 #pragma once
 
+#include "support/hex.h"  // hexU64, parseHexU64: every address in the JSON
+
 #include "unwind/backtrace.h"
 
 #include <llvm/Support/Error.h>
@@ -23,8 +25,5 @@ llvm::Error decodeBacktraces(const llvm::json::Value *v, std::vector<ThreadBackt
 std::string jsonText(const std::string &s);
 llvm::json::Value jsonTextOrNull(const std::string &s);
 
-// "0x1f" <-> 31, as every address in the snapshot's JSON is written.
-std::string hexU64(uint64_t v);
-bool parseHexU64(llvm::StringRef s, uint64_t &out);
 
 }  // namespace bt

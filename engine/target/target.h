@@ -7,6 +7,7 @@
 
 #include "target/registers.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,6 +41,16 @@ struct MemoryRegion {
   std::string path;  // empty for anonymous; "[stack]" etc. for special mappings
   bool contains(uint64_t a) const { return a >= start && a < end; }
 };
+
+// The entry of `v` (sorted by start, not overlapping: regions, modules) that contains addr.
+template <typename T>
+const T *findContaining(const std::vector<T> &v, uint64_t addr) {
+  auto it = std::upper_bound(v.begin(), v.end(), addr,
+                             [](uint64_t a, const T &e) { return a < e.start; });
+  if (it == v.begin()) return nullptr;
+  --it;
+  return it->contains(addr) ? &*it : nullptr;
+}
 
 // Two build-ids name the same build; one may be a prefix of the other (a minidump's RSDS
 // record keeps the first 16 bytes). Empty ids match nothing.

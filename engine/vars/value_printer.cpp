@@ -5,6 +5,8 @@
 
 #include "vars/std_printers.h"
 
+#include "support/hex.h"
+
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 #include <llvm/DebugInfo/DWARF/DWARFUnit.h>
@@ -24,11 +26,6 @@ namespace {
 DWARFDie strip(DWARFDie t) { return stripTypedefs(t); }
 
 
-std::string hex(uint64_t v) {
-  char b[24];
-  snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
 
 bool isCharType(const DWARFDie &t) {
   DWARFDie s = strip(t);
@@ -194,7 +191,7 @@ public:
   size_t read(uint64_t addr, void *buf, size_t len) override { return ctx.read(addr, buf, len); }
   std::string pointer(uint64_t v) override {
     if (v == 0) return "0x0";
-    std::string out = hex(v);
+    std::string out = hexU64(v);
     if (ctx.symbolize) {
       std::string sym = ctx.symbolize(v, false);
       if (!sym.empty()) out += " " + sym;
@@ -262,11 +259,11 @@ public:
         } else if (fn) {
           // gdb: "(int (K::*)(const K * const, int)) 0x401136 <K::m(int) const>". An odd value
           // is a virtual function's vtable offset + 1, not an address.
-          out = "(" + typeName(t) + ") " + hex(v);
+          out = "(" + typeName(t) + ") " + hexU64(v);
           if (!(v & 1) && ctx.symbolize)
             if (std::string sym = ctx.symbolize(v, true); !sym.empty()) out += " " + sym;
         } else {
-          out = hex(v);
+          out = hexU64(v);
         }
         break;
       }
@@ -336,7 +333,7 @@ private:
       size_t want = std::min<size_t>(sizeof chunk, limit - s.size());
       size_t got = ctx.read(addr + s.size(), chunk, want);
       if (got == 0) {
-        if (s.empty()) return "<error: Cannot access memory at address " + hex(addr) + ">";
+        if (s.empty()) return "<error: Cannot access memory at address " + hexU64(addr) + ">";
         break;
       }
       for (size_t i = 0; i < got; ++i) {
@@ -350,7 +347,7 @@ private:
 
   std::string pointer(const DWARFDie &t, uint64_t v) {
     if (v == 0) return "0x0";
-    std::string out = hex(v);
+    std::string out = hexU64(v);
     DWARFDie pointee = strip(typeOf(t));
     bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
     if (ctx.symbolize) {
@@ -364,12 +361,12 @@ private:
   std::string reference(const DWARFDie &t, uint64_t addr, unsigned depth) {
     DWARFDie target = typeOf(t);
     uint64_t size = typeSize(target);
-    std::string out = "@" + hex(addr);
+    std::string out = "@" + hexU64(addr);
     if (depth > 0) return out;  // gdb shows a reference inside an aggregate as its address
     if (size == 0 || size > (1u << 20)) return out;
     std::string buf(size, '\0');
     if (ctx.read(addr, buf.data(), size) != size)
-      return out + ": <error: Cannot access memory at address " + hex(addr) + ">";
+      return out + ": <error: Cannot access memory at address " + hexU64(addr) + ">";
     // gdb hands a reference to a pretty-printed type straight to the printer: no "@addr: ".
     DWARFDie st = strip(target);
     if (st && (st.getTag() == dwarf::DW_TAG_structure_type || st.getTag() == dwarf::DW_TAG_class_type))
@@ -526,7 +523,7 @@ private:
         left &= ~uint64_t(v);
       }
     }
-    if (left) out += (first ? "unknown: " : " | unknown: ") + hex(left);
+    if (left) out += (first ? "unknown: " : " | unknown: ") + hexU64(left);
     return out + ")";
   }
 
@@ -562,7 +559,7 @@ private:
   std::string arrayDims(const DWARFDie &elem, const std::vector<std::optional<uint64_t>> &d,
                         size_t level, StringRef bytes, std::optional<uint64_t> addr,
                         unsigned depth) {
-    if (!d[level]) return "0x" + (addr ? hex(*addr).substr(2) : std::string("?"));
+    if (!d[level]) return "0x" + (addr ? hexU64(*addr).substr(2) : std::string("?"));
     uint64_t count = *d[level];
     uint64_t esize = typeSize(elem);
     for (size_t k = level + 1; k < d.size(); ++k) esize *= d[k].value_or(0);
