@@ -1,5 +1,5 @@
 // `bt`: all-thread backtraces of a live process (bt PID) or a core file (bt CORE [--exe PATH]).
-#include "cli/backtrace_printer.h"
+#include "snapshot/backtrace_printer.h"
 #include "cli/capture_options.h"
 #include "cli/command_line.h"
 #include "cli/subcommands.h"

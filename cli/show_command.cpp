@@ -1,16 +1,14 @@
 // `bt show`: print a snapshot like bt prints a process, without the binaries or debug files.
-#include "cli/backtrace_printer.h"
+#include "snapshot/backtrace_printer.h"
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
 #include "snapshot/open_target.h"
 #include "snapshot/snapshot_target.h"
 
-#include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <sys/stat.h>
 
-#include <ctime>
 
 namespace bt {
 
@@ -74,87 +72,7 @@ int showMain(int argc, char **argv) {
     return fail({ErrorKind::BadInput, input + ": not a btengine snapshot, core file or minidump"});
   auto target = SnapshotTarget::open(input);
   if (!target) return fail(takeErrorReport(target.takeError()));
-  const SnapshotData &s = (*target)->data();
-  std::vector<ThreadBacktrace> threads = s.backtraces;
-  if (!vars)
-    for (ThreadBacktrace &t : threads)
-      for (Frame &f : t.frames) {
-        f.variables.clear();
-        f.variablesRead = f.variablesRequested = false;
-      }
-  const std::vector<Variable> noGlobals;
-  const std::vector<Variable> &globals = vars ? s.globals : noGlobals;
-  char when[32] = "?";
-  time_t t = time_t(s.capture.time);
-  struct tm tm;
-  if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  AnalysisResult stored = s.storedAnalysis();
-  // Decoded again from the code bytes the snapshot keeps around the pc: no binary needed.
-  stored.instruction = crashingInstruction(**target);
-  if (dedupRules) stored.fingerprint = crashFingerprint(s.signal, s.backtraces, *dedupRules);
-  if (json) {
-    const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
-    printBacktraceJson(llvm::outs(), **target, threads, globals, &stored, &noWarnings,
-                       [&](llvm::json::OStream &j) {
-      j.attributeObject("snapshot", [&] {
-        j.attribute("format_version", int64_t(kSnapshotFormatVersion));
-        j.attribute("source", s.capture.source);
-        j.attribute("captured_at", when);
-        j.attribute("time", int64_t(s.capture.time));
-        if (s.capture.stoppedMs >= 0) j.attribute("stopped_ms", s.capture.stoppedMs);
-        else j.attribute("stopped_ms", nullptr);
-        j.attribute("host", s.capture.host);
-        j.attribute("kernel", s.capture.kernel);
-        j.attribute("variables", s.capture.variables);
-        j.attribute("threads", s.capture.threads);
-        j.attribute("fingerprint", s.fingerprint);
-        j.attributeArray("fingerprint_frames", [&] {
-          for (const std::string &f : s.fingerprintFrames) j.value(f);
-        });
-        j.attributeArray("command_line", [&] {
-          for (const std::string &a : s.process.commandLine) j.value(a);
-        });
-        j.attributeArray("environment", [&] {
-          for (const std::string &e : s.process.environment) j.value(e);
-        });
-        j.attribute("environment_redacted", s.capture.environmentRedacted);
-        if (s.process.uid) j.attribute("uid", *s.process.uid);
-        else j.attribute("uid", nullptr);
-        if (s.process.startTime) j.attribute("start_time", int64_t(*s.process.startTime));
-        else j.attribute("start_time", nullptr);
-        j.attribute("memory_slices", int64_t(s.memory.size()));
-        uint64_t bytes = 0;
-        for (const MemorySlice &m : s.memory) bytes += m.bytes.size();
-        j.attribute("memory_bytes", int64_t(bytes));
-        j.attribute("modules", int64_t(s.modules.size()));
-        j.attributeArray("classifications", [&] {
-          for (const Classification &c : s.classifications) j.value(classificationToJson(c));
-        });
-      });
-      j.attributeObject("attributes", [&] {
-        for (const auto &[k, v] : s.attributes) j.attribute(k, v);
-      });
-    });
-  } else {
-    llvm::raw_ostream &os = llvm::outs();
-    os << "Snapshot " << input << ": captured " << when << " from a " << s.capture.source
-       << " target";
-    if (!s.capture.host.empty()) os << " on " << s.capture.host;
-    if (s.capture.stoppedMs >= 0) os << llvm::format(" (stopped %.1f ms)", s.capture.stoppedMs);
-    os << "\n";
-    if (!s.process.commandLine.empty()) {
-      os << "Command line:";
-      for (const std::string &a : s.process.commandLine) os << " " << a;
-      os << "\n";
-    }
-    for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
-    // The fingerprint is in the Analysis block; a snapshot of a process that did not crash
-    // has no such block.
-    if (!(*target)->crashedTid() && stored.classifications.empty())
-      os << "Fingerprint: " << stored.fingerprint.hash << "\n";
-    os << "\n";
-    printBacktraceText(os, **target, threads, globals, &stored);
-  }
+  printSnapshot(llvm::outs(), **target, input, json, vars, dedupRules.get());
   llvm::outs().flush();
   return 0;
 }

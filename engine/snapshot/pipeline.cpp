@@ -1,6 +1,8 @@
 #include "snapshot/pipeline.h"
 
+#include "support/error.h"
 #include "symbols/dwarf_sections.h"
+#include "vars/program_index.h"
 
 #include <chrono>
 #include <set>
@@ -56,16 +58,29 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     visitors = [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
   }
   r.backtraces = symbolizeBacktraces(target, symbols, r.unwound, opts.unwind, visitors);
-  for (const std::string &name : opts.globals) {
-    std::optional<Variable> v = r.variables->readGlobal(name);
-    if (!v && opts.missingGlobalsAsErrors) {
-      v = Variable{};
-      v->name = name;
-      v->kind = "global";
-      v->error = true;
-      v->value = "<error: no global variable named " + name + " in the debug information>";
+  if (!opts.globals.empty()) {
+    // The same lookup as the Python API's proc["name"] (qualified names, statics, TLS).
+    std::shared_ptr<ValueSession> values = opts.keepValues ? opts.keepValues : std::make_shared<ValueSession>(&target);
+    ProgramIndex program(target, symbols, values);
+    for (const std::string &name : opts.globals) {
+      llvm::Expected<Variable> v = program.variable(name);
+      if (v) {
+        if (!opts.keepValues) v->handle.reset();
+        r.globals.push_back(std::move(*v));
+        continue;
+      }
+      ErrorReport e = takeErrorReport(v.takeError());
+      if (e.kind == ErrorKind::NotFound && !opts.missingGlobalsAsErrors) continue;
+      Variable missing;
+      missing.name = name;
+      missing.kind = "global";
+      missing.error = true;
+      missing.value = e.kind == ErrorKind::NotFound
+                          ? "<error: no global variable named " + name + " in the debug information>"
+                          : "<error: " + e.message + ">";
+      r.globals.push_back(std::move(missing));
     }
-    if (v) r.globals.push_back(std::move(*v));
+    if (!opts.keepValues) values->close();
   }
   if (needTarget) release();
   if (interrupted()) {

@@ -255,6 +255,19 @@ bool ModuleSymbols::withDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
   return true;
 }
 
+bool ModuleSymbols::withLookupDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
+  if (dwarfBroken_) return false;
+  if (!lookup_) lookup_ = scratchContext();
+  if (!lookup_) return false;
+  std::string fault;
+  if (!runGuarded([&] { fn(*lookup_); }, &fault)) {
+    (void)lookup_.release();  // its state is unknown after a fault: leaked, never touched again
+    markDwarfBroken(fault);
+    return false;
+  }
+  return true;
+}
+
 std::optional<CallSiteInfo> ModuleSymbols::callSite(uint64_t returnAddress) {
   auto cached = callSites_.find(returnAddress);
   if (cached != callSites_.end()) return cached->second;

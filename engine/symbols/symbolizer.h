@@ -114,6 +114,10 @@ public:
   // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
   // has no usable DWARF or the parser faulted); for one-off lookups outside symbolization.
   bool withDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
+  // The same on one long-lived context whose parsed DIEs stay until this ModuleSymbols goes:
+  // for a library user's many lookups (globals, types, rendering Values), where re-parsing a
+  // unit per call would dominate; the symbolizer's batches never use it.
+  bool withLookupDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
   // The same for a lookup inside the unit that covers `vaddr` (link-time): false, without
   // calling fn, when no unit does or that unit fails the shape check.
   bool withDwarfAt(uint64_t vaddr, llvm::function_ref<void(llvm::DWARFContext &)> fn);
@@ -153,6 +157,7 @@ private:
   bool dwarfBroken_ = false;  // LLVM faulted on this module's DWARF: symbol table only
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
   std::unique_ptr<llvm::DWARFContext> index_;
+  std::unique_ptr<llvm::DWARFContext> lookup_;  // withLookupDwarf's
   std::vector<std::string> warnings_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
 };

@@ -264,19 +264,21 @@ std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbo
   return name;
 }
 
-std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
+std::optional<FrameVariables::SymbolHit> FrameVariables::symbolAt(uint64_t addr, bool function) {
   const ModuleInfo *mod = target_.moduleFor(addr);
-  if (!mod) return {};
+  if (!mod) return std::nullopt;
   ModuleSymbols *ms = symbols_.forModule(*mod);
   uint64_t v = addr - mod->loadBias;
   for (const ElfFile *f : {ms->binary(), ms->debugFile()}) {
     if (!f) continue;
     const ElfSymbol *s = function ? f->symbolFor(v) : f->objectFor(v);
+    bool isFunction = function;
     if (!s && !function) {
       // A data pointer into code: only a sized function symbol really contains it (gdb prints
       // nothing for, e.g., string literals in .rodata after the last sized symbol).
       s = f->symbolFor(v);
       if (s && s->size == 0) s = nullptr;
+      isFunction = s != nullptr;
     }
     if (!s) continue;
     if (s->size && v >= s->address + s->size) continue;
@@ -286,10 +288,29 @@ std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
       name = function && StringRef(s->name).starts_with("_Z")
                  ? gnuClosureNames(llvm::demangle(s->name))
                  : displayFunctionName(s->name);
-    if (v == s->address) return "<" + name + ">";
-    return "<" + name + "+" + std::to_string(v - s->address) + ">";
+    return SymbolHit{name, s->address + mod->loadBias, s->size, v - s->address, mod->path, isFunction};
   }
-  return {};
+  return std::nullopt;
+}
+
+std::string FrameVariables::symbolizeAddress(uint64_t addr, bool function) {
+  std::optional<SymbolHit> h = symbolAt(addr, function);
+  if (!h) return {};
+  return "<" + h->name + (h->offset ? "+" + std::to_string(h->offset) : "") + ">";
+}
+
+std::function<std::optional<uint64_t>(uint64_t)> FrameVariables::tlsAddresses(const ModuleInfo &mod,
+                                                                              uint64_t threadPointer) {
+  // Thread-local storage of the executable (TLS variant II, x86-64): its block is the first
+  // static block, ending at the thread pointer. Shared libraries' blocks are placed by the
+  // dynamic linker at offsets bt does not know: their TLS variables stay unavailable.
+  if (!mod.isMainExecutable || !threadPointer) return {};
+  const ElfFile *bin = symbols_.forModule(mod)->binary();
+  auto tls = bin ? bin->tlsSegment() : std::nullopt;
+  if (!tls) return {};
+  uint64_t align = std::max<uint64_t>(tls->second, 1);
+  uint64_t blockStart = threadPointer - (tls->first + align - 1) / align * align;
+  return [blockStart](uint64_t offset) -> std::optional<uint64_t> { return blockStart + offset; };
 }
 
 namespace {
@@ -453,18 +474,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     FrameEnv fe{&target_, frame, mod->loadBias, lookup - mod->loadBias, scopes[0].getDwarfUnit()};
     ExprEnv baseEnv = makeEnv(fe);
     uint64_t functionEntry = dieFunctionEntry(scopes.back()).value_or(0) + mod->loadBias;
-    // Thread-local storage of the executable (TLS variant II, x86-64): its block is the first
-    // static block, ending at the thread pointer. Shared libraries' blocks are placed by the
-    // dynamic linker at offsets bt does not know: their TLS variables stay unavailable.
-    if (mod->isMainExecutable && th->threadPointer)
-      if (const ElfFile *bin = symbols_.forModule(*mod)->binary())
-        if (auto tls = bin->tlsSegment()) {
-          uint64_t align = std::max<uint64_t>(tls->second, 1);
-          uint64_t blockStart = th->threadPointer - (tls->first + align - 1) / align * align;
-          baseEnv.tls = [blockStart](uint64_t offset) -> std::optional<uint64_t> {
-            return blockStart + offset;
-          };
-        }
+    baseEnv.tls = tlsAddresses(*mod, th->threadPointer);
     auto entryOfReg = [this, th, index, functionEntry](int reg) {
       return entryRegisterValue(*th, index, reg, functionEntry);
     };
@@ -518,57 +528,14 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
   };
 }
 
-std::optional<Variable> FrameVariables::readGlobal(const std::string &name) {
-  std::optional<Variable> result;
-  for (const ModuleInfo &mod : target_.modules()) {
-    ModuleSymbols *ms = symbols_.forModule(mod);
-    if (!ms->hasDwarf()) continue;
-    ms->withDwarf([&](DWARFContext &ctx) {
-      for (const auto &unit : ctx.compile_units()) {
-        if (!ms->unitShapeOk(unit->getOffset())) continue;  // before LLVM parses its DIEs
-        DWARFDie cuDie = unit->getUnitDIE(false);
-        if (!cuDie) continue;
-        for (const DWARFDie &d : cuDie.children()) {
-          if (d.getTag() != dwarf::DW_TAG_variable) continue;
-          // A definition: its own name or the declaration's it completes.
-          const char *n = d.getShortName();
-          if (!n || name != n || !d.find(dwarf::DW_AT_location)) continue;
-          Target *t = &target_;
-          Variable v;
-          v.name = name;
-          v.kind = "global";
-          DWARFDie type = typeOfVar(d);
-          v.type = typeName(type);
-          ExprEnv env = memoryEnv(t, mod.loadBias, unit.get());
-          std::string err;
-          std::optional<std::string> expr = locationAt(d, dwarf::DW_AT_location, 0, err);
-          ExprResult r = expr ? evaluateDwarfExpr(*expr, env) : ExprResult{};
-          uint64_t size = std::min<uint64_t>(typeSize(type), kMaxValueBytes);
-          if (!r.ok || r.pieces.size() != 1 || r.pieces[0].kind != ExprPiece::Memory) {
-            v.optimizedOut = true;
-            v.value = r.ok || !expr ? "<optimized out>" : "<error: " + r.error + ">";
-          } else {
-            uint64_t addr = r.pieces[0].address;
-            std::string bytes(size, '\0');
-            if (t->readMemory(addr, bytes.data(), size) != size) {
-              v.error = true;
-              v.value = "<error: Cannot access memory at address " + hexAddr(addr) + ">";
-            } else {
-              v.address = addr;
-              v.value = formatValue(type, bytes, addr, printContext());
-              if (values_)
-                v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, mod.loadBias),
-                                                   bytes, addr);
-            }
-          }
-          result = std::move(v);
-          return;
-        }
-      }
-    });
-    if (result) break;
-  }
-  return result;
+Variable FrameVariables::readStaticVariable(const DWARFDie &var, const ModuleInfo &mod,
+                                            uint64_t threadPointer) {
+  // Static storage needs no frame: its location is an address (or a TLS offset).
+  static const PhysicalFrame kNoFrame{};
+  ExprEnv env = memoryEnv(&target_, mod.loadBias, var.getDwarfUnit());
+  env.tls = tlsAddresses(mod, threadPointer);
+  ScopeReader reader(target_, kNoFrame, 0, mod.loadBias, std::move(env), printContext(), values_, {});
+  return reader.read(var, "global");
 }
 
 }  // namespace bt

@@ -24,10 +24,22 @@ public:
   // Visitor for frame `index` of an unwound thread; valid while `thread` lives.
   ScopeVisitor visitorFor(const UnwindResult &thread, size_t index);
 
-  // A global or file-static variable by name (as classifiers ask for them), from the first
-  // module whose DWARF defines it; nullopt if none does. Scans unit DIEs, so it is meant for a
-  // handful of names, not for every global.
-  std::optional<Variable> readGlobal(const std::string &name);
+  // A variable with static storage (global, file or function static, thread-local of the
+  // executable) from its DIE in `mod`'s DWARF, read and rendered as frame variables are.
+  // `threadPointer`: fs_base of the thread whose TLS block thread-locals are read in (0: none).
+  Variable readStaticVariable(const llvm::DWARFDie &var, const ModuleInfo &mod, uint64_t threadPointer);
+
+  // The ELF symbol containing `addr`: a function (`function`), else a data object (or a sized
+  // function a data pointer points into), named as gdb's <symbol+off> shows it.
+  struct SymbolHit {
+    std::string name;
+    uint64_t address = 0, size = 0, offset = 0;  // runtime start, size, addr - start
+    std::string module;
+    bool function = false;
+  };
+  std::optional<SymbolHit> symbolAt(uint64_t addr, bool function);
+  // Target reads and <symbol> lookup for ValuePrinter.
+  PrintContext printContext();
 
   // From now on, variables also carry a walkable Value (Variable::handle) reading through
   // `session` (which the owner closes when the target goes away). Off by default: bt prints
@@ -36,9 +48,11 @@ public:
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
+  // The executable's TLS offset -> address for a thread (empty for other modules).
+  std::function<std::optional<uint64_t>(uint64_t)> tlsAddresses(const ModuleInfo &mod,
+                                                                uint64_t threadPointer);
   // gdb's DWARF-based name of the C++ function entered at link-time `vaddr` ("" if none).
   std::string dwarfFunctionName(const ModuleInfo &mod, ModuleSymbols &ms, uint64_t vaddr);
-  PrintContext printContext();  // target reads and <symbol> lookup for ValuePrinter
   // The value DWARF register `reg` had when the function of frame `index` was entered,
   // recomputed in its caller's frame from the call site's DW_AT_call_value (gdb's x@entry).
   // `calleeEntry` is the runtime entry address of that function.

@@ -118,7 +118,10 @@ static std::string typeNameAt(const DWARFDie &t, unsigned depth) {
       DWARFDie target = typeOf(t);
       if (target && target.getTag() == dwarf::DW_TAG_pointer_type)
         return typeNameAt(target, depth + 1) + " " + q;
-      return std::string(q) + " " + typeNameAt(target, depth + 1);
+      std::string inner = typeNameAt(target, depth + 1);
+      // gcc qualifies both an array and its elements: gdb names that "const char [16]" once.
+      if (StringRef(inner).starts_with(std::string(q) + " ")) return inner;
+      return std::string(q) + " " + inner;
     }
     case dwarf::DW_TAG_array_type: {
       std::string dims;

@@ -1,6 +1,7 @@
 #include "vars/value.h"
 
 #include "support/error.h"
+#include "support/hex.h"
 #include "vars/value_printer.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -12,6 +13,9 @@ namespace bt {
 using namespace llvm;
 
 namespace {
+Error nullPointer(uint64_t size) {
+  return make_error<MemoryError>(0, size, false, "Cannot access memory at address 0x0 (a null pointer)");
+}
 constexpr size_t kMaxTypes = 200000;       // per table: a hostile type graph ends here
 constexpr unsigned kMaxDepth = 48;         // nesting while building
 constexpr uint64_t kMaxRead = 16u << 20;   // one deref reads at most this much
@@ -46,6 +50,8 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
   if (depth > kMaxDepth || storage_.size() >= kMaxTypes) return &kUnknown;
   TypeInfo *ti = make();
   byDie_[key] = ti;  // before the children: a type may refer to itself
+  ti->moduleKey = moduleKey;
+  ti->dieOffset = t.getOffset();
   ti->name = typeName(t);
   ti->size = typeSize(t);
   switch (t.getTag()) {
@@ -140,6 +146,16 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
                  : t.getTag() == dwarf::DW_TAG_class_type ? TypeInfo::Kind::Class
                                                           : TypeInfo::Kind::Struct;
       for (const DWARFDie &m : t.children()) {
+        if (m.getTag() == dwarf::DW_TAG_template_type_parameter && ti->templateArgs.size() < 64) {
+          ti->templateArgs.push_back(build(typeOf(m), moduleKey, depth + 1));
+          continue;
+        }
+        if (m.getTag() == dwarf::DW_TAG_GNU_template_parameter_pack) {  // variant<Ts...>
+          for (const DWARFDie &a : m.children())
+            if (a.getTag() == dwarf::DW_TAG_template_type_parameter && ti->templateArgs.size() < 64)
+              ti->templateArgs.push_back(build(typeOf(a), moduleKey, depth + 1));
+          continue;
+        }
         bool base = m.getTag() == dwarf::DW_TAG_inheritance;
         if ((m.getTag() != dwarf::DW_TAG_member && !base) || m.find(dwarf::DW_AT_external) ||
             m.find(dwarf::DW_AT_declaration) || ti->fields.size() > 4096)
@@ -173,10 +189,43 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
   return ti;
 }
 
+const TypeInfo *TypeTable::pointerTo(const TypeInfo *target) {
+  if (auto it = pointers_.find(target); it != pointers_.end()) return it->second;
+  TypeInfo *p = make();
+  p->kind = TypeInfo::Kind::Pointer;
+  p->size = 8;
+  p->target = target;
+  const std::string &n = target->name;
+  if (size_t dims = n.find(" ["); resolveType(target)->kind == TypeInfo::Kind::Array && dims != std::string::npos)
+    p->name = n.substr(0, dims) + " (*)" + n.substr(dims + 1);  // "int (*)[3]", as C and gdb write it
+  else
+    p->name = n + (!n.empty() && n.back() == '*' ? "*" : " *");
+  pointers_[target] = p;
+  return p;
+}
+
+const TypeInfo::Field *TypeInfo::findField(const std::string &n) const {
+  for (const Field &f : fields)
+    if (f.name == n || (f.isBase && "<" + f.name + ">" == n)) return &f;
+  return nullptr;
+}
+
 const TypeInfo *resolveType(const TypeInfo *t) {
   // Deeper than any alias chain TypeTable builds (kMaxDepth).
   for (unsigned i = 0; t && t->alias && t->target && i <= kMaxDepth + 1; ++i) t = t->target;
   return t;
+}
+
+Error memoryError(const Target &t, uint64_t addr, uint64_t size) {
+  // Mapped memory that cannot be read is memory the source did not keep (gdb says the same
+  // "Cannot access memory" for both; a script wants to know which it is).
+  std::string kind = t.kind();
+  bool mapped = t.regionFor(addr) != nullptr;
+  std::string msg = "Cannot access memory at address " + hexU64(addr);
+  if (!mapped) msg += " (not mapped)";
+  else if (kind == "live") msg += " (mapped, but unreadable)";
+  else msg += " (mapped, but not captured in the " + (kind == "snapshot" ? kind : kind + " file") + ")";
+  return make_error<MemoryError>(addr, size, mapped, std::move(msg));
 }
 
 void ValueSession::close() {
@@ -195,8 +244,7 @@ Expected<std::string> ValueSession::read(uint64_t addr, uint64_t len) {
   if (len > kMaxRead) return makeError(ErrorKind::BadInput, "refusing to read {0} bytes at once", len);
   std::string buf(len, '\0');
   size_t n = len ? target_->readMemory(addr, buf.data(), len) : 0;
-  if (n != len)
-    return makeError(ErrorKind::BadInput, "Cannot access memory at address {0:x}", addr + n);
+  if (n != len) return memoryError(*target_, addr + n, len - n);
   return buf;
 }
 
@@ -304,8 +352,7 @@ Expected<Value> Value::field(const std::string &name) const {
   const TypeInfo *t = resolved();
   if (t->kind != TypeInfo::Kind::Struct && t->kind != TypeInfo::Kind::Class && t->kind != TypeInfo::Kind::Union)
     return makeError(ErrorKind::Usage, "a {0} has no fields", type_->name);
-  for (const TypeInfo::Field &f : t->fields)
-    if (f.name == name || (f.isBase && "<" + f.name + ">" == name)) return member(f);
+  if (const TypeInfo::Field *f = t->findField(name)) return member(*f);
   // Members of anonymous structs/unions are reachable by name, as in C.
   for (const TypeInfo::Field &f : t->fields)
     if (f.name.empty()) {
@@ -353,8 +400,8 @@ Expected<Value> Value::deref() const {
     return makeError(ErrorKind::Usage, "a {0} is not a pointer", type_->name);
   Expected<uint64_t> p = asUnsigned();
   if (!p) return p.takeError();
-  if (*p == 0) return makeError(ErrorKind::BadInput, "null pointer");
   const TypeInfo *target = t->target;
+  if (*p == 0) return nullPointer(target ? target->size : 0);
   if (!target || resolveType(target)->kind == TypeInfo::Kind::Void || !target->size)
     return makeError(ErrorKind::Usage, "cannot dereference a {0}", type_->name);
   Expected<std::string> b = session_->read(*p, target->size);
@@ -375,7 +422,7 @@ Expected<std::string> Value::cString(size_t maxLen) const {
   if (t->kind == TypeInfo::Kind::Pointer && isChar(t->target)) {
     Expected<uint64_t> p = asUnsigned();
     if (!p) return p.takeError();
-    if (!*p) return makeError(ErrorKind::BadInput, "null pointer");
+    if (!*p) return nullPointer(1);
     std::string out;
     for (uint64_t at = *p; out.size() < maxLen;) {
       uint64_t chunk = std::min<uint64_t>(256 - (at % 256), maxLen - out.size());
@@ -393,6 +440,117 @@ Expected<std::string> Value::cString(size_t maxLen) const {
     return out;
   }
   return makeError(ErrorKind::Usage, "a {0} is not a string", type_->name);
+}
+
+Expected<Value> Value::at(std::shared_ptr<ValueSession> s, const TypeInfo *type, uint64_t address) {
+  const TypeInfo *r = resolveType(type);
+  if (r->kind == TypeInfo::Kind::Void || r->kind == TypeInfo::Kind::Function)
+    return makeError(ErrorKind::Usage, "a {0} has no value to read", type->name);
+  if (!type->size) return makeError(ErrorKind::Usage, "{0} has no size (an incomplete type?)", type->name);
+  Expected<std::string> b = s->read(address, type->size);
+  if (!b) return b.takeError();
+  return Value(std::move(s), type, std::move(*b), address);
+}
+
+namespace {
+bool isScalar(TypeInfo::Kind k) {
+  return k == TypeInfo::Kind::Base || k == TypeInfo::Kind::Enum || k == TypeInfo::Kind::Pointer;
+}
+bool isFloat(const TypeInfo *t) { return t->kind == TypeInfo::Kind::Base && t->encoding == TypeInfo::Encoding::Float; }
+}  // namespace
+
+Expected<Value> Value::cast(const TypeInfo *to) const {
+  const TypeInfo *from = resolved(), *dest = resolveType(to);
+  if (!isScalar(dest->kind) || !dest->size || dest->size > 16)
+    return makeError(ErrorKind::Usage, "cannot cast to {0}: only to integer, floating-point, enum and "
+                     "pointer types (reinterpret() reads memory as another type)", to->name);
+  // An array decays to a pointer to its first element, as in C.
+  if (from->kind == TypeInfo::Kind::Array && dest->kind == TypeInfo::Kind::Pointer) {
+    if (!address_) return makeError(ErrorKind::Usage, "this {0} has no address", type_->name);
+    std::string b(8, '\0');
+    memcpy(b.data(), &*address_, 8);
+    return Value(session_, to, std::move(b), std::nullopt);
+  }
+  if (!isScalar(from->kind)) return makeError(ErrorKind::Usage, "cannot cast a {0} to {1}", type_->name, to->name);
+  std::string out(dest->size, '\0');
+  if (isFloat(dest)) {
+    Expected<double> d = asDouble();
+    if (!d) return d.takeError();
+    if (dest->size == 4) {
+      float f = float(*d);
+      memcpy(out.data(), &f, 4);
+    } else if (dest->size == 8) {
+      memcpy(out.data(), &*d, 8);
+    } else {
+      long double ld = *d;
+      memcpy(out.data(), &ld, std::min<size_t>(out.size(), sizeof ld));
+    }
+    return Value(session_, to, std::move(out), std::nullopt);
+  }
+  uint64_t bits;
+  if (isFloat(from)) {
+    Expected<double> d = asDouble();
+    if (!d) return d.takeError();
+    bits = *d < 0 ? uint64_t(int64_t(*d)) : uint64_t(*d);
+  } else {
+    bool isSigned = from->encoding == TypeInfo::Encoding::Signed || from->encoding == TypeInfo::Encoding::SignedChar ||
+                    (from->kind == TypeInfo::Kind::Enum && from->target &&
+                     resolveType(from->target)->encoding == TypeInfo::Encoding::Signed);
+    if (isSigned) {
+      Expected<int64_t> v = asSigned();
+      if (!v) return v.takeError();
+      bits = uint64_t(*v);
+    } else {
+      Expected<uint64_t> v = asUnsigned();
+      if (!v) return v.takeError();
+      bits = *v;
+    }
+  }
+  if (dest->kind == TypeInfo::Kind::Base && dest->encoding == TypeInfo::Encoding::Bool) bits = bits != 0;
+  memcpy(out.data(), &bits, std::min<size_t>(out.size(), 8));
+  if (out.size() > 8 && int64_t(bits) < 0) memset(out.data() + 8, 0xff, out.size() - 8);
+  return Value(session_, to, std::move(out), std::nullopt);
+}
+
+Expected<Value> Value::reinterpret(const TypeInfo *to) const {
+  if (to->size && to->size <= bytes_.size())
+    return Value(session_, to, bytes_.substr(0, to->size), address_);
+  if (!address_) return makeError(ErrorKind::Usage, "this {0} has no address to read as {1}", type_->name, to->name);
+  return at(session_, to, *address_);
+}
+
+Expected<Value> Value::pointerAdd(int64_t n) const {
+  const TypeInfo *t = resolved();
+  if (t->kind != TypeInfo::Kind::Pointer) return makeError(ErrorKind::Usage, "a {0} is not a pointer", type_->name);
+  const TypeInfo *target = t->target ? resolveType(t->target) : nullptr;
+  uint64_t step = !target || target->kind == TypeInfo::Kind::Void ? 1 : target->size;
+  if (!step) return makeError(ErrorKind::Usage, "arithmetic on a pointer to an incomplete type ({0})", type_->name);
+  Expected<uint64_t> p = asUnsigned();
+  if (!p) return p.takeError();
+  uint64_t v = *p + uint64_t(n) * step;  // wraps like the machine does
+  std::string b(8, '\0');
+  memcpy(b.data(), &v, 8);
+  return Value(session_, type_, std::move(b), std::nullopt);
+}
+
+Expected<Value> Value::index(int64_t i) const {
+  const TypeInfo *t = resolved();
+  if (t->kind == TypeInfo::Kind::Array) {
+    if (i < 0) return makeError(ErrorKind::Usage, "index {0} is out of bounds (negative)", i);
+    return element(uint64_t(i));
+  }
+  if (t->kind != TypeInfo::Kind::Pointer)
+    return makeError(ErrorKind::Usage, "a {0} is neither an array nor a pointer", type_->name);
+  Expected<Value> p = pointerAdd(i);
+  if (!p) return p.takeError();
+  return p->deref();
+}
+
+Expected<Value> Value::addressOf() const {
+  if (!address_) return makeError(ErrorKind::Usage, "this {0} is not in memory (a register or a computed value)", type_->name);
+  std::string b(8, '\0');
+  memcpy(b.data(), &*address_, 8);
+  return Value(session_, session_->types().pointerTo(type_), std::move(b), std::nullopt);
 }
 
 }  // namespace bt

@@ -43,6 +43,15 @@ struct TypeInfo {
   std::optional<uint64_t> count;     // arrays: elements (nullopt: unknown bound)
   std::vector<Field> fields;
   std::vector<std::pair<std::string, int64_t>> enumerators;
+  // A class template instance's type arguments, in order (std::map<K, V>: K, V, ...), for
+  // walking containers whose element type no member names.
+  std::vector<const TypeInfo *> templateArgs;
+  // The DIE it was built from (module key, .debug_info offset), so the printer can render a
+  // Value with the same code as bt; 0 for types made here (pointerTo, inner array dimensions).
+  uint64_t moduleKey = 0, dieOffset = 0;
+  bool fromDwarf() const { return dieOffset != 0; }
+  // A field by name, base classes as "<Base>" (nullptr if none).
+  const Field *findField(const std::string &name) const;
 };
 
 // Owns the TypeInfos built from one module's DWARF; memoized by DIE offset, so shared and
@@ -50,6 +59,8 @@ struct TypeInfo {
 class TypeTable {
 public:
   const TypeInfo *fromDie(const llvm::DWARFDie &type, uint64_t moduleKey);
+  // "T *" for any T (memoized): what address-of and a cast to a pointer type make.
+  const TypeInfo *pointerTo(const TypeInfo *target);
 
 private:
   const TypeInfo *build(const llvm::DWARFDie &type, uint64_t moduleKey, unsigned depth);
@@ -57,7 +68,11 @@ private:
 
   std::deque<TypeInfo> storage_;
   std::map<std::pair<uint64_t, uint64_t>, TypeInfo *> byDie_;
+  std::map<const TypeInfo *, TypeInfo *> pointers_;
 };
+
+// The error for unreadable target memory (a MemoryError saying whether `addr` is mapped).
+llvm::Error memoryError(const Target &t, uint64_t addr, uint64_t size);
 
 // What Values need from the capture: the target for reads beyond the captured bytes, and the
 // types. Closed by its owner when the target goes away.
@@ -103,6 +118,22 @@ public:
   llvm::Expected<Value> deref() const;
   // A C string at a char pointer or in a char array (bounded; stops at NUL).
   llvm::Expected<std::string> cString(size_t maxLen = 4096) const;
+
+  // The object of type `type` at `address`, read from the target now.
+  static llvm::Expected<Value> at(std::shared_ptr<ValueSession> s, const TypeInfo *type, uint64_t address);
+  // C's conversion to a scalar type (integer, enum, bool, floating point, pointer), as gdb's
+  // (T)v: integers are truncated or extended, floats converted. Aggregates: an error (use
+  // reinterpret).
+  llvm::Expected<Value> cast(const TypeInfo *to) const;
+  // The same memory read as another type (needs an address), as gdb's *(T *)&v.
+  llvm::Expected<Value> reinterpret(const TypeInfo *to) const;
+  // Pointer arithmetic: p + n elements (void * counts bytes, as gdb does).
+  llvm::Expected<Value> pointerAdd(int64_t n) const;
+  // p[i] on pointers (p + i, dereferenced) as well as arrays.
+  llvm::Expected<Value> index(int64_t i) const;
+  // &v: a pointer to this value (needs an address).
+  llvm::Expected<Value> addressOf() const;
+  std::shared_ptr<ValueSession> session() const { return session_; }
 
 private:
   llvm::Expected<Value> member(const TypeInfo::Field &f) const;

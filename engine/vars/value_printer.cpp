@@ -203,22 +203,7 @@ public:
   }
   const PrintLimits &limits() const override { return ctx.limits; }
   std::string elements(const std::vector<std::string> &elems, bool more) override {
-    std::string out;
-    size_t i = 0;
-    while (i < elems.size()) {
-      size_t j = i;
-      while (j < elems.size() && elems[j] == elems[i]) ++j;
-      if (!out.empty()) out += ", ";
-      if (j - i > ctx.limits.repeatThreshold) {
-        out += elems[i] + " <repeats " + std::to_string(j - i) + " times>";
-        i = j;
-      } else {
-        out += elems[i];
-        ++i;
-      }
-    }
-    if (more) out += out.empty() ? "..." : "...";
-    return out;
+    return formatElements(elems, more, ctx.limits);
   }
 
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
@@ -298,7 +283,7 @@ private:
     uint64_t enc = attrU(t, dwarf::DW_AT_encoding);
     if (size == 0) return "<zero-size value>";
     if (enc == dwarf::DW_ATE_float) return formatFloat(p, size);
-    if (enc == dwarf::DW_ATE_boolean) {
+    if (enc == dwarf::DW_ATE_boolean && !ctx.limits.hex) {
       uint64_t v = load(p, size);
       return v == 0 ? "false" : v == 1 ? "true" : std::to_string(v);
     }
@@ -310,6 +295,7 @@ private:
       return b;
     }
     uint64_t raw = load(p, size);
+    if (ctx.limits.hex) return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
     bool isSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
     std::string num = isSigned ? std::to_string(signExtend(raw, size)) : std::to_string(raw);
     if (isCharType(t)) {
@@ -345,19 +331,23 @@ private:
     return printString(s, s.size() >= limit, ctx.limits);
   }
 
-  std::string pointer(const DWARFDie &t, uint64_t v) {
+  std::string pointer(const DWARFDie &t, uint64_t v) { return pointerTo(strip(typeOf(t)), v); }
+
+public:
+  // A pointer to `pointee` (typedefs stripped; invalid: void).
+  std::string pointerTo(const DWARFDie &pointee, uint64_t v) {
     if (v == 0) return "0x0";
     std::string out = hexU64(v);
-    DWARFDie pointee = strip(typeOf(t));
     bool fn = pointee && pointee.getTag() == dwarf::DW_TAG_subroutine_type;
     if (ctx.symbolize) {
       std::string sym = ctx.symbolize(v, fn);
       if (!sym.empty()) out += " " + sym;
     }
-    if (pointee && isCharType(pointee)) out += " " + cString(v);
+    if (pointee && isCharType(pointee) && !ctx.limits.hex) out += " " + cString(v);
     return out;
   }
 
+private:
   std::string reference(const DWARFDie &t, uint64_t addr, unsigned depth) {
     DWARFDie target = typeOf(t);
     uint64_t size = typeSize(target);
@@ -477,6 +467,7 @@ private:
 
   std::string enumeration(const DWARFDie &t, const uint8_t *p, uint64_t size) {
     uint64_t raw = load(p, size);
+    if (ctx.limits.hex) return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
     DWARFDie under = strip(typeOf(t));
     bool isSigned = under && (attrU(under, dwarf::DW_AT_encoding) == dwarf::DW_ATE_signed);
     int64_t sv = isSigned ? signExtend(raw, size) : int64_t(raw);
@@ -567,7 +558,7 @@ private:
     // A hostile bound cannot make us read past the bytes we have.
     uint64_t have = esize ? bytes.size() / esize : 0;
     bool lastLevel = level + 1 == d.size();
-    if (lastLevel && isCharType(elem)) {
+    if (lastLevel && isCharType(elem) && !ctx.limits.hex) {  // print /x: {0x67, ...}
       uint64_t n = std::min<uint64_t>(count, have);
       std::vector<uint8_t> s(bytes.begin(), bytes.begin() + n);
       bool truncated = false;
@@ -599,6 +590,30 @@ std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uin
                         const PrintContext &ctx) {
   Printer p(ctx);
   return p.value(type, bytes, address, 0);
+}
+
+std::string formatElements(const std::vector<std::string> &elems, bool more, const PrintLimits &limits) {
+  std::string out;
+  size_t i = 0;
+  while (i < elems.size()) {
+    size_t j = i;
+    while (j < elems.size() && elems[j] == elems[i]) ++j;
+    if (!out.empty()) out += ", ";
+    if (j - i > limits.repeatThreshold) {
+      out += elems[i] + " <repeats " + std::to_string(j - i) + " times>";
+      i = j;
+    } else {
+      out += elems[i];
+      ++i;
+    }
+  }
+  if (more) out += "...";
+  return out;
+}
+
+std::string formatPointerTo(const DWARFDie &pointee, uint64_t value, const PrintContext &ctx) {
+  Printer p(ctx);
+  return p.pointerTo(stripTypedefs(pointee), value);
 }
 
 }  // namespace bt

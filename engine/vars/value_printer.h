@@ -25,6 +25,7 @@ struct PrintLimits {
   unsigned repeatThreshold = 10;  // gdb's "print repeats"
   unsigned maxDepth = 8;        // nesting of aggregates
   size_t maxOutput = 16384;     // characters for one value
+  bool hex = false;             // integers, characters, bools and enums in hex (gdb's print /x)
 };
 
 struct PrintContext {
@@ -54,5 +55,10 @@ public:
 // lives in memory, if it does (references and arrays of unknown bound need it).
 std::string formatValue(const llvm::DWARFDie &type, llvm::StringRef bytes,
                         std::optional<uint64_t> address, const PrintContext &ctx);
+// A pointer of value `value` to `pointee` (invalid DIE: void), for pointer types that exist only
+// in a script (address-of, a cast to "T *"), not in the DWARF.
+std::string formatPointerTo(const llvm::DWARFDie &pointee, uint64_t value, const PrintContext &ctx);
+// Rendered elements joined like gdb ("a, b <repeats 12 times>, c", "..." when `more`).
+std::string formatElements(const std::vector<std::string> &items, bool more, const PrintLimits &limits);
 
 }  // namespace bt

@@ -23,22 +23,45 @@ ValueError (other misuse).
 from __future__ import annotations
 
 import builtins
+import errno
 import os
+import stat
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
-from . import _btengine as _engine
+from . import _containers
+from ._errors import ClosedError, Error, FormatError, MemoryError
 
-__all__ = ["open", "attach", "capture", "Process", "Thread", "Frame", "Variable", "Value",
-           "Module", "Region", "Signal", "Instruction", "Analysis", "Classification", "CaptureResult", "FormatError", "ClosedError",
-           "__version__"]
-__version__: str = _engine.__version__  # CMakeLists.txt project(VERSION), the one place it is set
+if TYPE_CHECKING:
+    from . import _btengine
 
-FormatError = _engine.FormatError
-ClosedError = _engine.ClosedError
+__all__ = ["open", "attach", "capture", "container_of", "Process", "Thread", "Frame", "Variable",
+           "Value", "Type", "Field", "Symbol", "Module", "Region", "Signal", "Instruction",
+           "Analysis", "Classification", "CaptureResult", "Error", "FormatError", "ClosedError",
+           "MemoryError", "__version__"]
 
 _CLOSED_MESSAGE = "the target is closed (the Process was closed or its `with` block ended)"
+
+_extension: Any = None
+
+
+def _engine() -> Any:
+    """The C++ extension, loaded on first use: `import btengine` alone costs no more than a
+    small pure-Python package (the extension brings LLVM's libraries with it)."""
+    global _extension
+    if _extension is None:
+        from . import _btengine
+        _extension = _btengine
+    return _extension
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # CMakeLists.txt project(VERSION), the one place it is set
+        return _engine().__version__
+    raise AttributeError(f"module 'btengine' has no attribute {name!r}")
+
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -61,9 +84,27 @@ def open(path: PathLike, exe: Optional[PathLike] = None,
     Raises FileNotFoundError (no such file, or the executable is missing), FormatError (not a
     core, snapshot or minidump, or truncated) or PermissionError.
     """
-    return Process(_engine.Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
+    _check_file(os.fspath(path), "a snapshot, core or minidump")
+    if exe:
+        _check_file(os.fspath(exe), "an executable")
+    return Process(_engine().Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
                                              bool(allow_mismatch),
                                              [os.fspath(d) for d in debug_dirs]))
+
+
+def _check_file(path: str, what: str) -> None:
+    """The OSError a path deserves before the engine reads it: a directory is
+    IsADirectoryError, a FIFO, socket or device is refused (reading a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"{os.strerror(errno.EISDIR)} (expected {what} file)", path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device")
+        raise OSError(errno.EINVAL, f"not a regular file but {kind} (expected {what} file)", path)
 
 
 def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
@@ -79,7 +120,7 @@ def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
     Raises ProcessLookupError (no such process), PermissionError (ptrace not allowed) or
     ValueError (pid <= 0, or this interpreter's own pid).
     """
-    return Process(_engine.Session.attach(int(pid), [os.fspath(d) for d in debug_dirs]))
+    return Process(_engine().Session.attach(int(pid), [os.fspath(d) for d in debug_dirs]))
 
 
 def capture(pid: int, path: PathLike, *, variables: bool = True,
@@ -96,7 +137,7 @@ def capture(pid: int, path: PathLike, *, variables: bool = True,
         >>> btengine.open(r.path).attributes                                       # doctest: +SKIP
         {'build': '42'}
     """
-    size, stopped = _engine.capture(int(pid), os.fspath(path), variables, all_threads,
+    size, stopped = _engine().capture(int(pid), os.fspath(path), variables, all_threads,
                                     int(max_stack_bytes), redact_env,
                                     list((attributes or {}).items()),
                                     [os.fspath(d) for d in debug_dirs])
@@ -249,13 +290,13 @@ class Process:
     which it and every Thread, Frame, Variable and Value taken from it raise ClosedError.
     """
 
-    def __init__(self, session: _engine.Session) -> None:
+    def __init__(self, session: _btengine.Session) -> None:
         self._s = session
         # Held around the engine calls that run without the GIL (memory reads) and around
         # close(), so that a close() from another thread waits for them to finish.
         self._lock = threading.RLock()
 
-    def _live(self) -> _engine.Session:
+    def _live(self) -> _btengine.Session:
         if self._s.closed:
             raise ClosedError(_CLOSED_MESSAGE)
         return self._s
@@ -400,6 +441,75 @@ class Process:
         with self._lock:
             return self._live().read(address, size)
 
+    def report(self, json: bool = False, variables: bool = False) -> str:
+        """What bt prints for this target: `bt show FILE` for a snapshot, `bt CORE` for a core
+        or minidump, `bt PID` for a live process; with `json` the btengine.backtrace/2 document
+        (docs/json-output.md), with `variables` every frame's parameters and locals."""
+        with self._lock:
+            return str(self._live().report(bool(json), bool(variables)))
+
+    # The program: variables, types, symbols ------------------------------------------------
+    def variable(self, name: str, file: Optional[PathLike] = None,
+                 thread: Optional[int] = None) -> "Variable":
+        """A variable with static storage by name: a global, a file or function static
+        ("function::name"), a class static ("Class::name"), a thread-local of the executable
+        (read in `thread`, default the crashed or first thread), in any module (the executable
+        first). `file` picks among file statics of the same name: the compile unit's source path
+        ends with it. KeyError if the debug information has no such variable::
+
+            >>> with btengine.open(core_path, exe=exe_path) as proc:
+            ...     print(proc.variable("g_counter").text, proc.variable("vc_middle::call_count").text)
+            1234 77
+        """
+        v = self._live().variable(str(name), os.fspath(file) if file else "",
+                                  int(thread) if thread else 0)
+        return Variable(self, v)
+
+    def __getitem__(self, name: str) -> "Value":
+        """``proc["name"]``: the Value of a variable with static storage (see variable());
+        KeyError if there is none, FormatError if it cannot be read."""
+        var = self.variable(name)
+        value = var.value
+        if value is None:
+            raise FormatError(f"{name}: {var.text}")
+        return value
+
+    def type(self, name: str) -> "Type":
+        """A type by name as C/C++ spell it: "struct Job", "Job", "unsigned long", "char **",
+        "std::vector<int>" (template arguments left at their defaults may be omitted). KeyError
+        if no module's debug information defines it."""
+        return Type(self, self._live().type(str(name)))
+
+    def _type(self, t: Union[str, "Type"]) -> "Type":
+        return t if isinstance(t, Type) else self.type(t)
+
+    def value(self, type: Union[str, "Type"], address: int) -> "Value":
+        """The object of `type` (a Type or its name) at `address`, read now (drgn's
+        ``Object(prog, type, address=...)``); btengine.MemoryError if it cannot be read."""
+        t = self._type(type)
+        with self._lock:
+            return Value(self, self._live().value(t._t, int(address)))
+
+    def pointer(self, type: Union[str, "Type"], address: int) -> "Value":
+        """A pointer Value of type ``type *`` holding `address` (nothing is read until it is
+        dereferenced)."""
+        pt = self._type(type).pointer()
+        return Value(self, self._live().make_value(pt._t, (int(address) % (1 << 64)).to_bytes(8, "little")))
+
+    def symbol(self, address: int) -> Optional["Symbol"]:
+        """The ELF symbol holding `address`: a function for code addresses, else a data object
+        (None when no symbol does)."""
+        ns = self._live().symbol(int(address))
+        if ns is None:
+            return None
+        return Symbol(ns.name, ns.address, ns.size, ns.offset, ns.module,
+                      "function" if ns.function else "object")
+
+    def address_of(self, name: str) -> int:
+        """The address of a variable (as variable() finds it), a function or a data symbol
+        (ELF symbol names, as the linker sees them). KeyError if there is none."""
+        return int(self._live().address_of(str(name)))
+
     def __repr__(self) -> str:
         if self._s.closed:
             return "<Process (closed)>"
@@ -412,11 +522,11 @@ class Thread:
     """A thread: `tid`, `name`, `crashed`, `registers`, `signal`, `frames` (innermost first).
     Iterating a Thread iterates its frames."""
 
-    def __init__(self, process: Process, t: _engine.Thread) -> None:
+    def __init__(self, process: Process, t: _btengine.Thread) -> None:
         self._p = process
         self._t = t
 
-    def _live(self) -> _engine.Thread:
+    def _live(self) -> _btengine.Thread:
         self._p._live()
         return self._t
 
@@ -476,11 +586,11 @@ class Frame:
     inlined, suspect, how ("context", "cfi", "fp", "scan", "tailcall"), variables, registers.
     ``frame["name"]`` is the Variable of that name."""
 
-    def __init__(self, process: Process, f: _engine.Frame) -> None:
+    def __init__(self, process: Process, f: _btengine.Frame) -> None:
         self._p = process
         self._f = f
 
-    def _live(self) -> _engine.Frame:
+    def _live(self) -> _btengine.Frame:
         self._p._live()
         return self._f
 
@@ -577,11 +687,11 @@ class Variable:
     `bt --vars` print it), value (a walkable Value; None when optimized out, unreadable or not
     walkable), optimized_out, error, entry_value, address."""
 
-    def __init__(self, process: Process, v: _engine.Variable) -> None:
+    def __init__(self, process: Process, v: _btengine.Variable) -> None:
         self._p = process
         self._v = v
 
-    def _live(self) -> _engine.Variable:
+    def _live(self) -> _btengine.Variable:
         self._p._live()
         return self._v
 
@@ -638,121 +748,485 @@ class Variable:
         v = self._live().value
         return None if v is None else Value(self._p, v)
 
+    def __str__(self) -> str:
+        return self.text
+
     def __repr__(self) -> str:
         if self._p.closed:
             return "<Variable (closed)>"
         return f"<Variable {self.kind} {self.type} {self.name} = {self.text}>"
 
 
-class Value:
-    """A typed value. `value` is the natural Python object (int for integers, enums, pointers
-    and references (their address); float; bool; bytes for char arrays; None for aggregates);
-    ``v["field"]``, ``v[index]`` and ``v.deref()`` walk it; `fields` and `elements` list it;
-    string() reads a C string. A Value is always true (use `.value` for its contents)."""
+class Symbol(NamedTuple):
+    """An ELF symbol: `name` (demangled as gdb shows it), runtime `address`, `size`, the
+    `offset` of the address asked about from its start, the `module`'s path and `kind`
+    ("function" or "object")."""
 
-    def __init__(self, process: Process, v: _engine.Value) -> None:
+    name: str
+    address: int
+    size: int
+    offset: int
+    module: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.name}+{self.offset}" if self.offset else self.name
+
+
+class Field(NamedTuple):
+    """A member of a struct, class or union: `name` (base classes as "<Base>"), `offset` in
+    bytes, `bit_offset`/`bit_size` (bit-fields; bit_size 0 otherwise), `is_base` and `type`."""
+
+    name: str
+    offset: int
+    bit_offset: int
+    bit_size: int
+    is_base: bool
+    type: "Type"
+
+
+class Type:
+    """A type from the debug information (Process.type(), Value.type_info): `name` as C/C++
+    write it, `kind`, `size`, `fields`, `target` (what a pointer points to, an array holds, a
+    typedef names), `length` (array elements), `enumerators`, `template_args`; pointer() is
+    ``T *``; offsetof("a.b") is a member's offset. Equal Types are the same type."""
+
+    def __init__(self, process: "Process", t: "_btengine.Type") -> None:
+        self._p = process
+        self._t = t
+
+    @property
+    def name(self) -> str:
+        """The type's name ("struct rect", "u32", "std::vector<int, std::allocator<int> >")."""
+        return str(self._t.name)
+
+    @property
+    def kind(self) -> str:
+        """As Value.kind (typedefs and qualifiers resolved)."""
+        return str(self._t.kind)
+
+    @property
+    def size(self) -> int:
+        """sizeof, in bytes."""
+        return int(self._t.size)
+
+    @property
+    def length(self) -> Optional[int]:
+        """An array's number of elements (None for other types or an unknown bound)."""
+        n = self._t.length
+        return None if n is None else int(n)
+
+    @property
+    def target(self) -> Optional["Type"]:
+        """The pointee, element, aliased type (typedef, const) or an enum's underlying type."""
+        t = self._t.target
+        return None if t is None else Type(self._p, t)
+
+    @property
+    def unaliased(self) -> "Type":
+        """The type with typedefs and qualifiers stripped."""
+        return Type(self._p, self._t.unaliased)
+
+    @property
+    def is_alias(self) -> bool:
+        """A typedef or a cv-qualified type (the structure is in `target`)."""
+        return bool(self._t.is_alias)
+
+    @property
+    def fields(self) -> List[Field]:
+        """Members in declaration order, base classes first."""
+        return [Field(f.name, f.offset, f.bit_offset, f.bit_size, f.is_base, Type(self._p, f.type))
+                for f in self._t.fields]
+
+    @property
+    def enumerators(self) -> List[Tuple[str, int]]:
+        """An enum's (name, value) pairs."""
+        return [(str(n), int(v)) for n, v in self._t.enumerators]
+
+    @property
+    def template_args(self) -> List["Type"]:
+        """A class template instance's type arguments (std::map<K, V, ...>: K, V, ...)."""
+        return [Type(self._p, t) for t in self._t.template_args]
+
+    def pointer(self) -> "Type":
+        """``T *``."""
+        return Type(self._p, self._t.pointer())
+
+    def member(self, name: str) -> Field:
+        """A member by name, searched in anonymous members and base classes too (KeyError)."""
+        for f in self.unaliased.fields:
+            if f.name == name:
+                return f
+        for f in self.unaliased.fields:
+            if f.name == "" or f.is_base:
+                try:
+                    inner = f.type.member(name)
+                except KeyError:
+                    continue
+                return inner._replace(offset=inner.offset + f.offset)
+        raise KeyError(f"{self.name} has no member named {name}")
+
+    def offsetof(self, member: str) -> int:
+        """The offset of a member, "a.b.c" for nested ones and "a[3]" for array elements."""
+        t, offset = self, 0
+        for part in member.replace("]", "").split("."):
+            name, _, index = part.partition("[")
+            f = t.member(name)
+            offset += f.offset
+            t = f.type
+            if index:
+                elem = t.unaliased.target
+                if elem is None or t.kind != "array":
+                    raise TypeError(f"{name} is not an array")
+                offset += int(index) * elem.size
+                t = elem
+        return offset
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Type) and bool(self._t.same(other._t))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.size))
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Type {self.name} ({self.size} bytes)>"
+
+
+_SCALAR_KINDS = ("base", "enum", "pointer")
+
+
+class Value:
+    """A typed value, like drgn's Object. `value` is the natural Python object (int for
+    integers, enums, pointers and references (their address); float; bool; bytes for char
+    arrays; None for aggregates); ``str(v)`` renders it as gdb's ``print`` does.
+
+    Walk it with ``v["field"]`` or ``v.field_name`` (through pointers too: ``job.next.id``),
+    ``v[i]`` (arrays and pointers), ``v.deref()``, ``v + n`` (pointers); compute with
+    ``cast()``, ``reinterpret()``, ``address_of()``; compare and convert with ``==``, ``<``,
+    ``int()``, ``float()``, ``bool()`` (scalars). A C++ standard container (vector, map,
+    unordered_map, list, deque, set, string, unique_ptr, shared_ptr, optional, variant, ...) is
+    walked as Python walks its own: ``len(v)``, ``iter(v)``, ``v[i]``, ``v["key"]``,
+    ``v.items()``, ``v.get()``; its raw members stay reachable with ``v.field("name")``."""
+
+    def __init__(self, process: Process, v: "_btengine.Value") -> None:
         self._p = process
         self._v = v
+        self._view: Any = False  # the container view, computed on first use
 
-    def _live(self) -> _engine.Value:
+    def _live(self) -> "_btengine.Value":
         self._p._live()
         return self._v
+
+    def _wrap(self, v: "_btengine.Value") -> "Value":
+        return Value(self._p, v)
 
     @property
     def type(self) -> str:
         """The type's name."""
-        return self._live().type
+        return str(self._live().type)
+
+    @property
+    def type_info(self) -> Type:
+        """The Type itself (fields, size, target, template_args, ...)."""
+        return Type(self._p, self._live().type_info)
 
     @property
     def kind(self) -> str:
         """"base", "pointer", "reference", "rvalue_reference", "struct", "class", "union",
         "enum", "array", "function", "pointer_to_member", "void" or "unknown" (typedefs and
         qualifiers resolved)."""
-        return self._live().kind
+        return str(self._live().kind)
 
     @property
     def size(self) -> int:
         """The size in bytes."""
-        return self._live().size
+        return int(self._live().size)
 
     @property
     def address(self) -> Optional[int]:
-        """Where the value lives in target memory (None for registers, bit fields, ...)."""
-        return self._live().address
+        """Where the value lives in target memory (None for registers, bit fields, computed
+        values, ...)."""
+        a = self._live().address
+        return None if a is None else int(a)
 
     @property
     def bytes(self) -> builtins.bytes:
         """The value's bytes."""
-        return self._live().bytes
+        return builtins.bytes(self._live().bytes)
 
     @property
     def value(self) -> Union[int, float, bool, builtins.bytes, None]:
         """The natural Python object: int, float, bool, bytes (char arrays) or None."""
-        return self._live().value
+        v: Union[int, float, bool, builtins.bytes, None] = self._live().value
+        return v
 
     @property
     def enumerator(self) -> Optional[str]:
         """For an enum: the name of the enumerator equal to the value ("GREEN"), else None."""
-        return self._live().enumerator
+        e = self._live().enumerator
+        return None if e is None else str(e)
 
     @property
     def fields(self) -> Dict[str, "Value"]:
         """Struct, class and union members by name (base classes as "<Base>")."""
         v = self._live()
-        return {n: Value(self._p, v.field(n)) for n in v.field_names}
+        return {n: self._wrap(v.field(n)) for n in v.field_names}
+
+    def field(self, name: str) -> "Value":
+        """A member by name (of the struct itself, also for containers; through a pointer or
+        reference, of what it points to). KeyError if there is none."""
+        if self.kind in ("pointer", "reference", "rvalue_reference"):
+            return self.deref().field(name)
+        return self._wrap(self._live().field(name))
 
     @property
     def elements(self) -> List["Value"]:
-        """An array's elements (empty for other values)."""
+        """An array's or a container's elements (empty for other values)."""
+        c = self.container
+        if isinstance(c, (_containers.Sequence, _containers.Mapping)):
+            return list(c)
         v = self._live()
-        return [Value(self._p, v.element(i)) for i in range(v.element_count)]
+        return [self._wrap(v.element(i)) for i in range(v.element_count)]
 
+    @property
+    def container(self) -> Optional[_containers.View]:
+        """The view of a C++ standard container (None for other values): its sequence,
+        mapping, string or pointer as Python objects."""
+        if self._view is False:
+            self._view = _containers.view(self)
+        view: Optional[_containers.View] = self._view
+        return view
+
+    # Walking ---------------------------------------------------------------------------------
     def __len__(self) -> int:
-        """The number of elements of an array (0 for other values)."""
-        return self._live().element_count
+        """Elements of an array or a container (0 for other values)."""
+        c = self.container
+        if c is not None:
+            return len(c)
+        return int(self._live().element_count)
 
-    def __bool__(self) -> bool:
-        return True
+    def __iter__(self) -> Iterator["Value"]:
+        c = self.container
+        if c is not None:
+            return iter(c)
+        if self.kind != "array":
+            raise TypeError(f"a {self.type} is not iterable")
+        return iter(self.elements)
 
-    def __getitem__(self, key: Union[str, int]) -> "Value":
-        """A member by name or an array element by index (negative: from the end). KeyError,
-        IndexError, or TypeError when the value has no members/elements."""
-        v = self._live()
+    def __getitem__(self, key: Union[str, int, "Value"]) -> "Value":
+        """A member by name (through pointers), an element by index (arrays, pointers: p[i]
+        is *(p + i); negative counts from the end of an array) or a container's element or
+        key. KeyError, IndexError, or TypeError for a value without members/elements."""
+        c = self.container
+        if isinstance(c, _containers.Mapping):
+            return c[key]
         if isinstance(key, str):
-            return Value(self._p, v.field(key))
+            if c is not None and key not in self._live().field_names:
+                raise TypeError(f"a {self.type} is a container: v.field({key!r}) for a member")
+            return self.field(key)
         index = int(key)
-        n = v.element_count
-        if index < 0:
-            if self.kind != "array":
-                raise TypeError(f"a {v.type} is not an array")
-            index += n
+        if isinstance(c, _containers.Sequence):
+            return c[index]
+        kind = self.kind
+        if kind == "array":
+            n = int(self._live().element_count)
             if index < 0:
-                raise IndexError(f"index {key} is out of bounds (the array has {n} elements)")
-        return Value(self._p, v.element(index))
+                index += n
+                if index < 0:
+                    raise IndexError(f"index {key} is out of bounds (the array has {n} elements)")
+        elif kind not in ("pointer",):
+            raise TypeError(f"a {self.type} has no elements (not an array, pointer or container)")
+        with self._p._lock:
+            return self._wrap(self._live().index(index))
+
+    def __getattr__(self, name: str) -> "Value":
+        # Only for names that are no attribute of Value: its members (job.next.id).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.field(name)
+        except (KeyError, TypeError) as e:
+            raise AttributeError(f"{self.type} has no member {name!r}") from e
 
     def deref(self) -> "Value":
-        """The object a pointer or reference refers to, read from the target now. TypeError for
-        values that are not pointers (or void/function pointers), FormatError for a null or
-        unreadable pointer."""
+        """The object a pointer or reference refers to, read from the target now (for a
+        unique_ptr, shared_ptr or optional: the held object). TypeError for values that are not
+        pointers (or void/function pointers), btengine.MemoryError for a null or unreadable
+        pointer (its `address`, and whether it is mapped but not captured)."""
+        c = self.container
+        if isinstance(c, _containers.Pointer) and self.kind in ("struct", "class"):
+            got = c.get()
+            if got is None:
+                raise MemoryError(f"{self.type} is empty", 0, 0, False)
+            return got
         with self._p._lock:
-            return Value(self._p, self._live().deref())
+            return self._wrap(self._live().deref())
+
+    def get(self) -> Optional["Value"]:
+        """What a unique_ptr, shared_ptr, weak_ptr or optional holds, or a variant's active
+        alternative (None when empty); for a plain pointer, deref() (None when null)."""
+        c = self.container
+        if isinstance(c, _containers.Pointer):
+            return c.get()
+        if self.kind == "pointer":
+            return None if int(self) == 0 else self.deref()
+        raise TypeError(f"a {self.type} holds no object (not a pointer, smart pointer or optional)")
+
+    def items(self) -> Iterator[Tuple["Value", "Value"]]:
+        """A std::map's or unordered_map's (key, value) pairs."""
+        c = self.container
+        if not isinstance(c, _containers.Mapping):
+            raise TypeError(f"a {self.type} is not a map")
+        return c.items()
+
+    def keys(self) -> List["Value"]:
+        """A map's keys."""
+        return [k for k, _ in self.items()]
+
+    def values(self) -> List["Value"]:
+        """A map's values."""
+        return [v for _, v in self.items()]
+
+    def string_view(self) -> Optional[builtins.bytes]:
+        """The characters of a std::string/string_view, char array or char pointer, or None
+        for other values (no exception)."""
+        try:
+            return self.string()
+        except (TypeError, MemoryError):
+            return None
 
     def string(self, max_length: int = 4096) -> builtins.bytes:
-        """The C string at a char pointer or in a char array (up to NUL or max_length)."""
+        """The characters of a std::string or string_view (all of them, up to max_length), or
+        the C string at a char pointer or in a char array (up to NUL or max_length)."""
+        c = self.container
+        if isinstance(c, _containers.String):
+            return c.bytes(max_length)
         with self._p._lock:
-            return self._live().string(max_length)
+            return builtins.bytes(self._live().string(max_length))
+
+    # Computing -------------------------------------------------------------------------------
+    def cast(self, type: Union[str, Type]) -> "Value":
+        """C's conversion to a scalar type (integer, float, bool, enum, pointer; arrays decay
+        to pointers), as gdb's ``(T) v``. TypeError for aggregates: see reinterpret()."""
+        return self._wrap(self._live().cast(self._p._type(type)._t))
+
+    def reinterpret(self, type: Union[str, Type]) -> "Value":
+        """The same memory read as another type (``*(T *)&v``); needs an address when the
+        new type is larger."""
+        with self._p._lock:
+            return self._wrap(self._live().reinterpret(self._p._type(type)._t))
+
+    def address_of(self) -> "Value":
+        """``&v``: a pointer to this value (TypeError when it is not in memory)."""
+        return self._wrap(self._live().address_of())
+
+    def __add__(self, n: int) -> "Value":
+        if not isinstance(n, int) or isinstance(n, bool):
+            return NotImplemented
+        if self.kind != "pointer":
+            raise TypeError(f"a {self.type} is not a pointer: use int(v) + n for numbers")
+        return self._wrap(self._live().pointer_add(n))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Union[int, "Value"]) -> Any:
+        if isinstance(other, Value):
+            # p - q: elements between two pointers of the same type, as in C.
+            if self.kind != "pointer" or other.kind != "pointer":
+                raise TypeError("only two pointers can be subtracted")
+            target = self.type_info.unaliased.target
+            step = target.size if target is not None and target.kind != "void" else 1
+            return (int(self) - int(other)) // (step or 1)
+        if not isinstance(other, int) or isinstance(other, bool):
+            return NotImplemented
+        return self + (-other)
+
+    def _scalar(self) -> Union[int, float, bool]:
+        v = self.value
+        if self.kind not in _SCALAR_KINDS + ("reference", "rvalue_reference") or \
+                not isinstance(v, (int, float, bool)):
+            raise TypeError(f"a {self.type} is not a number")
+        return v
 
     def __int__(self) -> int:
-        v = self.value
-        if not isinstance(v, (int, bool)):
+        v = self._scalar()
+        return int(v)
+
+    def __index__(self) -> int:
+        v = self._scalar()
+        if isinstance(v, float):
             raise TypeError(f"a {self.type} is not an integer")
         return int(v)
 
     def __float__(self) -> float:
-        v = self.value
-        if not isinstance(v, (int, float)):
-            raise TypeError(f"a {self.type} is not a number")
-        return float(v)
+        return float(self._scalar())
+
+    def __bool__(self) -> bool:
+        """Scalars: their truth (a null pointer is false); aggregates are always true."""
+        if self.kind in _SCALAR_KINDS:
+            return bool(self.value)
+        return True
+
+    def _other(self, other: object) -> Any:
+        if isinstance(other, Value):
+            return other._scalar()
+        if isinstance(other, (int, float)):
+            return other
+        return NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Value) and (self.kind not in _SCALAR_KINDS or other.kind not in _SCALAR_KINDS):
+            return self.type == other.type and self.bytes == other.bytes
+        o = self._other(other)
+        if o is NotImplemented or self.kind not in _SCALAR_KINDS:
+            return False
+        return bool(self._scalar() == o)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __lt__(self, other: object) -> bool:
+        o = self._other(other)
+        if o is NotImplemented:
+            return NotImplemented
+        return bool(self._scalar() < o)
+
+    def __le__(self, other: object) -> bool:
+        o = self._other(other)
+        if o is NotImplemented:
+            return NotImplemented
+        return bool(self._scalar() <= o)
+
+    def __gt__(self, other: object) -> bool:
+        o = self._other(other)
+        if o is NotImplemented:
+            return NotImplemented
+        return bool(self._scalar() > o)
+
+    def __ge__(self, other: object) -> bool:
+        o = self._other(other)
+        if o is NotImplemented:
+            return NotImplemented
+        return bool(self._scalar() >= o)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, as drgn's Objects
+
+    # Text --------------------------------------------------------------------------------------
+    def format(self, depth: int = 8, elements: int = 200, hex: bool = False,
+               symbols: bool = True, type_prefix: bool = True) -> str:
+        """The value as bt and gdb render it: `depth` levels of nested aggregates, `elements`
+        per array or container (gdb's print elements), integers in `hex` (print /x), `symbols`
+        after pointers ("<g_rect>"), and `type_prefix`: gdb's ``print`` names a pointer's or
+        reference's type first ("(struct rect *) 0x..."), `bt --vars` does not."""
+        with self._p._lock:
+            return str(self._live().format(int(depth), int(elements), bool(hex), bool(symbols),
+                                           bool(type_prefix)))
+
+    def __str__(self) -> str:
+        return self.format()
 
     def __repr__(self) -> str:
         if self._p.closed:
@@ -761,3 +1235,13 @@ class Value:
         v = self.value
         shown = f" = {v!r}" if v is not None else ""
         return f"<Value {self.type}{at}{shown}>"
+
+
+def container_of(ptr: Value, type: Union[str, Type], member: str) -> Value:
+    """The Linux kernel's container_of: from a pointer to `member` inside a `type`, a pointer to
+    the enclosing `type` (``(type *)((char *)ptr - offsetof(type, member))``)."""
+    proc = ptr._p
+    t = proc._type(type)
+    if ptr.kind != "pointer":
+        raise TypeError(f"container_of needs a pointer, not a {ptr.type}")
+    return proc.pointer(t, int(ptr) - t.offsetof(member))

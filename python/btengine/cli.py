@@ -1,38 +1,41 @@
-"""The `btengine` command (and `python -m btengine`): bt's reading commands for people who live
-in Python.
+"""The `btengine` command (and `python -m btengine`): bt's reading commands, from Python.
 
-    btengine show FILE|CORE [--exe PATH] [--debug-dir DIR] [--vars] [--json]   threads, frames
-    btengine threads FILE|CORE [--exe PATH] [--debug-dir DIR]                   one line a thread
-    btengine capture PID -o FILE [--no-vars] [--attr K=V]                       take a snapshot
-
-Exit status: 0 on success, 1 when the target cannot be read (the reason is printed on stderr),
-2 for bad usage, 9 when the result was printed but the source is incomplete (a truncated core,
-a missing or mismatched executable: the warnings on stderr say what is missing), as for bt.
+    btengine show FILE|CORE|PID [--exe PATH] [--debug-dir DIR] [--vars] [--json]
+    btengine threads FILE|CORE|PID [--exe PATH] [--debug-dir DIR]
+    btengine print FILE|CORE|PID NAME... [--exe PATH] [--hex]
+    btengine capture PID -o FILE [--no-vars] [--attr K=V]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import btengine
 
+DESCRIPTION = """\
+bt's reading commands as a Python program. `show` prints exactly what bt prints (`bt show` for
+a snapshot, `bt CORE` for a core or minidump, `bt PID` for a live process, which is frozen
+only while it is read), text or JSON (the btengine.backtrace/2 schema of docs/json-output.md);
+`threads` one line per thread; `print` global and static variables as gdb's `print` does;
+`capture` takes a snapshot of a live process."""
 
-def _frame_line(f: btengine.Frame) -> str:
-    where = f" at {f.file}:{f.line}" if f.file else ""
-    flags = " (inlined)" if f.inlined else ""
-    flags += f" (suspect: found by {f.how})" if f.suspect else ""
-    flags += " (build-id mismatch)" if f.build_id_mismatch else ""
-    return f"#{f.index:<3} {f.pc:#018x} in {f.function or '??'}{where}{flags}"
-
+EPILOG = """\
+exit status: 0 on success, 1 when the target cannot be read (the reason is printed on stderr),
+2 for bad usage, 9 when the result was printed but the source is incomplete (a truncated core,
+a missing or mismatched executable: the warnings on stderr say what is missing), as for bt."""
 
 PARTIAL = 9  # as bt: the result was printed, but the source is incomplete
 
 
 def _open(args: argparse.Namespace) -> btengine.Process:
-    return btengine.open(args.target, exe=args.exe, debug_dirs=args.debug_dir,
+    """A file, or a live process when the target is a number that names no file."""
+    target = args.target
+    if target.isdigit() and not os.path.exists(target):
+        return btengine.attach(int(target), debug_dirs=args.debug_dir)
+    return btengine.open(target, exe=args.exe, debug_dirs=args.debug_dir,
                          allow_mismatch=args.allow_mismatch)
 
 
@@ -46,35 +49,8 @@ def _finish(p: btengine.Process) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     with _open(args) as p:
-        if args.json:
-            threads: List[Dict[str, Any]] = []
-            doc: Dict[str, Any] = {"kind": p.kind, "pid": p.pid, "executable": p.executable,
-                                   "signal": p.signal.name if p.signal else None,
-                                   "threads": threads, "partial": p.partial,
-                                   "warnings": p.warnings}
-            for t in p.threads:
-                frames = []
-                for f in t.frames:
-                    d: Dict[str, Any] = {"index": f.index, "pc": hex(f.pc), "function": f.function,
-                                         "file": f.file, "line": f.line, "inlined": f.inlined,
-                                         "how": f.how, "build_id_mismatch": f.build_id_mismatch}
-                    if args.vars:
-                        d["variables"] = [{"name": v.name, "kind": v.kind, "type": v.type,
-                                           "value": v.text} for v in f.variables]
-                    frames.append(d)
-                threads.append({"tid": t.tid, "name": t.name, "crashed": t.crashed,
-                                "frames": frames})
-            json.dump(doc, sys.stdout, indent=1)
-            print()
-            return _finish(p)
-        print(repr(p))
-        for t in p.threads:
-            print(f"\nThread {t.tid} {t.name!r}" + (" (crashed)" if t.crashed else ""))
-            for f in t.frames:
-                print(_frame_line(f))
-                if args.vars:
-                    for v in f.variables:
-                        print(f"        {v.name} = {v.text}")
+        sys.stdout.write(p.report(json=args.json, variables=args.vars))
+        sys.stdout.flush()
         return _finish(p)
 
 
@@ -86,6 +62,21 @@ def _threads(args: argparse.Namespace) -> int:
             print(f"{t.tid:>8} {t.name or '?':<16} {'crashed ' if t.crashed else ''}"
                   f"{top or '??'}")
         return _finish(p)
+
+
+def _print(args: argparse.Namespace) -> int:
+    status = 0
+    with _open(args) as p:
+        for name in args.names:
+            try:
+                print(f"{name} = {p[name].format(hex=args.hex)}")
+            except KeyError as e:
+                print(f"btengine: {e.args[0] if e.args else e}", file=sys.stderr)
+                status = 1
+            except btengine.FormatError as e:
+                print(f"btengine: {name}: {e}", file=sys.stderr)
+                status = 1
+        return status or _finish(p)
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -100,36 +91,62 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
-    ap = argparse.ArgumentParser(prog="btengine", description=(__doc__ or "").splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="btengine", description=DESCRIPTION, epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"btengine {btengine.__version__}")
-    sub = ap.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("show", help="print threads and frames of a snapshot or core")
-    t = sub.add_parser("threads", help="one line per thread")
-    for p in (s, t):
-        p.add_argument("target", help="a snapshot (.btsnap) or a core file")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("show", help="print threads and frames as bt does (text or --json)",
+                       description="Print a snapshot, core, minidump or live process exactly as "
+                                   "bt prints it.")
+    t = sub.add_parser("threads", help="one line per thread: tid, name, top function",
+                       description="One line per thread: tid, name, whether it crashed, its "
+                                   "innermost function.")
+    pr = sub.add_parser("print", help="print global and static variables as gdb's print",
+                        description="Print variables with static storage (globals, file, "
+                                    "function and class statics: 'ns::name', 'function::name') "
+                                    "as gdb's `print` shows them.")
+    for p in (s, t, pr):
+        p.add_argument("target", help="a snapshot (.btsnap), a core file, a minidump or a PID")
         p.add_argument("--exe", help="the core's executable, when it moved")
         p.add_argument("--allow-mismatch", action="store_true",
                        help="use module files of another build than the process ran "
                             "(frames in them are marked)")
         p.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
                        help="also search DIR/.build-id for debug files (repeatable)")
-    s.add_argument("--vars", action="store_true", help="also variables")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--vars", action="store_true",
+                   help="also every frame's parameters and locals (as bt --vars)")
+    s.add_argument("--json", action="store_true",
+                   help="JSON, schema btengine.backtrace/2 (docs/json-output.md), as bt --json")
     s.set_defaults(run=_show)
     t.set_defaults(run=_threads)
-    c = sub.add_parser("capture", help="snapshot a live process")
+    pr.add_argument("names", nargs="+", metavar="NAME", help="variable names")
+    pr.add_argument("--hex", action="store_true", help="integers in hex (gdb's print /x)")
+    pr.set_defaults(run=_print)
+    c = sub.add_parser("capture", help="snapshot a live process",
+                       description="Take a snapshot of a live process (as bt snapshot PID).")
     c.add_argument("pid", type=int)
-    c.add_argument("-o", "--output", required=True)
-    c.add_argument("--no-vars", action="store_true")
-    c.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("-o", "--output", required=True, help="the snapshot file to write")
+    c.add_argument("--no-vars", action="store_true", help="no variables (the shortest pause)")
+    c.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
+                   help="an attribute stored in the snapshot (repeatable)")
     c.set_defaults(run=_capture)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command with `argv` (default: sys.argv[1:]); returns the exit status."""
+    args = _parser().parse_args(argv)
     try:
         status: int = args.run(args)
         return status
-    except (FileNotFoundError, PermissionError, ProcessLookupError, ValueError) as e:
+    except BrokenPipeError:
+        # The reader went away (`btengine show x | head`): what it read was complete lines;
+        # stop quietly, and keep Python's exit-time flush of stdout from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (OSError, ProcessLookupError, ValueError, LookupError) as e:
         print(f"btengine: error: {e}", file=sys.stderr)
         return 1
 

@@ -6,7 +6,18 @@
 
 namespace bt::pyapi {
 
-PyObject *gFormatError = nullptr, *gClosedError = nullptr;
+PyObject *gFormatError = nullptr, *gClosedError = nullptr, *gMemoryError = nullptr;
+
+void raiseValueError(llvm::Error e) {
+  ErrorReport r = takeErrorReport(std::move(e));
+  if (r.kind == ErrorKind::Usage) {
+    if (r.message.find("out of bounds") != std::string::npos) throw py::index_error(r.message);
+    if (r.message.find("no field named") != std::string::npos) throw py::key_error(r.message);
+    throw py::type_error(r.message);
+  }
+  if (r.kind != ErrorKind::Closed && r.kind != ErrorKind::NotFound) r.kind = ErrorKind::BadInput;
+  throw bt::pyapi::EngineError(std::move(r));
+}
 
 [[noreturn]] void fail(llvm::Error e) { bt::pyapi::raise(std::move(e)); }
 

@@ -21,7 +21,7 @@ namespace bt::pyapi {
 namespace py = pybind11;
 
 // The exception types the module defines (set by bindErrors).
-extern PyObject *gFormatError, *gClosedError;
+extern PyObject *gFormatError, *gClosedError, *gMemoryError;
 
 [[noreturn]] void fail(llvm::Error e);
 template <typename T> T take(llvm::Expected<T> v) {
@@ -35,6 +35,18 @@ struct PyValue {
   std::shared_ptr<Session> session;
   Value value;
 };
+struct PyType {
+  std::shared_ptr<Session> session;
+  const TypeInfo *type;  // owned by the session's ValueSession (its TypeTable)
+};
+// A Value operation's error as Python expects it: misuse of the wrong kind of value (not a
+// pointer, no such field, out of bounds) as TypeError/KeyError/IndexError, the rest as engine
+// errors (MemoryError with its address, FormatError, ClosedError).
+[[noreturn]] void raiseValueError(llvm::Error e);
+template <typename T> T takeValue(llvm::Expected<T> v) {
+  if (!v) raiseValueError(v.takeError());
+  return std::move(*v);
+}
 struct PyThread {
   std::shared_ptr<Session> session;
   int tid;
@@ -69,6 +81,7 @@ void bindThread(py::module_ &m);
 void bindFrame(py::module_ &m);
 void bindVariable(py::module_ &m);
 void bindValue(py::module_ &m);
+void bindType(py::module_ &m);
 void bindCapture(py::module_ &m);
 
 }  // namespace bt::pyapi

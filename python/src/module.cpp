@@ -17,5 +17,6 @@ PYBIND11_MODULE(_btengine, m) {
   bindFrame(m);
   bindVariable(m);
   bindValue(m);
+  bindType(m);
   bindCapture(m);
 }

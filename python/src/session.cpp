@@ -42,6 +42,7 @@ std::shared_ptr<Session> Session::open(const TargetRequest &request,
   if (auto *snap = dynamic_cast<SnapshotTarget *>(s->target_.get()))
     s->snapshot_ = std::make_unique<SnapshotData>(snap->dataWithoutMemory());
   s->symbols_ = s->makeSymbols(debugDirs);
+  s->values_ = std::make_shared<ValueSession>(s->target_.get());
   return s;
 }
 
@@ -50,7 +51,9 @@ std::shared_ptr<Session> Session::openFile(const std::string &path, const std::s
                                            const std::vector<std::string> &debugDirs) {
   TargetRequest request = TargetRequest::forFile(path, exe);
   request.allowMismatch = allowMismatch;
-  return open(request, debugDirs);
+  std::shared_ptr<Session> s = open(request, debugDirs);
+  s->path_ = path;
+  return s;
 }
 
 std::shared_ptr<Session> Session::attach(int pid, const std::vector<std::string> &debugDirs) {
@@ -62,9 +65,16 @@ Target &Session::target() {
   return *target_;
 }
 
+ProgramIndex &Session::program() {
+  Target &t = target();
+  if (!program_) program_ = std::make_unique<ProgramIndex>(t, *symbols_, values_);
+  return *program_;
+}
+
 void Session::close() {
   if (values_) values_->close();
   if (target_) target_->release();
+  program_.reset();
   frameVars_.reset();
   target_.reset();
 }
@@ -72,7 +82,6 @@ void Session::close() {
 void Session::compute() {
   if (computed_) return;
   Target &t = target();
-  values_ = std::make_shared<ValueSession>(&t);
   PipelineOptions opts;
   opts.variables = true;
   opts.keepValues = values_;
@@ -84,7 +93,6 @@ void Session::compute() {
   if (r.interrupted) {
     // Nothing is kept: the next access computes again from the start.
     interrupted_ = false;
-    values_.reset();
     throw pybind11::error_already_set();
   }
   frameVars_ = std::move(r.variables);

@@ -13,6 +13,7 @@
 #include "target/target.h"
 #include "unwind/backtrace.h"
 #include "vars/frame_variables.h"
+#include "vars/program_index.h"
 #include "vars/value.h"
 
 #include <memory>
@@ -26,8 +27,9 @@ namespace bt::pyapi {
 
 // An engine error on its way to Python (the binding's translator maps kind -> exception type).
 struct EngineError : std::runtime_error {
-  EngineError(ErrorReport r) : std::runtime_error(r.message), kind(r.kind) {}
+  EngineError(ErrorReport r) : std::runtime_error(r.message), kind(r.kind), report(std::move(r)) {}
   ErrorKind kind;
+  ErrorReport report;  // a MemoryError's address, size and mapped too
 };
 [[noreturn]] void raise(llvm::Error e);
 
@@ -43,6 +45,7 @@ public:
   bool closed() const { return !target_; }
   void close();
   const std::string &kind() const { return kind_; }
+  const std::string &path() const { return path_; }  // the file opened ("" for a process)
   const SnapshotData *snapshot() const { return snapshot_.get(); }
   // Backtraces of every thread with variables (walkable when the debug info is here).
   const std::vector<ThreadBacktrace> &backtraces();
@@ -53,6 +56,9 @@ public:
   const std::vector<std::string> &warnings();
   // Registers of frame `index` of thread `tid` as the unwinder recovered them (DWARF numbers).
   std::optional<FrameRegs> frameRegisters(int tid, size_t index);
+  // Lookups over the whole program (globals, types, symbols) and Value rendering; made on
+  // first use, sharing the ValueSession (and so the types) of the frames' variables.
+  ProgramIndex &program();
 
 private:
   void compute();
@@ -63,8 +69,10 @@ private:
   std::unique_ptr<Symbolizer> symbols_;
   std::shared_ptr<ValueSession> values_;
   std::unique_ptr<FrameVariables> frameVars_;
+  std::unique_ptr<ProgramIndex> program_;
   std::unique_ptr<SnapshotData> snapshot_;  // for snapshots: their stored frames and facts (no memory)
   std::string kind_;
+  std::string path_;
   bool computed_ = false;
   bool interrupted_ = false;
   bool computing_ = false;  // compute() runs: the only time interrupted() polls

@@ -1,6 +1,11 @@
 // Session: one open target (core, snapshot, minidump or live process) and what it holds.
 #include "binding_helpers.h"
 
+#include "snapshot/backtrace_printer.h"
+#include "snapshot/snapshot_target.h"
+
+#include <llvm/Support/raw_ostream.h>
+
 namespace bt::pyapi {
 
 void bindSession(py::module_ &m) {
@@ -51,7 +56,7 @@ void bindSession(py::module_ &m) {
         // The GIL is kept: close() from another thread would destroy the target mid-read.
         size_t got = n ? s.target().readMemory(addr, buf.data(), n) : 0;
         if (got != n)
-          throw bt::pyapi::EngineError({ErrorKind::BadInput, "Cannot access memory at address " + hex(addr + got)});
+          fail(memoryError(s.target(), addr + got, n - got));
         return py::bytes(buf);
       })
       .def_property_readonly("attributes", [](Session &s) {
@@ -100,6 +105,53 @@ void bindSession(py::module_ &m) {
         if (s.snapshot()) return s.snapshot()->fingerprintFrames;
         return s.analysis().fingerprint.frames;
       })
+      .def("variable", [](std::shared_ptr<Session> s, const std::string &name, const std::string &file, int tid) {
+        checkOpen(s);
+        return PyVariable{s, take(s->program().variable(name, file, tid))};
+      }, py::arg("name"), py::arg("file") = "", py::arg("tid") = 0)
+      .def("type", [](std::shared_ptr<Session> s, const std::string &name) {
+        checkOpen(s);
+        return PyType{s, take(s->program().type(name))};
+      })
+      .def("value", [](std::shared_ptr<Session> s, const PyType &t, uint64_t address) {
+        checkOpen(s);
+        return PyValue{s, takeValue(s->program().valueAt(t.type, address))};
+      })
+      .def("make_value", [](std::shared_ptr<Session> s, const PyType &t, const std::string &bytes) {
+        // A value that lives nowhere (drgn's Object(prog, type, value=...)): a computed pointer.
+        checkOpen(s);
+        if (bytes.size() != t.type->size) throw py::value_error("a " + t.type->name + " has " + std::to_string(t.type->size) + " bytes");
+        return PyValue{s, Value(s->program().values(), t.type, bytes, std::nullopt)};
+      })
+      .def("symbol", [](std::shared_ptr<Session> s, uint64_t address) -> py::object {
+        checkOpen(s);
+        auto h = s->program().symbol(address);
+        if (!h) return py::none();
+        py::object ns = py::module_::import("types").attr("SimpleNamespace");
+        return ns(py::arg("name") = h->name, py::arg("address") = h->address, py::arg("size") = h->size,
+                  py::arg("offset") = h->offset, py::arg("module") = h->module,
+                  py::arg("function") = h->function);
+      })
+      .def("address_of", [](std::shared_ptr<Session> s, const std::string &name) {
+        checkOpen(s);
+        return take(s->program().addressOf(name));
+      })
+      .def("report", [](Session &s, bool json, bool vars) {
+        // Exactly what `bt FILE|PID [--json] [--vars]` (`bt show` for a snapshot) prints.
+        std::string out;
+        llvm::raw_string_ostream os(out);
+        if (auto *snap = dynamic_cast<SnapshotTarget *>(&s.target())) {
+          printSnapshot(os, *snap, s.path(), json, vars, nullptr);
+        } else {
+          std::vector<ThreadBacktrace> threads = s.backtraces();
+          if (!vars) dropVariables(threads);
+          const AnalysisResult &analysis = s.analysis();
+          if (json) printBacktraceJson(os, s.target(), threads, {}, &analysis, &s.warnings());
+          else printBacktraceText(os, s.target(), threads, {}, &analysis);
+        }
+        os.flush();
+        return out;
+      }, py::arg("json"), py::arg("vars"))
       .def("thread", [](std::shared_ptr<Session> s, int tid) {
         checkOpen(s);
         for (const ThreadInfo &t : s->target().threads())

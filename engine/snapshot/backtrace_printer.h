@@ -3,6 +3,7 @@
 #pragma once
 
 #include "analysis/analysis.h"
+#include "analysis/fingerprint.h"
 #include "analysis/highlight.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -37,5 +38,17 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const AnalysisResult *analysis = nullptr,
                         const std::vector<std::string> *warnings = nullptr,
                         const std::function<void(llvm::json::OStream &)> &extra = {});
+
+
+// Frames as a run without variables has them (bt without --vars prints no variable lines).
+void dropVariables(std::vector<ThreadBacktrace> &threads);
+
+class SnapshotTarget;
+// What `bt show FILE` prints for a snapshot (`input`: its name in the header line): its facts
+// (when, where, attributes), then the stored frames and analysis as printBacktraceText/Json
+// print a process, variables only with `vars`; `dedupRules` (optional) fingerprint the stored
+// frames again. The `btengine show` command prints the same.
+void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::string &input,
+                   bool json, bool vars, const FingerprintRules *dedupRules);
 
 }  // namespace bt
