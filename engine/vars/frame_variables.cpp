@@ -417,6 +417,7 @@ private:
         case ExprPiece::Memory:
           if (r.pieces.size() == 1) address = p.address;
           if (n && target_.readMemory(p.address, bytes.data() + at, n) != n) {
+            v.address = address;  // it lives there, even if the source does not hold it
             v.error = true;
             v.value = "<error: Cannot access memory at address " + hexAddr(p.address) + ">";
             return false;

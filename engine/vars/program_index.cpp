@@ -1,6 +1,7 @@
 #include "vars/program_index.h"
 
 #include "support/error.h"
+#include "support/hex.h"
 #include "vars/dwarf_types.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -191,7 +192,20 @@ uint64_t ProgramIndex::threadPointerOf(int tid) const {
   return 0;
 }
 
-Expected<Variable> ProgramIndex::variable(const std::string &rawName, const std::string &file, int tid) {
+Expected<Variable> ProgramIndex::variable(const std::string &name, const std::string &file, int tid) {
+  Expected<StaticVariable> v = readVariable(name, file, tid);
+  if (!v) return v.takeError();
+  // Memory the source does not hold is a MemoryError (where, and whether it is mapped but not
+  // captured), not only an "<error: ...>" text.
+  StringRef text(v->value);
+  uint64_t at = 0;
+  if (v->error && text.consume_front("<error: Cannot access memory at address ") &&
+      parseHexU64(text.take_until([](char c) { return c == '>' || c == ' '; }), at))
+    return memoryError(target_, at, v->size);
+  return Variable(std::move(*v));
+}
+
+Expected<ProgramIndex::StaticVariable> ProgramIndex::readVariable(const std::string &rawName, const std::string &file, int tid) {
   std::string name = trim(rawName);
   if (StringRef(name).starts_with("::")) name = name.substr(2);
   if (tid && threadPointerOf(tid) == 0 &&
@@ -206,13 +220,16 @@ Expected<Variable> ProgramIndex::variable(const std::string &rawName, const std:
       if (endsWithPath(e.file, file) && (!best || e.rank < best->rank)) best = &e;
     if (!best) continue;
     std::optional<Variable> v;
-    uint64_t tp = threadPointerOf(tid);
+    uint64_t tp = threadPointerOf(tid), size = 0;
     mi->symbols->withLookupDwarf([&](DWARFContext &ctx) {
-      if (DWARFDie d = ctx.getDIEForOffset(best->die)) v = reader_.readStaticVariable(d, *mod, tp);
+      if (DWARFDie d = ctx.getDIEForOffset(best->die)) {
+        v = reader_.readStaticVariable(d, *mod, tp);
+        if (auto t = d.findRecursively({dwarf::DW_AT_type})) size = typeSize(d.getAttributeValueAsReferencedDie(*t));
+      }
     });
     if (!v) return makeError(ErrorKind::BadInput, "the debug information of {0} cannot be read", mod->path);
     v->name = name;
-    return std::move(*v);
+    return StaticVariable{std::move(*v), size};
   }
   return makeError(ErrorKind::NotFound, "no variable named {0}{1} in the debug information", name,
                    file.empty() ? std::string() : " in a file ending with " + file);
@@ -293,7 +310,7 @@ std::optional<FrameVariables::SymbolHit> ProgramIndex::symbol(uint64_t address) 
 }
 
 Expected<uint64_t> ProgramIndex::addressOf(const std::string &name) {
-  Expected<Variable> v = variable(name);
+  Expected<StaticVariable> v = readVariable(name, "", 0);  // its address, readable or not
   if (v && v->address) return *v->address;
   if (!v) {
     ErrorReport r = takeErrorReport(v.takeError());

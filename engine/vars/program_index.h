@@ -62,6 +62,12 @@ private:
     std::map<std::string, std::vector<Entry>> variables;  // by qualified and by short name
     std::map<std::string, uint64_t> types;                 // by qualified name
   };
+  // A variable as read, an "<error: ...>" text included, with its type's size.
+  struct StaticVariable : Variable {
+    StaticVariable(Variable v, uint64_t size) : Variable(std::move(v)), size(size) {}
+    uint64_t size = 0;
+  };
+  llvm::Expected<StaticVariable> readVariable(const std::string &name, const std::string &file, int tid);
   ModuleIndex *indexOf(const ModuleInfo &mod);
   void build(ModuleIndex &mi, llvm::DWARFContext &ctx);
   std::vector<const ModuleInfo *> modulesInOrder() const;  // the executable first

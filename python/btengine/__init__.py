@@ -459,7 +459,7 @@ class Process:
 
             >>> with btengine.open(core_path, exe=exe_path) as proc:
             ...     print(proc.variable("g_counter").text, proc.variable("vc_middle::call_count").text)
-            1234 77
+            1234 78
         """
         v = self._live().variable(str(name), os.fspath(file) if file else "",
                                   int(thread) if thread else 0)
@@ -980,6 +980,8 @@ class Value:
         reference, of what it points to). KeyError if there is none."""
         if self.kind in ("pointer", "reference", "rvalue_reference"):
             return self.deref().field(name)
+        if name not in self._live().field_names and isinstance(self.container, _containers.Pointer):
+            return self.deref().field(name)  # a unique_ptr<Job>'s job.name
         return self._wrap(self._live().field(name))
 
     @property

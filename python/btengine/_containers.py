@@ -9,7 +9,7 @@ by MAX_ELEMENTS), and a cycle or a size that disagrees with the links raises For
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import FormatError
 
@@ -52,11 +52,13 @@ def _pointee(p: "Value") -> Optional["Type"]:
     return p.type_info.unaliased.target
 
 
-def _path(v: "Value", *names: str) -> Optional["Value"]:
+def _path(v: Optional["Value"], *names: str) -> Optional["Value"]:
+    """Members found one after the other, each anywhere below the last (libc++ hides them in
+    the base classes of __compressed_pair: __pair1_.<__compressed_pair_elem>.__value_)."""
     for n in names:
-        if v.kind not in ("struct", "class", "union") or n not in v._live().field_names:
+        if v is None:
             return None
-        v = v.field(n)
+        v = _member(v, n)
     return v
 
 
@@ -65,10 +67,22 @@ def _width(p: "Value") -> int:
     return t.size if t is not None and t.size else 1
 
 
-def _align(size: int) -> int:
-    """The alignment of an element by its size (a power of two, at most 16): exact for
-    scalars, an upper bound for structs, used only where libstdc++ itself rounds to it."""
-    return min(16, size & -size) if size else 1
+def _alignof(t: "Type", depth: int = 0) -> int:
+    """alignof(T) from the type's structure: scalars by size, aggregates by their members."""
+    u = t.unaliased
+    if u.kind == "array" and u.target is not None:
+        return _alignof(u.target, depth + 1)
+    if u.kind in ("struct", "class", "union"):
+        if depth > 16:
+            return 8
+        return max([_alignof(f.type, depth + 1) for f in u.fields] + [1])
+    return min(16, u.size) if u.size & (u.size - 1) == 0 and u.size else 8
+
+
+def _round(offset: int, t: "Type") -> int:
+    """Where a T stored after `offset` bytes of node header starts."""
+    a = _alignof(t)
+    return (offset + a - 1) // a * a
 
 
 class View:
@@ -111,7 +125,8 @@ class Sequence(View):
             raise IndexError(f"index {i} is out of bounds ({self.value.type} has {n} elements)")
         for k, e in enumerate(self):
             if k == i:
-                return e
+                found: "Value" = e
+                return found
         raise IndexError(i)
 
 
@@ -239,7 +254,8 @@ class Pointer(View):
                  counts: Optional[Tuple[int, int]] = None) -> None:
         super().__init__(value)
         self._get = get
-        self.use_count, self.weak_count = counts if counts else (None, None)
+        self.use_count: Optional[int] = counts[0] if counts else None
+        self.weak_count: Optional[int] = counts[1] if counts else None
 
     def get(self) -> Optional["Value"]:
         return self._get()
@@ -346,11 +362,12 @@ def _libcxx_list(v: "Value", args: List["Type"]) -> Optional[View]:
 
 
 def _forward_list(v: "Value", args: List["Type"]) -> Optional[View]:
-    head = _member(v, "_M_head")
+    head = _path(v, "_M_head", "_M_next")
+    head = head if head is not None else _path(v, "__before_begin_", "__next_")  # libc++
     if head is None or not args:
         return None
-    first = int(head.field("_M_next"))
-    view, offset = View(v), max(8, _align(args[0].size))
+    first = int(head)
+    view, offset = View(v), _round(8, args[0])
     nodes: List[int] = []
     n = first
     while n and len(nodes) <= MAX_ELEMENTS:
@@ -363,9 +380,28 @@ def _forward_list(v: "Value", args: List["Type"]) -> Optional[View]:
     return _Linked(v, args[0], len(nodes), lambda: iter(nodes), offset)
 
 
+def _libcxx_deque(v: "Value", args: List["Type"]) -> Optional[View]:
+    blocks, start = _path(v, "__map_", "__begin_"), _member(v, "__start_")
+    size = _path(v, "__size_", "__value_")
+    size = size if size is not None else _member(v, "__size_")
+    if blocks is None or start is None or size is None or not args or not args[0].size:
+        return None
+    elem = args[0]
+    per = 4096 // elem.size if elem.size < 256 else 16  # libc++'s __deque_block_size
+    first, n, view = int(start), int(size), View(v)
+
+    def walk() -> Iterator[int]:
+        for i in range(n):
+            k = first + i
+            yield view.ptr(int(blocks) + 8 * (k // per)) + (k % per) * elem.size
+    return _Linked(v, elem, n, walk, 0)
+
+
 def _deque(v: "Value", args: List["Type"]) -> Optional[View]:
     start, finish = _member(v, "_M_start"), _member(v, "_M_finish")
-    if start is None or finish is None or not args or start.kind != "struct":
+    if start is None or finish is None:
+        return _libcxx_deque(v, args)
+    if not args or start.kind != "struct":
         return None
     elem = args[0]
     size = elem.size
@@ -481,14 +517,17 @@ def _libcxx_tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]
                         x = parent
                         break
                     x = parent
+    # The node's value follows __tree_node_base {left, right, parent, bool is_black} in its
+    # tail padding (25 bytes, rounded up to the value's alignment).
     targs = tree.type_info.template_args
     if not is_map:
-        return _Linked(v, args[0], n, walk, 32) if args else None
+        return _Linked(v, args[0], n, walk, _round(25, args[0])) if args else None
     layout = _pair_offsets(targs[0] if targs else None)
     if layout is None:
         return None
     k, ko, val, vo = layout
-    return Mapping(v, n, walk, k, 32 + ko, val, 32 + vo)
+    base = _round(25, targs[0])
+    return Mapping(v, n, walk, k, base + ko, val, base + vo)
 
 
 def _hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
@@ -510,12 +549,13 @@ def _hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
             x = view.ptr(x)
     targs = h.type_info.template_args
     if not is_map:
-        return _Linked(v, args[0], n, walk, 8) if args else None
+        return _Linked(v, args[0], n, walk, _round(8, args[0])) if args else None
     layout = _pair_offsets(targs[1] if len(targs) > 1 else None)
     if layout is None:
         return None
     k, ko, val, vo = layout
-    return Mapping(v, n, walk, k, 8 + ko, val, 8 + vo)
+    base = _round(8, targs[1])
+    return Mapping(v, n, walk, k, base + ko, val, base + vo)
 
 
 def _libcxx_hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
@@ -611,7 +651,7 @@ def _variant(v: "Value", args: List["Type"]) -> Optional[View]:
 
 
 # The template's name without std:: and inline namespaces -> its view.
-_VIEWS: dict = {
+_VIEWS: Dict[str, Callable[["Value", List["Type"]], Optional[View]]] = {
     "vector": _vector, "array": _array, "deque": _deque,
     "list": _list, "forward_list": _forward_list,
     "basic_string": _string, "basic_string_view": _string_view,

@@ -41,7 +41,7 @@ def test_an_upward_include_is_rejected(tmp_path):
 def test_the_engine_may_not_include_a_front(tmp_path):
     root = copy_engine(tmp_path)
     victim = root / "engine" / "snapshot" / "pipeline.cpp"
-    victim.write_text(victim.read_text() + '\n#include "cli/backtrace_printer.h"\n')
+    victim.write_text(victim.read_text() + '\n#include "cli/command_line.h"\n')
     r = check(root)
     assert r.returncode == 1 and "includes cli/" in r.stderr
 

@@ -26,52 +26,58 @@ def btengine_cmd(*args, check=True):
     return p
 
 
-def test_show_text(cores):
-    entry = entry_named(VARS_C)
-    core = cores(entry)
-    out = btengine_cmd("show", core, "--exe", entry["path"]).stdout
-    assert out.startswith("<Process core pid ")
-    assert "SIGSEGV" in out.splitlines()[0]
-    assert "(crashed)" in out
-    for fn in ("vc_inner", "vc_middle", "vc_outer", "main"):
-        assert f" in {fn} at {entry['source']}:" in out
-    assert " = " not in out.split("\n", 1)[1]          # no variables without --vars
-
-
-def test_show_vars(cores):
-    entry = entry_named(VARS_C)
-    core = cores(entry)
-    out = btengine_cmd("show", core, "--exe", entry["path"], "--vars").stdout
-    bt = bt_json(["--json", "--vars", core, "--exe", entry["path"]])
-    for f in bt["threads"][0]["frames"]:
-        for v in f.get("variables", []):
-            assert f"        {v['name']} = {v['value']}\n" in out
-
-
-def test_show_json_matches_bt(cores):
+@pytest.mark.parametrize("flags", [[], ["--vars"], ["--json"], ["--json", "--vars"]],
+                         ids=["text", "vars", "json", "json-vars"])
+def test_show_prints_what_bt_prints(cores, flags):
+    """btengine show is bt, byte for byte: text, --vars and the btengine.backtrace/2 JSON."""
     entry = entry_named(THREADS)
     core = cores(entry)
-    doc = json.loads(btengine_cmd("show", core, "--exe", entry["path"], "--json", "--vars").stdout)
-    bt = bt_json(["--json", "--vars", core, "--exe", entry["path"]])
-    assert doc["kind"] == "core" and doc["pid"] == bt["target"]["pid"]
-    assert doc["signal"] == "SIGSEGV"
-    assert [t["tid"] for t in doc["threads"]] == [t["tid"] for t in bt["threads"]]
-    for t, bt_t in zip(doc["threads"], bt["threads"]):
-        assert t["name"] == bt_t["name"] and t["crashed"] == bt_t["crashed"]
-        assert len(t["frames"]) == len(bt_t["frames"])
-        for f, bf in zip(t["frames"], bt_t["frames"]):
-            for key in ("index", "pc", "file", "line", "inlined", "how"):
-                assert f[key] == bf[key], (key, f, bf)
-            assert [(v["name"], v["value"]) for v in f["variables"]] == \
-                [(v["name"], v["value"]) for v in bf.get("variables", [])]
+    ours = btengine_cmd("show", core, "--exe", entry["path"], *flags).stdout
+    bt = u.run_bt([core, "--exe", entry["path"], *flags])
+    assert bt.returncode == 0, bt.describe()
+    assert ours == bt.stdout
+    if "--json" in flags:
+        assert json.loads(ours)["schema"] == "btengine.backtrace/2"
+    else:
+        assert "Thread " in ours and " None" not in ours
 
 
 def test_show_snapshot(cores, tmp_path):
     entry = entry_named(VARS_C)
     snap = tmp_path / "x.btsnap"
     assert u.run_bt(["snapshot", cores(entry), "--exe", entry["path"], "-o", snap, "-q"]).returncode == 0
-    out = btengine_cmd("show", snap).stdout
-    assert out.startswith("<Process snapshot pid ") and " in vc_middle at " in out
+    for flags in ([], ["--vars"], ["--json"]):
+        assert btengine_cmd("show", snap, *flags).stdout == u.run_bt(["show", snap, *flags]).stdout
+    assert " in vc_middle " in btengine_cmd("show", snap).stdout
+
+
+def test_show_live_process(paused_process):
+    """A number that names no file is a PID: frozen while read, then running on."""
+    entry = entry_named(THREADS)
+    proc = paused_process(entry["path"])
+    out = btengine_cmd("threads", proc.pid).stdout.splitlines()
+    assert len(out) == 6 and any("bt-locker" in line for line in out)
+    assert btengine_cmd("show", proc.pid).stdout.startswith(f"Process {proc.pid} (live)")
+    assert u.wait_all_sleeping(proc.pid)
+
+
+def test_print_globals(cores):
+    entry = entry_named(VARS_C)
+    out = btengine_cmd("print", cores(entry), "--exe", entry["path"], "g_counter",
+                       "vc_middle::call_count").stdout
+    assert out == "g_counter = 1234\nvc_middle::call_count = 78\n"
+    p = btengine_cmd("print", cores(entry), "--exe", entry["path"], "no_such", check=False)
+    assert p.returncode == 1 and "no variable named no_such" in p.stderr
+
+
+def test_closed_pipe_is_quiet(cores):
+    """`btengine show CORE | head -1`: no BrokenPipeError traceback."""
+    entry = entry_named(THREADS)
+    cmd = (f"{sys.executable} -m btengine show {cores(entry)} --exe {entry['path']} --vars "
+           f"| head -c 10 >/dev/null; echo \"status ${{PIPESTATUS[0]}}\"")
+    p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120,
+                       env=subprocess_env())
+    assert p.stdout.strip() == "status 0" and "Traceback" not in p.stderr and "Broken" not in p.stderr, p
 
 
 def test_threads(cores):
@@ -116,6 +122,8 @@ def test_capture(paused_process, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["show", "/nonexistent/core"], "No such file"),
     (["threads", "/etc/hostname"], "not a core file"),
+    (["show", "/tmp"], "Is a directory"),
+    (["threads", "999999999"], "no such process"),
     (["capture", "999999999", "-o", "/tmp/never.btsnap"], "no such process"),
     (["capture", "1", "-o", "/tmp/never.btsnap", "--attr", "novalue"], "KEY=VALUE"),
 ])
@@ -130,8 +138,10 @@ def test_usage():
     p = btengine_cmd(check=False)
     assert p.returncode == 2 and "usage: btengine" in p.stderr
     p = btengine_cmd("--help")
-    for sub in ("show", "threads", "capture"):
+    for sub in ("show", "threads", "print", "capture"):
         assert sub in p.stdout
+    # The description is whole sentences, not a first line cut mid-sentence.
+    assert "exactly what bt prints" in p.stdout and p.stdout.rstrip().endswith("as for bt.")
     assert btengine_cmd("--version").stdout.strip() == f"btengine {btengine.__version__}"
 
 
