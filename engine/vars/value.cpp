@@ -348,20 +348,24 @@ Expected<Value> Value::member(const TypeInfo::Field &f) const {
                address_ ? std::optional<uint64_t>(*address_ + f.offset) : std::nullopt);
 }
 
-Expected<Value> Value::field(const std::string &name) const {
+Expected<Value> Value::field(const std::string &name) const { return fieldAt(name, 0); }
+
+Expected<Value> Value::fieldAt(const std::string &name, unsigned depth) const {
   const TypeInfo *t = resolved();
+  if (depth > kMaxDepth) return makeError(ErrorKind::BadInput, "{0}: members nested too deeply", type_->name);
   if (t->kind != TypeInfo::Kind::Struct && t->kind != TypeInfo::Kind::Class && t->kind != TypeInfo::Kind::Union)
     return makeError(ErrorKind::Usage, "a {0} has no fields", type_->name);
   if (const TypeInfo::Field *f = t->findField(name)) return member(*f);
-  // Members of anonymous structs/unions are reachable by name, as in C.
+  // Members of anonymous structs/unions are reachable by name, as in C, and those of base
+  // classes, as in C++.
   for (const TypeInfo::Field &f : t->fields)
-    if (f.name.empty()) {
+    if (f.name.empty() || f.isBase) {
       Expected<Value> anon = member(f);
       if (!anon) {
         consumeError(anon.takeError());
         continue;
       }
-      Expected<Value> inner = anon->field(name);
+      Expected<Value> inner = anon->fieldAt(name, depth + 1);
       if (inner) return inner;
       consumeError(inner.takeError());
     }

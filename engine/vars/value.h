@@ -137,6 +137,7 @@ public:
 
 private:
   llvm::Expected<Value> member(const TypeInfo::Field &f) const;
+  llvm::Expected<Value> fieldAt(const std::string &name, unsigned depth) const;  // bounded
   const TypeInfo *resolved() const;
 
   std::shared_ptr<ValueSession> session_;

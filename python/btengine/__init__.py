@@ -852,15 +852,15 @@ class Type:
         """``T *``."""
         return Type(self._p, self._t.pointer())
 
-    def member(self, name: str) -> Field:
+    def member(self, name: str, _depth: int = 0) -> Field:
         """A member by name, searched in anonymous members and base classes too (KeyError)."""
         for f in self.unaliased.fields:
             if f.name == name:
                 return f
         for f in self.unaliased.fields:
-            if f.name == "" or f.is_base:
+            if (f.name == "" or f.is_base) and _depth < 32:  # bounded: hostile DWARF may loop
                 try:
-                    inner = f.type.member(name)
+                    inner = f.type.member(name, _depth + 1)
                 except KeyError:
                     continue
                 return inner._replace(offset=inner.offset + f.offset)
@@ -1045,8 +1045,9 @@ class Value:
             return self._wrap(self._live().index(index))
 
     def __getattr__(self, name: str) -> "Value":
-        # Only for names that are no attribute of Value: its members (job.next.id).
-        if name.startswith("_"):
+        # Only for names that are no attribute of Value: its members (job.next.id, and C's
+        # reserved ones: mutex.__data.__owner), never Python's protocol names.
+        if (name.startswith("__") and name.endswith("__")) or name in ("_p", "_v", "_view"):
             raise AttributeError(name)
         try:
             return self.field(name)

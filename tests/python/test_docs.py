@@ -30,12 +30,24 @@ def blocks(lang):
             for m in FENCE.finditer(DOC.read_text()) if m.group(1) == lang]
 
 
+@pytest.fixture(scope="module")
+def program_core(tmp_path_factory):
+    """The program_api fixture (tests/fixtures/program), built and crashed once."""
+    d = tmp_path_factory.mktemp("program")
+    source = u.REPO_ROOT / "tests" / "fixtures" / "program" / "program_api.cpp"
+    exe, core = u.build_and_crash(["g++", "-g", "-O0"], source, d, "program_api")
+    return str(core), str(exe)
+
+
 @pytest.fixture
-def doc_globals(cores, paused_process, tmp_path):
+def doc_globals(cores, paused_process, tmp_path, program_core):
     entry = entry_named("vars_c.gcc-O0-dwarf5-pie-fp")
+    cpp = entry_named("vars_cpp.gcc-O0-dwarf5-pie-fp")
     live = paused_process(entry_named("threads_cpp.gcc-O0-dwarf5-pie-fp")["path"])
-    return {"core_path": str(cores(entry)), "exe_path": entry["path"], "pid": live.pid,
-            "tmp_dir": str(tmp_path), "__name__": "__docs__"}
+    return {"core_path": str(cores(entry)), "exe_path": entry["path"],
+            "cpp_core_path": str(cores(cpp)), "cpp_exe_path": cpp["path"],
+            "program_core_path": program_core[0], "program_exe_path": program_core[1],
+            "pid": live.pid, "tmp_dir": str(tmp_path), "__name__": "__docs__"}
 
 
 def test_python_blocks(doc_globals):
@@ -68,6 +80,22 @@ def test_sh_blocks(doc_globals, tmp_path):
                            text=True, env=env, timeout=120)
         assert p.returncode == 0, f"docs/python.md:{line}: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
     assert (tmp_path / "live.btsnap").is_file() and (tmp_path / "core.json").is_file()
+
+
+def test_drgn_comparisons_are_not_longer():
+    """Each script of the "drgn users" section is no longer than its drgn version (lines of
+    code: blank lines and comments not counted)."""
+    def loc(code):
+        return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+    text = DOC.read_text()
+    pairs = {}
+    for m in re.finditer(r"^```(drgn|python) script=(\S+)\n(.*?)^```", text, re.S | re.M):
+        pairs.setdefault(m.group(2), {})[m.group(1)] = m.group(3)
+    assert len(pairs) == 3, pairs.keys()
+    for name, versions in pairs.items():
+        assert set(versions) == {"drgn", "python"}, name
+        assert loc(versions["python"]) <= loc(versions["drgn"]), (name, loc(versions["python"]),
+                                                                  loc(versions["drgn"]))
 
 
 @pytest.mark.parametrize("module", [btengine, btengine.cli], ids=lambda m: m.__name__)
