@@ -100,11 +100,12 @@ def _check_file(path: str, what: str) -> None:
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
     if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, f"{os.strerror(errno.EISDIR)} (expected {what} file)", path)
+        raise IsADirectoryError(errno.EISDIR, f"Is a directory, not a regular file (expected {what} file)",
+                                path)
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
                 else "a device")
-        raise OSError(errno.EINVAL, f"not a regular file but {kind} (expected {what} file)", path)
+        raise OSError(errno.EINVAL, f"{kind}, not a regular file (expected {what} file)", path)
 
 
 def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":

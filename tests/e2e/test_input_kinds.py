@@ -62,10 +62,10 @@ try:
         print(p.kind, len(p.threads))
 except btengine.FormatError as e:
     print("FormatError:", e, file=sys.stderr); sys.exit(5)
-except IsADirectoryError as e:
-    print("IsADirectoryError:", e, file=sys.stderr); sys.exit(5)
 except FileNotFoundError as e:
     print("FileNotFoundError:", e, file=sys.stderr); sys.exit(7)
+except OSError as e:  # IsADirectoryError; a FIFO is an OSError too (reading it would block)
+    print(type(e).__name__ + ":", e, file=sys.stderr); sys.exit(5)
 """
 
 
