@@ -33,7 +33,8 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
     uint64_t off = offset + dwarf::toUnsigned(m.find(dwarf::DW_AT_data_member_location), 0);
     DWARFDie mt = typeOf(m);
     while (mt && mt.getTag() == dwarf::DW_TAG_typedef) mt = typeOf(mt);
-    if (!mt || (mt.getTag() != dwarf::DW_TAG_structure_type && mt.getTag() != dwarf::DW_TAG_class_type))
+    if (!mt || (mt.getTag() != dwarf::DW_TAG_structure_type && mt.getTag() != dwarf::DW_TAG_class_type &&
+                mt.getTag() != dwarf::DW_TAG_union_type))  // optional's _M_payload is a union
       continue;
     uint64_t o = off;
     if (findMember(mt, name, o, type, depth + 1, member)) {
@@ -61,7 +62,54 @@ DWARFDie templateArg(const DWARFDie &t, unsigned index) {
 
 uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
 
-std::string argName(const DWARFDie &t) { return typeName(t); }
+// A template argument as gdb's libstdc++ type printers name it: the string types by their
+// typedefs ("std::unique_ptr<std::string>").
+std::string argName(const DWARFDie &t) {
+  static const std::pair<StringRef, StringRef> kAliases[] = {
+      {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
+      {"std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
+      {"std::__cxx11::basic_string<wchar_t, std::char_traits<wchar_t>, std::allocator<wchar_t> >", "std::wstring"},
+  };
+  std::string n = typeName(t);
+  for (const auto &[from, to] : kAliases)
+    for (size_t at = n.find(from.str()); at != std::string::npos; at = n.find(from.str(), at + to.size()))
+      n.replace(at, from.size(), to.str());
+  return n;
+}
+
+// Every type argument of a class template instance, a parameter pack's included (variant<Ts...>).
+std::vector<DWARFDie> templateArgs(const DWARFDie &t) {
+  std::vector<DWARFDie> out;
+  for (const DWARFDie &c : t.children()) {
+    if (out.size() > 64) break;
+    if (c.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(c));
+    else if (c.getTag() == dwarf::DW_TAG_GNU_template_parameter_pack)
+      for (const DWARFDie &a : c.children())
+        if (a.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(a));
+  }
+  return out;
+}
+
+// alignof(T) from the DWARF (scalars by size, aggregates by their members; bounded), for where
+// a node stores its element after the link header.
+uint64_t alignOf(const DWARFDie &type, int depth = 0) {
+  DWARFDie t = stripTypedefs(type);
+  if (!t || depth > 8) return 8;
+  switch (t.getTag()) {
+    case dwarf::DW_TAG_array_type: return alignOf(typeOf(t), depth + 1);
+    case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type: case dwarf::DW_TAG_union_type: {
+      uint64_t a = 1;
+      for (const DWARFDie &m : t.children())
+        if (m.getTag() == dwarf::DW_TAG_member || m.getTag() == dwarf::DW_TAG_inheritance)
+          if (!m.find(dwarf::DW_AT_external)) a = std::max(a, alignOf(typeOf(m), depth + 1));
+      return a;
+    }
+    default: {
+      uint64_t size = typeSize(t);
+      return size && size <= 16 && !(size & (size - 1)) ? size : 8;
+    }
+  }
+}
 
 // The `len` chars at `p` as a quoted string (up to the element limit).
 std::string stringAt(ValueFormatter &f, uint64_t p, uint64_t len) {
@@ -622,6 +670,108 @@ std::string qualifiedTypeName(const DWARFDie &type) {
   return name;
 }
 
+namespace {
+
+bool u64At(StringRef bytes, uint64_t off, uint64_t &out) {
+  if (off + 8 > bytes.size()) return false;
+  memcpy(&out, bytes.data() + off, 8);
+  return true;
+}
+
+// libstdc++'s std::list and std::forward_list, as gdb's printers list them:
+// "std::__cxx11::list = {[0] = 4, [1] = 5}", "empty std::forward_list". A list's walk is bounded
+// by its _M_size, a forward_list's by the element limit; an unreadable node gives no summary.
+std::optional<std::string> stdList(const DWARFDie &t, StringRef bytes, ValueFormatter &f,
+                                   const std::string &name, bool forward) {
+  DWARFDie elem = templateArg(t, 0);
+  uint64_t es = sizeOf(elem), node = 0, count = UINT64_MAX;
+  if (!es || !memberU64(t, bytes, "_M_next", node)) return std::nullopt;
+  if (!forward && !memberU64(t, bytes, "_M_size", count)) return std::nullopt;
+  if (count == 0 || node == 0) return "empty " + name;
+  uint64_t a = alignOf(elem), off = ((forward ? 8 : 16) + a - 1) / a * a;
+  std::string out, buf(es, '\0');
+  uint64_t i = 0;
+  for (; node && i < count && i < f.limits().elements; ++i) {
+    if (f.read(node + off, buf.data(), es) != es) return std::nullopt;
+    out += (i ? ", [" : "[") + std::to_string(i) + "] = " + f.format(elem, buf, node + off);
+    if (f.read(node, &node, 8) != 8) return std::nullopt;
+  }
+  bool more = node && i < count;
+  return name + " = {" + out + (more ? "..." : "") + "}";
+}
+
+// libstdc++'s std::deque: "std::deque with 3 elements = {1, 2, 3}", from the start and finish
+// iterators over its 512-byte buffers.
+std::optional<std::string> stdDeque(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  DWARFDie elem = templateArg(t, 0);
+  uint64_t es = sizeOf(elem);
+  uint64_t s[4], e[4];  // _M_cur, _M_first, _M_last, _M_node
+  const char *names[] = {"_M_cur", "_M_first", "_M_last", "_M_node"};
+  if (!es) return std::nullopt;
+  for (int k = 0; k < 4; ++k) {
+    auto a = memberPath(t, {"_M_start", names[k]}), b = memberPath(t, {"_M_finish", names[k]});
+    if (!a || !b || !u64At(bytes, a->off, s[k]) || !u64At(bytes, b->off, e[k])) return std::nullopt;
+  }
+  uint64_t per = es < 512 ? 512 / es : 1;
+  if (e[3] < s[3] || e[0] < e[1] || s[2] < s[0]) return std::nullopt;
+  uint64_t count = per * ((e[3] - s[3]) / 8) + (e[0] - e[1]) / es - (s[0] - s[1]) / es;
+  std::string out = "std::deque with " + std::to_string(count) + " element" + (count == 1 ? "" : "s");
+  if (count == 0) return out;
+  std::vector<std::string> items;
+  std::string buf(es, '\0');
+  uint64_t cur = s[0], last = s[2], node = s[3];
+  uint64_t shown = std::min<uint64_t>(count, f.limits().elements);
+  for (uint64_t i = 0; i < shown; ++i) {
+    if (cur == last) {
+      node += 8;
+      if (f.read(node, &cur, 8) != 8) return std::nullopt;
+      last = cur + per * es;
+    }
+    if (f.read(cur, buf.data(), es) != es) return std::nullopt;
+    items.push_back(f.format(elem, buf, cur));
+    cur += es;
+  }
+  return out + " = {" + f.elements(items, count > shown) + "}";
+}
+
+// std::optional<T>: "std::optional<int> = {[contained value] = 7}" or "... [no contained value]".
+std::optional<std::string> stdOptional(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  auto engaged = memberPath(t, {"_M_engaged"}), value = memberPath(t, {"_M_value"});
+  if (!engaged || !value || engaged->off >= bytes.size()) return std::nullopt;
+  std::string name = "std::optional<" + argName(templateArg(t, 0)) + ">";
+  if (!bytes[engaged->off]) return name + " [no contained value]";
+  uint64_t size = sizeOf(value->type);
+  if (!size || value->off + size > bytes.size()) return std::nullopt;
+  return name + " = {[contained value] = " + f.format(value->type, bytes.substr(value->off, size), std::nullopt) + "}";
+}
+
+// std::variant<Ts...>: "std::variant<int, std::string> [index 1] = {"alt"}" (the alternative's
+// storage starts the object).
+std::optional<std::string> stdVariant(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  auto index = memberPath(t, {"_M_index"});
+  std::vector<DWARFDie> alts = templateArgs(t);
+  if (!index || alts.empty()) return std::nullopt;
+  uint64_t isize = sizeOf(index->type), i = 0;
+  if (!isize || isize > 8 || index->off + isize > bytes.size()) return std::nullopt;
+  memcpy(&i, bytes.data() + index->off, isize);
+  std::string name = "std::variant<";
+  for (size_t k = 0; k < alts.size(); ++k) name += (k ? ", " : "") + argName(alts[k]);
+  name += ">";
+  if (i >= alts.size()) return name + " [no contained value]";
+  uint64_t size = sizeOf(alts[i]);
+  if (!size || size > bytes.size()) return std::nullopt;
+  return name + " [index " + std::to_string(i) + "] = {" + f.format(alts[i], bytes.substr(0, size), std::nullopt) + "}";
+}
+
+std::optional<std::string> stdStringView(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t p, len;
+  if (sizeOf(templateArg(t, 0)) != 1 || !memberU64(t, bytes, "_M_str", p) || !memberU64(t, bytes, "_M_len", len))
+    return std::nullopt;
+  return stringAt(f, p, len);
+}
+
+}  // namespace
+
 std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef bytes,
                                                  ValueFormatter &f) {
   if (!type.getShortName()) return std::nullopt;
@@ -634,8 +784,18 @@ std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef
   if (is("std::weak_ptr<")) return stdSharedPtr(type, bytes, f, "weak_ptr");
   if (is("std::map<")) return stdMap(type, bytes, f, "map", false);
   if (is("std::set<")) return stdMap(type, bytes, f, "set", true);
+  if (is("std::multimap<")) return stdMap(type, bytes, f, "multimap", false);
+  if (is("std::multiset<")) return stdMap(type, bytes, f, "multiset", true);
+  if (is("std::unordered_multimap<")) return stdUnordered(type, bytes, f, "unordered_multimap", false);
+  if (is("std::unordered_multiset<")) return stdUnordered(type, bytes, f, "unordered_multiset", true);
   if (is("std::unordered_map<")) return stdUnordered(type, bytes, f, "unordered_map", false);
   if (is("std::unordered_set<")) return stdUnordered(type, bytes, f, "unordered_set", true);
+  if (is("std::__cxx11::list<") || is("std::list<")) return stdList(type, bytes, f, q.substr(0, q.find('<')), false);
+  if (is("std::forward_list<")) return stdList(type, bytes, f, "std::forward_list", true);
+  if (is("std::deque<")) return stdDeque(type, bytes, f);
+  if (is("std::optional<")) return stdOptional(type, bytes, f);
+  if (is("std::variant<")) return stdVariant(type, bytes, f);
+  if (is("std::basic_string_view<")) return stdStringView(type, bytes, f);
   if (is("std::__")) return formatLibcxxValue(type, bytes, f, q);
   return std::nullopt;
 }

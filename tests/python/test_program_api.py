@@ -24,13 +24,13 @@ from pytest_util import debug_args, debug_dirs, manifest_entries
 SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "program" / "program_api.cpp"
 VARS_C = [e for e in manifest_entries() if e["name"].startswith("vars_c.")]
 
-# program_api's globals gdb prints the same way with and without its pretty printers' help
-# (the containers here are those bt has summaries for).
+# program_api's globals, the standard containers among them (gdb with libstdc++'s printers).
 PRINTED = ["app::g_ns_counter", "app::g_config", "app::detail::g_deep",
            "app::Registry::s_instances", "g_anon", "g_jobs", "g_head", "g_numbers", "g_ptr",
            "g_file_static", "g_ulong", "g_cstr", "g_tasks", "g_task_link", "g_color", "g_matrix",
            "bump::s_calls", "g_vec", "g_names", "g_queue", "g_orders", "g_umap", "g_set", "g_str",
-           "g_long_str", "g_owned", "g_shared", "g_array"]
+           "g_long_str", "g_owned", "g_shared", "g_array", "g_list", "g_deque", "g_flist",
+           "g_opt", "g_none", "g_var", "g_view", "g_multi"]
 # Containers walked as Python sequences/mappings, against the printers' children.
 WALKED = ["g_vec", "g_names", "g_queue", "g_orders", "g_multi", "g_umap", "g_list", "g_deque",
           "g_set", "g_flist", "g_opt", "g_none", "g_var", "g_owned"]
