@@ -44,7 +44,8 @@ options:
                      module+offset); every frame in it is marked "build-id mismatch"
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
-  --global NAME      also print the global or file-static variable NAME (repeatable)
+  --global NAME      also print the variable with static storage NAME (repeatable): a global,
+                     file or function static, 'ns::name', 'function::name', a thread-local
   --security         also run the security checks: writable+executable mappings, code of a
                      live process that differs from its file, GOT entries and threads' pcs
                      outside every module (docs/analysis.md)

@@ -208,14 +208,14 @@ def test_libcxx_containers_walk_as_libstdcxx(program, tmp_path):
     core = u.make_core(str(tmp_path / "pa"), tmp_path)
     exe_std, core_std, _ = program
     same = ["g_vec", "g_names", "g_queue", "g_orders", "g_multi", "g_list", "g_set", "g_array",
-            "g_str", "g_long_str", "g_view", "g_opt", "g_none", "g_var", "g_shared"]
+            "g_str", "g_long_str", "g_view", "g_opt", "g_none", "g_var", "g_shared", "g_flist",
+            "g_deque"]
     with btengine.open(core_std, exe=exe_std) as p:
         expected = {n: walk_or_string(p[n]) for n in same}
         umap = sorted(walk_pairs(p["g_umap"]))
     with btengine.open(str(core), exe=str(tmp_path / "pa")) as p:
         got = {n: walk_or_string(p[n]) for n in same}
         assert sorted(walk_pairs(p["g_umap"])) == umap  # hash order differs between libraries
-        assert int(p["g_deque"][250]) == 500 and len(p["g_deque"]) == 300
     assert got == expected
 
 
