@@ -442,6 +442,36 @@ def _pair_offsets(pair: Optional["Type"]) -> Optional[Tuple["Type", int, "Type",
     return fields["first"].type, fields["first"].offset, fields["second"].type, fields["second"].offset
 
 
+def _nodes(v: "Value", n: int, walk: Callable[[], Iterator[int]], header: int,
+           value_type: Optional["Type"], is_map: bool) -> Optional[View]:
+    """The view of a node-based container whose nodes store their value (`value_type`: the
+    element, or the key/value pair of a map) after `header` bytes of links."""
+    if value_type is None:
+        return None
+    base = _round(header, value_type)
+    if not is_map:
+        return _Linked(v, value_type, n, walk, base)
+    layout = _pair_offsets(value_type)
+    if layout is None:
+        return None
+    k, ko, val, vo = layout
+    return Mapping(v, n, walk, k, base + ko, val, base + vo)
+
+
+def _chain(v: "Value", start: int, n: int) -> Callable[[], Iterator[int]]:
+    """The `n` nodes of a singly linked list whose first word links to the next."""
+    view = View(v)
+
+    def walk() -> Iterator[int]:
+        x = start
+        for _ in range(n):
+            if x == 0:
+                raise FormatError(f"{v.type}: the list of nodes ends before its size ({n})")
+            yield x
+            x = view.ptr(x)
+    return walk
+
+
 def _tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
     header, count = _member(v, "_M_header"), _member(v, "_M_node_count")
     if header is None or header.address is None or count is None:
@@ -473,13 +503,8 @@ def _tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
                     x, y = y, view.ptr(y + 8)
                 if view.ptr(x + 24) != y:
                     x = y
-    if not is_map:
-        return _Linked(v, args[0], n, walk, 32) if args else None
-    layout = _pair_offsets(targs[1] if len(targs) > 1 else None)
-    if layout is None:
-        return None
-    k, ko, val, vo = layout
-    return Mapping(v, n, walk, k, 32 + ko, val, 32 + vo)
+    # _Rb_tree<K, V, ...>: V (the pair of a map) after the 32-byte _Rb_tree_node_base.
+    return _nodes(v, n, walk, 32, targs[1] if len(targs) > 1 else None, is_map)
 
 
 def _libcxx_tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
@@ -517,17 +542,10 @@ def _libcxx_tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]
                         x = parent
                         break
                     x = parent
-    # The node's value follows __tree_node_base {left, right, parent, bool is_black} in its
-    # tail padding (25 bytes, rounded up to the value's alignment).
+    # __tree<T, ...>: T follows __tree_node_base {left, right, parent, bool is_black} in its
+    # tail padding (25 bytes, rounded up to T's alignment).
     targs = tree.type_info.template_args
-    if not is_map:
-        return _Linked(v, args[0], n, walk, _round(25, args[0])) if args else None
-    layout = _pair_offsets(targs[0] if targs else None)
-    if layout is None:
-        return None
-    k, ko, val, vo = layout
-    base = _round(25, targs[0])
-    return Mapping(v, n, walk, k, base + ko, val, base + vo)
+    return _nodes(v, n, walk, 25, targs[0] if targs else None, is_map)
 
 
 def _hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
@@ -537,25 +555,10 @@ def _hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
     first, count = _member(h, "_M_before_begin"), _member(h, "_M_element_count")
     if first is None or count is None:
         return None
-    n, view = int(count), View(v)
-    start = int(first.field("_M_nxt"))
-
-    def walk() -> Iterator[int]:
-        x = start
-        for _ in range(n):
-            if x == 0:
-                raise FormatError(f"{v.type}: the list of nodes ends before its size ({n})")
-            yield x
-            x = view.ptr(x)
+    # _Hashtable<K, V, ...>: nodes {_M_nxt, V, [cached hash]} from _M_before_begin._M_nxt.
     targs = h.type_info.template_args
-    if not is_map:
-        return _Linked(v, args[0], n, walk, _round(8, args[0])) if args else None
-    layout = _pair_offsets(targs[1] if len(targs) > 1 else None)
-    if layout is None:
-        return None
-    k, ko, val, vo = layout
-    base = _round(8, targs[1])
-    return Mapping(v, n, walk, k, base + ko, val, base + vo)
+    walk = _chain(v, int(first.field("_M_nxt")), int(count))
+    return _nodes(v, int(count), walk, 8, targs[1] if len(targs) > 1 else None, is_map)
 
 
 def _libcxx_hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
@@ -568,24 +571,9 @@ def _libcxx_hashtable(v: "Value", args: List["Type"], is_map: bool) -> Optional[
     size = size if size is not None else _member(table, "__size_")
     if first is None or size is None:
         return None
-    n, view, start = int(size), View(v), int(first)
-
-    def walk() -> Iterator[int]:
-        x = start
-        for _ in range(n):
-            if x == 0:
-                raise FormatError(f"{v.type}: the list of nodes ends before its size ({n})")
-            yield x
-            x = view.ptr(x)
-    # __hash_node {__next_, __hash_, __value_}
-    if not is_map:
-        return _Linked(v, args[0], n, walk, 16) if args else None
+    # __hash_table<T, ...>: nodes {__next_, __hash_, T}.
     targs = table.type_info.template_args
-    layout = _pair_offsets(targs[0] if targs else None)
-    if layout is None:
-        return None
-    k, ko, val, vo = layout
-    return Mapping(v, n, walk, k, 16 + ko, val, 16 + vo)
+    return _nodes(v, int(size), _chain(v, int(first), int(size)), 16, targs[0] if targs else None, is_map)
 
 
 def _unique_ptr(v: "Value", args: List["Type"]) -> Optional[View]:
