@@ -472,37 +472,48 @@ def _chain(v: "Value", start: int, n: int) -> Callable[[], Iterator[int]]:
     return walk
 
 
+def _inorder(v: "Value", first: int, n: int, left: int, right: int,
+             parent: int) -> Callable[[], Iterator[int]]:
+    """The `n` nodes of a red-black tree in order from `first`, the links at the given offsets:
+    the successor is the leftmost node of the right subtree, else the first ancestor reached
+    from a left child (libstdc++'s _Rb_tree_increment, libc++'s __tree_next_iter)."""
+    view = View(v)
+
+    def walk() -> Iterator[int]:
+        x = first
+        for i in range(n):
+            if x == 0:
+                raise FormatError(f"{v.type}: the tree ends before its size ({n})")
+            yield x
+            if i + 1 == n:
+                return
+            r = view.ptr(x + right)
+            if r:
+                x = r
+                for _ in range(MAX_ELEMENTS):
+                    below = view.ptr(x + left)
+                    if not below:
+                        break
+                    x = below
+                continue
+            for _ in range(64):  # a red-black tree of 2**32 nodes is 64 deep at most
+                up = view.ptr(x + parent)
+                came_from_right = view.ptr(up + right) == x
+                x = up
+                if not came_from_right:
+                    break
+    return walk
+
+
 def _tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]:
     header, count = _member(v, "_M_header"), _member(v, "_M_node_count")
     if header is None or header.address is None or count is None:
         return _libcxx_tree(v, args, is_map)
     tree = _member(v, "_M_t")
     targs = tree.type_info.template_args if tree is not None else []
-    h, n, view = header.address, int(count), View(v)
-
-    def walk() -> Iterator[int]:
-        # libstdc++'s _Rb_tree_increment over {color, parent @8, left @16, right @24}.
-        x = view.ptr(h + 16)
-        for _ in range(n):
-            if x == h or x == 0:
-                raise FormatError(f"{v.type}: the tree ends before its size ({n})")
-            yield x
-            right = view.ptr(x + 24)
-            if right:
-                x = right
-                for _ in range(MAX_ELEMENTS):
-                    left = view.ptr(x + 16)
-                    if not left:
-                        break
-                    x = left
-            else:
-                y = view.ptr(x + 8)
-                for _ in range(64):
-                    if x != view.ptr(y + 24):
-                        break
-                    x, y = y, view.ptr(y + 8)
-                if view.ptr(x + 24) != y:
-                    x = y
+    # _Rb_tree_node_base {color, parent @8, left @16, right @24}; the header's left is the first.
+    n = int(count)
+    walk = _inorder(v, View(v).ptr(header.address + 16), n, left=16, right=24, parent=8)
     # _Rb_tree<K, V, ...>: V (the pair of a map) after the 32-byte _Rb_tree_node_base.
     return _nodes(v, n, walk, 32, targs[1] if len(targs) > 1 else None, is_map)
 
@@ -511,37 +522,14 @@ def _libcxx_tree(v: "Value", args: List["Type"], is_map: bool) -> Optional[View]
     tree = _member(v, "__tree_")
     if tree is None:
         return None
-    end = _path(tree, "__pair1_", "__value_")
-    end = end if end is not None else _member(tree, "__end_node_")
     size = _path(tree, "__pair3_", "__value_")
     size = size if size is not None else _member(tree, "__size_")
     begin = _member(tree, "__begin_node_")
-    if end is None or end.address is None or size is None or begin is None:
+    if size is None or begin is None:
         return None
-    e, n, view = end.address, int(size), View(v)
-
-    def walk() -> Iterator[int]:
-        # libc++'s __tree_next_iter over {left @0, right @8, parent @16, is_black @24}.
-        x = int(begin)
-        for _ in range(n):
-            if x == e or x == 0:
-                raise FormatError(f"{v.type}: the tree ends before its size ({n})")
-            yield x
-            right = view.ptr(x + 8)
-            if right:
-                x = right
-                for _ in range(MAX_ELEMENTS):
-                    left = view.ptr(x)
-                    if not left:
-                        break
-                    x = left
-            else:
-                for _ in range(64):
-                    parent = view.ptr(x + 16)
-                    if view.ptr(parent) == x:
-                        x = parent
-                        break
-                    x = parent
+    # __tree_node_base {left @0, right @8, parent @16, is_black @24}; __begin_node_ is the first.
+    n = int(size)
+    walk = _inorder(v, int(begin), n, left=0, right=8, parent=16)
     # __tree<T, ...>: T follows __tree_node_base {left, right, parent, bool is_black} in its
     # tail padding (25 bytes, rounded up to T's alignment).
     targs = tree.type_info.template_args

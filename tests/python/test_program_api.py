@@ -290,3 +290,28 @@ def test_import_is_light():
     out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
                          env=subprocess_env(), check=True).stdout.split()
     assert out[0] == "0" and int(out[1]) < 30, out
+
+
+@pytest.mark.parametrize("container", ["g_vec", "g_list", "g_deque", "g_queue", "g_umap", "g_set",
+                                       "g_flist", "g_str", "g_opt", "g_var"])
+@pytest.mark.parametrize("garbage", ["g_numbers", "g_jobs", "g_tasks"])
+def test_corrupt_containers_are_bounded(program, container, garbage):
+    """A container type laid over other memory (what a corrupt one looks like): walking it
+    ends, with elements or with FormatError/MemoryError, never with a hang or another error."""
+    exe, core, _ = program
+    with btengine.open(core, exe=exe) as p:
+        fake = p.value(p[container].type_info, p.address_of(garbage))
+        try:
+            c = fake.container
+            if isinstance(c, btengine._containers.Mapping):
+                for i, _ in zip(range(1000), fake.items()):
+                    pass
+            elif isinstance(c, btengine._containers.String):
+                fake.string(max_length=1000)
+            elif c is not None:
+                for i, _ in zip(range(1000), iter(fake)):
+                    pass
+                len(fake)
+            str(fake)
+        except (btengine.FormatError, btengine.MemoryError):
+            pass
