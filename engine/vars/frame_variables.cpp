@@ -530,11 +530,12 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
 }
 
 Variable FrameVariables::readStaticVariable(const DWARFDie &var, const ModuleInfo &mod,
-                                            uint64_t threadPointer) {
+                                            uint64_t threadPointer,
+                                            std::function<std::optional<uint64_t>(uint64_t)> tls) {
   // Static storage needs no frame: its location is an address (or a TLS offset).
   static const PhysicalFrame kNoFrame{};
   ExprEnv env = memoryEnv(&target_, mod.loadBias, var.getDwarfUnit());
-  env.tls = tlsAddresses(mod, threadPointer);
+  env.tls = tls ? std::move(tls) : tlsAddresses(mod, threadPointer);
   ScopeReader reader(target_, kNoFrame, 0, mod.loadBias, std::move(env), printContext(), values_, {});
   return reader.read(var, "global");
 }

@@ -27,7 +27,10 @@ public:
   // A variable with static storage (global, file or function static, thread-local of the
   // executable) from its DIE in `mod`'s DWARF, read and rendered as frame variables are.
   // `threadPointer`: fs_base of the thread whose TLS block thread-locals are read in (0: none).
-  Variable readStaticVariable(const llvm::DWARFDie &var, const ModuleInfo &mod, uint64_t threadPointer);
+  // `tls`, when given, says where a TLS offset of `mod` lives (a shared library's block, which
+  // only the dynamic linker's data tell); else only the executable's thread-locals are read.
+  Variable readStaticVariable(const llvm::DWARFDie &var, const ModuleInfo &mod, uint64_t threadPointer,
+                              std::function<std::optional<uint64_t>(uint64_t)> tls = {});
 
   // The ELF symbol containing `addr`: a function (`function`), else a data object (or a sized
   // function a data pointer points into), named as gdb's <symbol+off> shows it.

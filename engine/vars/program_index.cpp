@@ -192,6 +192,32 @@ uint64_t ProgramIndex::threadPointerOf(int tid) const {
   return 0;
 }
 
+std::optional<uint64_t> ProgramIndex::tlsBlock(const ModuleInfo &mod, uint64_t tp) {
+  if (!tlsOffsets_) {
+    tlsOffsets_.emplace();
+    const ModuleInfo *ld = nullptr;
+    for (const ModuleInfo &m : target_.modules())
+      if (StringRef(m.path).rsplit('/').second.starts_with("ld-linux")) ld = &m;
+    const TypeInfo *linkMap = ld ? namedTypeIn(*ld, "link_map") : nullptr;
+    const TypeInfo::Field *addr = linkMap ? linkMap->findField("l_addr") : nullptr;
+    const TypeInfo::Field *next = linkMap ? linkMap->findField("l_next") : nullptr;
+    const TypeInfo::Field *offset = linkMap ? linkMap->findField("l_tls_offset") : nullptr;
+    uint64_t rDebug = ld ? symbols_.forModule(*ld)->objectAddress("_r_debug") : 0;
+    auto word = [&](uint64_t at) {
+      uint64_t w = 0;
+      return target_.readMemory(at, &w, 8) == 8 ? w : 0;
+    };
+    // struct r_debug {int r_version; struct link_map *r_map; ...}: the public, stable ABI.
+    uint64_t lm = addr && next && offset && rDebug ? word(rDebug + ld->loadBias + 8) : 0;
+    for (int i = 0; lm && i < 4096; ++i, lm = word(lm + next->offset))
+      (*tlsOffsets_)[word(lm + addr->offset)] = int64_t(word(lm + offset->offset));
+  }
+  auto it = tlsOffsets_->find(mod.loadBias);
+  // 0: no TLS; -1 (glibc's FORCED_DYNAMIC_TLS_OFFSET) and below: in dynamic TLS, not here.
+  if (it == tlsOffsets_->end() || it->second <= 0) return std::nullopt;
+  return tp - uint64_t(it->second);
+}
+
 Expected<Variable> ProgramIndex::variable(const std::string &name, const std::string &file, int tid) {
   Expected<StaticVariable> v = readVariable(name, file, tid);
   if (!v) return v.takeError();
@@ -221,9 +247,13 @@ Expected<ProgramIndex::StaticVariable> ProgramIndex::readVariable(const std::str
     if (!best) continue;
     std::optional<Variable> v;
     uint64_t tp = threadPointerOf(tid), size = 0;
+    std::function<std::optional<uint64_t>(uint64_t)> tls;
+    if (!mod->isMainExecutable && tp)
+      if (std::optional<uint64_t> block = tlsBlock(*mod, tp))
+        tls = [b = *block](uint64_t offset) -> std::optional<uint64_t> { return b + offset; };
     mi->symbols->withLookupDwarf([&](DWARFContext &ctx) {
       if (DWARFDie d = ctx.getDIEForOffset(best->die)) {
-        v = reader_.readStaticVariable(d, *mod, tp);
+        v = reader_.readStaticVariable(d, *mod, tp, tls);
         if (auto t = d.findRecursively({dwarf::DW_AT_type})) size = typeSize(d.getAttributeValueAsReferencedDie(*t));
       }
     });
@@ -236,30 +266,32 @@ Expected<ProgramIndex::StaticVariable> ProgramIndex::readVariable(const std::str
 }
 
 const TypeInfo *ProgramIndex::namedType(const std::string &name) {
-  std::vector<std::string> spellings = baseTypeSpellings(name);
-  for (const ModuleInfo *mod : modulesInOrder()) {
-    ModuleIndex *mi = indexOf(*mod);
-    std::optional<uint64_t> die;
-    for (const std::string &s : spellings)
-      if (auto it = mi->types.find(s); it != mi->types.end()) {
-        die = it->second;
-        break;
-      }
-    // "std::vector<int>" for "std::vector<int, std::allocator<int> >": arguments left at
-    // their defaults may be omitted (the first such instance wins).
-    if (!die && !name.empty() && name.back() == '>') {
-      std::string prefix = name.substr(0, name.size() - 1) + ", ";
-      auto it = mi->types.lower_bound(prefix);
-      if (it != mi->types.end() && StringRef(it->first).starts_with(prefix)) die = it->second;
-    }
-    if (!die) continue;
-    const TypeInfo *out = nullptr;
-    mi->symbols->withLookupDwarf([&](DWARFContext &ctx) {
-      if (DWARFDie d = ctx.getDIEForOffset(*die)) out = values_->types().fromDie(d, mod->loadBias);
-    });
-    if (out) return out;
-  }
+  for (const ModuleInfo *mod : modulesInOrder())
+    if (const TypeInfo *t = namedTypeIn(*mod, name)) return t;
   return nullptr;
+}
+
+const TypeInfo *ProgramIndex::namedTypeIn(const ModuleInfo &mod, const std::string &name) {
+  ModuleIndex *mi = indexOf(mod);
+  std::optional<uint64_t> die;
+  for (const std::string &spelling : baseTypeSpellings(name))
+    if (auto it = mi->types.find(spelling); it != mi->types.end()) {
+      die = it->second;
+      break;
+    }
+  // "std::vector<int>" for "std::vector<int, std::allocator<int> >": arguments left at
+  // their defaults may be omitted (the first such instance wins).
+  if (!die && !name.empty() && name.back() == '>') {
+    std::string prefix = name.substr(0, name.size() - 1) + ", ";
+    auto it = mi->types.lower_bound(prefix);
+    if (it != mi->types.end() && StringRef(it->first).starts_with(prefix)) die = it->second;
+  }
+  if (!die) return nullptr;
+  const TypeInfo *out = nullptr;
+  mi->symbols->withLookupDwarf([&](DWARFContext &ctx) {
+    if (DWARFDie d = ctx.getDIEForOffset(*die)) out = values_->types().fromDie(d, mod.loadBias);
+  });
+  return out;
 }
 
 Expected<const TypeInfo *> ProgramIndex::type(const std::string &rawName) {

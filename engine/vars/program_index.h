@@ -72,13 +72,20 @@ private:
   void build(ModuleIndex &mi, llvm::DWARFContext &ctx);
   std::vector<const ModuleInfo *> modulesInOrder() const;  // the executable first
   uint64_t threadPointerOf(int tid) const;
+  // Where a shared library's static TLS block starts in the thread whose thread pointer is `tp`
+  // (x86-64 TLS variant II: tp - the l_tls_offset glibc's dynamic linker gave the module, read
+  // from its link_map, whose layout comes from ld.so's debug information). nullopt: unknown
+  // (no such debug information, or a block allocated later, in dynamic TLS).
+  std::optional<uint64_t> tlsBlock(const ModuleInfo &mod, uint64_t tp);
   const TypeInfo *namedType(const std::string &name);       // no pointers or qualifiers
+  const TypeInfo *namedTypeIn(const ModuleInfo &mod, const std::string &name);
 
   Target &target_;
   Symbolizer &symbols_;
   std::shared_ptr<ValueSession> values_;
   FrameVariables reader_;  // reads and renders a variable's DIE, symbolizes pointers
   std::map<uint64_t, std::unique_ptr<ModuleIndex>> indexes_;  // by module start
+  std::optional<std::map<uint64_t, int64_t>> tlsOffsets_;      // load bias -> l_tls_offset
 };
 
 }  // namespace bt

@@ -453,9 +453,9 @@ class Process:
     def variable(self, name: str, file: Optional[PathLike] = None,
                  thread: Optional[int] = None) -> "Variable":
         """A variable with static storage by name: a global, a file or function static
-        ("function::name"), a class static ("Class::name"), a thread-local of the executable
-        (read in `thread`, default the crashed or first thread), in any module (the executable
-        first). `file` picks among file statics of the same name: the compile unit's source path
+        ("function::name"), a class static ("Class::name"), a thread-local (read in `thread`,
+        default the crashed or first thread; a shared library's found through glibc's link_map),
+        in any module (the executable first). `file` picks among file statics of the same name: the compile unit's source path
         ends with it. KeyError if the debug information has no such variable::
 
             >>> with btengine.open(core_path, exe=exe_path) as proc:

@@ -30,7 +30,7 @@ PRINTED = ["app::g_ns_counter", "app::g_config", "app::detail::g_deep",
            "g_file_static", "g_ulong", "g_cstr", "g_tasks", "g_task_link", "g_color", "g_matrix",
            "bump::s_calls", "g_vec", "g_names", "g_queue", "g_orders", "g_umap", "g_set", "g_str",
            "g_long_str", "g_owned", "g_shared", "g_array", "g_list", "g_deque", "g_flist",
-           "g_opt", "g_none", "g_var", "g_view", "g_multi"]
+           "g_opt", "g_none", "g_var", "g_view", "g_multi", "errno"]  # (libc's thread-local)
 # Containers walked as Python sequences/mappings, against the printers' children.
 WALKED = ["g_vec", "g_names", "g_queue", "g_orders", "g_multi", "g_umap", "g_list", "g_deque",
           "g_set", "g_flist", "g_opt", "g_none", "g_var", "g_owned"]
