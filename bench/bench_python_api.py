@@ -39,7 +39,7 @@ t0 = time.perf_counter()
 p = btengine.attach(PID)
 t1 = time.perf_counter(); first = len(p["entries"])
 t2 = time.perf_counter(); units = int(p["kUnits"])
-t3 = time.perf_counter(); size = p.type("svc150::Record150").size
+t3 = time.perf_counter(); size = p.type("svc1::Record1").size
 t4 = time.perf_counter()
 p.close()
 out = dict(open=t1 - t0, first_global=t2 - t1, second_global=t3 - t2, type=t4 - t3, values=[first, units, size])
@@ -54,7 +54,7 @@ except drgn.MissingDebugInfoError:
     pass
 t1 = time.perf_counter(); first = p["entries"].type_.length
 t2 = time.perf_counter(); units = p["kUnits"].value_()
-t3 = time.perf_counter(); size = drgn.sizeof(p.type("svc150::Record150"))
+t3 = time.perf_counter(); size = drgn.sizeof(p.type("svc1::Record1"))
 t4 = time.perf_counter()
 out = dict(open=t1 - t0, first_global=t2 - t1, second_global=t3 - t2, type=t4 - t3, values=[first, units, size])
 """,

@@ -60,4 +60,21 @@ static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
 
 uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
+std::string constValueBytes(const DWARFFormValue &value, uint64_t size) {
+  std::string bytes;
+  if (auto block = value.getAsBlock()) {
+    bytes.assign(block->begin(), block->end());
+  } else {
+    dwarf::Form form = value.getForm();
+    bool isSigned = form == dwarf::DW_FORM_sdata || form == dwarf::DW_FORM_implicit_const;
+    uint64_t v = 0;
+    if (isSigned) v = uint64_t(value.getAsSignedConstant().value_or(0));
+    else if (auto u = value.getAsUnsignedConstant()) v = *u;
+    else v = uint64_t(value.getAsSignedConstant().value_or(0));
+    bytes.assign(reinterpret_cast<const char *>(&v), 8);
+  }
+  bytes.resize(std::max<uint64_t>(size, bytes.size()), '\0');
+  return bytes;
+}
+
 }  // namespace bt

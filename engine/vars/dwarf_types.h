@@ -20,5 +20,9 @@ uint64_t attrU(const llvm::DWARFDie &d, llvm::dwarf::Attribute a, uint64_t dflt 
 llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
 // Size in bytes of a type (0 if unknown).
 uint64_t typeSize(const llvm::DWARFDie &type);
+// The object bytes of a DW_AT_const_value for a type of `size` bytes: a block as is, DW_FORM_sdata
+// sign-extended, the fixed-size data forms and udata zero-extended (as gdb reads them: gcc emits
+// an int 150 as DW_FORM_data1 0x96, which is not -106).
+std::string constValueBytes(const llvm::DWARFFormValue &value, uint64_t size);
 
 }  // namespace bt

@@ -336,10 +336,7 @@ public:
     std::string bytes;
     std::optional<uint64_t> address;
     if (auto cv = die.find(dwarf::DW_AT_const_value)) {
-      if (auto block = cv->getAsBlock()) bytes.assign(block->begin(), block->end());
-      else if (auto sv = cv->getAsSignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*sv), 8);
-      else if (auto uv = cv->getAsUnsignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*uv), 8);
-      bytes.resize(std::max<uint64_t>(size, bytes.size()), '\0');
+      bytes = constValueBytes(*cv, size);
     } else {
       std::string err;
       std::optional<std::string> expr = locationAt(die, dwarf::DW_AT_location, vaddr_, err);

@@ -140,19 +140,18 @@ void ProgramIndex::build(ModuleIndex &mi, DWARFContext &ctx) {
     DWARFDie cu = unit->getUnitDIE(false);
     if (!cu) continue;
     std::string file = cu.getShortName() ? cu.getShortName() : "";
-    std::vector<std::pair<DWARFDie, unsigned>> stack;
-    for (const DWARFDie &c : cu.children()) stack.emplace_back(c, 1);
+    struct Item {
+      DWARFDie die;
+      unsigned depth;
+      bool inFunction;  // below a subprogram: only variables with an address are static
+    };
+    std::vector<Item> stack;
+    for (const DWARFDie &c : cu.children()) stack.push_back({c, 1, false});
     while (!stack.empty() && entries < kMaxEntries) {
-      auto [d, depth] = stack.back();
+      auto [d, depth, inFunction] = stack.back();
       stack.pop_back();
       dwarf::Tag tag = d.getTag();
-      bool inFunction = false;
       if (tag == dwarf::DW_TAG_variable) {
-        for (DWARFDie p = d.getParent(); p && p.getTag() != dwarf::DW_TAG_compile_unit; p = p.getParent())
-          if (p.getTag() == dwarf::DW_TAG_subprogram) {
-            inFunction = true;
-            break;
-          }
         bool isStatic = inFunction ? hasStaticLocation(d)
                                    : (d.find(dwarf::DW_AT_location) || d.find(dwarf::DW_AT_const_value));
         const char *name = d.getShortName();
@@ -178,8 +177,10 @@ void ProgramIndex::build(ModuleIndex &mi, DWARFContext &ctx) {
       bool descend = tag == dwarf::DW_TAG_namespace || tag == dwarf::DW_TAG_structure_type ||
                      tag == dwarf::DW_TAG_class_type || tag == dwarf::DW_TAG_union_type ||
                      tag == dwarf::DW_TAG_subprogram || tag == dwarf::DW_TAG_lexical_block;
-      if (descend && depth < kMaxNesting)
-        for (const DWARFDie &c : d.children()) stack.emplace_back(c, depth + 1);
+      if (descend && depth < kMaxNesting) {
+        bool below = inFunction || tag == dwarf::DW_TAG_subprogram;
+        for (const DWARFDie &c : d.children()) stack.push_back({c, depth + 1, below});
+      }
     }
   }
 }

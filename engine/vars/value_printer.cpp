@@ -422,13 +422,8 @@ private:
   // definition is a global elsewhere, not looked up here).
   std::string staticValue(const DWARFDie &m, unsigned depth) {
     DWARFDie mt = typeOf(m);
-    if (auto cv = m.find(dwarf::DW_AT_const_value)) {
-      std::string bytes;
-      if (auto block = cv->getAsBlock()) bytes.assign(block->begin(), block->end());
-      else if (auto sv = cv->getAsSignedConstant()) bytes.assign(reinterpret_cast<const char *>(&*sv), 8);
-      bytes.resize(std::max<uint64_t>(typeSize(mt), bytes.size()), '\0');
-      return value(mt, bytes, std::nullopt, depth + 1);
-    }
+    if (auto cv = m.find(dwarf::DW_AT_const_value))
+      return value(mt, constValueBytes(*cv, typeSize(mt)), std::nullopt, depth + 1);
     return "<optimized out>";
   }
 

@@ -315,3 +315,18 @@ def test_corrupt_containers_are_bounded(program, container, garbage):
             str(fake)
         except (btengine.FormatError, btengine.MemoryError):
             pass
+
+
+def test_constants_print_as_gdb(tmp_path):
+    """Globals the compiler kept only as DW_AT_const_value (-O2): gcc writes an int 150 as
+    DW_FORM_data1 0x96, which is 150, not -106; negative ones come as DW_FORM_sdata."""
+    source = tmp_path / "constants.cpp"
+    source.write_text("static const int k_units = 150;\nstatic const long k_neg = -5;\n"
+                      "static const unsigned short k_big = 65000;\n"
+                      "int main(int argc, char **) {\n"
+                      "  if (argc > 1) *(volatile long *)0 = k_units + k_neg + k_big;\n}\n")
+    exe, core = u.build_and_crash(["g++", "-g", "-O2"], source, tmp_path, "constants")
+    names = ["k_units", "k_neg", "k_big"]
+    theirs = gdb_prints(str(exe), str(core), names)
+    with btengine.open(core, exe=exe) as p:
+        assert [p.variable(n).text for n in names] == theirs == ["150", "-5", "65000"]
