@@ -25,12 +25,6 @@ void checkOpen(const std::shared_ptr<Session> &s) {
   if (s->closed()) throw bt::pyapi::EngineError({ErrorKind::Closed, "closed"});
 }
 
-std::string hex(uint64_t v) {
-  char b[24];
-  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-  return b;
-}
-
 py::object natural(const PyValue &pv) {
   const TypeInfo *t = resolveType(&pv.value.type());
   using K = TypeInfo::Kind;

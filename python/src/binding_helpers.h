@@ -67,7 +67,6 @@ struct PyVariable {
   Variable var;
 };
 
-std::string hex(uint64_t v);
 // The natural Python object for a value: int, bool, float, bytes (char arrays), else None.
 py::object natural(const PyValue &pv);
 py::dict registersDict(const Registers &r);

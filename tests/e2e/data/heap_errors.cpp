@@ -50,7 +50,9 @@ int main(int argc, char **argv) {
     printf("%p\n", (void *)a); fflush(stdout);
     sink_ptr = *(char *volatile *)nullptr;
   } else if (!strcmp(mode, "stack_free")) {
-    long local[4] = {0, 0x3, 0, 0};  // "mmapped", of size 0: glibc refuses it
+    // "mmapped", of size 0, 8 bytes after its block: glibc's munmap_chunk refuses it whatever
+    // the stack address (with prev_size 0, a page-aligned `local` passed its checks: 1 run in 256).
+    long local[4] = {8, 0x3, 0, 0};
     long *volatile q = &local[2];
     printf("%p\n", (void *)q); fflush(stdout);
     free(q);
