@@ -8,16 +8,20 @@ values (``core_path``/``exe_path``: a core of the ``vars_c`` test fixture and it
     ...     frame = next(f for f in proc.crashed_thread.frames if f.function == "vc_middle")
     ...     rect = frame["r"].value                          # a struct rect
     ...     print(frame.function, rect["tags"][2].value, rect["name"].string())
-    ...     print(frame["h"].value["r"].deref()["name"].string())   # follow a pointer
+    ...     print(frame["h"].value.r.name.string())         # members through a pointer
+    ...     print(proc["g_rect"].tl, proc.type("struct rect").size)     # globals, types
     vc_middle 30 b'box'
     b'global'
+    {x = 1, y = 2} 44
 
 Objects stay valid only while their Process is open; afterwards they raise ClosedError (a
 Process stays open as long as any object taken from it is referenced, until it is closed or its
-``with`` block ends). Engine errors come as FileNotFoundError, PermissionError,
-ProcessLookupError, FormatError (bad or truncated input, unreadable memory; a ValueError),
-KeyError/IndexError/TypeError (no such field, index out of range, wrong kind of value) and
-ValueError (other misuse).
+``with`` block ends). Errors: FileNotFoundError, IsADirectoryError or OSError (paths),
+PermissionError, ProcessLookupError, FormatError (bad or truncated input; a ValueError),
+btengine.MemoryError (memory that cannot be read: its .address, .size and whether it is .mapped
+but not captured; a FormatError and a LookupError), KeyError/IndexError/TypeError (no such
+variable, type, field or key, index out of range, wrong kind of value) and ValueError (other
+misuse); btengine's own derive from btengine.Error.
 """
 
 from __future__ import annotations
