@@ -3,15 +3,17 @@
     btengine show FILE|CORE|PID [--exe PATH] [--debug-dir DIR] [--vars] [--json]
     btengine threads FILE|CORE|PID [--exe PATH] [--debug-dir DIR]
     btengine print FILE|CORE|PID NAME... [--exe PATH] [--hex]
+    btengine classify FILE|DIR... [--plugin PATH] [--json|--jsonl]
     btengine capture PID -o FILE [--no-vars] [--attr K=V]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import btengine
 
@@ -20,7 +22,8 @@ bt's reading commands as a Python program. `show` prints exactly what bt prints 
 a snapshot, `bt CORE` for a core or minidump, `bt PID` for a live process, which is frozen
 only while it is read), text or JSON (the btengine.backtrace/2 schema of docs/json-output.md);
 `threads` one line per thread; `print` global and static variables as gdb's `print` does;
-`capture` takes a snapshot of a live process."""
+`classify` runs the analysis and the plugins over many files; `capture` takes a snapshot of a
+live process."""
 
 EPILOG = """\
 exit status: 0 on success, 1 when the target cannot be read (the reason is printed on stderr),
@@ -79,6 +82,60 @@ def _print(args: argparse.Namespace) -> int:
         return status or _finish(p)
 
 
+def _classify_files(paths: Sequence[str]) -> List[str]:
+    """The files named, and the regular files of the directories named (recursively, sorted)."""
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                out += [os.path.join(root, f) for f in sorted(files)]
+        else:
+            out.append(p)
+    return out
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from btengine import plugins
+    loaded, load_errors = plugins.load(args.plugin, defaults=not args.no_default_plugins)
+    files = _classify_files(args.paths)
+    rows: List[Dict[str, object]] = []
+    failed = 0
+    progress = sys.stderr.isatty() and not args.quiet
+    for i, path in enumerate(files, 1):
+        if progress:
+            sys.stderr.write(f"\r[{i}/{len(files)}] {path[-60:]:<60}")
+            sys.stderr.flush()
+        row: Dict[str, object] = {"file": path}
+        try:
+            with btengine.open(path, exe=args.exe, debug_dirs=args.debug_dir) as proc:
+                row.update(plugins.analyse(proc, loaded, args.timeout, load_errors))
+        except (OSError, ValueError, LookupError) as e:
+            failed += 1
+            row["error"] = f"{type(e).__name__}: {e}"
+        rows.append(row)
+        if args.jsonl:
+            print(json.dumps(row), flush=True)
+    if progress:
+        sys.stderr.write("\r" + " " * 72 + "\r")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not args.jsonl:
+        print(f"{'file':40} {'class':22} {'severity':26} {'fingerprint':16} top frame / plugins")
+        for r in rows:
+            if "error" in r:
+                print(f"{str(r['file'])[-40:]:40} error: {r['error']}")
+                continue
+            extra = "; ".join(f"{c['kind']}: {c['reason']}" for c in r["classifications"])  # type: ignore[attr-defined]
+            print(f"{str(r['file'])[-40:]:40} {str(r['class'] or '-'):22} {str(r['severity'] or '-'):26} "
+                  f"{str(r['fingerprint']):16} {r['top_frame'] or '??'}" + (f"  [{extra}]" if extra else ""))
+        failures = [pe for r in rows if "plugin_errors" in r for pe in r["plugin_errors"]]  # type: ignore[attr-defined]
+        for pe in failures[:20]:
+            print(f"btengine: plugin {pe['plugin']}.{pe['function']}: {pe['kind']}: {pe['message']}",
+                  file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _capture(args: argparse.Namespace) -> int:
     attrs: Dict[str, str] = {}
     for a in args.attr:
@@ -123,6 +180,26 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("names", nargs="+", metavar="NAME", help="variable names")
     pr.add_argument("--hex", action="store_true", help="integers in hex (gdb's print /x)")
     pr.set_defaults(run=_print)
+    k = sub.add_parser("classify", help="the analysis and plugins over many files",
+                       description="The built-in analysis and the plugins (docs/plugins.md) over "
+                                   "snapshots, cores and minidumps: a table (file, class, severity, "
+                                   "fingerprint, top frame, the plugins' findings), --json or --jsonl. "
+                                   "A file that cannot be read is listed with its error (exit 1) "
+                                   "and the others go on.")
+    k.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, or directories of them")
+    k.add_argument("--plugin", action="append", default=[], metavar="PATH",
+                   help="a plugin file or directory (repeatable); also BTENGINE_PLUGIN_PATH, "
+                        "~/.config/btengine/plugins and the btengine.plugins entry points")
+    k.add_argument("--no-default-plugins", action="store_true",
+                   help="only the --plugin ones (not the directories and entry points)")
+    k.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="time limit of each plugin function (default 5)")
+    k.add_argument("--exe", help="the executable of cores that do not name it")
+    k.add_argument("--debug-dir", action="append", default=[], metavar="DIR")
+    k.add_argument("--json", action="store_true", help="one JSON array")
+    k.add_argument("--jsonl", action="store_true", help="one JSON object per line, as files finish")
+    k.add_argument("-q", "--quiet", action="store_true", help="no progress line on a terminal")
+    k.set_defaults(run=_classify)
     c = sub.add_parser("capture", help="snapshot a live process",
                        description="Take a snapshot of a live process (as bt snapshot PID).")
     c.add_argument("pid", type=int)
