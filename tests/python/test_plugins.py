@@ -4,7 +4,8 @@ output as documented; a raising, a hanging and a nonsense-returning plugin are e
 plugin_errors while the others' results stay; frame handlers run only for the frames they ask
 for; plugins/third_party.py on real crashes; plugins/deadlock.py on a three-thread cycle through
 mutexes and a rwlock (data/lock_graph.c), on mere contention, and on a snapshot that lacks the
-lock words; docs/plugins.md's examples run."""
+lock words; plugins/oom.py on std::bad_alloc, a used NULL from malloc, an "out of memory" assert
+and a plain NULL write (data/oom.cpp); docs/plugins.md's examples run."""
 
 from __future__ import annotations
 
@@ -272,3 +273,42 @@ def test_deadlock_plugin_on_a_snapshot_says_what_it_could_not_read(lock_program,
                               "--json").stdout)[0]
     assert row["classifications"] == [] and row["plugin_errors"] == []
     assert row["attributes"]["deadlock_check"].startswith("incomplete: the locks of 3 blocked")
+
+
+@pytest.fixture(scope="module")
+def oom_program(tmp_path_factory):
+    d = tmp_path_factory.mktemp("oom")
+    exe = d / "oom"
+    subprocess.run(["g++", "-g", "-O0", str(Path(__file__).resolve().parent / "data" / "oom.cpp"),
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("bad_alloc", "an allocation failed: uncaught std::bad_alloc"),
+    ("malloc_null", "a failed allocation's NULL was used (buffer; errno is ENOMEM)"),
+    ("assert_oom", "aborted after an allocation failed: "),
+    ("plain_null", None),
+])
+def test_oom_plugin(oom_program, tmp_path, mode, reason):
+    old = os.environ.get("OOM_MODE")
+    os.environ["OOM_MODE"] = mode
+    try:
+        core = u.make_core(str(oom_program), tmp_path / mode)
+    finally:
+        if old is None:
+            del os.environ["OOM_MODE"]
+        else:
+            os.environ["OOM_MODE"] = old
+    row = json.loads(classify(core, "--exe", oom_program, "--plugin", SHIPPED / "oom.py",
+                              "--no-default-plugins", "--json").stdout)[0]
+    assert row["plugin_errors"] == []
+    if reason is None:
+        assert row["classifications"] == [] and row["class"] == "null-deref"
+        return
+    [c] = row["classifications"]
+    assert c["kind"] == "out-of-memory" and c["reason"].startswith(reason), c
+    if mode == "assert_oom":
+        assert "out of memory" in c["reason"] and "Assertion" in c["reason"]
+    if mode == "malloc_null":
+        assert row["highlighted"][0]["variable"] == "buffer"
