@@ -3,7 +3,7 @@
     btengine show FILE|CORE|PID [--exe PATH] [--debug-dir DIR] [--vars] [--json]
     btengine threads FILE|CORE|PID [--exe PATH] [--debug-dir DIR]
     btengine print FILE|CORE|PID NAME... [--exe PATH] [--hex]
-    btengine classify FILE|DIR... [--plugin PATH] [--json|--jsonl]
+    btengine classify FILE|DIR|PID... [--plugin PATH] [--json|--jsonl]
     btengine capture PID -o FILE [--no-vars] [--attr K=V]
 """
 
@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import btengine
@@ -108,8 +109,15 @@ def _classify(args: argparse.Namespace) -> int:
             sys.stderr.flush()
         row: Dict[str, object] = {"file": path}
         try:
-            with btengine.open(path, exe=args.exe, debug_dirs=args.debug_dir) as proc:
-                row.update(plugins.analyse(proc, loaded, args.timeout, load_errors))
+            with tempfile.TemporaryDirectory(prefix="btengine-classify-") as tmp:
+                source = path
+                if path.isdigit() and not os.path.exists(path):
+                    # A live process: plugins never run while it is stopped, so they get a
+                    # snapshot of it (taken, then the process runs on), with its binaries here.
+                    source = os.path.join(tmp, f"{path}.btsnap")
+                    btengine.capture(int(path), source, debug_dirs=args.debug_dir)
+                with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir) as proc:
+                    row.update(plugins.analyse(proc, loaded, args.timeout, load_errors))
         except (OSError, ValueError, LookupError) as e:
             failed += 1
             row["error"] = f"{type(e).__name__}: {e}"
@@ -186,7 +194,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "fingerprint, top frame, the plugins' findings), --json or --jsonl. "
                                    "A file that cannot be read is listed with its error (exit 1) "
                                    "and the others go on.")
-    k.add_argument("paths", nargs="+", metavar="FILE|DIR", help="files, or directories of them")
+    k.add_argument("paths", nargs="+", metavar="FILE|DIR|PID",
+                   help="files, directories of them, or live processes (snapshotted first: plugins "
+                        "never run while a process is stopped)")
     k.add_argument("--plugin", action="append", default=[], metavar="PATH",
                    help="a plugin file or directory (repeatable); also BTENGINE_PLUGIN_PATH, "
                         "~/.config/btengine/plugins and the btengine.plugins entry points")

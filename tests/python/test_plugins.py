@@ -312,3 +312,22 @@ def test_oom_plugin(oom_program, tmp_path, mode, reason):
         assert "out of memory" in c["reason"] and "Assertion" in c["reason"]
     if mode == "malloc_null":
         assert row["highlighted"][0]["variable"] == "buffer"
+
+
+def test_classify_a_live_process_through_a_snapshot(paused_process, tmp_path):
+    """A PID is snapshotted first (the process runs on before any plugin runs)."""
+    entry = entry_named("threads_cpp.gcc-O0-dwarf5-pie-fp")
+    live = paused_process(entry["path"])
+    tag = write(tmp_path, "tag.py", '''
+        from btengine.plugins import classifier
+        @classifier
+        def names(proc, result):
+            result.attribute("kind_seen", proc.kind)
+            result.attribute("threads", len(proc.threads))
+    ''')
+    r = classify(live.pid, "--plugin", tag, "--no-default-plugins", "--json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert row["file"] == str(live.pid) and row["kind"] == "snapshot"
+    assert row["attributes"] == {"kind_seen": "snapshot", "threads": "6"}
+    assert u.wait_all_sleeping(live.pid)
