@@ -68,6 +68,16 @@ std::string displayFunctionName(StringRef name) {
   return name.str();
 }
 
+DWARFDie declarationOf(DWARFDie die) {
+  for (int i = 0; i < 8; ++i) {
+    DWARFDie next = die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
+    if (!next) next = die.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
+    if (!next) break;
+    die = next;
+  }
+  return die;
+}
+
 // gdb's name for a function DIE: the demangled linkage name when there is one, else the DWARF
 // name qualified by its enclosing namespaces and classes (gdb's dwarf2_compute_name /
 // determine_prefix). An unnamed class or an enclosing function ends the prefix, as in gdb.
@@ -75,14 +85,8 @@ std::string functionNameForDie(DWARFDie die) {
   if (const char *ln = die.getLinkageName()) return displayFunctionName(ln);
   const char *shortName = die.getShortName();
   if (!shortName) return {};
-  // The declaration carries the scope: follow abstract_origin / specification.
-  DWARFDie decl = die;
-  for (int i = 0; i < 8; ++i) {
-    DWARFDie next = decl.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
-    if (!next) next = decl.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
-    if (!next) break;
-    decl = next;
-  }
+  // The declaration carries the scope.
+  DWARFDie decl = declarationOf(die);
   std::string prefix;
   for (DWARFDie p = decl.getParent(); p; p = p.getParent()) {
     dwarf::Tag tag = p.getTag();

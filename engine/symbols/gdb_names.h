@@ -17,5 +17,8 @@ std::string gnuClosureNames(std::string demangled);
 // gdb's name for a function DIE without parameters: the demangled linkage name, else the DWARF
 // name qualified by enclosing namespaces and classes.
 std::string functionNameForDie(llvm::DWARFDie die);
+// The DIE that declares `die`: DW_AT_abstract_origin / DW_AT_specification followed (bounded),
+// where the scope (namespaces, classes) and the name live.
+llvm::DWARFDie declarationOf(llvm::DWARFDie die);
 
 }  // namespace bt

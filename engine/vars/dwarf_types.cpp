@@ -60,6 +60,21 @@ static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
 
 uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
+std::vector<DWARFDie> templateArgs(const DWARFDie &t) {
+  std::vector<DWARFDie> out;
+  for (const DWARFDie &c : t.children()) {
+    if (c.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(c));
+    else if (c.getTag() == dwarf::DW_TAG_GNU_template_parameter_pack)
+      for (const DWARFDie &a : c.children())
+        if (a.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(a));
+    if (out.size() >= 64) {
+      out.resize(64);
+      break;
+    }
+  }
+  return out;
+}
+
 std::string constValueBytes(const DWARFFormValue &value, uint64_t size) {
   std::string bytes;
   if (auto block = value.getAsBlock()) {

@@ -8,6 +8,8 @@
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace bt {
 
@@ -20,6 +22,9 @@ uint64_t attrU(const llvm::DWARFDie &d, llvm::dwarf::Attribute a, uint64_t dflt 
 llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
 // Size in bytes of a type (0 if unknown).
 uint64_t typeSize(const llvm::DWARFDie &type);
+// The type arguments of a class template instance, in order, a parameter pack's included
+// (std::variant<Ts...>); at most 64.
+std::vector<llvm::DWARFDie> templateArgs(const llvm::DWARFDie &type);
 // The object bytes of a DW_AT_const_value for a type of `size` bytes: a block as is, DW_FORM_sdata
 // sign-extended, the fixed-size data forms and udata zero-extended (as gdb reads them: gcc emits
 // an int 150 as DW_FORM_data1 0x96, which is not -106).

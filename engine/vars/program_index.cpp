@@ -1,7 +1,7 @@
 #include "vars/program_index.h"
 
 #include "support/error.h"
-#include "support/hex.h"
+#include "symbols/gdb_names.h"
 #include "vars/dwarf_types.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -18,17 +18,6 @@ namespace {
 
 constexpr unsigned kMaxNesting = 64;          // DIE tree depth the index walk follows
 constexpr size_t kMaxEntries = 8u << 20;      // names one module may add (hostile DWARF)
-
-// Follows DW_AT_specification / DW_AT_abstract_origin to the declaring DIE (bounded).
-DWARFDie declaration(DWARFDie d) {
-  for (int i = 0; i < 4; ++i) {
-    DWARFDie next = d.getAttributeValueAsReferencedDie(dwarf::DW_AT_specification);
-    if (!next) next = d.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);
-    if (!next) break;
-    d = next;
-  }
-  return d;
-}
 
 bool isInlineNamespace(const DWARFDie &ns) {
   if (ns.find(dwarf::DW_AT_export_symbols)) return true;
@@ -47,7 +36,7 @@ std::string scopePrefix(DWARFDie parent, bool withInline) {
         tag == dwarf::DW_TAG_type_unit)
       break;
     DWARFDie decl = parent;
-    if (tag == dwarf::DW_TAG_subprogram) decl = declaration(parent);
+    if (tag == dwarf::DW_TAG_subprogram) decl = declarationOf(parent);
     bool skip = tag == dwarf::DW_TAG_lexical_block ||
                 (tag == dwarf::DW_TAG_namespace && !withInline && isInlineNamespace(parent));
     if (!skip)
@@ -76,10 +65,7 @@ bool isTypeTag(dwarf::Tag t) {
          t == dwarf::DW_TAG_typedef || t == dwarf::DW_TAG_base_type;
 }
 
-std::string trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
+std::string trim(StringRef s) { return s.trim(" \t").str(); }
 
 bool endsWithPath(const std::string &path, const std::string &suffix) {
   if (suffix.empty()) return true;
@@ -156,7 +142,7 @@ void ProgramIndex::build(ModuleIndex &mi, DWARFContext &ctx) {
                                    : (d.find(dwarf::DW_AT_location) || d.find(dwarf::DW_AT_const_value));
         const char *name = d.getShortName();
         if (isStatic && name) {
-          DWARFDie decl = declaration(d);
+          DWARFDie decl = declarationOf(d);
           int rank = inFunction ? 2 : d.findRecursively({dwarf::DW_AT_external}) ? 0 : 1;
           Entry e{d.getOffset(), rank, file};
           std::string qualified = scopePrefix(decl.getParent(), true) + name;
@@ -223,20 +209,17 @@ Expected<Variable> ProgramIndex::variable(const std::string &name, const std::st
   Expected<StaticVariable> v = readVariable(name, file, tid);
   if (!v) return v.takeError();
   // Memory the source does not hold is a MemoryError (where, and whether it is mapped but not
-  // captured), not only an "<error: ...>" text.
-  StringRef text(v->value);
-  uint64_t at = 0;
-  if (v->error && text.consume_front("<error: Cannot access memory at address ") &&
-      parseHexU64(text.take_until([](char c) { return c == '>' || c == ' '; }), at))
-    return memoryError(target_, at, v->size);
+  // captured), not only an "<error: ...>" text: the reader keeps the address of a variable whose
+  // bytes could not be read.
+  if (v->error && v->address) return memoryError(target_, *v->address, v->size);
   return Variable(std::move(*v));
 }
 
 Expected<ProgramIndex::StaticVariable> ProgramIndex::readVariable(const std::string &rawName, const std::string &file, int tid) {
   std::string name = trim(rawName);
   if (StringRef(name).starts_with("::")) name = name.substr(2);
-  if (tid && threadPointerOf(tid) == 0 &&
-      std::none_of(target_.threads().begin(), target_.threads().end(), [&](const ThreadInfo &t) { return t.tid == tid; }))
+  if (tid && std::none_of(target_.threads().begin(), target_.threads().end(),
+                          [&](const ThreadInfo &t) { return t.tid == tid; }))
     return makeError(ErrorKind::NotFound, "no thread {0}", tid);
   for (const ModuleInfo *mod : modulesInOrder()) {
     ModuleIndex *mi = indexOf(*mod);
@@ -317,13 +300,7 @@ Expected<const TypeInfo *> ProgramIndex::type(const std::string &rawName) {
   if (name.empty()) return makeError(ErrorKind::Usage, "no type name in \"{0}\"", rawName);
   const TypeInfo *t = nullptr;
   if (name == "void") {
-    static const TypeInfo kVoid = [] {
-      TypeInfo v;
-      v.kind = TypeInfo::Kind::Void;
-      v.name = "void";
-      return v;
-    }();
-    t = &kVoid;
+    t = values_->types().fromDie(DWARFDie(), 0);  // the table's one void type
   } else {
     t = namedType(name);
   }

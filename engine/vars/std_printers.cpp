@@ -54,10 +54,8 @@ bool memberU64(const DWARFDie &t, StringRef bytes, StringRef name, uint64_t &val
 }
 
 DWARFDie templateArg(const DWARFDie &t, unsigned index) {
-  unsigned i = 0;
-  for (const DWARFDie &c : t.children())
-    if (c.getTag() == dwarf::DW_TAG_template_type_parameter && i++ == index) return typeOf(c);
-  return {};
+  std::vector<DWARFDie> args = templateArgs(t);
+  return index < args.size() ? args[index] : DWARFDie();
 }
 
 uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
@@ -75,19 +73,6 @@ std::string argName(const DWARFDie &t) {
     for (size_t at = n.find(from.str()); at != std::string::npos; at = n.find(from.str(), at + to.size()))
       n.replace(at, from.size(), to.str());
   return n;
-}
-
-// Every type argument of a class template instance, a parameter pack's included (variant<Ts...>).
-std::vector<DWARFDie> templateArgs(const DWARFDie &t) {
-  std::vector<DWARFDie> out;
-  for (const DWARFDie &c : t.children()) {
-    if (out.size() > 64) break;
-    if (c.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(c));
-    else if (c.getTag() == dwarf::DW_TAG_GNU_template_parameter_pack)
-      for (const DWARFDie &a : c.children())
-        if (a.getTag() == dwarf::DW_TAG_template_type_parameter) out.push_back(typeOf(a));
-  }
-  return out;
 }
 
 // alignof(T) from the DWARF (scalars by size, aggregates by their members; bounded), for where

@@ -145,17 +145,8 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
       ti->kind = t.getTag() == dwarf::DW_TAG_union_type ? TypeInfo::Kind::Union
                  : t.getTag() == dwarf::DW_TAG_class_type ? TypeInfo::Kind::Class
                                                           : TypeInfo::Kind::Struct;
+      for (const DWARFDie &a : templateArgs(t)) ti->templateArgs.push_back(build(a, moduleKey, depth + 1));
       for (const DWARFDie &m : t.children()) {
-        if (m.getTag() == dwarf::DW_TAG_template_type_parameter && ti->templateArgs.size() < 64) {
-          ti->templateArgs.push_back(build(typeOf(m), moduleKey, depth + 1));
-          continue;
-        }
-        if (m.getTag() == dwarf::DW_TAG_GNU_template_parameter_pack) {  // variant<Ts...>
-          for (const DWARFDie &a : m.children())
-            if (a.getTag() == dwarf::DW_TAG_template_type_parameter && ti->templateArgs.size() < 64)
-              ti->templateArgs.push_back(build(typeOf(a), moduleKey, depth + 1));
-          continue;
-        }
         bool base = m.getTag() == dwarf::DW_TAG_inheritance;
         if ((m.getTag() != dwarf::DW_TAG_member && !base) || m.find(dwarf::DW_AT_external) ||
             m.find(dwarf::DW_AT_declaration) || ti->fields.size() > 4096)

@@ -180,6 +180,11 @@ std::string formatFloat(const uint8_t *p, uint64_t size) {
   return b;
 }
 
+// gdb's print /x of an integer of `size` bytes: the low `size` bytes in hex.
+std::string hexOfSize(uint64_t raw, uint64_t size) {
+  return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
+}
+
 class Printer : public ValueFormatter {
 public:
   explicit Printer(const PrintContext &c) : ctx(c) {}
@@ -295,7 +300,7 @@ private:
       return b;
     }
     uint64_t raw = load(p, size);
-    if (ctx.limits.hex) return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
+    if (ctx.limits.hex) return hexOfSize(raw, size);
     bool isSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
     std::string num = isSigned ? std::to_string(signExtend(raw, size)) : std::to_string(raw);
     if (isCharType(t)) {
@@ -462,7 +467,7 @@ private:
 
   std::string enumeration(const DWARFDie &t, const uint8_t *p, uint64_t size) {
     uint64_t raw = load(p, size);
-    if (ctx.limits.hex) return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
+    if (ctx.limits.hex) return hexOfSize(raw, size);
     DWARFDie under = strip(typeOf(t));
     bool isSigned = under && (attrU(under, dwarf::DW_AT_encoding) == dwarf::DW_ATE_signed);
     int64_t sv = isSigned ? signExtend(raw, size) : int64_t(raw);

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import builtins
 import errno
+import operator
 import os
 import stat
 import threading
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional, Sequence,
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
 from . import _containers
@@ -1196,29 +1197,23 @@ class Value:
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    def __lt__(self, other: object) -> bool:
+    def _order(self, other: object, op: Callable[[Any, Any], bool]) -> bool:
         o = self._other(other)
         if o is NotImplemented:
-            return NotImplemented
-        return bool(self._scalar() < o)
+            return NotImplemented  # type: ignore[no-any-return]
+        return bool(op(self._scalar(), o))
+
+    def __lt__(self, other: object) -> bool:
+        return self._order(other, operator.lt)
 
     def __le__(self, other: object) -> bool:
-        o = self._other(other)
-        if o is NotImplemented:
-            return NotImplemented
-        return bool(self._scalar() <= o)
+        return self._order(other, operator.le)
 
     def __gt__(self, other: object) -> bool:
-        o = self._other(other)
-        if o is NotImplemented:
-            return NotImplemented
-        return bool(self._scalar() > o)
+        return self._order(other, operator.gt)
 
     def __ge__(self, other: object) -> bool:
-        o = self._other(other)
-        if o is NotImplemented:
-            return NotImplemented
-        return bool(self._scalar() >= o)
+        return self._order(other, operator.ge)
 
     __hash__ = None  # type: ignore[assignment]  # mutable contents, as drgn's Objects
 
