@@ -3,6 +3,7 @@
 #include "support/error.h"
 #include "symbols/gdb_names.h"
 #include "vars/dwarf_types.h"
+#include "vars/type_names.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
@@ -334,18 +335,37 @@ Expected<uint64_t> ProgramIndex::addressOf(const std::string &name) {
   return makeError(ErrorKind::NotFound, "no variable, function or symbol named {0}", name);
 }
 
-std::string ProgramIndex::format(const Value &v, const PrintLimits &limits, bool topLevel, bool symbols) {
+std::string ProgramIndex::format(const Value &v, const PrintLimits &limits, bool topLevel, bool symbols,
+                                 const CustomPrinter *custom) {
   PrintContext pc = reader_.printContext();
   pc.limits = limits;
   if (!symbols) pc.symbolize = nullptr;
   const TypeInfo &t = v.type();
   const TypeInfo *r = resolveType(&t);
+  uint64_t moduleKey = 0;  // of the DIEs being printed, for the values handed to `custom`
+  std::map<std::string, bool> wanted;
+  if (custom)
+    pc.custom = [&](const DWARFDie &type, StringRef bytes,
+                    std::optional<uint64_t> addr) -> std::optional<std::string> {
+      auto wants = [&](const std::string &name) {
+        auto [it, fresh] = wanted.try_emplace(name, false);
+        if (fresh) it->second = custom->wants(name);
+        return it->second;
+      };
+      // The name as declared (a typedef such as std::chrono::milliseconds), then the type it
+      // stands for, qualifiers dropped (gdb's basic type).
+      if (!wants(typeName(type)) && !wants(typeName(stripTypedefs(type)))) return std::nullopt;
+      const TypeInfo *ti = values_->types().fromDie(type, moduleKey);
+      if (!ti || ti->size > bytes.size()) return std::nullopt;
+      return custom->render(Value(values_, ti, bytes.take_front(ti->size ? ti->size : bytes.size()).str(), addr));
+    };
   // A DIE of the module the type came from (TypeTable keys modules by load bias).
   auto withDie = [&](const TypeInfo *ti, auto fn) {
     if (!ti || !ti->fromDwarf()) return false;
     for (const ModuleInfo &mod : target_.modules())
       if (mod.loadBias == ti->moduleKey) {
         bool done = false;
+        moduleKey = ti->moduleKey;
         symbols_.forModule(mod)->withLookupDwarf([&](DWARFContext &ctx) {
           if (DWARFDie d = ctx.getDIEForOffset(ti->dieOffset)) {
             fn(d);
@@ -369,7 +389,7 @@ std::string ProgramIndex::format(const Value &v, const PrintLimits &limits, bool
     uint64_t n = v.elementCount();
     for (uint64_t i = 0; i < n && i < limits.elements; ++i) {
       Expected<Value> e = v.element(i);
-      items.push_back(e ? format(*e, limits, false, symbols) : "<error: " + toString(e.takeError()) + ">");
+      items.push_back(e ? format(*e, limits, false, symbols, custom) : "<error: " + toString(e.takeError()) + ">");
     }
     out = "{" + formatElements(items, n > limits.elements, limits) + "}";
   } else if (!done) {

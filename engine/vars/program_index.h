@@ -17,6 +17,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,7 +47,13 @@ public:
   // `v` rendered as bt renders variables (gdb's style); `topLevel` adds gdb's print prefix of a
   // pointer or reference ("(struct Job *) 0x..."), as `print v` shows it; `symbols`: name the
   // symbol a pointer points to ("<g_rect>").
-  std::string format(const Value &v, const PrintLimits &limits, bool topLevel, bool symbols = true);
+  // `custom`: pretty-printers by type name (plugins), asked about `v` and every value inside it.
+  struct CustomPrinter {
+    std::function<bool(const std::string &typeName)> wants;  // asked once per distinct name
+    std::function<std::optional<std::string>(const Value &)> render;  // nullopt: the built-in text
+  };
+  std::string format(const Value &v, const PrintLimits &limits, bool topLevel, bool symbols = true,
+                     const CustomPrinter *custom = nullptr);
 
   const std::shared_ptr<ValueSession> &values() const { return values_; }
 

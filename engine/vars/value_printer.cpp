@@ -214,6 +214,11 @@ public:
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
                     unsigned depth) {
     if (budgetExceeded()) return "...";
+    if (ctx.custom)
+      if (std::optional<std::string> text = ctx.custom(type, bytes, addr)) {
+        produced += text->size();
+        return *text;
+      }
     DWARFDie t = strip(type);
     if (!t) return "<void>";
     dwarf::Tag tt = t.getTag();

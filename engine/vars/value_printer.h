@@ -34,6 +34,12 @@ struct PrintContext {
   // "<symbol>" or "<symbol+off>" for an address, "" if none (gdb's print symbol).
   std::function<std::string(uint64_t addr, bool function)> symbolize;
   PrintLimits limits;
+  // A user's pretty-printer (Python plugins): asked about every value before the built-in
+  // rendering, with the value's type as declared (typedefs kept); its text replaces the value's,
+  // nullopt leaves it to the built-ins.
+  std::function<std::optional<std::string>(const llvm::DWARFDie &type, llvm::StringRef bytes,
+                                           std::optional<uint64_t> address)>
+      custom;
 };
 
 // What the standard-library summaries need from the printer (see std_printers.h).

@@ -3,7 +3,7 @@ package, not this module: its objects wrap these."""
 
 import builtins
 from types import SimpleNamespace
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -174,7 +174,9 @@ class Value:
     def address_of(self) -> Value: ...
     def cast(self, arg0: Type) -> Value: ...
     def reinterpret(self, arg0: Type) -> Value: ...
-    def format(self, depth: int, elements: int, hex: bool, symbols: bool, top_level: bool) -> str: ...
+    def format(self, depth: int, elements: int, hex: bool, symbols: bool, top_level: bool,
+               wants: Optional[Callable[[str], bool]] = ...,
+               render: Optional[Callable[[Value], Optional[str]]] = ...) -> str: ...
 
 class Type:
     @property

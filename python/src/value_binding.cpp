@@ -41,14 +41,38 @@ void bindValue(py::module_ &m) {
         return wrap(v, takeValue(v.value.reinterpret(t.type)));
       })
       .def("format", [](const PyValue &v, unsigned depth, unsigned elements, bool hex, bool symbols,
-                        bool topLevel) {
+                        bool topLevel, py::object wants, py::object render) {
         checkOpen(v.session);
         PrintLimits limits;
         limits.maxDepth = depth;
         limits.elements = elements;
         limits.hex = hex;
-        return v.session->program().format(v.value, limits, topLevel, symbols);
-      }, py::arg("depth"), py::arg("elements"), py::arg("hex"), py::arg("symbols"), py::arg("top_level"))
+        if (wants.is_none() || render.is_none())
+          return v.session->program().format(v.value, limits, topLevel, symbols);
+        // Pretty-printers (btengine.plugins): a printer that raises leaves the built-in text (the
+        // Python side reports it); nothing is thrown through the engine's printer.
+        ProgramIndex::CustomPrinter custom;
+        custom.wants = [&](const std::string &name) {
+          try {
+            return wants(name).cast<bool>();
+          } catch (const py::error_already_set &) {
+            return false;
+          }
+        };
+        custom.render = [&](const Value &inner) -> std::optional<std::string> {
+          try {
+            py::object text = render(PyValue{v.session, inner});
+            if (text.is_none()) return std::nullopt;
+            return text.cast<std::string>();
+          } catch (const py::error_already_set &) {
+            return std::nullopt;
+          } catch (const py::cast_error &) {
+            return std::nullopt;
+          }
+        };
+        return v.session->program().format(v.value, limits, topLevel, symbols, &custom);
+      }, py::arg("depth"), py::arg("elements"), py::arg("hex"), py::arg("symbols"), py::arg("top_level"),
+         py::arg("wants") = py::none(), py::arg("render") = py::none())
       .def("string", [](const PyValue &v, size_t max_length) { checkOpen(v.session);
         return py::bytes(takeValue(v.value.cString(max_length)));
       }, py::arg("max_length") = 4096);
