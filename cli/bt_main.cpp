@@ -2,9 +2,12 @@
 #include "snapshot/backtrace_printer.h"
 #include "cli/capture_options.h"
 #include "cli/command_line.h"
+#include "cli/plugin_runner.h"
 #include "cli/subcommands.h"
 #include "snapshot/open_target.h"
 #include "snapshot/pipeline.h"
+#include "snapshot/capture.h"
+#include "snapshot/snapshot.h"
 #include "support/error.h"
 #include "support/version.h"
 #include "symbols/symbolizer.h"
@@ -31,7 +34,8 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
 A live process is stopped only while its state is read (PTRACE_SEIZE; if bt dies, the
-process runs on).
+process runs on). Plugins (docs/plugins.md) run after that, on a private snapshot of it that
+keeps its writable memory, or on the core file; their findings print as a Plugins block.
 
 options:
   --json             print JSON instead of text (schema: docs/json-output.md)
@@ -57,7 +61,7 @@ options:
                      (cache: $XDG_CACHE_HOME/btengine/debug, else ~/.cache/btengine/debug;
                      BTENGINE_NO_CACHE=1 in the environment does the same as --no-cache)
   -q, --quiet        do not print warnings (missing debug files, ...) on stderr
-  -h, --help         show this help
+%PLUGINS%  -h, --help         show this help
   --version          show the version
 
 exit status:
@@ -80,6 +84,66 @@ int main(int argc, char **argv) {
 
 namespace bt {
 
+namespace {
+
+// bt with plugins: the plugins never run while a live target is stopped, so a live process is
+// captured into a private temporary snapshot (its writable memory kept) and let go first; a
+// core or minidump is read by the plugins directly. Then the report is applied and printed.
+int backtraceWithPlugins(Target &target, Symbolizer &symbols, const PipelineOptions &popts,
+                         const PluginOptions &plugins, const std::string &file, const std::string &exe,
+                         const std::vector<std::string> &debugDirs, bool json, bool vars, bool quiet) {
+  std::vector<ThreadBacktrace> threads;
+  std::vector<Variable> globals;
+  AnalysisResult analysis;
+  std::vector<std::string> warnings;
+  PluginReport report;
+  if (file.empty()) {
+    CaptureOptions copts;
+    copts.variables = true;
+    copts.globals = popts.globals;
+    copts.unwind = popts.unwind;
+    copts.fingerprintRules = popts.fingerprintRules;
+    copts.security = popts.security;
+    copts.redactEnvironment = false;  // a private file, deleted when the plugins are done
+    copts.writableMemory = true;
+    copts.maxMemoryBytes = kPluginMemoryBytes;
+    SnapshotData snap = captureSnapshot(target, symbols, copts);  // lets the target go
+    const char *tmp = getenv("TMPDIR");
+    std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/bt-plugins-XXXXXX";
+    int fd = mkstemp(path.data());
+    if (fd < 0) return fail({ErrorKind::Generic, "cannot create a temporary snapshot for the plugins in " +
+                                                   path.substr(0, path.rfind('/')) + ": " + strerror(errno)});
+    close(fd);
+    llvm::Expected<uint64_t> written = writeSnapshot(snap, path, /*replace=*/true);
+    if (!written) {
+      unlink(path.c_str());
+      return fail(takeErrorReport(written.takeError()));
+    }
+    report = runPlugins(plugins, path, "", debugDirs);
+    unlink(path.c_str());
+    threads = std::move(snap.backtraces);
+    globals = std::move(snap.globals);
+    analysis = snap.storedAnalysis();
+    warnings = collectWarnings(target, symbols);
+  } else {
+    PipelineResult result = runPipeline(target, symbols, popts);
+    report = runPlugins(plugins, file, exe, debugDirs);
+    threads = std::move(result.backtraces);
+    globals = std::move(result.globals);
+    analysis = std::move(result.analysis);
+    warnings = std::move(result.warnings);
+  }
+  applyPluginReport(report, threads);
+  if (!vars) dropVariables(threads);
+  if (json) printBacktraceJson(llvm::outs(), target, threads, globals, &analysis, &warnings, {}, &report);
+  else printBacktraceText(llvm::outs(), target, threads, globals, &analysis, &report);
+  llvm::outs().flush();
+  if (!quiet) printWarnings(warnings, llvm::errs());
+  return resultStatus(target.partial());
+}
+
+}  // namespace
+
 int backtraceMain(int argc, char **argv) {
   bool json = false, quiet = false, noCache = false, vars = false, allowMismatch = false;
   bool security = false;
@@ -88,6 +152,7 @@ int backtraceMain(int argc, char **argv) {
   UnwindOptions uopts;
   std::shared_ptr<const FingerprintRules> dedupRules;
   std::string dedupRulesPath;
+  PluginOptions plugins;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *opt) -> const char * {
@@ -96,7 +161,7 @@ int backtraceMain(int argc, char **argv) {
       return argv[++i];
     };
     if (a == "-h" || a == "--help") {
-      llvm::outs() << kUsage;
+      llvm::outs() << withPluginOptions(kUsage);
       return 0;
     } else if (a == "--version") {
       llvm::outs() << "bt (btengine) " << kBtVersion << "\n";
@@ -137,6 +202,8 @@ int backtraceMain(int argc, char **argv) {
       long n = v ? strtol(v, &end, 10) : 0;
       if (!v || *end || n <= 0) return usageError("", "--max-frames needs a positive number");
       uopts.maxFrames = size_t(n);
+    } else if (int r = parsePluginOption("", argc, argv, i, plugins); r >= 0) {
+      if (r > 0) return r;
     } else if (a.size() > 1 && a[0] == '-') {
       return usageError("", "unknown option '" + a + "'");
     } else if (input.empty()) {
@@ -162,6 +229,7 @@ int backtraceMain(int argc, char **argv) {
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
     if (dedupRules) args.insert(args.end(), {"--dedup-rules", dedupRulesPath});
+    appendPluginArgs(plugins, args);
     return runCommand(showMain, std::move(args));
   }
   auto opened = openTarget(request);
@@ -174,6 +242,12 @@ int backtraceMain(int argc, char **argv) {
   popts.unwind = uopts;
   popts.fingerprintRules = dedupRules;
   popts.security = security;
+  if (pluginsConfigured(plugins)) {
+    popts.variables = true;  // plugins see every frame's variables; printed only with --vars
+    Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
+    return backtraceWithPlugins(*target, symbols, popts, plugins, isPid ? "" : input, exe, debugDirs,
+                                json, vars, quiet);
+  }
   Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
   PipelineResult result = runPipeline(*target, symbols, popts);
   const std::vector<ThreadBacktrace> &threads = result.backtraces;

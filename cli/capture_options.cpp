@@ -41,6 +41,7 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
   } else if (a == "--max-stack-bytes" || a == "--max-memory-bytes") {
     if (!parseNumber(value(), n) || n == 0) return usageError(cmd, a + " needs a positive number");
     (a == "--max-stack-bytes" ? c.capture.maxStackBytes : c.capture.maxMemoryBytes) = n;
+    if (a == "--max-memory-bytes") c.memoryBudgetGiven = true;
   } else if (a == "--redact-env") {
     c.capture.redactEnvironment = true;
   } else if (a == "--no-redact-env") {
@@ -75,7 +76,7 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
   } else if (a == "-q" || a == "--quiet") {
     c.quiet = true;
   } else {
-    return -1;
+    return parsePluginOption(cmd, argc, argv, i, c.plugins);
   }
   return 0;
 }
@@ -115,9 +116,16 @@ void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &
   for (size_t i = 0; i < warnings.size() && i < 10; ++i) os << "bt: warning: " << warnings[i] << "\n";
 }
 
-llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out) {
+void preparePluginCapture(CaptureCli &c) {
+  if (!pluginsConfigured(c.plugins)) return;
+  c.capture.writableMemory = true;
+  if (!c.memoryBudgetGiven) c.capture.maxMemoryBytes = kPluginMemoryBytes;
+}
+
+llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli &c) {
   // A name of our own choosing (in a directory) never replaces a file: when another capture
   // takes it between the choice and the write, choose again.
+  const std::string &out = c.output;
   bool named = !out.empty() && !isDirectory(out) && out.back() != '/';
   std::string path = outputPath(out, snap.process);
   llvm::Expected<uint64_t> size = writeSnapshot(snap, path, /*replace=*/named);
@@ -127,13 +135,27 @@ llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::
     size = writeSnapshot(snap, path, /*replace=*/false);
   }
   if (!size) return size.takeError();
+  std::string pluginNote;
+  if (pluginsConfigured(c.plugins)) {
+    // The plugins read the snapshot just written (the target is long let go), then their
+    // results go into it.
+    PluginReport report = runPlugins(c.plugins, path, "", c.debugDirs);
+    applyPluginReport(report, snap.backtraces);
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.0f", report.ms);
+    pluginNote = std::string(", plugins ") + ms + " ms";
+    if (!report.errors.empty()) pluginNote += ", " + std::to_string(report.errors.size()) + " plugin error(s)";
+    snap.plugins = std::move(report);
+    size = writeSnapshot(snap, path, /*replace=*/true);
+    if (!size) return size.takeError();
+  }
   std::string summary = "snapshot: " + path + " (" + std::to_string(*size) + " bytes";
   if (snap.capture.stoppedMs >= 0) {
     char ms[32];
     snprintf(ms, sizeof ms, "%.1f", snap.capture.stoppedMs);
     summary += std::string(", target stopped ") + ms + " ms";
   }
-  return summary + ")";
+  return summary + pluginNote + ")";
 }
 
 }  // namespace bt

@@ -2,6 +2,7 @@
 // debug files are), and what both do with a finished capture: name the file, write it, report.
 #pragma once
 
+#include "cli/plugin_runner.h"
 #include "snapshot/capture.h"
 #include "snapshot/snapshot.h"
 #include "symbols/symbolizer.h"
@@ -15,6 +16,9 @@
 
 namespace bt {
 
+// The memory budget of a capture plugins will read (unless --max-memory-bytes says otherwise).
+constexpr uint64_t kPluginMemoryBytes = 256u << 20;
+
 // Options shared by `bt snapshot` and `bt coredump`.
 struct CaptureCli {
   CaptureOptions capture;
@@ -24,6 +28,8 @@ struct CaptureCli {
   std::optional<bool> security;  // --security / --no-security; unset: the command's default
   int tid = 0;
   uint64_t siginfo = 0, ucontext = 0;
+  PluginOptions plugins;
+  bool memoryBudgetGiven = false;  // --max-memory-bytes (else plugins widen the default)
 };
 
 // Returns 0 if argv[i] was consumed (i advanced past its value), -1 if it is not a capture
@@ -36,7 +42,11 @@ std::string outputPath(const std::string &out, const ProcessFacts &p);
 Symbolizer makeSymbolizer(const CaptureCli &c);
 // The first ten warnings (of collectWarnings or a pipeline result), as "bt: warning:" lines.
 void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &os);
-// Writes the snapshot; the result is a one-line summary ("snapshot: PATH (N bytes...)").
-llvm::Expected<std::string> writeAndReport(const SnapshotData &snap, const std::string &out);
+// Before capturing: with plugins configured the snapshot keeps the process's writable memory
+// (plugins read it), within a larger default budget.
+void preparePluginCapture(CaptureCli &c);
+// Writes the snapshot; with plugins configured, runs them on it and writes it again with their
+// results. The result is a one-line summary ("snapshot: PATH (N bytes...)").
+llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli &c);
 
 }  // namespace bt

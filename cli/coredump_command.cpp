@@ -26,8 +26,9 @@ writes a snapshot into DIR, without writing the core to disk (unless --keep-core
 DIR/core.<pid>). Install it with scripts/crash-handler install; the kernel runs:
   |/path/to/bt coredump --pid %P --tid %I --signal %s --exe %E -o DIR
 --exe takes the kernel's %E form too ('!' for '/'). Messages go to DIR/bt-coredump.log, as
-the kernel shows a pipe handler's output to no one. Snapshot options as for bt snapshot;
-the security checks are on (--no-security turns them off).
+the kernel shows a pipe handler's output to no one. Snapshot options as for bt snapshot,
+plugin options too (the kernel's environment has no BTENGINE_PLUGIN_PATH or HOME: give
+--plugin); the security checks are on (--no-security turns them off).
 )";
 
 }  // namespace
@@ -40,7 +41,7 @@ int coredumpMain(int argc, char **argv) {
     std::string a = argv[i];
     uint64_t n = 0;
     if (a == "-h" || a == "--help") {
-      llvm::outs() << kCoredumpUsage;
+      llvm::outs() << withPluginOptions(kCoredumpUsage);
       return 0;
     }
     if (a == "--keep-core") {
@@ -100,9 +101,10 @@ int coredumpMain(int argc, char **argv) {
   if (signo) c.capture.attributes.emplace_back("kernel_signal", std::to_string(signo));
   Symbolizer symbols = makeSymbolizer(c);
   c.capture.security = c.security.value_or(true);  // a crash handler: on unless --no-security
+  preparePluginCapture(c);
   SnapshotData snap = captureSnapshot(**core, symbols, c.capture);
   snap.capture.source = "coredump";
-  llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
+  llvm::Expected<std::string> summary = writeAndReport(snap, c);
   if (!summary) {
     // The log is the only place a core_pattern handler's message is seen: keep the reason.
     ErrorReport r = takeErrorReport(summary.takeError());

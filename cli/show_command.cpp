@@ -1,6 +1,7 @@
 // `bt show`: print a snapshot like bt prints a process, without the binaries or debug files.
 #include "snapshot/backtrace_printer.h"
 #include "cli/command_line.h"
+#include "cli/plugin_runner.h"
 #include "cli/subcommands.h"
 #include "snapshot/open_target.h"
 #include "snapshot/snapshot_target.h"
@@ -27,7 +28,10 @@ options:
   --dedup-rules FILE
               fingerprint the stored frames again with these rules (docs/analysis.md)
               instead of showing the fingerprint stored when the snapshot was taken
-  -h, --help  show this help
+%PLUGINS%  -h, --help  show this help
+
+Plugin results stored in the snapshot (bt snapshot with plugins) are shown; plugins configured
+now run on the snapshot and are shown instead (the file is not changed).
 )";
 
 }  // namespace
@@ -36,10 +40,11 @@ int showMain(int argc, char **argv) {
   bool json = false, vars = false;
   std::string input, dedupRulesPath;
   std::shared_ptr<const FingerprintRules> dedupRules;
+  PluginOptions plugins;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
-      llvm::outs() << kShowUsage;
+      llvm::outs() << withPluginOptions(kShowUsage);
       return 0;
     } else if (a == "--json") {
       json = true;
@@ -49,6 +54,8 @@ int showMain(int argc, char **argv) {
       const char *v = i + 1 < argc ? argv[++i] : nullptr;
       if (int st = loadDedupRules("show", v, dedupRules)) return st;
       dedupRulesPath = v;
+    } else if (int r = parsePluginOption("show", argc, argv, i, plugins); r >= 0) {
+      if (r > 0) return r;
     } else if (a.size() > 1 && a[0] == '-') {
       return usageError("show", "unknown option '" + a + "'");
     } else if (input.empty()) {
@@ -65,6 +72,7 @@ int showMain(int argc, char **argv) {
     if (json) args.push_back("--json");
     if (vars) args.push_back("--vars");
     if (dedupRules) args.insert(args.end(), {"--dedup-rules", dedupRulesPath});
+    appendPluginArgs(plugins, args);
     return runCommand(backtraceMain, std::move(args));
   }
   struct stat st;
@@ -72,7 +80,9 @@ int showMain(int argc, char **argv) {
     return fail({ErrorKind::BadInput, input + ": not a btengine snapshot, core file or minidump"});
   auto target = SnapshotTarget::open(input);
   if (!target) return fail(takeErrorReport(target.takeError()));
-  printSnapshot(llvm::outs(), **target, input, json, vars, dedupRules.get());
+  std::optional<PluginReport> report;
+  if (pluginsConfigured(plugins)) report = runPlugins(plugins, input, "", {});
+  printSnapshot(llvm::outs(), **target, input, json, vars, dedupRules.get(), report ? &*report : nullptr);
   llvm::outs().flush();
   return 0;
 }

@@ -46,7 +46,11 @@ options:
   --no-security          do not
   --max-frames N, --past-main, --no-cache, --allow-mismatch, --dedup-rules FILE, -q
                          as for bt
-  -h, --help             show this help
+%PLUGINS%  -h, --help             show this help
+
+With plugins, the snapshot also keeps the process's writable memory (within
+--max-memory-bytes, default 256 MiB then), the plugins run on the written snapshot after the
+target is let go, and their results are stored in it.
 
 exit status: as for bt; 9: the snapshot was written, but from an incomplete source (a
 truncated core, a missing or mismatched executable; the warnings say what is missing)
@@ -60,7 +64,7 @@ int snapshotMain(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
-      llvm::outs() << kSnapshotUsage;
+      llvm::outs() << withPluginOptions(kSnapshotUsage);
       return 0;
     }
     int r = parseCaptureOption("snapshot", argc, argv, i, c);
@@ -98,8 +102,9 @@ int snapshotMain(int argc, char **argv) {
   auto target = openTarget(request);
   if (!target) return fail(takeErrorReport(target.takeError()));
   Symbolizer symbols = makeSymbolizer(c);
+  preparePluginCapture(c);
   SnapshotData snap = captureSnapshot(**target, symbols, c.capture);
-  llvm::Expected<std::string> summary = writeAndReport(snap, c.output);
+  llvm::Expected<std::string> summary = writeAndReport(snap, c);
   if (!summary) return fail(takeErrorReport(summary.takeError()));
   llvm::outs() << *summary << "\n";
   if (!c.quiet) printWarnings(collectWarnings(**target, symbols), llvm::errs());

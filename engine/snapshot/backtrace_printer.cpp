@@ -55,7 +55,8 @@ void printAnalysisText(llvm::raw_ostream &os, const AnalysisResult &analysis,
 
 void printBacktraceText(llvm::raw_ostream &os, const Target &target,
                         const std::vector<ThreadBacktrace> &threads,
-                        const std::vector<Variable> &globals, const AnalysisResult *analysis) {
+                        const std::vector<Variable> &globals, const AnalysisResult *analysis,
+                        const PluginReport *plugins) {
   const ProcessFacts &p = target.process();
   os << "Process " << p.pid << " (" << target.kind() << ")";
   if (!p.executable.empty()) os << " " << p.executable;
@@ -70,6 +71,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
   }
   if (analysis && (target.crashedTid() || !analysis->classifications.empty()))
     printAnalysisText(os, *analysis, threads);
+  if (plugins) printPluginReportText(os, *plugins, threads);
   for (const ThreadBacktrace &t : threads) {
     os << "\nThread " << t.tid;
     if (!t.name.empty()) os << " \"" << t.name << "\"";
@@ -137,7 +139,8 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
                         const std::vector<Variable> &globals,
                         const AnalysisResult *analysis,
                         const std::vector<std::string> *warnings,
-                        const std::function<void(llvm::json::OStream &)> &extra) {
+                        const std::function<void(llvm::json::OStream &)> &extra,
+                        const PluginReport *plugins) {
   llvm::json::OStream j(os, 1);
   // The fields come from the one schema module (snapshot/backtrace_json.h), written in order.
   auto write = [&](JsonFieldList fields) {
@@ -233,6 +236,7 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
       j.attributeArray("warnings", [&] {
         for (const std::string &w : *warnings) j.value(jsonText(w));
       });
+    if (plugins) j.attribute("plugins", pluginReportToJson(*plugins));
     if (extra) extra(j);
   });
   os << "\n";
@@ -248,9 +252,12 @@ void dropVariables(std::vector<ThreadBacktrace> &threads) {
 }
 
 void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::string &input,
-                   bool json, bool vars, const FingerprintRules *dedupRules) {
+                   bool json, bool vars, const FingerprintRules *dedupRules,
+                   const PluginReport *plugins) {
   const SnapshotData &s = target.data();
   std::vector<ThreadBacktrace> threads = s.backtraces;
+  if (!plugins && s.plugins) plugins = &*s.plugins;
+  if (plugins) applyPluginReport(*plugins, threads);
   if (!vars) dropVariables(threads);
   const std::vector<Variable> noGlobals;
   const std::vector<Variable> &globals = vars ? s.globals : noGlobals;
@@ -265,7 +272,7 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
   if (json) {
     const std::vector<std::string> noWarnings;  // a snapshot was checked when it was read
     printBacktraceJson(os, target, threads, globals, &stored, &noWarnings,
-                       [&](llvm::json::OStream &j) {
+                       [&, plugins](llvm::json::OStream &j) {
       j.attributeObject("snapshot", [&] {
         j.attribute("format_version", int64_t(kSnapshotFormatVersion));
         j.attribute("source", s.capture.source);
@@ -304,7 +311,7 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
       j.attributeObject("attributes", [&] {
         for (const auto &[k, v] : s.attributes) j.attribute(k, v);
       });
-    });
+    }, plugins);
   } else {
     os << "Snapshot " << input << ": captured " << when << " from a " << s.capture.source
        << " target";
@@ -322,7 +329,7 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
     if (!target.crashedTid() && stored.classifications.empty())
       os << "Fingerprint: " << stored.fingerprint.hash << "\n";
     os << "\n";
-    printBacktraceText(os, target, threads, globals, &stored);
+    printBacktraceText(os, target, threads, globals, &stored, plugins);
   }
 }
 

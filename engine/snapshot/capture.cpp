@@ -173,6 +173,32 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
         addRange(p, std::min(r->end, p + kPointeeBytes));
     readWanted();
+    if (opts.writableMemory && budget) {
+      // What is not kept yet of every writable private mapping, lowest first.
+      std::vector<std::pair<uint64_t, uint64_t>> kept;
+      for (const MemorySlice &m : s.memory) kept.emplace_back(m.address, m.end());
+      kept = mergeRanges(kept);
+      for (const MemoryRegion &r : target.regions()) {
+        if (!(r.perms & PermRead) || !(r.perms & PermWrite) || (r.perms & PermShared) ||
+            r.path == "[vvar]" || r.path == "[vsyscall]")
+          continue;
+        uint64_t at = r.start;
+        for (auto [a, b] : kept) {
+          if (b <= at || a >= r.end) continue;
+          if (a > at) want.emplace_back(at, a);
+          at = std::max(at, b);
+        }
+        if (at < r.end) want.emplace_back(at, r.end);
+      }
+      for (auto [a, b] : want) {
+        if (!budget) break;
+        size_t before = s.memory.size();
+        readSlices(target, a, std::min(b, a + budget), s.memory);
+        for (size_t i = before; i < s.memory.size(); ++i)
+          budget -= std::min<uint64_t>(budget, s.memory[i].bytes.size());
+      }
+      want.clear();
+    }
   };
   PipelineOptions popts;
   popts.variables = opts.variables;

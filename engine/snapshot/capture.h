@@ -24,6 +24,10 @@ struct CaptureOptions {
   UnwindOptions unwind;
   std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
   bool security = false;  // run the security checks (the crash handlers turn them on)
+  // Also keep the process's writable private memory (heap, .data, .bss, thread stacks beyond
+  // maxStackBytes), after everything else and within maxMemoryBytes: what plugins read
+  // (interpreter state, a team's own structures) when they run on the snapshot.
+  bool writableMemory = false;
 };
 
 // A live target is released (Target::release) as soon as everything that needs its memory has

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "analysis/analysis.h"
+#include "snapshot/plugin_report.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 #include "unwind/backtrace.h"
@@ -62,6 +63,7 @@ struct SnapshotData {
   std::vector<Classification> classifications;  // the analysis' findings (engine/analysis)
   std::string fingerprint;            // stable hash of the crash (signal + top frames)
   std::vector<std::string> fingerprintFrames;  // what the fingerprint was computed from
+  std::optional<PluginReport> plugins;  // what plugins added (docs/plugins.md); none: no plugin ran
 
   // The analysis the snapshot stored when it was taken (not recomputed).
   AnalysisResult storedAnalysis() const {

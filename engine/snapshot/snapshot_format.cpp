@@ -142,7 +142,8 @@ JValue encodeDocument(const SnapshotData &s) {
                 {"attribute_order", std::move(attributeOrder)},
                 {"classifications", std::move(classifications)},
                 {"fingerprint", s.fingerprint},
-                {"fingerprint_frames", std::move(fpFrames)}};
+                {"fingerprint_frames", std::move(fpFrames)},
+                {"plugins", s.plugins ? pluginReportToJson(*s.plugins) : JValue(nullptr)}};
 }
 
 llvm::Error bad(const std::string &name, const std::string &what) {
@@ -281,6 +282,11 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
     for (const JValue &v : *ff)
       if (auto str = v.getAsString()) s.fingerprintFrames.push_back(str->str());
   if (!err.empty()) return bad(name, err);
+  if (const JValue *p = top.value("plugins"); p && p->kind() != JValue::Null) {
+    llvm::Expected<PluginReport> report = pluginReportFromJson(*p);
+    if (!report) return bad(name, llvm::toString(report.takeError()));
+    s.plugins = std::move(*report);
+  }
 
   // One answer for every front (bt show, btserve, Python): facts that contradict each other are
   // refused here, not interpreted differently by each reader.

@@ -138,6 +138,7 @@ SnapshotData SnapshotTarget::dataWithoutMemory() const {
   c.classifications = data_.classifications;
   c.fingerprint = data_.fingerprint;
   c.fingerprintFrames = data_.fingerprintFrames;
+  c.plugins = data_.plugins;
   return c;
 }
 

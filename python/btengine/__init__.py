@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
-from . import _containers
+from . import _containers, _printers
 from ._errors import ClosedError, Error, FormatError, MemoryError
 
 if TYPE_CHECKING:
@@ -576,7 +576,7 @@ class Thread:
     def frames(self) -> List["Frame"]:
         """The frames, innermost first; inlined calls are frames of their own."""
         t = self._live()
-        return [Frame(self._p, t.frame(i)) for i in range(t.frame_count)]
+        return [Frame(self._p, t.frame(i), self) for i in range(t.frame_count)]
 
     def __iter__(self) -> Iterator["Frame"]:
         return iter(self.frames)
@@ -592,9 +592,15 @@ class Frame:
     inlined, suspect, how ("context", "cfi", "fp", "scan", "tailcall"), variables, registers.
     ``frame["name"]`` is the Variable of that name."""
 
-    def __init__(self, process: Process, f: _btengine.Frame) -> None:
+    def __init__(self, process: Process, f: _btengine.Frame, thread: Optional[Thread] = None) -> None:
         self._p = process
         self._f = f
+        self._thread = thread
+
+    @property
+    def thread(self) -> Optional[Thread]:
+        """The Thread this frame is in (None for a frame not reached through a Thread)."""
+        return self._thread
 
     def _live(self) -> _btengine.Frame:
         self._p._live()
@@ -673,7 +679,7 @@ class Frame:
     def variables(self) -> List["Variable"]:
         """Parameters first, then locals, as gdb's `bt full` lists them (empty for frames
         without debug information)."""
-        return [Variable(self._p, v) for v in self._live().variables]
+        return [Variable(self._p, v, self) for v in self._live().variables]
 
     def __getitem__(self, name: str) -> "Variable":
         for v in self.variables:
@@ -693,9 +699,15 @@ class Variable:
     `bt --vars` print it), value (a walkable Value; None when optimized out, unreadable or not
     walkable), optimized_out, error, entry_value, address."""
 
-    def __init__(self, process: Process, v: _btengine.Variable) -> None:
+    def __init__(self, process: Process, v: _btengine.Variable, frame: Optional[Frame] = None) -> None:
         self._p = process
         self._v = v
+        self._frame = frame
+
+    @property
+    def frame(self) -> Optional[Frame]:
+        """The Frame this variable is in (None for a global)."""
+        return self._frame
 
     def _live(self) -> _btengine.Variable:
         self._p._live()
@@ -1219,14 +1231,17 @@ class Value:
 
     # Text --------------------------------------------------------------------------------------
     def format(self, depth: int = 8, elements: int = 200, hex: bool = False,
-               symbols: bool = True, type_prefix: bool = True) -> str:
+               symbols: bool = True, type_prefix: bool = True, printers: bool = True) -> str:
         """The value as bt and gdb render it: `depth` levels of nested aggregates, `elements`
         per array or container (gdb's print elements), integers in `hex` (print /x), `symbols`
         after pointers ("<g_rect>"), and `type_prefix`: gdb's ``print`` names a pointer's or
-        reference's type first ("(struct rect *) 0x..."), `bt --vars` does not."""
+        reference's type first ("(struct rect *) 0x..."), `bt --vars` does not. With `printers`,
+        the pretty-printers plugins registered (docs/plugins.md) render the types they match,
+        here and nested."""
+        wants, render = _printers.hooks(self._p) if printers else (None, None)
         with self._p._lock:
             return str(self._live().format(int(depth), int(elements), bool(hex), bool(symbols),
-                                           bool(type_prefix)))
+                                           bool(type_prefix), wants, render))
 
     def __str__(self) -> str:
         return self.format()

@@ -34,9 +34,9 @@ import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
-from . import Classification, Frame, Process, Thread, Variable
+from . import Classification, Frame, Process, Thread, Variable, _printers
 
 SEVERITIES = ("exploitable", "probably_exploitable", "probably_not_exploitable", "unknown")
 DEFAULT_TIMEOUT = 5.0  # seconds per plugin function
@@ -57,6 +57,11 @@ class Plugin:
     frame_handlers: List[Tuple[Optional[Pattern[str]], Callable[..., Any]]] = field(default_factory=list)
     variable_handlers: List[Tuple[Optional[Pattern[str]], Optional[Pattern[str]], Callable[..., Any]]] = \
         field(default_factory=list)
+    printers: List[Tuple[Pattern[str], Callable[..., Any]]] = field(default_factory=list)
+
+    def registered_anything(self) -> bool:
+        return bool(self.classifiers or self.thread_handlers or self.frame_handlers or
+                    self.variable_handlers or self.printers)
 
 
 def _current() -> Plugin:
@@ -110,6 +115,19 @@ def on_variable(type: Union[str, Pattern[str], None] = None,
     return register
 
 
+def pretty_printer(type: Union[str, Pattern[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers fn(value) -> str | None as the printer of the values whose type is named `type`
+    (a string: that exact name, as declared or with typedefs and qualifiers stripped; a compiled
+    regular expression: names it fully matches). Used wherever values are rendered once the plugin
+    is loaded: Value text in Python, `bt` output and snapshots. None: the built-in text."""
+    pattern = re.compile(re.escape(type)) if isinstance(type, str) else type
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _current().printers.append((pattern, fn))
+        return fn
+    return register
+
+
 @dataclass
 class Annotation:
     """A note a plugin attached to a frame (`frame` is its index in `thread`) or a variable."""
@@ -132,6 +150,32 @@ class PluginError:
     message: str
 
 
+@dataclass
+class Highlight:
+    """A variable a classification points at: its thread and frame index (-1: unknown), name,
+    and why."""
+
+    thread: int
+    frame: int
+    variable: str
+    why: str
+
+
+def _highlight(v: Variable, why: str) -> Highlight:
+    f = v.frame
+    tid = f.thread.tid if f is not None and f.thread is not None else -1
+    return Highlight(tid, f.index if f is not None else -1, v.name, why)
+
+
+@dataclass
+class SeverityOverride:
+    """A plugin's verdict on the crash's severity, replacing the computed one."""
+
+    severity: str
+    plugin: str
+    reason: str
+
+
 class Result:
     """What plugin functions add: classifications, attributes, annotations. One is handed to
     every function; what a function adds is kept only if it returns in time without raising."""
@@ -140,7 +184,8 @@ class Result:
         self.classifications: List[Classification] = []
         self.attributes: Dict[str, str] = {}
         self.annotations: List[Annotation] = []
-        self.highlighted: List[Tuple[str, str]] = []  # (variable name, why)
+        self.highlighted: List[Highlight] = []
+        self.severity: Optional[SeverityOverride] = None
         self._plugin = ""
 
     def classify(self, kind: str, severity: str, reason: str,
@@ -155,7 +200,15 @@ class Result:
         facts = tuple((str(k), str(v)) for k, v in evidence)
         self.classifications.append(Classification(kind, severity, f"plugin:{self._plugin}", str(reason),
                                                    breakpad_rating, facts))
-        self.highlighted += [(v.name, f"{self._plugin}: {reason}") for v in highlight]
+        self.highlighted += [_highlight(v, f"{self._plugin}: {reason}") for v in highlight]
+
+    def override_severity(self, severity: str, reason: str) -> None:
+        """Replaces the crash's severity (the built-in analysis' and other classifications'):
+        for a team that knows a crash is harmless, or worse than it looks."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"override_severity(): severity must be one of {', '.join(SEVERITIES)}, "
+                             f"not {severity!r}")
+        self.severity = SeverityOverride(severity, self._plugin, str(reason))
 
     def attribute(self, key: str, value: Any) -> None:
         """A key/value pair added to the result (and to a snapshot written with it)."""
@@ -165,7 +218,7 @@ class Result:
 
     def annotate(self, frame: Frame, text: str, variable: Optional[Variable] = None) -> None:
         """A note on a frame (or one of its variables)."""
-        thread = getattr(frame, "_thread_tid", -1)
+        thread = frame.thread.tid if frame.thread is not None else -1
         self.annotations.append(Annotation(self._plugin, thread, frame.index,
                                            variable.name if variable is not None else None, str(text)))
 
@@ -177,19 +230,23 @@ class Report:
     classifications: List[Classification]
     attributes: Dict[str, str]
     annotations: List[Annotation]
-    highlighted: List[Tuple[str, str]]
+    highlighted: List[Highlight]
     plugin_errors: List[PluginError]
     seconds: float
+    severity: Optional[SeverityOverride] = None
+    plugins: List[Plugin] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
         return {
+            "plugins": [{"name": p.name, "origin": p.origin} for p in self.plugins],
             "classifications": [{"kind": c.kind, "severity": c.severity, "rule": c.rule, "reason": c.reason,
                                  "breakpad_rating": c.breakpad_rating,
                                  "evidence": [{"fact": k, "value": v} for k, v in c.evidence]}
                                 for c in self.classifications],
+            "severity_override": vars(self.severity) if self.severity else None,
             "attributes": dict(self.attributes),
             "annotations": [vars(a) for a in self.annotations],
-            "highlighted": [{"variable": n, "why": w} for n, w in self.highlighted],
+            "highlighted": [vars(h) for h in self.highlighted],
             "plugin_errors": [vars(e) for e in self.plugin_errors],
             "plugin_ms": round(self.seconds * 1000, 3),
         }
@@ -222,8 +279,7 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> Plugin:
     previous, _registering = _registering, plugin
     try:
         loaded = ep.load()
-        if isinstance(loaded, types.ModuleType) and not (plugin.classifiers or plugin.thread_handlers or
-                                                         plugin.frame_handlers or plugin.variable_handlers):
+        if isinstance(loaded, types.ModuleType) and not plugin.registered_anything():
             # The module was imported before (its decorators ran then): load its file again.
             if loaded.__file__:
                 return load_module(loaded.__file__)
@@ -263,6 +319,9 @@ def load(paths: Sequence[Union[str, "os.PathLike[str]"]] = (), *, defaults: bool
                 plugins.append(_load_entry_point(ep))
             except BaseException as e:
                 errors.append(PluginError(ep.name, "<import>", "load", f"{ep.value}: {type(e).__name__}: {e}"))
+    for plugin in plugins:  # pretty-printers apply wherever values are rendered from now on
+        for pattern, fn in plugin.printers:
+            _printers.register(_printers.Printer(plugin.name, pattern, fn))
     return plugins, errors
 
 
@@ -304,22 +363,31 @@ def run(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEO
     classifications: List[Classification] = []
     attributes: Dict[str, str] = {}
     annotations: List[Annotation] = []
-    highlighted: List[Tuple[str, str]] = []
+    highlighted: List[Highlight] = []
+    severity: List[SeverityOverride] = []
     errors: List[PluginError] = list(load_errors)
     threads: Optional[List[Thread]] = None
+    timed_out: Set[str] = set()  # plugins that ran out of time once are not called again
 
     def call(plugin: Plugin, fn: Callable[..., Any], *args: Any) -> None:
+        if plugin.name in timed_out:
+            return
         result = Result()
         result._plugin = plugin.name
         kind, message = _call(fn, args + (result,), timeout)
         name = getattr(fn, "__name__", repr(fn))
         if kind != "ok":
+            if kind == "timeout":
+                timed_out.add(plugin.name)
+                message += "; the plugin's other functions were skipped"
             errors.append(PluginError(plugin.name, name, kind, message))
             return
         classifications.extend(result.classifications)
         attributes.update(result.attributes)
         annotations.extend(result.annotations)
         highlighted.extend(result.highlighted)
+        if result.severity:
+            severity.append(result.severity)
 
     for plugin in plugins:
         for fn in plugin.classifiers:
@@ -332,7 +400,6 @@ def run(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEO
                 if not (plugin.frame_handlers or plugin.variable_handlers):
                     continue
                 for f in t.frames:
-                    f._thread_tid = t.tid  # type: ignore[attr-defined]  # for annotations
                     for pattern, fn in plugin.frame_handlers:
                         if pattern is None or (f.function and pattern.fullmatch(f.function)):
                             call(plugin, fn, f)
@@ -340,7 +407,8 @@ def run(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEO
                         for v in f.variables:
                             if (tp is None or tp.fullmatch(v.type)) and (np_ is None or np_.fullmatch(v.name)):
                                 call(plugin, fn, f, v)
-    return Report(classifications, attributes, annotations, highlighted, errors, time.perf_counter() - start)
+    return Report(classifications, attributes, annotations, highlighted, errors, time.perf_counter() - start,
+                  severity[-1] if severity else None, list(plugins))
 
 
 def analyse(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEOUT,
@@ -356,7 +424,7 @@ def analyse(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_T
     return {
         "kind": proc.kind,
         "class": a.kind,
-        "severity": a.severity,
+        "severity": report.severity.severity if report.severity else a.severity,
         "worst": {"kind": worst.kind, "severity": worst.severity} if worst else None,
         "fingerprint": a.fingerprint,
         "top_frame": (top.function or f"{top.module}+{top.module_offset:#x}") if top else None,
@@ -364,6 +432,84 @@ def analyse(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_T
     }
 
 
-__all__ = ["classifier", "on_thread", "on_frame", "on_variable", "load", "load_module", "run",
-           "analyse", "Plugin", "Result", "Report", "PluginError", "Annotation", "SEVERITIES",
-           "DEFAULT_TIMEOUT", "ENTRY_POINT_GROUP", "default_directories"]
+def printed_variables(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEOUT
+                      ) -> Tuple[List[Dict[str, Any]], List[PluginError]]:
+    """The frame variables the plugins' pretty-printers render differently from the built-ins:
+    [{thread, frame, variable, text}], what bt prints and a snapshot stores instead. A printer that
+    raises leaves the built-in text and is reported; all of it together gets `timeout` per
+    plugin with printers."""
+    if not any(p.printers for p in plugins):
+        return [], []
+    out: List[Dict[str, Any]] = []
+    errors: List[PluginError] = []
+
+    def render_all() -> None:
+        for t in proc.threads:
+            for f in t.frames:
+                for v in f.variables:
+                    value = v.value
+                    if value is None:
+                        continue
+                    before = _printers.fired[0]
+                    text = value.format(type_prefix=False)
+                    if _printers.fired[0] != before and text != v.text:
+                        out.append({"thread": t.tid, "frame": f.index, "variable": v.name, "text": text})
+    _printers.errors.clear()
+    names = ", ".join(p.name for p in plugins if p.printers)
+    kind, message = _call(render_all, (), timeout * sum(1 for p in plugins if p.printers))
+    if kind != "ok":
+        errors.append(PluginError(names, "<pretty-printers>", kind, message))
+        out = list(out)  # what was rendered in time stays
+    for e in _printers.errors:
+        errors.append(PluginError(e.plugin, e.function, "exception", f"printing a {e.type}: {e.message}"))
+    return out, errors
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m btengine.plugins FILE ...`: what bt runs when plugins are configured (bt never
+    loads Python itself). Prints the report as JSON (docs/plugins.md, "In bt")."""
+    import argparse
+    import json
+    import sys
+
+    import btengine
+    ap = argparse.ArgumentParser(prog="python -m btengine.plugins",
+                                 description="Runs the plugins on a snapshot, core or minidump and "
+                                             "prints their results as JSON (what bt --plugin uses).")
+    ap.add_argument("file")
+    ap.add_argument("--exe")
+    ap.add_argument("--debug-dir", action="append", default=[])
+    ap.add_argument("--plugin", action="append", default=[])
+    ap.add_argument("--no-default-plugins", action="store_true")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    loaded, load_errors = load(args.plugin, defaults=not args.no_default_plugins)
+    try:
+        proc = btengine.open(args.file, exe=args.exe, debug_dirs=args.debug_dir)
+    except (OSError, btengine.Error) as e:
+        print(f"btengine plugins: {args.file}: {e}", file=sys.stderr)
+        return 1
+    # Not closed: a plugin that timed out may still hold the process in its thread; os._exit ends it.
+    report = run(proc, loaded, args.timeout, load_errors)
+    printed, print_errors = printed_variables(proc, loaded, args.timeout)
+    doc = {"schema": "btengine.plugins/1", **report.to_json(), "variables": printed}
+    doc["plugin_errors"] += [vars(e) for e in print_errors]
+    doc["plugin_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+    # A timed-out plugin may still run in a daemon thread: leave without waiting for it.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    # Run as btengine.plugins, not as a second copy named __main__: plugins' decorators register
+    # into the module they import.
+    from btengine.plugins import _main as _plugins_main
+    raise SystemExit(_plugins_main())
+
+
+__all__ = ["classifier", "on_thread", "on_frame", "on_variable", "pretty_printer", "load", "load_module",
+           "run", "analyse", "printed_variables", "Plugin", "Result", "Report", "PluginError", "Annotation",
+           "Highlight", "SeverityOverride", "SEVERITIES", "DEFAULT_TIMEOUT", "ENTRY_POINT_GROUP",
+           "default_directories"]
