@@ -113,6 +113,12 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
         os << (f.function.empty() ? " (build-id mismatch: not symbolized)"
                                   : " (build-id mismatch: name from another build)");
       os << "\n";
+      // Plugins' notes on this frame, under it (the cpython plugin's Python frames read as an
+      // interleaved stack this way).
+      if (plugins)
+        for (const PluginReport::Annotation &a : plugins->annotations)
+          if (a.tid == t.tid && a.frame == int(f.index))
+            os << "    [" << a.plugin << "] " << (a.variable.empty() ? "" : a.variable + ": ") << a.text << "\n";
       if (f.variablesRead) {
         bool any = false;
         for (const Variable &v : f.variables) {

@@ -144,9 +144,15 @@ void printPluginReportText(llvm::raw_ostream &os, const PluginReport &r,
     os << "  severity set to " << r.severity->severity << " by " << r.severity->plugin << ": "
        << r.severity->reason << "\n";
   for (const auto &[k, v] : r.attributes) os << "  attribute " << k << " = " << v << "\n";
-  for (const auto &a : r.annotations)
-    os << "  " << frameName(a.tid, a.frame) << (a.variable.empty() ? "" : " " + a.variable) << ": " << a.text
-       << " [" << a.plugin << "]\n";
+  // Notes on frames bt prints go under those frames (printBacktraceText); the rest here.
+  for (const auto &a : r.annotations) {
+    bool shown = false;
+    for (const ThreadBacktrace &t : threads)
+      for (const Frame &f : t.frames) shown |= t.tid == a.tid && int(f.index) == a.frame;
+    if (!shown)
+      os << "  " << frameName(a.tid, a.frame) << (a.variable.empty() ? "" : " " + a.variable) << ": " << a.text
+         << " [" << a.plugin << "]\n";
+  }
   for (const auto &e : r.errors)
     os << "  error: plugin " << e.plugin << ", " << e.function << ": " << e.kind << ": " << e.message << "\n";
 }

@@ -62,7 +62,8 @@ llvm::Expected<PluginReport> pluginReportFromJson(const llvm::json::Value &v);
 // Puts the pretty-printed texts and the highlights on the frames' variables.
 void applyPluginReport(const PluginReport &r, std::vector<ThreadBacktrace> &threads);
 
-// The "Plugins:" block of bt's text output.
+// The "Plugins:" block of bt's text output (annotations of frames in `threads` are printed under
+// those frames by printBacktraceText instead).
 void printPluginReportText(llvm::raw_ostream &os, const PluginReport &r,
                            const std::vector<ThreadBacktrace> &threads);
 

@@ -98,7 +98,18 @@ std::vector<std::string> baseTypeSpellings(const std::string &name) {
 ProgramIndex::ProgramIndex(Target &target, Symbolizer &symbols, std::shared_ptr<ValueSession> values)
     : target_(target), symbols_(symbols), values_(std::move(values)), reader_(target, symbols) {
   reader_.keepValues(values_);
+  // Opaque structs (a unit that only declares them) are completed from the name index.
+  values_->types().setCompleter([this](const TypeInfo &t) -> const TypeInfo * {
+    Expected<const TypeInfo *> def = type(t.name);
+    if (!def) {
+      consumeError(def.takeError());
+      return nullptr;
+    }
+    return *def;
+  });
 }
+
+ProgramIndex::~ProgramIndex() { values_->types().setCompleter(nullptr); }
 
 std::vector<const ModuleInfo *> ProgramIndex::modulesInOrder() const {
   std::vector<const ModuleInfo *> out;

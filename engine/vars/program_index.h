@@ -28,6 +28,9 @@ namespace bt {
 class ProgramIndex {
 public:
   ProgramIndex(Target &target, Symbolizer &symbols, std::shared_ptr<ValueSession> values);
+  ~ProgramIndex();
+  ProgramIndex(const ProgramIndex &) = delete;
+  ProgramIndex &operator=(const ProgramIndex &) = delete;
 
   // A variable with static storage. `name` may be qualified ("ns::g_queue", "Class::s_count",
   // "function::s_calls" for a function's static); `file` keeps only definitions in a compile unit

@@ -145,6 +145,7 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
       ti->kind = t.getTag() == dwarf::DW_TAG_union_type ? TypeInfo::Kind::Union
                  : t.getTag() == dwarf::DW_TAG_class_type ? TypeInfo::Kind::Class
                                                           : TypeInfo::Kind::Struct;
+      ti->declaration = bool(t.find(dwarf::DW_AT_declaration));
       for (const DWARFDie &a : templateArgs(t)) ti->templateArgs.push_back(build(a, moduleKey, depth + 1));
       for (const DWARFDie &m : t.children()) {
         bool base = m.getTag() == dwarf::DW_TAG_inheritance;
@@ -178,6 +179,16 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
       break;
   }
   return ti;
+}
+
+const TypeInfo *TypeTable::complete(const TypeInfo *t) {
+  if (!t || !t->declaration || !completer_) return t;
+  auto [it, fresh] = completed_.try_emplace(t, t);
+  if (fresh) {
+    const TypeInfo *def = completer_(*t);
+    if (def && !def->declaration) it->second = def;
+  }
+  return it->second;
 }
 
 const TypeInfo *TypeTable::pointerTo(const TypeInfo *target) {
@@ -396,6 +407,7 @@ Expected<Value> Value::deref() const {
   Expected<uint64_t> p = asUnsigned();
   if (!p) return p.takeError();
   const TypeInfo *target = t->target;
+  if (target && resolveType(target)->declaration) target = session_->types().complete(resolveType(target));
   if (*p == 0) return nullPointer(target ? target->size : 0);
   if (!target || resolveType(target)->kind == TypeInfo::Kind::Void || !target->size)
     return makeError(ErrorKind::Usage, "cannot dereference a {0}", type_->name);

@@ -13,6 +13,7 @@
 #include <llvm/Support/Error.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,9 @@ struct TypeInfo {
   // Value with the same code as bt; 0 for types made here (pointerTo, inner array dimensions).
   uint64_t moduleKey = 0, dieOffset = 0;
   bool fromDwarf() const { return dieOffset != 0; }
+  // Only declared here ("struct _frame;" in a unit that uses pointers to it): the definition is
+  // elsewhere, found by name (TypeTable::complete).
+  bool declaration = false;
   // A field by name, base classes as "<Base>" (nullptr if none).
   const Field *findField(const std::string &name) const;
 };
@@ -61,6 +65,13 @@ public:
   const TypeInfo *fromDie(const llvm::DWARFDie &type, uint64_t moduleKey);
   // "T *" for any T (memoized): what address-of and a cast to a pointer type make.
   const TypeInfo *pointerTo(const TypeInfo *target);
+  // The definition of a type only declared where it was used (an opaque struct), as gdb finds
+  // it: by name, through `completer` (the program's name index); `t` itself when none is known.
+  const TypeInfo *complete(const TypeInfo *t);
+  void setCompleter(std::function<const TypeInfo *(const TypeInfo &)> completer) {
+    completer_ = std::move(completer);
+    completed_.clear();
+  }
 
 private:
   const TypeInfo *build(const llvm::DWARFDie &type, uint64_t moduleKey, unsigned depth);
@@ -69,6 +80,8 @@ private:
   std::deque<TypeInfo> storage_;
   std::map<std::pair<uint64_t, uint64_t>, TypeInfo *> byDie_;
   std::map<const TypeInfo *, TypeInfo *> pointers_;
+  std::function<const TypeInfo *(const TypeInfo &)> completer_;
+  std::map<const TypeInfo *, const TypeInfo *> completed_;
 };
 
 // The error for unreadable target memory (a MemoryError saying whether `addr` is mapped).
