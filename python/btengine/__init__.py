@@ -132,12 +132,15 @@ def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
 def capture(pid: int, path: PathLike, *, variables: bool = True,
             all_threads: bool = True, max_stack_bytes: int = 512 * 1024,
             redact_env: bool = True, attributes: Optional[Dict[str, str]] = None,
-            debug_dirs: Sequence[PathLike] = ()) -> "CaptureResult":
+            debug_dirs: Sequence[PathLike] = (), writable_memory: bool = False,
+            max_memory_bytes: int = 0) -> "CaptureResult":
     """Take a snapshot of live process `pid` into the file `path` (what `bt snapshot` does):
     freeze it, read threads, stacks and variables, let it run on, write the file.
 
     `attributes` are stored in the snapshot (Process.attributes when it is opened);
-    `redact_env` replaces environment values by hashes. Open the result with btengine.open()::
+    `redact_env` replaces environment values by hashes; `writable_memory` also keeps the
+    process's heap and data (what plugins read), within `max_memory_bytes` (0: 64 MiB). Open the
+    result with btengine.open()::
 
         >>> r = btengine.capture(pid, "/tmp/x.btsnap", attributes={"build": "42"})  # doctest: +SKIP
         >>> btengine.open(r.path).attributes                                       # doctest: +SKIP
@@ -146,7 +149,8 @@ def capture(pid: int, path: PathLike, *, variables: bool = True,
     size, stopped = _engine().capture(int(pid), os.fspath(path), variables, all_threads,
                                     int(max_stack_bytes), redact_env,
                                     list((attributes or {}).items()),
-                                    [os.fspath(d) for d in debug_dirs])
+                                    [os.fspath(d) for d in debug_dirs], bool(writable_memory),
+                                    int(max_memory_bytes))
     return CaptureResult(os.fspath(path), size, stopped)
 
 
@@ -447,12 +451,16 @@ class Process:
         with self._lock:
             return self._live().read(address, size)
 
-    def report(self, json: bool = False, variables: bool = False) -> str:
+    def report(self, json: bool = False, variables: bool = False,
+               plugins: Optional[Dict[str, Any]] = None) -> str:
         """What bt prints for this target: `bt show FILE` for a snapshot, `bt CORE` for a core
         or minidump, `bt PID` for a live process; with `json` the btengine.backtrace/2 document
-        (docs/json-output.md), with `variables` every frame's parameters and locals."""
+        (docs/json-output.md), with `variables` every frame's parameters and locals, with
+        `plugins` (btengine.plugins.report()'s document) as bt prints it with those plugins."""
+        import json as json_module
+        doc = None if plugins is None else json_module.dumps(plugins)
         with self._lock:
-            return str(self._live().report(bool(json), bool(variables)))
+            return str(self._live().report(bool(json), bool(variables), doc))
 
     # The program: variables, types, symbols ------------------------------------------------
     def variable(self, name: str, file: Optional[PathLike] = None,

@@ -63,7 +63,7 @@ class Session:
         """pc, text, length, access, size, base, index, scale, displacement, segment, address,
         branch_target, description; None without a crashed thread or a decodable pc."""
     def thread(self, arg0: int) -> Thread: ...
-    def report(self, json: bool, vars: bool) -> str:
+    def report(self, json: bool, vars: bool, plugins: Optional[str] = ...) -> str:
         """What bt prints for this target (bt show for a snapshot)."""
     def variable(self, name: str, file: str = "", tid: int = 0) -> Variable: ...
     def type(self, arg0: str) -> Type: ...
@@ -206,5 +206,6 @@ class Type:
 def capture(pid: int, path: str, variables: bool = True, all_threads: bool = True,
             max_stack_bytes: int = 524288, redact_env: bool = True,
             attributes: Sequence[Tuple[str, str]] = ...,
-            debug_dirs: Sequence[str] = ...) -> Tuple[int, float]:
+            debug_dirs: Sequence[str] = ..., writable_memory: bool = ...,
+            max_memory_bytes: int = ...) -> Tuple[int, float]:
     """Snapshot live process `pid` into `path`: (size in bytes, milliseconds stopped)."""

@@ -51,11 +51,39 @@ def _finish(p: btengine.Process) -> int:
     return PARTIAL if p.partial else 0
 
 
+PLUGIN_MEMORY_BYTES = 256 << 20  # what bt keeps of a live process for plugins (cli/capture_options.h)
+
+
+def _is_pid(target: str) -> bool:
+    return target.isdigit() and not os.path.exists(target)
+
+
+def _snapshot_for_plugins(pid: str, tmp: str, debug_dirs: Sequence[str]) -> str:
+    """Plugins never run while a live process is stopped: they get a snapshot of it (taken,
+    then the process runs on) that keeps its writable memory, as bt gives them."""
+    source = os.path.join(tmp, f"{pid}.btsnap")
+    btengine.capture(int(pid), source, debug_dirs=debug_dirs, writable_memory=True,
+                     max_memory_bytes=PLUGIN_MEMORY_BYTES)
+    return source
+
+
 def _show(args: argparse.Namespace) -> int:
-    with _open(args) as p:
-        sys.stdout.write(p.report(json=args.json, variables=args.vars))
-        sys.stdout.flush()
-        return _finish(p)
+    from btengine import plugins
+    loaded, load_errors = ([], []) if args.no_plugins else plugins.load(args.plugin)
+    if not loaded and not load_errors:
+        with _open(args) as p:
+            sys.stdout.write(p.report(json=args.json, variables=args.vars))
+            sys.stdout.flush()
+            return _finish(p)
+    # As bt with plugins: run them on the capture (a live process snapshotted first).
+    with tempfile.TemporaryDirectory(prefix="btengine-show-") as tmp:
+        source = _snapshot_for_plugins(args.target, tmp, args.debug_dir) if _is_pid(args.target) else args.target
+        with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir,
+                           allow_mismatch=args.allow_mismatch) as p:
+            doc = plugins.report(p, loaded, args.plugin_timeout, load_errors)
+            sys.stdout.write(p.report(json=args.json, variables=args.vars, plugins=doc))
+            sys.stdout.flush()
+            return _finish(p)
 
 
 def _threads(args: argparse.Namespace) -> int:
@@ -110,12 +138,7 @@ def _classify(args: argparse.Namespace) -> int:
         row: Dict[str, object] = {"file": path}
         try:
             with tempfile.TemporaryDirectory(prefix="btengine-classify-") as tmp:
-                source = path
-                if path.isdigit() and not os.path.exists(path):
-                    # A live process: plugins never run while it is stopped, so they get a
-                    # snapshot of it (taken, then the process runs on), with its binaries here.
-                    source = os.path.join(tmp, f"{path}.btsnap")
-                    btengine.capture(int(path), source, debug_dirs=args.debug_dir)
+                source = _snapshot_for_plugins(path, tmp, args.debug_dir) if _is_pid(path) else path
                 with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir) as proc:
                     row.update(plugins.analyse(proc, loaded, args.timeout, load_errors))
         except (OSError, ValueError, LookupError) as e:
@@ -183,6 +206,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="also every frame's parameters and locals (as bt --vars)")
     s.add_argument("--json", action="store_true",
                    help="JSON, schema btengine.backtrace/2 (docs/json-output.md), as bt --json")
+    s.add_argument("--plugin", action="append", default=[], metavar="PATH",
+                   help="run this plugin (file or directory; repeatable) as bt --plugin does; "
+                        "configured plugins (BTENGINE_PLUGIN_PATH, ~/.config/btengine/plugins, "
+                        "entry points) run too")
+    s.add_argument("--no-plugins", action="store_true", help="run no plugin")
+    s.add_argument("--plugin-timeout", type=float, default=5.0, metavar="S",
+                   help="time limit of each plugin function (default 5 s)")
     s.set_defaults(run=_show)
     t.set_defaults(run=_threads)
     pr.add_argument("names", nargs="+", metavar="NAME", help="variable names")

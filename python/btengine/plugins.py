@@ -465,6 +465,20 @@ def printed_variables(proc: Process, plugins: Sequence[Plugin], timeout: float =
     return out, errors
 
 
+def report(proc: Process, plugins: Sequence[Plugin], timeout: float = DEFAULT_TIMEOUT,
+           load_errors: Sequence[PluginError] = ()) -> Dict[str, Any]:
+    """Everything the plugins say about `proc` as one "btengine.plugins/1" document (what bt
+    prints and stores in snapshots; docs/plugins.md): run()'s report plus the variables the
+    pretty-printers render."""
+    start = time.perf_counter()
+    result = run(proc, plugins, timeout, load_errors)
+    printed, print_errors = printed_variables(proc, plugins, timeout)
+    doc = {"schema": "btengine.plugins/1", **result.to_json(), "variables": printed}
+    doc["plugin_errors"] += [vars(e) for e in print_errors]
+    doc["plugin_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    return doc
+
+
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     """`python -m btengine.plugins FILE ...`: what bt runs when plugins are configured (bt never
     loads Python itself). Prints the report as JSON (docs/plugins.md, "In bt")."""
@@ -491,11 +505,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"btengine plugins: {args.file}: {e}", file=sys.stderr)
         return 1
     # Not closed: a plugin that timed out may still hold the process in its thread; os._exit ends it.
-    report = run(proc, loaded, args.timeout, load_errors)
-    printed, print_errors = printed_variables(proc, loaded, args.timeout)
-    doc = {"schema": "btengine.plugins/1", **report.to_json(), "variables": printed}
-    doc["plugin_errors"] += [vars(e) for e in print_errors]
-    doc["plugin_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    doc = report(proc, loaded, args.timeout, load_errors)
+    doc["plugin_ms"] = round((time.perf_counter() - start) * 1000, 3)  # loading included
     sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
     # A timed-out plugin may still run in a daemon thread: leave without waiting for it.
@@ -510,6 +521,6 @@ if __name__ == "__main__":
 
 
 __all__ = ["classifier", "on_thread", "on_frame", "on_variable", "pretty_printer", "load", "load_module",
-           "run", "analyse", "printed_variables", "Plugin", "Result", "Report", "PluginError", "Annotation",
+           "run", "analyse", "printed_variables", "report", "Plugin", "Result", "Report", "PluginError", "Annotation",
            "Highlight", "SeverityOverride", "SEVERITIES", "DEFAULT_TIMEOUT", "ENTRY_POINT_GROUP",
            "default_directories"]

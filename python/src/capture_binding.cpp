@@ -10,7 +10,8 @@ void bindCapture(py::module_ &m) {
   m.def("capture", [](int pid, const std::string &path, bool variables, bool allThreads,
                       uint64_t maxStackBytes, bool redactEnv,
                       const std::vector<std::pair<std::string, std::string>> &attributes,
-                      const std::vector<std::string> &debugDirs) {
+                      const std::vector<std::string> &debugDirs, bool writableMemory,
+                      uint64_t maxMemoryBytes) {
     py::gil_scoped_release release;
     auto target = openTarget(TargetRequest::forPid(pid));
     if (!target) fail(target.takeError());
@@ -20,6 +21,8 @@ void bindCapture(py::module_ &m) {
     co.maxStackBytes = maxStackBytes;
     co.redactEnvironment = redactEnv;
     co.attributes = attributes;
+    co.writableMemory = writableMemory;
+    if (maxMemoryBytes) co.maxMemoryBytes = maxMemoryBytes;
     PipelineOptions needs;
     needs.variables = variables;
     Symbolizer symbols(symbolizerOptionsFor(needs, debugDirs, /*useCache=*/true));
@@ -29,7 +32,8 @@ void bindCapture(py::module_ &m) {
   }, py::arg("pid"), py::arg("path"), py::arg("variables") = true, py::arg("all_threads") = true,
      py::arg("max_stack_bytes") = 512 * 1024, py::arg("redact_env") = true,
      py::arg("attributes") = std::vector<std::pair<std::string, std::string>>{},
-     py::arg("debug_dirs") = std::vector<std::string>{});
+     py::arg("debug_dirs") = std::vector<std::string>{}, py::arg("writable_memory") = false,
+     py::arg("max_memory_bytes") = 0);
 }
 
 }  // namespace bt::pyapi

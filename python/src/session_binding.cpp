@@ -2,9 +2,13 @@
 #include "binding_helpers.h"
 
 #include "snapshot/backtrace_printer.h"
+#include "snapshot/plugin_report.h"
 #include "snapshot/snapshot_target.h"
 
+#include <llvm/Support/JSON.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <optional>
 
 namespace bt::pyapi {
 
@@ -136,22 +140,33 @@ void bindSession(py::module_ &m) {
         checkOpen(s);
         return take(s->program().addressOf(name));
       })
-      .def("report", [](Session &s, bool json, bool vars) {
-        // Exactly what `bt FILE|PID [--json] [--vars]` (`bt show` for a snapshot) prints.
+      .def("report", [](Session &s, bool json, bool vars, std::optional<std::string> pluginsJson) {
+        // Exactly what `bt FILE|PID [--json] [--vars]` (`bt show` for a snapshot) prints; with
+        // `plugins` (a btengine.plugins/1 document) as bt prints it with those plugin results.
+        std::optional<PluginReport> plugins;
+        if (pluginsJson) {
+          llvm::Expected<llvm::json::Value> doc = llvm::json::parse(*pluginsJson);
+          if (!doc) throw py::value_error("plugins: " + llvm::toString(doc.takeError()));
+          llvm::Expected<PluginReport> r = pluginReportFromJson(*doc);
+          if (!r) throw py::value_error(llvm::toString(r.takeError()));
+          plugins = std::move(*r);
+        }
+        const PluginReport *p = plugins ? &*plugins : nullptr;
         std::string out;
         llvm::raw_string_ostream os(out);
         if (auto *snap = dynamic_cast<SnapshotTarget *>(&s.target())) {
-          printSnapshot(os, *snap, s.path(), json, vars, nullptr);
+          printSnapshot(os, *snap, s.path(), json, vars, nullptr, p);
         } else {
           std::vector<ThreadBacktrace> threads = s.backtraces();
+          if (p) applyPluginReport(*p, threads);
           if (!vars) dropVariables(threads);
           const AnalysisResult &analysis = s.analysis();
-          if (json) printBacktraceJson(os, s.target(), threads, {}, &analysis, &s.warnings());
-          else printBacktraceText(os, s.target(), threads, {}, &analysis);
+          if (json) printBacktraceJson(os, s.target(), threads, {}, &analysis, &s.warnings(), {}, p);
+          else printBacktraceText(os, s.target(), threads, {}, &analysis, p);
         }
         os.flush();
         return out;
-      }, py::arg("json"), py::arg("vars"))
+      }, py::arg("json"), py::arg("vars"), py::arg("plugins") = std::nullopt)
       .def("thread", [](std::shared_ptr<Session> s, int tid) {
         checkOpen(s);
         for (const ThreadInfo &t : s->target().threads())

@@ -89,6 +89,13 @@ def test_bt_plugin_on_a_core(cores, tmp_path):
     assert p["highlighted"] == [{"thread": crashed["tid"], "frame": middle["index"], "variable": "r",
                                  "why": "good: a rect in the middle"}]
     assert p["plugin_ms"] > 0
+    # The btengine command's show runs them the same way.
+    py = subprocess.run([os.sys.executable, "-m", "btengine", "show", core, "--exe", entry["path"],
+                         "--plugin", good, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert py.returncode == 0, py.stderr
+    py_plugins = json.loads(py.stdout)["plugins"]
+    assert {**py_plugins, "plugin_ms": 0} == {**p, "plugin_ms": 0, "plugins": py_plugins["plugins"]}
+    assert [x["name"] for x in py_plugins["plugins"]] == ["good"]
     # Without --vars no variable is printed, the plugins saw them all the same.
     assert "variables" not in middle or not middle["variables"]
     text = bt([core, "--exe", entry["path"], "--plugin", good, "--vars"], env)
@@ -96,7 +103,8 @@ def test_bt_plugin_on_a_core(cores, tmp_path):
     assert re.search(r"^Plugins: good \(\d+ ms\)$", text.stdout, re.M), text.stdout
     assert "  counter-at-default (unknown) plugin:good: g_counter was never changed" in text.stdout
     assert "  severity set to probably_not_exploitable by good: rects are harmless here" in text.stdout
-    assert re.search(r"thread \d+ #\d+ vc_middle: the middle frame \[good\]", text.stdout)
+    # The annotation is printed under its frame.
+    assert re.search(r"^#1 .* in vc_middle .*\n    \[good\] the middle frame$", text.stdout, re.M), text.stdout
     assert "  ! r in #1 vc_middle = {tl = {x = -1" in text.stdout, "the plugin's highlight, in the Analysis block"
     assert "      ! r = {tl = {x = -1" in text.stdout, "and on the variable"
 
