@@ -288,6 +288,11 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> Plugin:
     return plugin
 
 
+def clear_printers() -> None:
+    """Forgets every pretty-printer loaded so far: Value text is the built-ins' again."""
+    _printers.clear()
+
+
 def default_directories() -> List[Path]:
     """BTENGINE_PLUGIN_PATH's directories, then ~/.config/btengine/plugins."""
     dirs = [Path(d) for d in os.environ.get("BTENGINE_PLUGIN_PATH", "").split(os.pathsep) if d]
@@ -521,6 +526,6 @@ if __name__ == "__main__":
 
 
 __all__ = ["classifier", "on_thread", "on_frame", "on_variable", "pretty_printer", "load", "load_module",
-           "run", "analyse", "printed_variables", "report", "Plugin", "Result", "Report", "PluginError", "Annotation",
+           "run", "analyse", "printed_variables", "report", "clear_printers", "Plugin", "Result", "Report", "PluginError", "Annotation",
            "Highlight", "SeverityOverride", "SEVERITIES", "DEFAULT_TIMEOUT", "ENTRY_POINT_GROUP",
            "default_directories"]

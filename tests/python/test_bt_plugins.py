@@ -19,7 +19,7 @@ import pytest
 
 import btengine
 import e2e_util as u
-from btengine import _printers, plugins
+from btengine import plugins
 from pytest_util import entry_named, subprocess_env
 
 VARS_C = "vars_c.gcc-O0-dwarf5-pie-fp"
@@ -343,7 +343,7 @@ def test_pretty_printers_match_gdb_in_bt_snapshots_and_python(stl_program, tmp_p
     shown = bt(["show", snap, "--vars"], env).stdout
     assert "pair = std::tuple containing = {[1] = 2, [2] = \"two\"}" in shown
     # Python: Value text with the plugin's printers loaded, nested values included.
-    _printers.clear()
+    plugins.clear_printers()
     try:
         loaded, errors = plugins.load([printer], defaults=False)
         assert not errors
@@ -351,7 +351,7 @@ def test_pretty_printers_match_gdb_in_bt_snapshots_and_python(stl_program, tmp_p
             assert str(proc["g_stats"]) == expected[("main", "g_stats")]
             assert proc["g_stats"].format(printers=False).startswith("{hits = {<std::__atomic_base<int>>")
     finally:
-        _printers.clear()
+        plugins.clear_printers()
     with btengine.open(core, exe=exe) as proc:
         assert "_M_i" in str(proc["g_stats"])
 

@@ -200,8 +200,11 @@ def test_docs_examples_run(cores, tmp_path):
     assert blocks, "docs/plugins.md lost its examples"
     ns = {"core_path": str(cores(entry)), "exe_path": entry["path"], "tmp_dir": str(tmp_path),
           "__name__": "__docs__"}
-    for block in blocks:
-        exec(compile(block, str(DOC), "exec"), ns)
+    try:
+        for block in blocks:
+            exec(compile(block, str(DOC), "exec"), ns)
+    finally:
+        plugins.clear_printers()  # the page's printer must not reach other tests' Value text
 
 
 LOCKS_SOURCE = Path(__file__).resolve().parent / "data" / "lock_graph.c"
