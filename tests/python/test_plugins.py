@@ -255,6 +255,34 @@ def test_deadlock_plugin_finds_a_cycle_through_a_rwlock(lock_program, tmp_path):
         assert not any(k.kind == "deadlock" for k in proc.analysis.classifications)
 
 
+def test_deadlock_plugin_live_through_bt(lock_program, tmp_path):
+    """A two-thread mutex cycle in a live process: bt --plugin runs the plugin on its capture
+    (which keeps the lock words) after the process runs on, and bt snapshot stores the finding."""
+    p = subprocess.Popen([str(lock_program)], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, LOCK_MODE="pair"))
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        assert u.wait_all_sleeping(p.pid, timeout=5)
+        r = u.run_bt([p.pid, "--plugin", SHIPPED / "deadlock.py", "--json", "-q"])
+        assert r.returncode == 0, r.describe()
+        found = [c for c in json.loads(r.stdout)["plugins"]["classifications"] if c["kind"] == "deadlock"]
+        assert len(found) == 1, r.stdout
+        facts = {e["fact"]: e["value"] for e in found[0]["evidence"]}
+        a, b = sorted(int(k.split()[1]) for k in facts if k.startswith("thread "))
+        assert facts["cycle"] in (f"{a} -> {b} -> {a}", f"{b} -> {a} -> {b}")
+        assert re.fullmatch(rf"in ta, waits for mutex 0x[0-9a-f]+ held by {b}", facts[f"thread {a}"])
+        assert re.fullmatch(rf"in tb, waits for mutex 0x[0-9a-f]+ held by {a}", facts[f"thread {b}"])
+        assert u.wait_all_sleeping(p.pid, timeout=5), "the process runs on"
+        snap = tmp_path / "pair.btsnap"
+        assert u.run_bt(["snapshot", p.pid, "-o", snap, "-q", "--plugin", SHIPPED / "deadlock.py"]).returncode == 0
+    finally:
+        p.kill()
+        p.wait()
+    shown = u.run_bt(["show", snap, "--json"])
+    stored = json.loads(shown.stdout)["plugins"]["classifications"]
+    assert [c["kind"] for c in stored] == ["deadlock"]
+
+
 def test_deadlock_plugin_leaves_contention_alone(lock_program, tmp_path):
     core = lock_core(lock_program, "contention", tmp_path)
     report, _ = deadlock_findings(core, lock_program)
