@@ -97,6 +97,17 @@ uint64_t ModuleSymbols::objectAddress(StringRef name) const {
 }
 
 std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_t calleePc) {
+  return guardedTailCallSearch(firstTarget, calleePc, nullptr);
+}
+
+std::vector<uint64_t> ModuleSymbols::tailCallChainOut(uint64_t firstTarget,
+                                                      function_ref<bool(StringRef)> isCallee) {
+  return guardedTailCallSearch(firstTarget, std::nullopt, isCallee);
+}
+
+std::vector<uint64_t> ModuleSymbols::guardedTailCallSearch(uint64_t firstTarget,
+                                                           std::optional<uint64_t> calleePc,
+                                                           function_ref<bool(StringRef)> isExternalCallee) {
   if (dwarfBroken_) return {};
   // Rare (only where a call site's target is not the callee): a context of its own, freed on
   // return, keeps the DIEs it parses out of the batched symbolization's memory budget.
@@ -104,7 +115,7 @@ std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_
   if (!ctx) return {};
   std::vector<uint64_t> chain;
   std::string fault;
-  if (!runGuarded([&] { chain = searchTailCalls(*ctx, firstTarget, calleePc); }, &fault)) {
+  if (!runGuarded([&] { chain = searchTailCalls(*ctx, firstTarget, calleePc, isExternalCallee); }, &fault)) {
     (void)ctx.release();  // state unknown after a fault: abandon, do not destroy
     markDwarfBroken(fault);
     return {};
@@ -113,12 +124,19 @@ std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_
 }
 
 std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_t firstTarget,
-                                                     uint64_t calleePc) {
+                                                     std::optional<uint64_t> calleePc,
+                                                     function_ref<bool(StringRef)> isExternalCallee) {
   DWARFContext *ctx = &dctx;
   auto targetEntry = [&](const CallSite &cs) { return callSiteTarget(cs, *this); };
   auto functionAt = [&](uint64_t vaddr) { return subprogramAt(*ctx, vaddr); };
-  std::optional<uint64_t> calleeEntry = dieFunctionEntry(functionAt(calleePc));
-  if (!calleeEntry || firstTarget == *calleeEntry) return {};
+  // The callee is here (calleePc), or in another module, named by a declaration here.
+  std::optional<uint64_t> calleeEntry;
+  if (calleePc) {
+    calleeEntry = dieFunctionEntry(functionAt(*calleePc));
+    if (!calleeEntry || firstTarget == *calleeEntry) return {};
+  } else if (!isExternalCallee) {
+    return {};
+  }
   std::optional<uint64_t> first = firstTarget;
 
   // Depth-first search over tail-call sites from the called function to the callee.
@@ -133,10 +151,17 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
     for (const CallSite &cs : tails) {
       if (!cs.tail) continue;
       std::optional<uint64_t> t = targetEntry(cs);
-      if (!t) continue;
       path.push_back(cs.returnPc);
-      if (*t == *calleeEntry) paths.push_back(path);
-      else dfs(*t, depth + 1);
+      if (t && calleeEntry && *t == *calleeEntry) {
+        paths.push_back(path);
+      } else if (t) {
+        dfs(*t, depth + 1);
+      } else if (isExternalCallee) {
+        // A function declared here and defined in another module (a tail call through the PLT).
+        DWARFDie origin = callSiteOrigin(cs);
+        const char *name = origin ? origin.getName(DINameKind::LinkageName) : nullptr;
+        if (name && isExternalCallee(name)) paths.push_back(path);
+      }
       path.pop_back();
     }
     onPath.erase(entry);
@@ -288,7 +313,21 @@ std::vector<uint64_t> Symbolizer::tailCallChain(const Target &t, uint64_t callee
   // name in the callee's module, as gdb does with minimal symbols.
   if (!first && !caller.callTargetName.empty())
     if (uint64_t a = ms->symbolAddress(caller.callTargetName)) first = a + mod->loadBias;
-  if (!first || first == callee.functionEntry || t.moduleFor(first) != mod) return {};
+  if (!first || first == callee.functionEntry) return {};
+  const ModuleInfo *firstMod = t.moduleFor(first);
+  if (!firstMod) return {};
+  if (firstMod != mod) {
+    // The caller called a function of another module that tail-called into the callee's module
+    // (block() -> pause@plt): the chain is in the first module, ending at a declaration whose
+    // name is the callee's in its own module.
+    auto isCallee = [&](StringRef name) {
+      uint64_t a = ms->symbolAddress(name);
+      return a && a + mod->loadBias == callee.functionEntry;
+    };
+    std::vector<uint64_t> chain = forModule(*firstMod)->tailCallChainOut(first - firstMod->loadBias, isCallee);
+    for (uint64_t &pc : chain) pc += firstMod->loadBias;
+    return chain;
+  }
   std::vector<uint64_t> chain =
       ms->tailCallChain(first - mod->loadBias, calleeLookup - mod->loadBias);
   for (uint64_t &pc : chain) pc += mod->loadBias;

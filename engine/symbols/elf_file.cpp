@@ -2,6 +2,7 @@
 
 #include "target/elf_notes.h"
 
+#include <cstring>
 #include <llvm/ADT/StringExtras.h>
 
 #include "support/error.h"
@@ -105,7 +106,8 @@ bool ElfFile::hasDwarf() const {
 
 void ElfFile::loadSymbols() const {
   symbolsLoaded_ = true;
-  auto add = [&](const ELFSymbolRef &sym) {
+  const ElfSection *versym = section(".gnu.version");
+  auto add = [&](const ELFSymbolRef &sym, bool dynamic) {
     Expected<SymbolRef::Type> type = sym.getType();
     if (!type || (*type != SymbolRef::ST_Function && *type != SymbolRef::ST_Data)) {
       if (!type) consumeError(type.takeError());
@@ -119,13 +121,25 @@ void ElfFile::loadSymbols() const {
       if (!name) consumeError(name.takeError());
       return;
     }
-    (isFunction ? symbols_ : objects_)
-        .push_back({*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL});
+    bool hidden = false;
+    if (size_t at = name->find('@'); at != StringRef::npos) {
+      hidden = name->substr(at, 2) != "@@";  // .symtab spells versions into the name
+    } else if (dynamic && versym && versym->present) {
+      uint64_t index = sym.getRawDataRefImpl().d.b;  // the symbol's index in .dynsym
+      if ((index + 1) * 2 <= versym->data.size()) {
+        uint16_t v;
+        memcpy(&v, versym->data.data() + index * 2, 2);
+        hidden = v & 0x8000;  // VERSYM_HIDDEN
+      }
+    }
+    ElfSymbol s{*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL};
+    s.hiddenVersion = hidden;
+    (isFunction ? symbols_ : objects_).push_back(std::move(s));
   };
   if (!symtabBad_)
-    for (const ELFSymbolRef &sym : obj_->symbols()) add(sym);
+    for (const ELFSymbolRef &sym : obj_->symbols()) add(sym, false);
   if (!dynsymBad_)
-    for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym);
+    for (const ELFSymbolRef &sym : obj_->getDynamicSymbolIterators()) add(sym, true);
   // Aliases share an address; all are kept (addressOf needs them) and the preferred one (sized,
   // global) sorts first among them, which is the one symbolFor reports.
   auto order = [](const ElfSymbol &a, const ElfSymbol &b) {
@@ -165,10 +179,17 @@ const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
 
 uint64_t ElfFile::addressOf(llvm::StringRef name) const {
   if (!symbolsLoaded_) loadSymbols();
-  // Rare (tail-call reconstruction only): a linear scan keeps memory flat.
-  for (const ElfSymbol &s : symbols_)
-    if (s.name == name) return s.address;
-  return 0;
+  // Rare (tail-call reconstruction only): a linear scan keeps memory flat. The default version
+  // of a versioned name ("name@@VER", or unhidden in .dynsym) is what a program binds to, e.g.
+  // pthread_cond_timedwait@@GLIBC_2.3.2, not the GLIBC_2.2.5 compatibility function.
+  uint64_t compat = 0;
+  for (const ElfSymbol &s : symbols_) {
+    llvm::StringRef n = s.name;
+    if (!n.starts_with(name) || (n.size() > name.size() && n[name.size()] != '@')) continue;
+    if (!s.hiddenVersion) return s.address;
+    if (!compat) compat = s.address;
+  }
+  return compat;
 }
 
 uint64_t ElfFile::objectAddress(llvm::StringRef name) const {

@@ -29,6 +29,9 @@ struct ElfSymbol {
   uint64_t size = 0;
   std::string name;  // raw (mangled) name
   bool global = false;
+  // A compatibility version (hidden in .gnu.version, or "name@VER" rather than "name@@VER"):
+  // not what a program linked today binds to.
+  bool hiddenVersion = false;
 };
 
 class ElfFile {

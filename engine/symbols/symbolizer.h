@@ -109,6 +109,10 @@ public:
   // innermost first; empty when there is none or the chain is ambiguous. Link-time addresses
   // of this module.
   std::vector<uint64_t> tailCallChain(uint64_t firstTarget, uint64_t calleePc);
+  // The same when the callee is in another module: the chain ends at a tail call to a function
+  // this module only declares (through its PLT), whose name `isCallee` accepts.
+  std::vector<uint64_t> tailCallChainOut(uint64_t firstTarget,
+                                         llvm::function_ref<bool(llvm::StringRef)> isCallee);
   // The call site whose call returns to `returnAddress` (link-time), if the DWARF has it.
   std::optional<CallSiteInfo> callSite(uint64_t returnAddress);
   // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
@@ -149,7 +153,10 @@ private:
   void markDwarfBroken(const std::string &fault);
   std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress);
   std::vector<uint64_t> searchTailCalls(llvm::DWARFContext &ctx, uint64_t firstTarget,
-                                        uint64_t calleePc);
+                                        std::optional<uint64_t> calleePc,
+                                        llvm::function_ref<bool(llvm::StringRef)> isExternalCallee);
+  std::vector<uint64_t> guardedTailCallSearch(uint64_t firstTarget, std::optional<uint64_t> calleePc,
+                                              llvm::function_ref<bool(llvm::StringRef)> isExternalCallee);
 
   std::unique_ptr<ElfFile> binary_, debug_;
   SymbolizerOptions opts_;
