@@ -65,12 +65,26 @@ DWARFDie callSiteOrigin(const CallSite &cs) {
   return origin;
 }
 
+// The symbol name a declared call target is looked up by, as gdb does: its linkage name; else,
+// in C, its name. A C++ unit's declaration without a linkage name (an extern "C" function such
+// as pause) gets a physname with parameters from gdb ("pause()") that no symbol has, so gdb
+// cannot follow such a call — and bt does not either, to show the frames gdb shows.
+const char *declaredTargetName(const DWARFDie &origin) {
+  for (dwarf::Attribute a : {dwarf::DW_AT_linkage_name, dwarf::DW_AT_MIPS_linkage_name})
+    if (auto v = origin.find(a))
+      if (auto s = v->getAsCString()) return *s;
+  DWARFDie unit = origin.getDwarfUnit()->getUnitDIE(false);
+  if (auto lang = dwarf::toUnsigned(unit.find(dwarf::DW_AT_language)))
+    if (dwarf::isCPlusPlus(dwarf::SourceLanguage(*lang))) return nullptr;
+  return origin.getShortName();
+}
+
 std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms) {
   DWARFDie origin = callSiteOrigin(cs);
   if (!origin) return std::nullopt;
   if (auto e = dieFunctionEntry(origin)) return e;
   // A declaration or abstract instance: find the out-of-line copy through the symbol table.
-  if (const char *name = origin.getName(DINameKind::LinkageName))
+  if (const char *name = declaredTargetName(origin))
     if (uint64_t a = syms.symbolAddress(name)) return a;
   return std::nullopt;
 }
@@ -159,7 +173,7 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
       } else if (isExternalCallee) {
         // A function declared here and defined in another module (a tail call through the PLT).
         DWARFDie origin = callSiteOrigin(cs);
-        const char *name = origin ? origin.getName(DINameKind::LinkageName) : nullptr;
+        const char *name = origin ? declaredTargetName(origin) : nullptr;
         if (name && isExternalCallee(name)) paths.push_back(path);
       }
       path.pop_back();
