@@ -259,6 +259,8 @@ std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbo
       if (lang && (*lang == dwarf::DW_LANG_C_plus_plus || *lang == dwarf::DW_LANG_C_plus_plus_03 ||
                    *lang == dwarf::DW_LANG_C_plus_plus_11 || *lang == dwarf::DW_LANG_C_plus_plus_14))
         name = cxxSymbolName(sub);
+      else if (const char *n = sub.getShortName())
+        name = n;  // gdb prefers the function's own name to an alias (___pthread_cond_clockwait64)
     });
   functionNames_[key] = name;
   return name;
@@ -275,17 +277,18 @@ std::optional<FrameVariables::SymbolHit> FrameVariables::symbolAt(uint64_t addr,
     bool isFunction = function;
     if (!s && !function) {
       // A data pointer into code: only a sized function symbol really contains it (gdb prints
-      // nothing for, e.g., string literals in .rodata after the last sized symbol).
+      // nothing for, e.g., string literals in .rodata after the last sized symbol), or an
+      // unsized one it points at exactly (__restore_rt).
       s = f->symbolFor(v);
-      if (s && s->size == 0) s = nullptr;
+      if (s && s->size == 0 && s->address != v) s = nullptr;
       isFunction = s != nullptr;
     }
     if (!s) continue;
     if (s->size && v >= s->address + s->size) continue;
     // gdb names functions by their full C++ name here ("f(int)"), data by the plain name.
-    std::string name = function ? dwarfFunctionName(*mod, *ms, s->address) : std::string();
+    std::string name = isFunction ? dwarfFunctionName(*mod, *ms, s->address) : std::string();
     if (name.empty())
-      name = function && StringRef(s->name).starts_with("_Z")
+      name = isFunction && StringRef(s->name).starts_with("_Z")
                  ? gnuClosureNames(llvm::demangle(s->name))
                  : displayFunctionName(s->name);
     return SymbolHit{name, s->address + mod->loadBias, s->size, v - s->address, mod->path, isFunction};
@@ -395,6 +398,11 @@ public:
     std::optional<uint64_t> v = entryOfReg_(*reg);
     if (!v) return {};
     DWARFDie type = typeOfVar(param);
+    // gdb shows a reference's entry value only from the call site's DW_AT_call_data_value (the
+    // data referred to at entry), which bt does not read: none, as gdb without it.
+    if (DWARFDie t = stripTypedefs(type); t && (t.getTag() == dwarf::DW_TAG_reference_type ||
+                                                 t.getTag() == dwarf::DW_TAG_rvalue_reference_type))
+      return {};
     uint64_t size = typeSize(type);
     if (size == 0 || size > 8) return {};
     std::string bytes(reinterpret_cast<const char *>(&*v), size);

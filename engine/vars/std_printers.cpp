@@ -748,6 +748,21 @@ std::optional<std::string> stdVariant(const DWARFDie &t, StringRef bytes, ValueF
   return name + " [index " + std::to_string(i) + "] = {" + f.format(alts[i], bytes.substr(0, size), std::nullopt) + "}";
 }
 
+// std::pair<A, B>: "{first = 1, second = 2}", as gdb's StdPairPrinter (children only: the empty
+// __pair_base the raw struct shows is left out).
+std::optional<std::string> stdPair(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  auto first = memberPath(t, {"first"}), second = memberPath(t, {"second"});
+  if (!first || !second) return std::nullopt;
+  std::string out = "{";
+  for (auto [name, m] : {std::pair{"first", first}, std::pair{"second", second}}) {
+    uint64_t size = sizeOf(m->type);
+    if (m->off + size > bytes.size()) return std::nullopt;
+    out += std::string(out.size() > 1 ? ", " : "") + name + " = " +
+           f.format(m->type, bytes.substr(m->off, size), std::nullopt);
+  }
+  return out + "}";
+}
+
 std::optional<std::string> stdStringView(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
   uint64_t p, len;
   if (sizeOf(templateArg(t, 0)) != 1 || !memberU64(t, bytes, "_M_str", p) || !memberU64(t, bytes, "_M_len", len))
@@ -781,6 +796,7 @@ std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef
   if (is("std::optional<")) return stdOptional(type, bytes, f);
   if (is("std::variant<")) return stdVariant(type, bytes, f);
   if (is("std::basic_string_view<")) return stdStringView(type, bytes, f);
+  if (is("std::pair<")) return stdPair(type, bytes, f);
   if (is("std::__")) return formatLibcxxValue(type, bytes, f, q);
   return std::nullopt;
 }

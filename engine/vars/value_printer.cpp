@@ -93,11 +93,14 @@ static size_t incompleteUtf8Tail(const std::vector<uint8_t> &s) {
   return 0;
 }
 
-std::string printString(const std::vector<uint8_t> &s, bool truncated, const PrintLimits &lim) {
-  // gdb ends a string whose last character is cut short with ", <incomplete sequence \314>".
-  if (size_t k = truncated ? 0 : incompleteUtf8Tail(s)) {
+std::string printString(const std::vector<uint8_t> &s, bool truncated, const PrintLimits &lim,
+                        bool tailChecked = false) {
+  // gdb ends a string whose last character is cut short with ", <incomplete sequence \314>";
+  // only the end of the string can be cut short: what comes before it is printed as bytes
+  // ("\315\315", <incomplete sequence \315>).
+  if (size_t k = truncated || tailChecked ? 0 : incompleteUtf8Tail(s)) {
     std::vector<uint8_t> head(s.begin(), s.end() - k);
-    std::string out = head.empty() ? std::string() : printString(head, false, lim) + ", ";
+    std::string out = head.empty() ? std::string() : printString(head, false, lim, true) + ", ";
     out += "<incomplete sequence ";
     for (size_t i = s.size() - k; i < s.size(); ++i) escapeChar(out, s[i], '"');
     return out + ">";
@@ -204,6 +207,10 @@ public:
     return out;
   }
   std::string string(const std::vector<uint8_t> &chars, bool truncated) override {
+    // A counted string (gdb's lazy string) whose last character is a NUL prints without it,
+    // as gdb's printstr drops one: std::string("abc\0", 4) is "abc".
+    if (!truncated && !chars.empty() && chars.back() == 0)
+      return printString(std::vector<uint8_t>(chars.begin(), chars.end() - 1), false, ctx.limits);
     return printString(chars, truncated, ctx.limits);
   }
   const PrintLimits &limits() const override { return ctx.limits; }
@@ -257,6 +264,9 @@ public:
           out = "(" + typeName(t) + ") " + hexU64(v);
           if (!(v & 1) && ctx.symbolize)
             if (std::string sym = ctx.symbolize(v, true); !sym.empty()) out += " " + sym;
+          // The second word adjusts `this` (a member of a non-first base class), as gdb says.
+          if (size >= 16)
+            if (int64_t adj = int64_t(load(p + 8, 8))) out += ", this adjustment " + std::to_string(adj);
         } else {
           out = hexU64(v);
         }
@@ -566,26 +576,46 @@ private:
     if (lastLevel && isCharType(elem) && !ctx.limits.hex) {  // print /x: {0x67, ...}
       uint64_t n = std::min<uint64_t>(count, have);
       std::vector<uint8_t> s(bytes.begin(), bytes.begin() + n);
-      bool truncated = false;
-      if (s.size() > ctx.limits.elements) {
-        s.resize(ctx.limits.elements);
-        truncated = true;
-      } else if (!s.empty() && s.back() == 0) {
-        s.pop_back();  // gdb drops one trailing NUL (print null-stop off)
+      if (!s.empty() && s.back() == 0) s.pop_back();  // gdb drops one trailing NUL (null-stop off)
+      // gdb's limit counts characters, but a run of one character, once started, is taken
+      // whole: char buf[1024] = "abc" is "abc", '\000' <repeats 1020 times>.
+      size_t i = 0;
+      while (i < s.size() && i < ctx.limits.elements) {
+        size_t j = i + 1;
+        while (j < s.size() && s[j] == s[i]) ++j;
+        if (j - i == 1) j = i + std::max<size_t>(1, utf8Printable(s, i));
+        i = std::min(j, s.size());
       }
+      bool truncated = i < s.size();
+      s.resize(i);
       return printString(s, truncated, ctx.limits);
     }
     if (depth >= ctx.limits.maxDepth) return "{...}";
     uint64_t n = std::min<uint64_t>(count, have);
-    std::vector<std::string> elems;
-    for (uint64_t i = 0; i < n && i < ctx.limits.elements && !budgetExceeded(); ++i) {
+    // As gdb's value_print_array_elements: elements with the same bytes in a row beyond the
+    // repeat threshold print once with "<repeats N times>" and count as threshold elements
+    // toward the limit, so {1, 0 <repeats 1024 times>} fits in 200.
+    std::string out;
+    uint64_t i = 0, things = 0;
+    while (i < n && things < ctx.limits.elements && !budgetExceeded()) {
       StringRef eb = bytes.substr(i * esize, esize);
+      uint64_t j = i + 1;
+      while (j < n && bytes.substr(j * esize, esize) == eb) ++j;
       std::optional<uint64_t> ea;
       if (addr) ea = *addr + i * esize;
-      elems.push_back(lastLevel ? value(elem, eb, ea, depth + 1)
-                                : arrayDims(elem, d, level + 1, eb, ea, depth + 1));
+      if (!out.empty()) out += ", ";
+      out += lastLevel ? value(elem, eb, ea, depth + 1) : arrayDims(elem, d, level + 1, eb, ea, depth + 1);
+      if (j - i > ctx.limits.repeatThreshold) {
+        out += " <repeats " + std::to_string(j - i) + " times>";
+        things += ctx.limits.repeatThreshold;
+        i = j;
+      } else {
+        ++things;
+        ++i;
+      }
     }
-    return "{" + elements(elems, n > elems.size() || count > n) + "}";
+    if (i < n || count > n) out += "...";
+    return "{" + out + "}";
   }
 };
 

@@ -1,0 +1,51 @@
+"""Printing rules compared with gdb on a program built at test time
+(tests/fixtures/fidelity/printing.cpp, g++ -O0 -g): every local of the crashing function, as
+`bt --vars` prints it, equals gdb's `info locals` (gdb's libstdc++ printers on, as by default):
+the element limit counting a repeat block as gdb does ({1, 0 <repeats 1024 times>}), invalid UTF-8
+lead bytes, a counted string ending in NUL, std::pair, ", this adjustment 8", untyped pointers to
+code named as gdb names them."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import e2e_util as u
+
+SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "printing.cpp"
+
+
+def test_locals_print_as_gdb(bt_bin, tmp_path):
+    exe, core = u.build_and_crash(["g++", "-g", "-O0"], SOURCE, tmp_path, "printing")
+    run = u.run_bt(["--json", "--vars", str(core), "--exe", str(exe)])
+    assert run.returncode == 0, run.describe()
+    crashed = next(t for t in json.loads(run.stdout)["threads"] if t["crashed"])
+    frame = next(f for f in crashed["frames"] if f["function"] == "show")
+    bt = {v["name"]: v["value"] for v in frame["variables"]}
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-ex", "set width 0", "-ex", "frame function show",
+                          "-ex", "info locals", str(exe), str(core)],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV)
+    want = dict(re.findall(r"^(\w+) = (.*)$", gdb.stdout, re.M))
+    for name in ("big", "cd", "text", "nul", "pr", "pm", "code", "clockwait", "restorer"):
+        assert bt.get(name) == want.get(name), (name, gdb.stdout[-2000:])
+    assert bt["big"] == "{1, 0 <repeats 1024 times>}"
+    assert bt["text"] == '"abc", \'\\000\' <repeats 296 times>'
+    assert bt["pm"].endswith(", this adjustment 8")
+
+
+def test_reference_parameters_have_no_entry_value_without_call_data_value(bt_bin, tmp_path, paused_process):
+    src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "entry_refs.cpp"
+    exe = tmp_path / "entry_refs"
+    subprocess.run(["g++", "-g", "-O2", str(src), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt([str(p.pid)] + ["--vars"])
+    assert run.returncode == 0, run.describe()
+    line = next(x for x in run.stdout.splitlines() if " in by_ref2 (" in x)
+    bt_args = line.split(" in by_ref2 (", 1)[1].rsplit(") at ", 1)[0]
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0", "-ex", "set print frame-arguments all", "-ex", "bt"],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
+    gdb_line = next(x for x in gdb.splitlines() if " in by_ref2 (" in x)
+    gdb_args = gdb_line.split(" in by_ref2 (", 1)[1].rsplit(") at ", 1)[0]
+    assert bt_args == gdb_args
+    assert re.fullmatch(r"r=@0x[0-9a-f]+: \{a = 1, b = 2\}, n=n@entry=3", bt_args), bt_args
