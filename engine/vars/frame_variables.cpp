@@ -376,13 +376,37 @@ public:
         }
         size = kMaxValueBytes;
       }
-      if (!assemble(r, size, bytes, address, v)) return v;
+      if (!assemble(r, size, bytes, address, v)) {
+        if (r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::ImplicitPointer)
+          v.value += syntheticPointee(type, r.pieces[0], die);
+        return v;
+      }
     }
     v.address = address;
     v.value = formatValue(type, bytes, address, print_);
     if (values_) v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, bias_),
                                                     bytes, address);
     return v;
+  }
+
+  // DW_OP_implicit_pointer: a reference to a variable that lives only in registers or as a
+  // constant (a by-reference argument of an inlined call). gdb prints what it refers to:
+  // "<synthetic pointer>: {a = 1, b = 2}". Bounded: the target may be implicit in turn.
+  std::string syntheticPointee(const DWARFDie &type, const ExprPiece &piece, const DWARFDie &die) {
+    DWARFDie t = stripTypedefs(type);
+    if (!t || (t.getTag() != dwarf::DW_TAG_reference_type &&
+               t.getTag() != dwarf::DW_TAG_rvalue_reference_type) ||
+        piece.pointerOffset != 0 || implicitDepth_ >= 4 || !die.getDwarfUnit())
+      return {};
+    DWARFDie target = die.getDwarfUnit()->getContext().getDIEForOffset(piece.dieOffset);
+    if (!target || (target.getTag() != dwarf::DW_TAG_variable &&
+                    target.getTag() != dwarf::DW_TAG_formal_parameter))
+      return {};
+    ++implicitDepth_;
+    Variable pointee = read(target, "local");
+    --implicitDepth_;
+    if (pointee.error || pointee.optimizedOut) return {};
+    return ": " + pointee.value;
   }
 
   // gdb's x@entry: the parameter's location at the scope's entry, if a single register,
@@ -464,6 +488,7 @@ private:
   PrintContext print_;
   std::shared_ptr<ValueSession> values_;
   std::function<std::optional<uint64_t>(int)> entryOfReg_;
+  unsigned implicitDepth_ = 0;
 };
 
 }  // namespace

@@ -34,18 +34,23 @@ def test_locals_print_as_gdb(bt_bin, tmp_path):
     assert bt["pm"].endswith(", this adjustment 8")
 
 
-def test_reference_parameters_have_no_entry_value_without_call_data_value(bt_bin, tmp_path, paused_process):
+def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paused_process):
+    """A reference parameter without DW_AT_call_data_value has no @entry; a reference that is a
+    DW_OP_implicit_pointer prints what it refers to; each frame's arguments equal gdb's."""
     src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "entry_refs.cpp"
     exe = tmp_path / "entry_refs"
-    subprocess.run(["g++", "-g", "-O2", str(src), "-o", str(exe)], check=True)
+    subprocess.run(["g++", "-g", "-O2", "-pthread", str(src), "-o", str(exe)], check=True)
     p = paused_process(exe)
-    run = u.run_bt([str(p.pid)] + ["--vars"])
+    run = u.run_bt([str(p.pid), "--vars"])
     assert run.returncode == 0, run.describe()
-    line = next(x for x in run.stdout.splitlines() if " in by_ref2 (" in x)
-    bt_args = line.split(" in by_ref2 (", 1)[1].rsplit(") at ", 1)[0]
-    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0", "-ex", "set print frame-arguments all", "-ex", "bt"],
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+                          "-ex", "set print frame-arguments all", "-ex", "thread apply all bt"],
                          capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
-    gdb_line = next(x for x in gdb.splitlines() if " in by_ref2 (" in x)
-    gdb_args = gdb_line.split(" in by_ref2 (", 1)[1].rsplit(") at ", 1)[0]
-    assert bt_args == gdb_args
-    assert re.fullmatch(r"r=@0x[0-9a-f]+: \{a = 1, b = 2\}, n=n@entry=3", bt_args), bt_args
+
+    def args(text, function):
+        line = next(x for x in text.splitlines() if f" {function} (" in x)
+        return line.split(f" {function} (", 1)[1].rsplit(") at ", 1)[0]
+    for function, pattern in (("by_ref2", r"r=@0x[0-9a-f]+: \{a = 1, b = 2\}, n=n@entry=3"),
+                              ("implicit", r"s=<synthetic pointer>: \{a = 1, b = 2\}")):
+        assert args(run.stdout, function) == args(gdb, function), function
+        assert re.fullmatch(pattern, args(run.stdout, function)), run.stdout
