@@ -187,13 +187,14 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
   return std::vector<uint64_t>(paths.front().rbegin(), paths.front().rend());
 }
 
-std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint64_t returnAddress) {
+std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint64_t returnAddress,
+                                                        bool tail) {
   DWARFDie fn = subprogramAt(ctx, returnAddress - 1);
   if (!fn) return std::nullopt;
   std::vector<CallSite> sites;
   collectCallSites(fn, sites);
   for (const CallSite &cs : sites) {
-    if (cs.returnPc != returnAddress || cs.tail) continue;
+    if (cs.returnPc != returnAddress || cs.tail != tail) continue;
     CallSiteInfo info;
     info.target = callSiteTarget(cs, *this).value_or(0);
     for (const DWARFDie &p : cs.die.children()) {
@@ -305,6 +306,22 @@ bool ModuleSymbols::withLookupDwarf(llvm::function_ref<void(DWARFContext &)> fn)
     return false;
   }
   return true;
+}
+
+std::optional<CallSiteInfo> ModuleSymbols::tailCallSite(uint64_t returnAddress) {
+  if (auto cached = tailSites_.find(returnAddress); cached != tailSites_.end()) return cached->second;
+  std::optional<CallSiteInfo> info;
+  if (!dwarfBroken_)
+    if (std::unique_ptr<DWARFContext> ctx = scratchContext()) {
+      std::string fault;
+      if (!runGuarded([&] { info = findCallSite(*ctx, returnAddress, /*tail=*/true); }, &fault)) {
+        (void)ctx.release();  // state unknown after a fault: abandon, do not destroy
+        markDwarfBroken(fault);
+        info.reset();
+      }
+    }
+  tailSites_.emplace(returnAddress, info);
+  return info;
 }
 
 std::optional<CallSiteInfo> ModuleSymbols::callSite(uint64_t returnAddress) {

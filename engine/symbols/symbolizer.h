@@ -115,6 +115,9 @@ public:
                                          llvm::function_ref<bool(llvm::StringRef)> isCallee);
   // The call site whose call returns to `returnAddress` (link-time), if the DWARF has it.
   std::optional<CallSiteInfo> callSite(uint64_t returnAddress);
+  // The same for a tail call (a jump) whose next instruction is at `returnAddress`: the site a
+  // reconstructed tail-call frame stands at.
+  std::optional<CallSiteInfo> tailCallSite(uint64_t returnAddress);
   // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
   // has no usable DWARF or the parser faulted); for one-off lookups outside symbolization.
   bool withDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
@@ -151,7 +154,8 @@ private:
   std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);
   void markDwarfBroken(const std::string &fault);
-  std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress);
+  std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress,
+                                           bool tail = false);
   std::vector<uint64_t> searchTailCalls(llvm::DWARFContext &ctx, uint64_t firstTarget,
                                         std::optional<uint64_t> calleePc,
                                         llvm::function_ref<bool(llvm::StringRef)> isExternalCallee);
@@ -167,6 +171,7 @@ private:
   std::unique_ptr<llvm::DWARFContext> lookup_;  // withLookupDwarf's
   std::vector<std::string> warnings_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
+  std::map<uint64_t, std::optional<CallSiteInfo>> tailSites_;
 };
 
 class Symbolizer {

@@ -168,36 +168,70 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   if (caller.how != FrameHow::Cfi || callee.signalTrampoline) return std::nullopt;
   const ModuleInfo *mod = target_.moduleFor(caller.pc - 1);
   if (!mod) return std::nullopt;
-  std::optional<CallSiteInfo> cs = symbols_.forModule(*mod)->callSite(caller.pc - mod->loadBias);
-  // gdb's rule: the call site must call the function the frame is in (not a tail-caller).
-  if (!cs || !cs->target || cs->target + mod->loadBias != calleeEntry) return std::nullopt;
-  for (const auto &[loc, value] : cs->parameters) {
-    if (singleRegister(loc) != reg) continue;
-    FrameEnv fe{&target_, &caller, mod->loadBias, caller.pc - 1 - mod->loadBias, nullptr};
-    ExprEnv env = makeEnv(fe);
-    if (!cs->callerFrameBase.empty()) {
-      ExprResult fb = evaluateDwarfExpr(cs->callerFrameBase, env);
-      if (auto v = fb.scalar()) env.frameBase = *v;
+  ModuleSymbols *ms = symbols_.forModule(*mod);
+  std::optional<CallSiteInfo> cs = ms->callSite(caller.pc - mod->loadBias);
+  if (!cs || !cs->target) return std::nullopt;
+  // The caller's own entry (from its symbol), for a call value that uses the caller's entry
+  // values (a parameter passed on, modified): resolved one frame further up.
+  uint64_t callerEntry = 0;
+  for (const ElfFile *f : {ms->binary(), ms->debugFile()})
+    if (f && !callerEntry)
+      if (const ElfSymbol *sym = f->symbolFor(caller.pc - 1 - mod->loadBias))
+        callerEntry = sym->address + mod->loadBias;
+  using EntryOf = std::function<std::optional<uint64_t>(int)>;
+  EntryOf callerEntryOf = [&](int r) -> std::optional<uint64_t> {
+    if (!callerEntry) return std::nullopt;
+    return entryRegisterValue(thread, index + 1, r, callerEntry, depth + 1);
+  };
+  // What `site` (at link-time `at`) passed in `r`, its expression evaluated in `regs`.
+  auto passed = [&](const CallSiteInfo &site, uint64_t at, const PhysicalFrame &regs, bool frameBase,
+                    int r, const EntryOf &entryOf) -> std::optional<uint64_t> {
+    for (const auto &[loc, value] : site.parameters) {
+      if (singleRegister(loc) != r) continue;
+      FrameEnv fe{&target_, &regs, mod->loadBias, at, nullptr};
+      ExprEnv env = makeEnv(fe);
+      if (frameBase && !site.callerFrameBase.empty()) {
+        ExprResult fb = evaluateDwarfExpr(site.callerFrameBase, env);
+        if (auto v = fb.scalar()) env.frameBase = *v;
+      }
+      env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
+        auto rr = singleRegister(sub);
+        if (!rr) return std::nullopt;
+        return entryOf(*rr);
+      };
+      ExprResult res = evaluateDwarfExpr(value, env);
+      if (res.ok && res.pieces.size() == 1 && res.pieces[0].kind == ExprPiece::Register)
+        return regs.regs.get(res.pieces[0].reg);
+      return res.scalar();
     }
-    // A call value may itself use the caller's entry values (a parameter passed on,
-    // modified): resolve them one frame further up. The caller's entry from its symbol.
-    uint64_t callerEntry = 0;
-    ModuleSymbols *cms = symbols_.forModule(*mod);
-    for (const ElfFile *f : {cms->binary(), cms->debugFile()})
-      if (f && !callerEntry)
-        if (const ElfSymbol *sym = f->symbolFor(caller.pc - 1 - mod->loadBias))
-          callerEntry = sym->address + mod->loadBias;
-    env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
-      auto r = singleRegister(sub);
-      if (!r || !callerEntry) return std::nullopt;
-      return entryRegisterValue(thread, index + 1, *r, callerEntry, depth + 1);
+    return std::nullopt;
+  };
+  uint64_t callerAt = caller.pc - 1 - mod->loadBias;
+  if (cs->target + mod->loadBias == calleeEntry) return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
+
+  // gdb's rule through reconstructed tail-call frames (every futex wait in libc): the caller
+  // called a function that tail-called (maybe through more) the callee; the value comes from the
+  // site that jumped to the callee, its entry values from the site that called that function,
+  // ... down to the caller's call site. A tail-caller's registers at its jump are the callee's
+  // at entry: the caller's callee-saved ones as unwound, the stack pointer one slot lower (the
+  // return address is still pushed); its frame base is not known, so values based on it are
+  // not offered.
+  if (target_.moduleFor(calleeEntry) != mod) return std::nullopt;
+  uint64_t calleeLookup = callee.pcExact ? callee.pc : callee.pc - 1;
+  std::vector<uint64_t> chain = ms->tailCallChain(cs->target, calleeLookup - mod->loadBias);
+  if (chain.empty()) return std::nullopt;
+  PhysicalFrame jumping = caller;
+  if (auto sp = caller.regs.get(kRsp)) jumping.regs.set(kRsp, *sp - 8);
+  std::function<std::optional<uint64_t>(size_t, int)> atTail = [&](size_t k, int r) -> std::optional<uint64_t> {
+    std::optional<CallSiteInfo> site = ms->tailCallSite(chain[k]);
+    if (!site) return std::nullopt;
+    EntryOf outer = [&](int r2) -> std::optional<uint64_t> {
+      if (k + 1 < chain.size()) return atTail(k + 1, r2);
+      return passed(*cs, callerAt, caller, true, r2, callerEntryOf);
     };
-    ExprResult r = evaluateDwarfExpr(value, env);
-    if (r.ok && r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::Register)
-      return caller.regs.get(r.pieces[0].reg);
-    return r.scalar();
-  }
-  return std::nullopt;
+    return passed(*site, chain[k] - 1, jumping, false, r, outer);
+  };
+  return atTail(0, reg);
 }
 
 PrintContext FrameVariables::printContext() {

@@ -38,3 +38,25 @@ def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
         chains = [f for f in bt.values() if "t_tail" in f]
         assert chains and chains[0][1:5] == ["block", "leaf", "via_tail", "t_tail"], chains
     assert not any("_2_0" in (f or "") for frames in bt.values() for f in frames)
+
+
+def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, paused_process):
+    """A futex wait in libc: its caller is a reconstructed tail-call frame, so the parameters'
+    entry values come from the site that jumped to it (futex_word=futex_word@entry=...)."""
+    exe = tmp_path / "tail_calls"
+    subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt(["--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+                          "-ex", "set print frame-arguments all", "-ex", "thread apply all bt"],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
+
+    def args(text, function):
+        lines = [x for x in text.splitlines() if f" {function} (" in x]
+        return lines[0].split(f" {function} (", 1)[1].rsplit(") at ", 1)[0] if lines else None
+    want = args(gdb, "__futex_abstimed_wait_common")
+    if want is None:
+        pytest.skip("gdb shows no __futex_abstimed_wait_common frame (libc6-dbg missing?)")
+    assert "futex_word=futex_word@entry=" in want
+    assert args(run.stdout, "__futex_abstimed_wait_common") == want
