@@ -151,18 +151,25 @@ def _eval_frames(thread):
     return [f for f in thread.frames if f.function == "_PyEval_EvalFrameDefault"]
 
 
+def _runs(pyframes):
+    """The Python frames split by the native _PyEval_EvalFrameDefault call that runs them,
+    innermost first: each run ends with the frame marked `entry`."""
+    runs, run = [], []
+    for p in pyframes:
+        run.append(p)
+        if p.entry:
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    return runs
+
+
 def interleaved(thread, pyframes):
     """The native frames of `thread` with the Python frames each _PyEval_EvalFrameDefault ran
     put in its place (py-spy dump --native's order): a list of (kind, text), kind "native" or
     "python"."""
-    groups, group = [], []
-    for p in pyframes:
-        group.append(p)
-        if p.entry:
-            groups.append(group)
-            group = []
-    if group:
-        groups.append(group)
+    groups = _runs(pyframes)
     out = []
     for f in thread.frames:
         if f.function == "_PyEval_EvalFrameDefault" and groups:
@@ -193,13 +200,7 @@ def cpython(proc, result):
         result.attribute(f"python_stack.{tid}", " < ".join(str(p) for p in pyframes) or "(no Python frames)")
         if thread is None:
             continue
-        groups, group = [], []
-        for p in pyframes:
-            group.append(p)
-            if p.entry:
-                groups.append(group)
-                group = []
-        for native, run in zip(_eval_frames(thread), groups):
+        for native, run in zip(_eval_frames(thread), _runs(pyframes)):
             for p in run:
                 result.annotate(native, f"python: {p}")
     crashed = proc.crashed_thread

@@ -197,6 +197,9 @@ std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint6
     if (cs.returnPc != returnAddress || cs.tail != tail) continue;
     CallSiteInfo info;
     info.target = callSiteTarget(cs, *this).value_or(0);
+    if (!info.target)
+      if (DWARFDie origin = callSiteOrigin(cs))
+        if (const char *name = declaredTargetName(origin)) info.targetName = name;
     for (const DWARFDie &p : cs.die.children()) {
       dwarf::Tag tag = p.getTag();
       if (tag != dwarf::DW_TAG_call_site_parameter && tag != dwarf::DW_TAG_GNU_call_site_parameter)

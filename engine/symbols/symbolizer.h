@@ -73,6 +73,7 @@ using ScopeVisitor = std::function<void(llvm::DWARFContext &ctx,
 // caller's frame base expression there.
 struct CallSiteInfo {
   uint64_t target = 0;  // entry of the called function (link-time), 0 if unknown
+  std::string targetName;  // a function only declared here (called through the PLT): its symbol name
   std::vector<std::pair<std::string, std::string>> parameters;  // (location, call value)
   std::string callerFrameBase;
 };

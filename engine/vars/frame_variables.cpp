@@ -170,7 +170,15 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   if (!mod) return std::nullopt;
   ModuleSymbols *ms = symbols_.forModule(*mod);
   std::optional<CallSiteInfo> cs = ms->callSite(caller.pc - mod->loadBias);
-  if (!cs || !cs->target) return std::nullopt;
+  if (!cs) return std::nullopt;
+  // A call into another module through the PLT names a declaration: the callee's module resolves
+  // it by name, as gdb does with minimal symbols (select@plt: nfds=nfds@entry=0).
+  bool plt = false;
+  if (!cs->target && !cs->targetName.empty())
+    if (const ModuleInfo *cm = target_.moduleFor(calleeEntry); cm && cm != mod)
+      if (uint64_t a = symbols_.forModule(*cm)->symbolAddress(cs->targetName))
+        plt = a + cm->loadBias == calleeEntry;
+  if (!cs->target && !plt) return std::nullopt;
   // The caller's own entry (from its symbol), for a call value that uses the caller's entry
   // values (a parameter passed on, modified): resolved one frame further up.
   uint64_t callerEntry = 0;
@@ -207,7 +215,8 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     return std::nullopt;
   };
   uint64_t callerAt = caller.pc - 1 - mod->loadBias;
-  if (cs->target + mod->loadBias == calleeEntry) return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
+  if (plt || cs->target + mod->loadBias == calleeEntry)
+    return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
 
   // gdb's rule through reconstructed tail-call frames (every futex wait in libc): the caller
   // called a function that tail-called (maybe through more) the callee; the value comes from the

@@ -42,7 +42,8 @@ def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
 
 def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, paused_process):
     """A futex wait in libc: its caller is a reconstructed tail-call frame, so the parameters'
-    entry values come from the site that jumped to it (futex_word=futex_word@entry=...)."""
+    entry values come from the site that jumped to it (futex_word=futex_word@entry=...); select()
+    called through the PLT gets them from the call site in the program."""
     exe = tmp_path / "tail_calls"
     subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
     p = paused_process(exe)
@@ -60,3 +61,7 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
         pytest.skip("gdb shows no __futex_abstimed_wait_common frame (libc6-dbg missing?)")
     assert "futex_word=futex_word@entry=" in want
     assert args(run.stdout, "__futex_abstimed_wait_common") == want
+    # Through the PLT: the call site in this module, the callee in libc.
+    want = args(gdb, "__GI___select")
+    assert want and want.startswith("nfds=nfds@entry=0")
+    assert args(run.stdout, "__GI___select") == want

@@ -67,3 +67,30 @@ def snapshot_of_a_copy(entry, cores, tmp_path: Path):
     run = u.run_bt(["snapshot", core, "--exe", exe, "-o", snap, "-q"])
     assert run.returncode == 0, run.stderr
     return exe, core, snap
+
+
+def plugin_dir_and_site(tmp_path: Path):
+    """A plugins directory (from_dir.py: attribute from=directory) and a site directory holding an
+    installed package whose `btengine.plugins` entry point (acme) classifies "acme-crash": what the
+    plugin tests put on BTENGINE_PLUGIN_PATH and PYTHONPATH."""
+    import textwrap
+    d = tmp_path / "plugdir"
+    d.mkdir()
+    (d / "from_dir.py").write_text(textwrap.dedent('''
+        from btengine.plugins import classifier
+        @classifier
+        def tag(proc, result):
+            result.attribute("from", "directory")
+    '''))
+    site = tmp_path / "site"
+    info = site / "acme_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[btengine.plugins]\nacme = acme_plugin\n")
+    (site / "acme_plugin.py").write_text(textwrap.dedent('''
+        from btengine.plugins import classifier
+        @classifier
+        def acme(proc, result):
+            result.classify("acme-crash", "probably_not_exploitable", "seen by an installed plugin")
+    '''))
+    return d, site

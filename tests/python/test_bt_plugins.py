@@ -20,7 +20,7 @@ import pytest
 import btengine
 import e2e_util as u
 from btengine import plugins
-from pytest_util import entry_named, subprocess_env
+from pytest_util import entry_named, plugin_dir_and_site, subprocess_env
 
 VARS_C = "vars_c.gcc-O0-dwarf5-pie-fp"
 SHIPPED = u.REPO_ROOT / "plugins"
@@ -111,24 +111,7 @@ def test_bt_plugin_on_a_core(cores, tmp_path):
 
 def test_bt_plugins_from_the_directory_and_an_entry_point(cores, tmp_path):
     entry = entry_named(VARS_C)
-    d = tmp_path / "plugdir"
-    d.mkdir()
-    write(d, "from_dir.py", '''
-        from btengine.plugins import classifier
-        @classifier
-        def tag(proc, result):
-            result.attribute("from", "directory")
-    ''')
-    site = tmp_path / "site"
-    (site / "acme_plugin-1.0.dist-info").mkdir(parents=True)
-    (site / "acme_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plugin\nVersion: 1.0\n")
-    (site / "acme_plugin-1.0.dist-info" / "entry_points.txt").write_text("[btengine.plugins]\nacme = acme_plugin\n")
-    write(site, "acme_plugin.py", '''
-        from btengine.plugins import classifier
-        @classifier
-        def acme(proc, result):
-            result.classify("acme-crash", "probably_not_exploitable", "seen by an installed plugin")
-    ''')
+    d, site = plugin_dir_and_site(tmp_path)
     args = [cores(entry), "--exe", entry["path"], "--json"]
     env = bt_env(tmp_path, BTENGINE_PLUGIN_PATH=str(d))
     p = json.loads(bt(args, env).stdout)["plugins"]

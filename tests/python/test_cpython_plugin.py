@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import btengine
 import e2e_util as u
 from pytest_util import entry_named, subprocess_env
 
@@ -76,7 +77,14 @@ def annotated(doc) -> dict:
     return out
 
 
-def test_live_stacks_equal_the_interpreter_s_own_and_py_spy_s(program, paused_process):
+def snapshot_of(pid: int, tmp_path: Path) -> Path:
+    """A snapshot that keeps the interpreter's memory, as bt gives plugins."""
+    path = tmp_path / "live.btsnap"
+    btengine.capture(pid, path, writable_memory=True, max_memory_bytes=256 << 20)
+    return path
+
+
+def test_live_stacks_equal_the_interpreter_s_own_and_py_spy_s(program, paused_process, tmp_path):
     exe, stacks = program
     live = paused_process(exe)
     doc = bt_plugin(live.pid)
@@ -96,6 +104,22 @@ def test_live_stacks_equal_the_interpreter_s_own_and_py_spy_s(program, paused_pr
     decode_frame = next(a["frame"] for a in doc["plugins"]["annotations"]
                         if a["thread"] == json_tid and "JSONDecoder.raw_decode" in a["text"])
     assert hook_frame == evals[0] and decode_frame == evals[1]
+    # The plugin's interleaved() gives the same order as the annotations, native frames between.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("cpython_plugin_module", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    from btengine import plugins
+    plugins._registering = plugins.Plugin("cpython", str(PLUGIN))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        plugins._registering = None
+    with btengine.open(snapshot_of(live.pid, tmp_path)) as proc:
+        thread = next(t for t in proc.threads if t.tid == json_tid)
+        mixed = module.interleaved(thread, module.python_stacks(proc)[json_tid])
+    assert [text for kind, text in mixed if kind == "python"] == want[json_tid]
+    kinds = "".join("p" if kind == "python" else "n" for kind, _ in mixed)
+    assert re.search(r"p+n+p+", kinds), kinds
     assert u.wait_all_sleeping(live.pid)
     # py-spy reads the same process its own way.
     if shutil.which("py-spy") is None:

@@ -22,7 +22,7 @@ import pytest
 import btengine
 import e2e_util as u
 from btengine import plugins
-from pytest_util import entry_named, subprocess_env
+from pytest_util import entry_named, plugin_dir_and_site, subprocess_env
 
 VARS_C = "vars_c.gcc-O0-dwarf5-pie-fp"
 LIBC_CRASH = "libc_crash_c.gcc-O0-dwarf5-pie-fp"
@@ -87,24 +87,7 @@ def test_frame_handlers_run_only_for_matching_frames(cores, tmp_path):
 
 def test_directory_and_entry_point(cores, tmp_path):
     entry = entry_named(VARS_C)
-    d = tmp_path / "plugdir"
-    d.mkdir()
-    write(d, "from_dir.py", '''
-        from btengine.plugins import classifier
-        @classifier
-        def tag(proc, result):
-            result.attribute("from", "directory")
-    ''')
-    site = tmp_path / "site"
-    (site / "acme_plugin-1.0.dist-info").mkdir(parents=True)
-    (site / "acme_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plugin\nVersion: 1.0\n")
-    (site / "acme_plugin-1.0.dist-info" / "entry_points.txt").write_text("[btengine.plugins]\nacme = acme_plugin\n")
-    write(site, "acme_plugin.py", '''
-        from btengine.plugins import classifier
-        @classifier
-        def acme(proc, result):
-            result.classify("acme-crash", "probably_not_exploitable", "seen by an installed plugin")
-    ''')
+    d, site = plugin_dir_and_site(tmp_path)
     env = {"BTENGINE_PLUGIN_PATH": str(d), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
            "PYTHONPATH": f"{subprocess_env()['PYTHONPATH']}{os.pathsep}{site}"}
     r = classify(cores(entry), "--json", env=env)
