@@ -69,7 +69,7 @@ DWARFDie callSiteOrigin(const CallSite &cs) {
 // in C, its name. A C++ unit's declaration without a linkage name (an extern "C" function such
 // as pause) gets a physname with parameters from gdb ("pause()") that no symbol has, so gdb
 // cannot follow such a call — and bt does not either, to show the frames gdb shows.
-const char *declaredTargetName(const DWARFDie &origin) {
+static const char *declaredTargetName(const DWARFDie &origin) {
   for (dwarf::Attribute a : {dwarf::DW_AT_linkage_name, dwarf::DW_AT_MIPS_linkage_name})
     if (auto v = origin.find(a))
       if (auto s = v->getAsCString()) return *s;
@@ -77,6 +77,12 @@ const char *declaredTargetName(const DWARFDie &origin) {
   if (auto lang = dwarf::toUnsigned(unit.find(dwarf::DW_AT_language)))
     if (dwarf::isCPlusPlus(dwarf::SourceLanguage(*lang))) return nullptr;
   return origin.getShortName();
+}
+
+std::string callSiteTargetName(const CallSite &cs) {
+  DWARFDie origin = callSiteOrigin(cs);
+  const char *name = origin ? declaredTargetName(origin) : nullptr;
+  return name ? name : "";
 }
 
 std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms) {
@@ -172,9 +178,8 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
         dfs(*t, depth + 1);
       } else if (isExternalCallee) {
         // A function declared here and defined in another module (a tail call through the PLT).
-        DWARFDie origin = callSiteOrigin(cs);
-        const char *name = origin ? declaredTargetName(origin) : nullptr;
-        if (name && isExternalCallee(name)) paths.push_back(path);
+        std::string name = callSiteTargetName(cs);
+        if (!name.empty() && isExternalCallee(name)) paths.push_back(path);
       }
       path.pop_back();
     }
@@ -197,9 +202,7 @@ std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint6
     if (cs.returnPc != returnAddress || cs.tail != tail) continue;
     CallSiteInfo info;
     info.target = callSiteTarget(cs, *this).value_or(0);
-    if (!info.target)
-      if (DWARFDie origin = callSiteOrigin(cs))
-        if (const char *name = declaredTargetName(origin)) info.targetName = name;
+    if (!info.target) info.targetName = callSiteTargetName(cs);
     for (const DWARFDie &p : cs.die.children()) {
       dwarf::Tag tag = p.getTag();
       if (tag != dwarf::DW_TAG_call_site_parameter && tag != dwarf::DW_TAG_GNU_call_site_parameter)

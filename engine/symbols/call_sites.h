@@ -7,6 +7,7 @@
 #include <llvm/DebugInfo/DWARF/DWARFDie.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace bt {
@@ -27,6 +28,9 @@ void collectCallSites(const llvm::DWARFDie &fn, std::vector<CallSite> &out, int 
 llvm::DWARFDie callSiteOrigin(const CallSite &cs);
 // Entry address of the function a call site calls (via its origin DIE or the symbol table).
 std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &syms);
+// The symbol name the called function is looked up by in the module that defines it, as gdb
+// does (its linkage name; in C its name); "" when there is none to look up.
+std::string callSiteTargetName(const CallSite &cs);
 // The (outermost, not inlined) subprogram DIE holding an address.
 llvm::DWARFDie subprogramAt(llvm::DWARFContext &ctx, uint64_t vaddr);
 

@@ -243,10 +243,7 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
     for (const CallSite &cs : sites)
       if (cs.returnPc == q.returnAddress && !cs.tail) {
         info.callTarget = callSiteTarget(cs, *this).value_or(0);
-        if (!info.callTarget)
-          if (DWARFDie origin = callSiteOrigin(cs))
-            if (const char *name = origin.getName(DINameKind::LinkageName))
-              info.callTargetName = name;
+        if (!info.callTarget) info.callTargetName = callSiteTargetName(cs);
       }
   }
   return info;

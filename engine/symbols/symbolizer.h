@@ -90,7 +90,7 @@ struct PcInfo {
   std::vector<SourceLocation> chain;  // innermost first; the last entry is the physical function
   uint64_t functionEntry = 0;         // entry of the physical function (0 if unknown)
   uint64_t callTarget = 0;            // entry of the function the call at returnAddress calls
-  std::string callTargetName;         // its linkage name, when it is not in this module
+  std::string callTargetName;         // its symbol name, when it is not in this module (callSiteTargetName)
   bool inCompileUnit = false;         // some compile unit's ranges cover the address
 };
 
