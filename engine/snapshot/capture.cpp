@@ -146,16 +146,18 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   // Reads the wanted ranges and all the engine read so far from the frozen target, in address
   // order until the budget is spent.
   uint64_t budget = opts.maxMemoryBytes;
-  auto readWanted = [&] {
-    for (auto [a, b] : rec.reads()) addRange(a, b);
-    for (auto [a, b] : mergeRanges(want)) {
+  auto readWithinBudget = [&](const std::vector<std::pair<uint64_t, uint64_t>> &ranges) {
+    for (auto [a, b] : ranges) {
       if (!budget) break;
-      uint64_t end = std::min(b, a + budget);
       size_t before = s.memory.size();
-      readSlices(target, a, end, s.memory);
+      readSlices(target, a, std::min(b, a + budget), s.memory);
       for (size_t i = before; i < s.memory.size(); ++i)
         budget -= std::min<uint64_t>(budget, s.memory[i].bytes.size());
     }
+  };
+  auto readWanted = [&] {
+    for (auto [a, b] : rec.reads()) addRange(a, b);
+    readWithinBudget(mergeRanges(want));
     want.clear();
   };
   // Before the target goes: what the crashing thread's variables point to (when they were
@@ -190,13 +192,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
         }
         if (at < r.end) want.emplace_back(at, r.end);
       }
-      for (auto [a, b] : want) {
-        if (!budget) break;
-        size_t before = s.memory.size();
-        readSlices(target, a, std::min(b, a + budget), s.memory);
-        for (size_t i = before; i < s.memory.size(); ++i)
-          budget -= std::min<uint64_t>(budget, s.memory[i].bytes.size());
-      }
+      readWithinBudget(want);
       want.clear();
     }
   };
