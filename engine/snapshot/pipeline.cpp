@@ -55,7 +55,9 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   ScopeVisitorFactory visitors;
   if (opts.variables) {
     FrameVariables *fv = r.variables.get();
-    visitors = [fv](const UnwindResult &ur, size_t i) { return fv->visitorFor(ur, i); };
+    visitors = [fv](const UnwindResult &ur, size_t i, std::optional<TailCallPosition> tail) {
+      return fv->visitorFor(ur, i, tail);
+    };
   }
   r.backtraces = symbolizeBacktraces(target, symbols, r.unwound, opts.unwind, visitors);
   if (!opts.globals.empty()) {

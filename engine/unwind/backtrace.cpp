@@ -68,7 +68,7 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
     for (size_t i = 0; i < ur.frames.size(); ++i) {
       Symbolizer::RuntimeQuery rq{ur.frames[i].pc, exactOf(ur.frames[i])};
       if (variables) {
-        visitors.push_back(variables(ur, i));
+        visitors.push_back(variables(ur, i, std::nullopt));
         rq.visit = &visitors.back();
       }
       queries.push_back(rq);
@@ -101,14 +101,18 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
       bool knownTarget = caller.callTarget || !caller.callTargetName.empty();
       if (!callee.functionEntry || !knownTarget || callee.functionEntry == caller.callTarget)
         continue;
-      for (uint64_t pc : symbols.tailCallChain(target, ur.frames[i].pc, ur.frames[i].pcExact,
-                                               callee, caller)) {
+      std::vector<uint64_t> chain =
+          symbols.tailCallChain(target, ur.frames[i].pc, ur.frames[i].pcExact, callee, caller);
+      for (size_t level = 0; level < chain.size(); ++level) {
         PhysicalFrame tf;
-        tf.pc = pc;
+        tf.pc = chain[level];
         tf.how = FrameHow::TailCall;
         tf.pcExact = false;
         PcInfo ti;
-        ti.chain = symbols.symbolize(target, pc, false);
+        // Its variables are read like gdb's: in the caller's registers as unwound, at the jump.
+        ScopeVisitor visit;
+        if (variables) visit = variables(ur, i, TailCallPosition{chain, level});
+        ti.chain = symbols.symbolizeAll(target, {{tf.pc, false, visit ? &visit : nullptr}})[0].chain;
         // gdb shows a tail-call frame as the innermost function at its pc only.
         if (ti.chain.size() > 1) ti.chain.resize(1);
         if (!ti.chain.empty()) ti.chain[0].inlined = false;
@@ -145,7 +149,7 @@ std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolize
         // gdb says "No locals." for a signal trampoline that debug info covers (an empty,
         // read list), and "No symbol table info available." where none does.
         f.variablesRequested = bool(variables);
-        f.variablesRead = variables && pf.how != FrameHow::TailCall &&
+        f.variablesRead = variables &&
                           ((!loc.function.empty() && !loc.file.empty()) ||
                            (pf.signalTrampoline && info.inCompileUnit));
         outermost |= !loc.inlined && isOutermostFunction(loc.function);

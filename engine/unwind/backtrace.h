@@ -49,9 +49,19 @@ struct ThreadBacktrace {
 // the two (bt does), which keeps the pause short.
 std::vector<UnwindResult> unwindAllThreads(Target &target, Symbolizer &symbols,
                                            const UnwindOptions &opts = {});
-// Supplies, for frame `index` of an unwound thread, a visitor that extracts variables while the
-// frame's DWARF is parsed (the vars layer provides it; empty: no variables).
-using ScopeVisitorFactory = std::function<ScopeVisitor(const UnwindResult &, size_t index)>;
+// A tail-call frame reconstructed above physical frame `index` (its callee): `chain` holds the
+// return addresses of the whole chain, chain[0] the frame that jumped to the callee, the next one
+// jumped to that, ...; this frame is chain[level].
+struct TailCallPosition {
+  std::vector<uint64_t> chain;
+  size_t level = 0;
+  uint64_t pc() const { return chain[level]; }
+};
+// Supplies, for frame `index` of an unwound thread (or a tail-call frame above it), a visitor
+// that extracts variables while the frame's DWARF is parsed (the vars layer provides it; empty:
+// no variables).
+using ScopeVisitorFactory = std::function<ScopeVisitor(const UnwindResult &, size_t index,
+                                                       std::optional<TailCallPosition> tail)>;
 
 std::vector<ThreadBacktrace> symbolizeBacktraces(const Target &target, Symbolizer &symbols,
                                                  const std::vector<UnwindResult> &unwound,

@@ -160,7 +160,8 @@ std::vector<DWARFDie> childrenWithInherited(const DWARFDie &scope) {
 
 std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &thread,
                                                            size_t index, int reg,
-                                                           uint64_t calleeEntry, int depth) {
+                                                           uint64_t calleeEntry, int depth,
+                                                           std::optional<TailCallPosition> tail) {
   // Only a direct caller found by CFI has the registers and the call site to trust.
   if (depth > 4 || index + 1 >= thread.frames.size()) return std::nullopt;
   const PhysicalFrame &callee = thread.frames[index];
@@ -215,7 +216,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     return std::nullopt;
   };
   uint64_t callerAt = caller.pc - 1 - mod->loadBias;
-  if (plt || cs->target + mod->loadBias == calleeEntry)
+  if (!tail && (plt || cs->target + mod->loadBias == calleeEntry))
     return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
 
   // gdb's rule through reconstructed tail-call frames (every futex wait in libc): the caller
@@ -225,22 +226,34 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   // at entry: the caller's callee-saved ones as unwound, the stack pointer one slot lower (the
   // return address is still pushed); its frame base is not known, so values based on it are
   // not offered.
-  if (target_.moduleFor(calleeEntry) != mod) return std::nullopt;
-  uint64_t calleeLookup = callee.pcExact ? callee.pc : callee.pc - 1;
-  std::vector<uint64_t> chain = ms->tailCallChain(cs->target, calleeLookup - mod->loadBias);
+  // A tail-call frame's own entry values come from the next site outwards in the same chain,
+  // the one the backtrace found (it may end in another module: block() -> pause@plt).
+  std::vector<uint64_t> chain;
+  if (tail) {
+    for (size_t k = tail->level + 1; k < tail->chain.size(); ++k)
+      if (target_.moduleFor(tail->chain[k] - 1) != mod) return std::nullopt;
+    for (uint64_t pc : tail->chain) chain.push_back(pc - mod->loadBias);
+  } else {
+    if (target_.moduleFor(calleeEntry) != mod) return std::nullopt;
+    uint64_t calleeLookup = callee.pcExact ? callee.pc : callee.pc - 1;
+    chain = ms->tailCallChain(cs->target, calleeLookup - mod->loadBias);
+  }
   if (chain.empty()) return std::nullopt;
   PhysicalFrame jumping = caller;
   if (auto sp = caller.regs.get(kRsp)) jumping.regs.set(kRsp, *sp - 8);
-  std::function<std::optional<uint64_t>(size_t, int)> atTail = [&](size_t k, int r) -> std::optional<uint64_t> {
+  std::function<std::optional<uint64_t>(size_t, int)> atTail;
+  // What the function entered by the jump at chain[k] was given in `r`.
+  auto outerOf = [&](size_t k, int r) -> std::optional<uint64_t> {
+    if (k + 1 < chain.size()) return atTail(k + 1, r);
+    return passed(*cs, callerAt, caller, true, r, callerEntryOf);
+  };
+  atTail = [&](size_t k, int r) -> std::optional<uint64_t> {
     std::optional<CallSiteInfo> site = ms->tailCallSite(chain[k]);
     if (!site) return std::nullopt;
-    EntryOf outer = [&](int r2) -> std::optional<uint64_t> {
-      if (k + 1 < chain.size()) return atTail(k + 1, r2);
-      return passed(*cs, callerAt, caller, true, r2, callerEntryOf);
-    };
+    EntryOf outer = [&](int r2) { return outerOf(k, r2); };
     return passed(*site, chain[k] - 1, jumping, false, r, outer);
   };
-  return atTail(0, reg);
+  return tail ? outerOf(tail->level, reg) : atTail(0, reg);
 }
 
 PrintContext FrameVariables::printContext() {
@@ -536,11 +549,30 @@ private:
 
 }  // namespace
 
-ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index) {
+ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index,
+                                        std::optional<TailCallPosition> tail) {
   const PhysicalFrame *frame = &thread.frames[index];
+  std::shared_ptr<PhysicalFrame> jumped;
+  if (tail) {
+    // gdb's registers for a tail-call frame: the caller's, as unwound from the callee, at the
+    // jump (pc), with the stack pointer the callee had at entry (its CFA less the return
+    // address) and the callee's CFA, which the jump left in place.
+    if (index + 1 >= thread.frames.size()) return {};
+    const PhysicalFrame &callee = thread.frames[index];
+    jumped = std::make_shared<PhysicalFrame>(thread.frames[index + 1]);
+    jumped->pc = tail->pc();
+    jumped->pcExact = false;
+    jumped->signalTrampoline = false;
+    jumped->how = FrameHow::TailCall;
+    jumped->regs.set(kRip, tail->pc());
+    jumped->cfa = callee.cfa;
+    if (callee.cfa) jumped->regs.set(kRsp, callee.cfa - 8);
+    else jumped->regs.clear(kRsp);
+    frame = jumped.get();
+  }
   const UnwindResult *th = &thread;
-  return [this, frame, th, index](DWARFContext &, ArrayRef<DWARFDie> scopes,
-                                  std::vector<SourceLocation> &chain) {
+  return [this, frame, jumped, th, index, tail](DWARFContext &, ArrayRef<DWARFDie> scopes,
+                                                std::vector<SourceLocation> &chain) {
     bool exact = frame->pcExact || frame->signalTrampoline;
     uint64_t lookup = exact ? frame->pc : frame->pc - 1;
     const ModuleInfo *mod = target_.moduleFor(lookup);
@@ -549,8 +581,8 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     ExprEnv baseEnv = makeEnv(fe);
     uint64_t functionEntry = dieFunctionEntry(scopes.back()).value_or(0) + mod->loadBias;
     baseEnv.tls = tlsAddresses(*mod, th->threadPointer);
-    auto entryOfReg = [this, th, index, functionEntry](int reg) {
-      return entryRegisterValue(*th, index, reg, functionEntry);
+    auto entryOfReg = [this, th, index, functionEntry, tail](int reg) {
+      return entryRegisterValue(*th, index, reg, functionEntry, 0, tail);
     };
     baseEnv.entryValue = [entryOfReg](StringRef sub) -> std::optional<uint64_t> {
       if (auto r = singleRegister(sub)) return entryOfReg(*r);

@@ -9,6 +9,7 @@
 
 #include "symbols/symbolizer.h"
 #include "target/target.h"
+#include "unwind/backtrace.h"
 #include "unwind/unwinder.h"
 #include "vars/value.h"
 #include "vars/value_printer.h"
@@ -21,8 +22,10 @@ class FrameVariables {
 public:
   FrameVariables(Target &target, Symbolizer &symbols) : target_(target), symbols_(symbols) {}
 
-  // Visitor for frame `index` of an unwound thread; valid while `thread` lives.
-  ScopeVisitor visitorFor(const UnwindResult &thread, size_t index);
+  // Visitor for frame `index` of an unwound thread, or for the tail-call frame `tail` above it;
+  // valid while `thread` lives.
+  ScopeVisitor visitorFor(const UnwindResult &thread, size_t index,
+                          std::optional<TailCallPosition> tail = std::nullopt);
 
   // A variable with static storage (global, file or function static, thread-local of the
   // executable) from its DIE in `mod`'s DWARF, read and rendered as frame variables are.
@@ -58,9 +61,11 @@ private:
   std::string dwarfFunctionName(const ModuleInfo &mod, ModuleSymbols &ms, uint64_t vaddr);
   // The value DWARF register `reg` had when the function of frame `index` was entered,
   // recomputed in its caller's frame from the call site's DW_AT_call_value (gdb's x@entry).
-  // `calleeEntry` is the runtime entry address of that function.
+  // `calleeEntry` is the runtime entry address of that function. With `tail`, the function is
+  // that of the tail-call frame above frame `index` instead.
   std::optional<uint64_t> entryRegisterValue(const UnwindResult &thread, size_t index, int reg,
-                                             uint64_t calleeEntry, int depth = 0);
+                                             uint64_t calleeEntry, int depth = 0,
+                                             std::optional<TailCallPosition> tail = std::nullopt);
 
   Target &target_;
   Symbolizer &symbols_;

@@ -43,7 +43,8 @@ def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
 def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, paused_process):
     """A futex wait in libc: its caller is a reconstructed tail-call frame, so the parameters'
     entry values come from the site that jumped to it (futex_word=futex_word@entry=...); select()
-    called through the PLT gets them from the call site in the program."""
+    called through the PLT gets them from the call site in the program; the tail-call frames
+    themselves have their parameters as gdb shows them."""
     exe = tmp_path / "tail_calls"
     subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
     p = paused_process(exe)
@@ -65,3 +66,10 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     want = args(gdb, "__GI___select")
     assert want and want.startswith("nfds=nfds@entry=0")
     assert args(run.stdout, "__GI___select") == want
+    # The tail-call frames' own parameters, read in the registers gdb gives such a frame (the
+    # caller's at the jump), their entry values from the next site out: leaf's from via_tail's
+    # jump, via_tail's from t_tail's call; the futex wait's tail-call frame likewise.
+    for function in ("leaf", "via_tail", "__GI___futex_abstimed_wait_cancelable64"):
+        want = args(gdb, function)
+        assert want and "@entry=" in want, (function, want)
+        assert args(run.stdout, function) == want, function

@@ -148,13 +148,10 @@ def baseline_cause(r) -> str:
     what, g, b = r["what"], r.get("gdb") or "", r.get("bt") or ""
     frame = r.get("frame") or ""
     inline = frame.endswith(" [inline]")
-    tailcall = frame.endswith(" [tailcall]")
     optimized = r.get("optimized_frame", True)
     U = varscmp.UNCLASSIFIED
     if what == "scope":
         if b.startswith("no `variables`") and g.startswith("a DWARF scope"):
-            if tailcall:
-                return "tailcall-frame-variables"
             if frame == varscmp.SIGNAL_FRAME_ID and g.startswith("a DWARF scope: 0 params, 0 locals"):
                 return "signal-frame-no-locals"
         if (frame == varscmp.SIGNAL_FRAME_ID and g == "No symbol table info available."

@@ -151,10 +151,6 @@ BASELINE_CAUSES = [
           "becomes a LOC_OPTIMIZED_OUT symbol of type __CORE_ADDR that `bt full` prints like a "
           "variable; bt does not list labels.  Proven per difference by gdb's own symbol (its "
           "type is __CORE_ADDR, second gdb run)"),
-    Cause("tailcall-frame-variables",
-          "a tail-call frame (gdb synthesises it from DW_TAG_call_site, `how: tailcall` in "
-          "bt): gdb prints its parameters from the call site's entry values and `No locals.`, "
-          "bt has no `variables` for such a frame"),
     Cause("signal-frame-no-locals",
           "`<signal handler called>`: gdb prints `No locals.` (it treats the trampoline as a "
           "frame with an empty scope), bt has no `variables` for the signal frame"),

@@ -61,7 +61,9 @@ protected:
     FrameVariables *fv = fv_.get();
     auto unwound = unwindAllThreads(*target_, *symbols_);
     threads_ = symbolizeBacktraces(*target_, *symbols_, unwound, {},
-                                   [fv](const UnwindResult &u, size_t i) { return fv->visitorFor(u, i); });
+                                   [fv](const UnwindResult &u, size_t i, std::optional<TailCallPosition> t) {
+                                     return fv->visitorFor(u, i, t);
+                                   });
   }
   void TearDown() override {
     if (session_) session_->close();
