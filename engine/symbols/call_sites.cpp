@@ -203,6 +203,13 @@ std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint6
     CallSiteInfo info;
     info.target = callSiteTarget(cs, *this).value_or(0);
     if (!info.target) info.targetName = callSiteTargetName(cs);
+    if (!info.target)
+      for (dwarf::Attribute a : {dwarf::DW_AT_call_target, dwarf::DW_AT_GNU_call_site_target})
+        if (auto t = cs.die.find(a))
+          if (auto b = t->getAsBlock()) {
+            info.targetExpr.assign(b->begin(), b->end());
+            break;
+          }
     for (const DWARFDie &p : cs.die.children()) {
       dwarf::Tag tag = p.getTag();
       if (tag != dwarf::DW_TAG_call_site_parameter && tag != dwarf::DW_TAG_GNU_call_site_parameter)

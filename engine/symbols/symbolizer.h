@@ -74,6 +74,7 @@ using ScopeVisitor = std::function<void(llvm::DWARFContext &ctx,
 struct CallSiteInfo {
   uint64_t target = 0;  // entry of the called function (link-time), 0 if unknown
   std::string targetName;  // a function only declared here (called through the PLT): its symbol name
+  std::string targetExpr;  // an indirect call: DW_AT_call_target, where the caller had the callee's address
   std::vector<std::pair<std::string, std::string>> parameters;  // (location, call value)
   std::string callerFrameBase;
 };

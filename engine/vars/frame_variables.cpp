@@ -116,6 +116,15 @@ std::optional<std::string> locationAt(const DWARFDie &die, dwarf::Attribute attr
   return std::nullopt;
 }
 
+// A location used as an address, as DW_AT_frame_base and DW_AT_call_target are: the address it
+// computes (DW_OP_call_frame_cfa, DW_OP_bregN), what the register it names holds (clang's
+// DW_OP_reg7 RSP, an indirect call's DW_OP_reg0 RAX) or its value.
+std::optional<uint64_t> locationAsAddress(const ExprResult &r, const FrameRegs &regs) {
+  if (r.ok && r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::Register)
+    return regs.get(r.pieces[0].reg);
+  return r.scalar();
+}
+
 // DW_OP_regN / DW_OP_regx N as a register number.
 std::optional<int> singleRegister(StringRef expr) {
   if (expr.size() == 1 && uint8_t(expr[0]) >= dwarf::DW_OP_reg0 && uint8_t(expr[0]) <= dwarf::DW_OP_reg31)
@@ -179,7 +188,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     if (const ModuleInfo *cm = target_.moduleFor(calleeEntry); cm && cm != mod)
       if (uint64_t a = symbols_.forModule(*cm)->symbolAddress(cs->targetName))
         plt = a + cm->loadBias == calleeEntry;
-  if (!cs->target && !plt) return std::nullopt;
+  if (!cs->target && !plt && cs->targetExpr.empty()) return std::nullopt;
   // The caller's own entry (from its symbol), for a call value that uses the caller's entry
   // values (a parameter passed on, modified): resolved one frame further up.
   uint64_t callerEntry = 0;
@@ -192,6 +201,20 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     if (!callerEntry) return std::nullopt;
     return entryRegisterValue(thread, index + 1, r, callerEntry, depth + 1);
   };
+  uint64_t callerAt = caller.pc - 1 - mod->loadBias;
+  // A call through a function pointer (no DW_AT_call_origin): it called this function if the
+  // address DW_AT_call_target names, evaluated in the caller's frame, is its entry, as gdb checks.
+  bool indirect = false;
+  if (!cs->target && !plt && !tail) {
+    FrameEnv fe{&target_, &caller, mod->loadBias, callerAt, nullptr};
+    ExprEnv env = makeEnv(fe);
+    env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
+      auto rr = singleRegister(sub);
+      return rr ? callerEntryOf(*rr) : std::nullopt;
+    };
+    indirect = locationAsAddress(evaluateDwarfExpr(cs->targetExpr, env), caller.regs) == calleeEntry;
+    if (!indirect) return std::nullopt;
+  }
   // What `site` (at link-time `at`) passed in `r`, its expression evaluated in `regs`.
   auto passed = [&](const CallSiteInfo &site, uint64_t at, const PhysicalFrame &regs, bool frameBase,
                     int r, const EntryOf &entryOf) -> std::optional<uint64_t> {
@@ -200,8 +223,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
       FrameEnv fe{&target_, &regs, mod->loadBias, at, nullptr};
       ExprEnv env = makeEnv(fe);
       if (frameBase && !site.callerFrameBase.empty()) {
-        ExprResult fb = evaluateDwarfExpr(site.callerFrameBase, env);
-        if (auto v = fb.scalar()) env.frameBase = *v;
+        env.frameBase = locationAsAddress(evaluateDwarfExpr(site.callerFrameBase, env), regs.regs);
       }
       env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
         auto rr = singleRegister(sub);
@@ -215,8 +237,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     }
     return std::nullopt;
   };
-  uint64_t callerAt = caller.pc - 1 - mod->loadBias;
-  if (!tail && (plt || cs->target + mod->loadBias == calleeEntry))
+  if (!tail && (plt || indirect || cs->target + mod->loadBias == calleeEntry))
     return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
 
   // gdb's rule through reconstructed tail-call frames (every futex wait in libc): the caller
@@ -591,13 +612,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     // The frame base belongs to the physical function: the outermost scope.
     std::string fbErr;
     if (auto fb = locationAt(scopes.back(), dwarf::DW_AT_frame_base, fe.vaddr, fbErr)) {
-      ExprResult r = evaluateDwarfExpr(*fb, baseEnv);
-      if (r.ok && r.pieces.size() == 1) {
-        const ExprPiece &p = r.pieces[0];
-        if (p.kind == ExprPiece::Memory) baseEnv.frameBase = p.address;
-        else if (p.kind == ExprPiece::Register) baseEnv.frameBase = frame->regs.get(p.reg);
-        else if (p.kind == ExprPiece::Value) baseEnv.frameBase = p.value;
-      }
+      baseEnv.frameBase = locationAsAddress(evaluateDwarfExpr(*fb, baseEnv), frame->regs);
     }
     ScopeReader reader(target_, *frame, fe.vaddr, fe.bias, baseEnv, printContext(), values_,
                        entryOfReg);

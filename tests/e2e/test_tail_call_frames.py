@@ -9,6 +9,7 @@ a C++ unit) up by a physname no symbol has."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -44,7 +45,8 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     """A futex wait in libc: its caller is a reconstructed tail-call frame, so the parameters'
     entry values come from the site that jumped to it (futex_word=futex_word@entry=...); select()
     called through the PLT gets them from the call site in the program; the tail-call frames
-    themselves have their parameters as gdb shows them."""
+    themselves have their parameters as gdb shows them, and so does a function called through a
+    pointer."""
     exe = tmp_path / "tail_calls"
     subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
     p = paused_process(exe)
@@ -69,7 +71,32 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     # The tail-call frames' own parameters, read in the registers gdb gives such a frame (the
     # caller's at the jump), their entry values from the next site out: leaf's from via_tail's
     # jump, via_tail's from t_tail's call; the futex wait's tail-call frame likewise.
-    for function in ("leaf", "via_tail", "__GI___futex_abstimed_wait_cancelable64"):
+    # Called through a function pointer: the call site's DW_AT_call_target (via_ptr's entry value
+    # of f, from t_ptr's call site) says the call reached leaf_ptr.
+    for function in ("leaf", "via_tail", "__GI___futex_abstimed_wait_cancelable64", "leaf_ptr"):
         want = args(gdb, function)
         assert want and "@entry=" in want, (function, want)
         assert args(run.stdout, function) == want, function
+
+
+def test_entry_value_from_a_register_frame_base_matches_gdb(bt_bin, tmp_path, paused_process):
+    """clang's frame base is a register (DW_OP_reg7 RSP), and t_ptr's call site passes &x as
+    DW_OP_fbreg +N: via_ptr's p@entry is t_ptr's stack pointer plus N, as gdb computes it. (gdb
+    also shows the caller-saved registers' stale contents as p's current value; bt says
+    <optimized out>, which is not compared.)"""
+    exe = tmp_path / "tail_calls"
+    subprocess.run(["clang-19", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt(["--json", "--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+                          "-ex", "set print frame-arguments all", "-ex", "thread apply all bt"],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
+    line = next(x for x in gdb.splitlines() if " via_ptr (" in x)
+    want = re.search(r"\bp@entry=(0x[0-9a-f]+)", line)
+    assert want, line
+    frames = [f for t in json.loads(run.stdout)["threads"] for f in t["frames"]
+              if f.get("function") == "via_ptr"]
+    assert len(frames) == 1
+    got = {v["name"]: v.get("entry_value") for v in frames[0]["variables"] if v["kind"] == "param"}
+    assert got["p"] == want.group(1)
