@@ -188,7 +188,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     if (const ModuleInfo *cm = target_.moduleFor(calleeEntry); cm && cm != mod)
       if (uint64_t a = symbols_.forModule(*cm)->symbolAddress(cs->targetName))
         plt = a + cm->loadBias == calleeEntry;
-  if (!cs->target && !plt && cs->targetExpr.empty()) return std::nullopt;
+  if (!cs->target && !plt && cs->targetExpr.empty() && cs->targetName.empty()) return std::nullopt;
   // The caller's own entry (from its symbol), for a call value that uses the caller's entry
   // values (a parameter passed on, modified): resolved one frame further up.
   uint64_t callerEntry = 0;
@@ -202,35 +202,36 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     return entryRegisterValue(thread, index + 1, r, callerEntry, depth + 1);
   };
   uint64_t callerAt = caller.pc - 1 - mod->loadBias;
-  // A call through a function pointer (no DW_AT_call_origin): it called this function if the
-  // address DW_AT_call_target names, evaluated in the caller's frame, is its entry, as gdb checks.
-  bool indirect = false;
-  if (!cs->target && !plt && !tail) {
-    FrameEnv fe{&target_, &caller, mod->loadBias, callerAt, nullptr};
+  // The environment a call site's expressions are evaluated in: the frame `regs` at link-time
+  // `at` of the module loaded at `bias`, its frame base when known, entry values from `entryOf`.
+  auto siteEnv = [&](const CallSiteInfo &site, uint64_t at, uint64_t bias, const PhysicalFrame &regs,
+                     bool frameBase, const EntryOf &entryOf) {
+    FrameEnv fe{&target_, &regs, bias, at, nullptr};
     ExprEnv env = makeEnv(fe);
-    env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
+    if (frameBase && !site.callerFrameBase.empty())
+      env.frameBase = locationAsAddress(evaluateDwarfExpr(site.callerFrameBase, env), regs.regs);
+    env.entryValue = [&entryOf](StringRef sub) -> std::optional<uint64_t> {
       auto rr = singleRegister(sub);
-      return rr ? callerEntryOf(*rr) : std::nullopt;
+      return rr ? entryOf(*rr) : std::nullopt;
     };
+    return env;
+  };
+  // A call through a function pointer (no DW_AT_call_origin): it called this function if the
+  // address DW_AT_call_target names, evaluated in the caller's frame, is its entry, as gdb checks
+  // (glibc's call of main: DW_OP_fbreg -152, DW_OP_deref).
+  bool indirect = false;
+  if (!cs->target && !plt && !tail && !cs->targetExpr.empty()) {
+    ExprEnv env = siteEnv(*cs, callerAt, mod->loadBias, caller, true, callerEntryOf);
     indirect = locationAsAddress(evaluateDwarfExpr(cs->targetExpr, env), caller.regs) == calleeEntry;
     if (!indirect) return std::nullopt;
   }
-  // What `site` (at link-time `at`) passed in `r`, its expression evaluated in `regs`.
-  auto passed = [&](const CallSiteInfo &site, uint64_t at, const PhysicalFrame &regs, bool frameBase,
-                    int r, const EntryOf &entryOf) -> std::optional<uint64_t> {
+  // What `site` (at link-time `at` of the module at `bias`) passed in `r`, its expression
+  // evaluated in `regs`.
+  auto passed = [&](const CallSiteInfo &site, uint64_t at, uint64_t bias, const PhysicalFrame &regs,
+                    bool frameBase, int r, const EntryOf &entryOf) -> std::optional<uint64_t> {
     for (const auto &[loc, value] : site.parameters) {
       if (singleRegister(loc) != r) continue;
-      FrameEnv fe{&target_, &regs, mod->loadBias, at, nullptr};
-      ExprEnv env = makeEnv(fe);
-      if (frameBase && !site.callerFrameBase.empty()) {
-        env.frameBase = locationAsAddress(evaluateDwarfExpr(site.callerFrameBase, env), regs.regs);
-      }
-      env.entryValue = [&](StringRef sub) -> std::optional<uint64_t> {
-        auto rr = singleRegister(sub);
-        if (!rr) return std::nullopt;
-        return entryOf(*rr);
-      };
-      ExprResult res = evaluateDwarfExpr(value, env);
+      ExprResult res = evaluateDwarfExpr(value, siteEnv(site, at, bias, regs, frameBase, entryOf));
       if (res.ok && res.pieces.size() == 1 && res.pieces[0].kind == ExprPiece::Register)
         return regs.regs.get(res.pieces[0].reg);
       return res.scalar();
@@ -238,7 +239,7 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
     return std::nullopt;
   };
   if (!tail && (plt || indirect || cs->target + mod->loadBias == calleeEntry))
-    return passed(*cs, callerAt, caller, true, reg, callerEntryOf);
+    return passed(*cs, callerAt, mod->loadBias, caller, true, reg, callerEntryOf);
 
   // gdb's rule through reconstructed tail-call frames (every futex wait in libc): the caller
   // called a function that tail-called (maybe through more) the callee; the value comes from the
@@ -248,16 +249,34 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   // return address is still pushed); its frame base is not known, so values based on it are
   // not offered.
   // A tail-call frame's own entry values come from the next site outwards in the same chain,
-  // the one the backtrace found (it may end in another module: block() -> pause@plt).
+  // the one the backtrace found. The chain's sites are all in one module: the caller's (it may
+  // end in another module: block() -> pause@plt), or, for a call through the PLT, the callee's
+  // (python's sem_wait@plt -> __new_sem_wait -> jmp __new_sem_wait_slow64).
   std::vector<uint64_t> chain;
+  ModuleSymbols *sites = ms;
+  uint64_t sitesBias = mod->loadBias;
   if (tail) {
-    for (size_t k = tail->level + 1; k < tail->chain.size(); ++k)
-      if (target_.moduleFor(tail->chain[k] - 1) != mod) return std::nullopt;
-    for (uint64_t pc : tail->chain) chain.push_back(pc - mod->loadBias);
+    const ModuleInfo *cm = target_.moduleFor(tail->chain.front() - 1);
+    if (!cm) return std::nullopt;
+    for (uint64_t pc : tail->chain)
+      if (target_.moduleFor(pc - 1) != cm) return std::nullopt;
+    sites = symbols_.forModule(*cm);
+    sitesBias = cm->loadBias;
+    for (uint64_t pc : tail->chain) chain.push_back(pc - sitesBias);
   } else {
-    if (target_.moduleFor(calleeEntry) != mod) return std::nullopt;
+    uint64_t first = cs->target;
+    if (!first && !cs->targetName.empty()) {
+      const ModuleInfo *cm = target_.moduleFor(calleeEntry);
+      if (!cm || cm == mod) return std::nullopt;
+      sites = symbols_.forModule(*cm);
+      sitesBias = cm->loadBias;
+      first = sites->symbolAddress(cs->targetName);
+    } else if (target_.moduleFor(calleeEntry) != mod) {
+      return std::nullopt;
+    }
+    if (!first) return std::nullopt;
     uint64_t calleeLookup = callee.pcExact ? callee.pc : callee.pc - 1;
-    chain = ms->tailCallChain(cs->target, calleeLookup - mod->loadBias);
+    chain = sites->tailCallChain(first, calleeLookup - sitesBias);
   }
   if (chain.empty()) return std::nullopt;
   PhysicalFrame jumping = caller;
@@ -266,13 +285,13 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   // What the function entered by the jump at chain[k] was given in `r`.
   auto outerOf = [&](size_t k, int r) -> std::optional<uint64_t> {
     if (k + 1 < chain.size()) return atTail(k + 1, r);
-    return passed(*cs, callerAt, caller, true, r, callerEntryOf);
+    return passed(*cs, callerAt, mod->loadBias, caller, true, r, callerEntryOf);
   };
   atTail = [&](size_t k, int r) -> std::optional<uint64_t> {
-    std::optional<CallSiteInfo> site = ms->tailCallSite(chain[k]);
+    std::optional<CallSiteInfo> site = sites->tailCallSite(chain[k]);
     if (!site) return std::nullopt;
     EntryOf outer = [&](int r2) { return outerOf(k, r2); };
-    return passed(*site, chain[k] - 1, jumping, false, r, outer);
+    return passed(*site, chain[k] - 1, sitesBias, jumping, false, r, outer);
   };
   return tail ? outerOf(tail->level, reg) : atTail(0, reg);
 }

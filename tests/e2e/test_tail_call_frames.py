@@ -50,15 +50,18 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     exe = tmp_path / "tail_calls"
     subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
     p = paused_process(exe)
-    run = u.run_bt(["--vars", str(p.pid)])
+    run = u.run_bt(["--vars", "--past-main", str(p.pid)])
     assert run.returncode == 0, run.describe()
     gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
-                          "-ex", "set print frame-arguments all", "-ex", "thread apply all bt"],
+                          "-ex", "set print frame-arguments all", "-ex", "set backtrace past-main on",
+                          "-ex", "thread apply all bt"],
                          capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
 
     def args(text, function):
-        lines = [x for x in text.splitlines() if f" {function} (" in x]
-        return lines[0].split(f" {function} (", 1)[1].rsplit(") at ", 1)[0] if lines else None
+        # Every frame of that function (several threads may be in it), in a stable order.
+        found = sorted(x.split(f" {function} (", 1)[1].rsplit(") at ", 1)[0]
+                       for x in text.splitlines() if f" {function} (" in x)
+        return " | ".join(found) if found else None
     want = args(gdb, "__futex_abstimed_wait_common")
     if want is None:
         pytest.skip("gdb shows no __futex_abstimed_wait_common frame (libc6-dbg missing?)")
@@ -73,7 +76,10 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     # jump, via_tail's from t_tail's call; the futex wait's tail-call frame likewise.
     # Called through a function pointer: the call site's DW_AT_call_target (via_ptr's entry value
     # of f, from t_ptr's call site) says the call reached leaf_ptr.
-    for function in ("leaf", "via_tail", "__GI___futex_abstimed_wait_cancelable64", "leaf_ptr"):
+    # Through the PLT into a tail-call chain in libc: __new_sem_wait jumped to the slow path.
+    # main, called by glibc through a pointer: its arguments' entry values from that call site.
+    for function in ("leaf", "via_tail", "__GI___futex_abstimed_wait_cancelable64", "leaf_ptr",
+                     "__new_sem_wait_slow64", "__new_sem_wait", "main"):
         want = args(gdb, function)
         assert want and "@entry=" in want, (function, want)
         assert args(run.stdout, function) == want, function
