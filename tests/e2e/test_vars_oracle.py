@@ -66,6 +66,7 @@ import pytest
 import btjson
 import e2e_util as u
 import elfsyms
+import gdb_locations
 import gdbvars
 import vars_report
 import varscmp
@@ -320,39 +321,7 @@ def _compare(entry, mode, res: _Result, gdb_run, bt_run):
 
 
 def _query_locations(entry, res: _Result, target_args):
-    """A second gdb run (on the same core or the same still-paused process):
-    where gdb reads the candidate variables from (gdb-clobbered-register, and
-    the location kept for the report and the baseline causes), and which
-    symbols gdb has for the locals bt does not list (a label?)."""
-    cands = varscmp.location_candidates(res.cmp) + varscmp.symbol_candidates(res.cmp)
-    if not cands:
-        return
-    firsts = {}
-    for d in cands:
-        firsts.setdefault(varscmp.location_query_key(d), d)
-    keys = list(firsts)
-    commands = [varscmp.GDB_SYMBOLS_PY]
-    for i, key in enumerate(keys):
-        d = firsts[key]
-        commands += [f"thread {d.gdb_thread}", f"frame {d.gdb_frame}", f"echo BT-LOC-BEGIN {i}\\n",
-                     "p/x $pc", f"info address {d.name}"]
-        if d.what == "missing-in-bt":
-            commands.append(f'python bt_syms("{d.name}")')
-        commands.append("echo BT-LOC-END\\n")
-    run = u.gdb_commands(commands, target_args, entry.get("debug_dir"))
-    res.loc_run = run
-    answers = {}
-    symbols = {}
-    for m in re.finditer(r"^BT-LOC-BEGIN (\d+)\n(.*?)^BT-LOC-END$", run.stdout, re.S | re.M):
-        body = m.group(2)
-        key = keys[int(m.group(1))]
-        pm = re.search(r"^\$\d+ = (0x[0-9a-f]+)$", body, re.M)
-        sm = re.search(r'^Symbol ".*?(?=^BT-SYM |\Z)', body, re.M | re.S)
-        answers[key] = (int(pm.group(1), 16) if pm else None, sm.group(0) if sm else "")
-        if firsts[key].what == "missing-in-bt":
-            symbols[key] = re.findall(r"^BT-SYM (.*)$", body, re.M)
-    varscmp.apply_locations(res.cmp, answers)
-    varscmp.apply_symbols(res.cmp, symbols)
+    res.loc_run = gdb_locations.query_locations(res.cmp, target_args, entry.get("debug_dir"))
 
 
 def _core_result(entry, cores) -> _Result:
