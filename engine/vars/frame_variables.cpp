@@ -301,7 +301,56 @@ PrintContext FrameVariables::printContext() {
   Target *t = &target_;
   pc.read = [t](uint64_t a, void *b, size_t n) { return t->readMemory(a, b, n); };
   pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
+  pc.staticAddress = [this](const DWARFDie &m) { return staticMemberAddress(m); };
   return pc;
+}
+
+// The symbol a static data member is defined by: its linkage name, or, where the declaration has
+// none (DWARF 4 members), the Itanium mangling of its qualified name, for names only namespaces
+// and non-template classes qualify (others are left <optimized out>).
+static std::string staticMemberSymbol(const DWARFDie &m) {
+  if (const char *ln = m.getLinkageName()) return ln;
+  const char *name = m.getShortName();
+  if (!name) return {};
+  std::vector<std::string> parts{name};
+  for (DWARFDie p = m.getParent(); p && p.getTag() != dwarf::DW_TAG_compile_unit; p = p.getParent()) {
+    dwarf::Tag t = p.getTag();
+    if (t != dwarf::DW_TAG_namespace && t != dwarf::DW_TAG_class_type &&
+        t != dwarf::DW_TAG_structure_type && t != dwarf::DW_TAG_union_type)
+      return {};
+    const char *pn = p.getShortName();
+    if (!pn || StringRef(pn).contains('<')) return {};  // anonymous or a template
+    for (const DWARFDie &c : p.children())
+      if (c.getTag() == dwarf::DW_TAG_template_type_parameter ||
+          c.getTag() == dwarf::DW_TAG_template_value_parameter)
+        return {};
+    parts.push_back(pn);
+    if (parts.size() > 32) return {};
+  }
+  if (parts.size() < 2) return {};
+  std::string out = "_ZN";
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += std::to_string(it->size()) + *it;
+  return out + "E";
+}
+
+std::optional<uint64_t> FrameVariables::staticMemberAddress(const DWARFDie &m) {
+  std::string sym = staticMemberSymbol(m);
+  if (sym.empty()) return std::nullopt;
+  if (auto it = staticAddresses_.find(sym); it != staticAddresses_.end()) return it->second;
+  // As gdb's minimal symbols: the executable first (it holds the object when a copy relocation
+  // moved it there), then the libraries; the definition may be in any of them.
+  std::optional<uint64_t> found;
+  std::vector<const ModuleInfo *> order;
+  for (const ModuleInfo &mod : target_.modules())
+    if (mod.isMainExecutable) order.insert(order.begin(), &mod);
+    else order.push_back(&mod);
+  for (const ModuleInfo *mod : order)
+    if (uint64_t a = symbols_.forModule(*mod)->objectAddress(sym)) {
+      found = a + mod->loadBias;
+      break;
+    }
+  staticAddresses_[sym] = found;
+  return found;
 }
 
 // gdb names a C++ function by its DWARF symbol: the demangled linkage name without the return

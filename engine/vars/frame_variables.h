@@ -54,6 +54,8 @@ public:
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
+  // Where a static data member's definition is, in any module, by its symbol (nullopt: none).
+  std::optional<uint64_t> staticMemberAddress(const llvm::DWARFDie &member);
   // The executable's TLS offset -> address for a thread (empty for other modules).
   std::function<std::optional<uint64_t>(uint64_t)> tlsAddresses(const ModuleInfo &mod,
                                                                 uint64_t threadPointer);
@@ -71,6 +73,7 @@ private:
   Symbolizer &symbols_;
   std::shared_ptr<ValueSession> values_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> functionNames_;  // (bias, vaddr) -> name
+  std::map<std::string, std::optional<uint64_t>> staticAddresses_;      // symbol -> runtime address
 };
 
 }  // namespace bt

@@ -282,6 +282,8 @@ public:
 private:
   const PrintContext &ctx;
   size_t produced = 0;
+  std::vector<uint64_t> staticsSeen;  // addresses of class-typed static members printed
+  bool inStatic = false;              // printing a static member's value
 
   bool budgetExceeded() const { return produced > ctx.limits.maxOutput; }
 
@@ -389,6 +391,14 @@ private:
     if (depth >= ctx.limits.maxDepth) return "{...}";
     if (t.find(dwarf::DW_AT_declaration)) return "<incomplete type>";
     if (auto summary = formatStdLibraryValue(t, bytes, *this)) return *summary;
+    // The static members seen inside this object are forgotten after it (see staticValue).
+    size_t staticsMark = staticsSeen.size();
+    struct Forget {
+      std::vector<uint64_t> &seen;
+      size_t mark;
+      bool keep;
+      ~Forget() { if (!keep) seen.resize(mark); }
+    } forget{staticsSeen, staticsMark, inStatic};
     std::string out = "{";
     bool any = false, ownFields = false;
     for (const DWARFDie &m : t.children()) {
@@ -438,13 +448,35 @@ private:
     return out + "}";
   }
 
-  // A static member's value: a constant on the declaration, else <optimized out> (its
-  // definition is a global elsewhere, not looked up here).
+  // A static member's value: a constant on the declaration, else the object where its
+  // definition lives (ctx.staticAddress), else <optimized out>. As gdb, a class-typed static
+  // object is printed once within the outermost object that is not itself a static member's
+  // value: where it comes again (a class with a static instance of itself) it is "<same as
+  // static member of an already seen type>"; the next array element or member starts afresh.
   std::string staticValue(const DWARFDie &m, unsigned depth) {
     DWARFDie mt = typeOf(m);
     if (auto cv = m.find(dwarf::DW_AT_const_value))
       return value(mt, constValueBytes(*cv, typeSize(mt)), std::nullopt, depth + 1);
-    return "<optimized out>";
+    std::optional<uint64_t> at = ctx.staticAddress ? ctx.staticAddress(m) : std::nullopt;
+    uint64_t size = typeSize(mt);
+    if (!at || size == 0 || size > (1u << 20)) return "<optimized out>";
+    DWARFDie st = strip(mt);
+    bool isClass = st && (st.getTag() == dwarf::DW_TAG_structure_type ||
+                          st.getTag() == dwarf::DW_TAG_class_type ||
+                          st.getTag() == dwarf::DW_TAG_union_type);
+    if (isClass) {
+      if (std::find(staticsSeen.begin(), staticsSeen.end(), *at) != staticsSeen.end())
+        return "<same as static member of an already seen type>";
+      staticsSeen.push_back(*at);
+    }
+    std::string buf(size, '\0');
+    if (ctx.read(*at, buf.data(), size) != size)
+      return "<error: Cannot access memory at address " + hexU64(*at) + ">";
+    bool was = inStatic;
+    inStatic = true;
+    std::string out = value(mt, buf, *at, depth + 1);
+    inStatic = was;
+    return out;
   }
 
   std::string bitField(const DWARFDie &m, const DWARFDie &mt, StringRef bytes, uint64_t bitSize) {

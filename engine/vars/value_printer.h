@@ -34,6 +34,9 @@ struct PrintContext {
   // "<symbol>" or "<symbol+off>" for an address, "" if none (gdb's print symbol).
   std::function<std::string(uint64_t addr, bool function)> symbolize;
   PrintLimits limits;
+  // Where a static data member (its declaration in the class) is defined, which may be another
+  // module (gdb finds it by its symbol); empty or nullopt: shown as <optimized out>.
+  std::function<std::optional<uint64_t>(const llvm::DWARFDie &member)> staticAddress;
   // A user's pretty-printer (Python plugins): asked about every value before the built-in
   // rendering, with the value's type as declared (typedefs kept); its text replaces the value's,
   // nullopt leaves it to the built-ins.

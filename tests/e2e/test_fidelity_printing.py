@@ -54,3 +54,29 @@ def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paus
                               ("implicit", r"s=<synthetic pointer>: \{a = 1, b = 2\}")):
         assert args(run.stdout, function) == args(gdb, function), function
         assert re.fullmatch(pattern, args(run.stdout, function)), run.stdout
+
+
+def test_static_members_defined_in_another_module_print_as_gdb(bt_bin, tmp_path, paused_process):
+    """A class whose static members are defined in a shared library (DWARF 4 declares them in the
+    class, without a location): bt finds each definition by its symbol, in whichever module has
+    it, as gdb does; a class-typed static object is printed once per outermost object."""
+    src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "static_members.cpp"
+    lib = tmp_path / "libstatic_members.so"
+    exe = tmp_path / "static_members"
+    flags = ["g++", "-g", "-gdwarf-4", "-O0"]
+    subprocess.run(flags + ["-DLIBRARY", "-fPIC", "-shared", str(src), "-o", str(lib)], check=True)
+    subprocess.run(flags + [str(src), "-L", str(tmp_path), "-lstatic_members",
+                            "-Wl,-rpath," + str(tmp_path), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt(["--json", "--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    frame = next(f for t in json.loads(run.stdout)["threads"] for f in t["frames"]
+                 if f.get("function") == "main")
+    bt = {v["name"]: v["value"] for v in frame["variables"]}
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+                          "-ex", "frame function main", "-ex", "info locals"],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV)
+    want = dict(re.findall(r"^(\w+) = (.*)$", gdb.stdout, re.M))
+    assert want.get("h", "").startswith("{static empty = {a = 8, b = 9}, static self = {"), gdb.stdout
+    for name in ("h", "arr"):
+        assert bt.get(name) == want.get(name), name
