@@ -53,13 +53,28 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   // goes before the (possibly slow) symbolization.
   if (!needTarget) release();
   ScopeVisitorFactory visitors;
+  // Classes a unit only declares are looked up by name in every module, as gdb does; the name
+  // index is built only when such a value is printed (clang's classes with a key function in
+  // another module), and lives while the variables are read.
+  std::shared_ptr<ProgramIndex> typeIndex;
+  std::shared_ptr<ValueSession> typeValues;
   if (opts.variables) {
     FrameVariables *fv = r.variables.get();
+    fv->setTypeCompleter([&](const llvm::DWARFDie &decl) {
+      if (!typeIndex) {
+        typeValues = std::make_shared<ValueSession>(&target);
+        typeIndex = std::make_shared<ProgramIndex>(target, symbols, typeValues);
+      }
+      return typeIndex->definitionOf(decl);
+    });
     visitors = [fv](const UnwindResult &ur, size_t i, std::optional<TailCallPosition> tail) {
       return fv->visitorFor(ur, i, tail);
     };
   }
   r.backtraces = symbolizeBacktraces(target, symbols, r.unwound, opts.unwind, visitors);
+  if (r.variables) r.variables->setTypeCompleter(nullptr);  // it refers to this function's locals
+  typeIndex.reset();
+  if (typeValues) typeValues->close();
   if (!opts.globals.empty()) {
     // The same lookup as the Python API's proc["name"] (qualified names, statics, TLS).
     std::shared_ptr<ValueSession> values = opts.keepValues ? opts.keepValues : std::make_shared<ValueSession>(&target);

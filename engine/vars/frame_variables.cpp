@@ -302,6 +302,7 @@ PrintContext FrameVariables::printContext() {
   pc.read = [t](uint64_t a, void *b, size_t n) { return t->readMemory(a, b, n); };
   pc.symbolize = [this](uint64_t a, bool fn) { return symbolizeAddress(a, fn); };
   pc.staticAddress = [this](const DWARFDie &m) { return staticMemberAddress(m); };
+  pc.completeType = typeCompleter_;
   return pc;
 }
 
@@ -480,9 +481,10 @@ public:
     if (const char *n = die.getShortName()) v.name = n;
     DWARFDie type = typeOfVar(die);
     v.type = typeName(type);
-    uint64_t size = typeSize(type);
+    uint64_t size = completedTypeSize(type, print_);
     std::string bytes;
     std::optional<uint64_t> address;
+    std::vector<bool> missing;  // bytes without a location (assemble)
     if (auto cv = die.find(dwarf::DW_AT_const_value)) {
       bytes = constValueBytes(*cv, size);
     } else {
@@ -521,13 +523,20 @@ public:
         }
         size = kMaxValueBytes;
       }
-      if (!assemble(r, size, bytes, address, v)) {
+      if (!assemble(r, size, bytes, address, v, missing)) {
         if (r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::ImplicitPointer)
           v.value += syntheticPointee(type, r.pieces[0], die);
         return v;
       }
     }
     v.address = address;
+    if (!missing.empty()) {
+      // Partly available: no walkable Value, whose missing bytes would read as zeros.
+      PrintContext partial = print_;
+      partial.missingBytes = missing;
+      v.value = formatValue(type, bytes, address, partial);
+      return v;
+    }
     v.value = formatValue(type, bytes, address, print_);
     if (values_) v.handle = std::make_shared<Value>(values_, values_->types().fromDie(type, bias_),
                                                     bytes, address);
@@ -580,10 +589,20 @@ public:
 
 private:
   // The object's bytes from its location pieces; false when they cannot be had (v says why).
+  // A piece without a location (or in a register not recovered) of an object made of several
+  // leaves its bytes in `missing`: gdb prints those parts <optimized out> ({1, <optimized out>
+  // <repeats 1024 times>}); the whole object is <optimized out> only when no byte is known.
   bool assemble(const ExprResult &r, uint64_t size, std::string &bytes,
-                std::optional<uint64_t> &address, Variable &v) {
+                std::optional<uint64_t> &address, Variable &v, std::vector<bool> &missing) {
     bytes.assign(size, '\0');
+    missing.clear();
     uint64_t at = 0;
+    auto partMissing = [&](uint64_t from, uint64_t n) {
+      if (r.pieces.size() < 2) return false;
+      missing.resize(size, false);
+      for (uint64_t i = from; i < from + n && i < size; ++i) missing[i] = true;
+      return true;
+    };
     for (const ExprPiece &p : r.pieces) {
       uint64_t n = p.sizeBits ? p.sizeBits / 8 : size;
       if (at + n > size) n = size > at ? size - at : 0;
@@ -599,6 +618,7 @@ private:
           break;
         case ExprPiece::Register: {
           auto rv = frame_.regs.get(p.reg);
+          if (!rv && n <= 8 && partMissing(at, n)) break;
           if (!rv || n > 8) {
             v.optimizedOut = true;
             v.value = "<optimized out>";
@@ -617,11 +637,17 @@ private:
           v.value = "<synthetic pointer>";
           return false;
         case ExprPiece::Undefined:
+          if (partMissing(at, n)) break;
           v.optimizedOut = true;
           v.value = "<optimized out>";
           return false;
       }
       at += n;
+    }
+    if (!missing.empty() && std::find(missing.begin(), missing.end(), false) == missing.end()) {
+      v.optimizedOut = true;
+      v.value = "<optimized out>";
+      return false;
     }
     return true;
   }

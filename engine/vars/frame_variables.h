@@ -51,6 +51,11 @@ public:
   // `session` (which the owner closes when the target goes away). Off by default: bt prints
   // strings only.
   void keepValues(std::shared_ptr<ValueSession> session) { values_ = std::move(session); }
+  // Where the definitions of classes a unit only declares are found (PrintContext::completeType);
+  // empty: such values print as "<incomplete type>".
+  void setTypeCompleter(std::function<llvm::DWARFDie(const llvm::DWARFDie &)> completer) {
+    typeCompleter_ = std::move(completer);
+  }
 
 private:
   std::string symbolizeAddress(uint64_t addr, bool function);
@@ -74,6 +79,7 @@ private:
   std::shared_ptr<ValueSession> values_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> functionNames_;  // (bias, vaddr) -> name
   std::map<std::string, std::optional<uint64_t>> staticAddresses_;      // symbol -> runtime address
+  std::function<llvm::DWARFDie(const llvm::DWARFDie &)> typeCompleter_;
 };
 
 }  // namespace bt

@@ -290,6 +290,23 @@ const TypeInfo *ProgramIndex::namedTypeIn(const ModuleInfo &mod, const std::stri
   return out;
 }
 
+DWARFDie ProgramIndex::definitionOf(const DWARFDie &declaration) {
+  const char *name = declaration.getShortName();
+  if (!name) return {};
+  std::string qualified = scopePrefix(declaration.getParent(), true) + name;
+  auto [it, fresh] = definitions_.try_emplace(qualified);
+  if (!fresh) return it->second;
+  for (const ModuleInfo *mod : modulesInOrder()) {
+    ModuleIndex *mi = indexOf(*mod);
+    auto found = mi->types.find(qualified);
+    if (found == mi->types.end()) continue;
+    uint64_t offset = found->second;
+    mi->symbols->withLookupDwarf([&](DWARFContext &ctx) { it->second = ctx.getDIEForOffset(offset); });
+    if (it->second) break;
+  }
+  return it->second;
+}
+
 Expected<const TypeInfo *> ProgramIndex::type(const std::string &rawName) {
   std::string name = trim(rawName);
   unsigned pointers = 0;

@@ -41,6 +41,10 @@ public:
   // A type by name as C or C++ writes it: "struct Job", "Job", "unsigned long", "const char *",
   // "std::vector<int>" (template arguments the program left at their default may be omitted).
   llvm::Expected<const TypeInfo *> type(const std::string &name);
+  // The definition of the struct, class or union `declaration` only declares, by its qualified
+  // name in any module (the executable first); an invalid DIE when none has it. The DIE lives
+  // as long as the Symbolizer's module does.
+  llvm::DWARFDie definitionOf(const llvm::DWARFDie &declaration);
   // The object of `type` at `address`, read now.
   llvm::Expected<Value> valueAt(const TypeInfo *type, uint64_t address);
   // The ELF symbol holding `address` (a function, else a data object).
@@ -95,6 +99,7 @@ private:
   std::shared_ptr<ValueSession> values_;
   FrameVariables reader_;  // reads and renders a variable's DIE, symbolizes pointers
   std::map<uint64_t, std::unique_ptr<ModuleIndex>> indexes_;  // by module start
+  std::map<std::string, llvm::DWARFDie> definitions_;            // definitionOf's answers
   std::optional<std::map<uint64_t, int64_t>> tlsOffsets_;      // load bias -> l_tls_offset
 };
 

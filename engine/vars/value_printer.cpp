@@ -234,6 +234,8 @@ public:
         tt == dwarf::DW_TAG_atomic_type)
       return "<error: type cycle>";  // still a typedef or qualifier after strip's hop limit
     uint64_t size = typeSize(t);
+    if (missingIn(bytes, tt == dwarf::DW_TAG_array_type ? bytes.size() : size, tt))
+      return "<optimized out>";
     if (t.getTag() != dwarf::DW_TAG_array_type && size > bytes.size())
       return "<error: value is incomplete>";
     const uint8_t *p = reinterpret_cast<const uint8_t *>(bytes.data());
@@ -283,6 +285,66 @@ private:
   const PrintContext &ctx;
   size_t produced = 0;
   std::vector<uint64_t> staticsSeen;  // addresses of class-typed static members printed
+  const char *top = nullptr;          // the top-level value's bytes (ctx.missingBytes index them)
+
+  // Whether a part of the top-level value (n bytes at `bytes`) prints <optimized out>: all its
+  // bytes are missing, or some are and it is not an aggregate whose members say which.
+  bool missingIn(StringRef bytes, uint64_t n, dwarf::Tag tag) const {
+    if (ctx.missingBytes.empty() || !top || bytes.data() < top ||
+        bytes.data() >= top + ctx.missingBytes.size())
+      return false;
+    size_t from = bytes.data() - top;
+    size_t to = std::min<size_t>(from + std::min<uint64_t>(n, bytes.size()), ctx.missingBytes.size());
+    size_t count = 0;
+    for (size_t i = from; i < to; ++i) count += ctx.missingBytes[i];
+    if (count == 0) return false;
+    if (count == to - from) return true;
+    return tag != dwarf::DW_TAG_array_type && tag != dwarf::DW_TAG_structure_type &&
+           tag != dwarf::DW_TAG_class_type && tag != dwarf::DW_TAG_union_type;
+  }
+  // Whether the top-level value's bytes at `a` and `b` (equally long) are known alike, so that
+  // equal bytes are equal values (array repeats).
+  bool knownAlike(StringRef a, StringRef b) const {
+    if (ctx.missingBytes.empty() || !top) return true;
+    auto at = [&](StringRef r, size_t i) {
+      if (r.data() < top) return false;
+      size_t k = r.data() - top + i;
+      return k < ctx.missingBytes.size() && ctx.missingBytes[k];
+    };
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+      if (at(a, i) != at(b, i)) return false;
+    return true;
+  }
+
+  // `t`, or the definition of the struct/class/union it only declares (typedefs and cv kept
+  // when there is nothing to complete).
+  DWARFDie completed(const DWARFDie &t) {
+    DWARFDie st = strip(t);
+    if (!st || !st.find(dwarf::DW_AT_declaration) || !ctx.completeType) return t;
+    dwarf::Tag tag = st.getTag();
+    if (tag != dwarf::DW_TAG_structure_type && tag != dwarf::DW_TAG_class_type &&
+        tag != dwarf::DW_TAG_union_type)
+      return t;
+    DWARFDie def = ctx.completeType(st);
+    return def ? def : t;
+  }
+  uint64_t sizeOf(const DWARFDie &t) { return typeSize(completed(t)); }
+
+public:
+  void setTop(StringRef bytes) { top = bytes.data(); }
+
+  // The size of an object of type `t` with declared-only classes completed, arrays of them
+  // included (typeSize says 0 for those).
+  uint64_t objectSize(const DWARFDie &t) {
+    DWARFDie st = strip(t);
+    if (!st || st.getTag() != dwarf::DW_TAG_array_type) return sizeOf(t);
+    if (uint64_t n = typeSize(t)) return n;
+    uint64_t size = sizeOf(typeOf(st));
+    for (const std::optional<uint64_t> &d : dims(st)) size *= d.value_or(0);
+    return size;
+  }
+
+private:
   bool inStatic = false;              // printing a static member's value
 
   bool budgetExceeded() const { return produced > ctx.limits.maxOutput; }
@@ -372,7 +434,7 @@ public:
 private:
   std::string reference(const DWARFDie &t, uint64_t addr, unsigned depth) {
     DWARFDie target = typeOf(t);
-    uint64_t size = typeSize(target);
+    uint64_t size = sizeOf(target);
     std::string out = "@" + hexU64(addr);
     if (depth > 0) return out;  // gdb shows a reference inside an aggregate as its address
     if (size == 0 || size > (1u << 20)) return out;
@@ -389,7 +451,11 @@ private:
   std::string aggregate(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
                         unsigned depth) {
     if (depth >= ctx.limits.maxDepth) return "{...}";
-    if (t.find(dwarf::DW_AT_declaration)) return "<incomplete type>";
+    if (t.find(dwarf::DW_AT_declaration)) {
+      DWARFDie def = completed(t);
+      if (def == t || typeSize(def) > bytes.size()) return "<incomplete type>";
+      return aggregate(strip(def), bytes, addr, depth);
+    }
     if (auto summary = formatStdLibraryValue(t, bytes, *this)) return *summary;
     // The static members seen inside this object are forgotten after it (see staticValue).
     size_t staticsMark = staticsSeen.size();
@@ -434,7 +500,7 @@ private:
         out += bitField(m, mt, bytes, *bitSize);
         continue;
       }
-      uint64_t msize = typeSize(mt);
+      uint64_t msize = sizeOf(mt);
       if (off > bytes.size() || msize > bytes.size() - off) {
         out += "<error: member outside its object>";
         continue;
@@ -599,13 +665,14 @@ private:
                         unsigned depth) {
     if (!d[level]) return "0x" + (addr ? hexU64(*addr).substr(2) : std::string("?"));
     uint64_t count = *d[level];
-    uint64_t esize = typeSize(elem);
+    uint64_t esize = sizeOf(elem);
     for (size_t k = level + 1; k < d.size(); ++k) esize *= d[k].value_or(0);
     if (esize == 0 && count) return "<error: elements of unknown size>";
     // A hostile bound cannot make us read past the bytes we have.
     uint64_t have = esize ? bytes.size() / esize : 0;
     bool lastLevel = level + 1 == d.size();
-    if (lastLevel && isCharType(elem) && !ctx.limits.hex) {  // print /x: {0x67, ...}
+    // A char array is a string, unless some of its bytes have no location (printed per element).
+    if (lastLevel && isCharType(elem) && !ctx.limits.hex && !missingIn(bytes, bytes.size(), dwarf::DW_TAG_base_type)) {
       uint64_t n = std::min<uint64_t>(count, have);
       std::vector<uint8_t> s(bytes.begin(), bytes.begin() + n);
       if (!s.empty() && s.back() == 0) s.pop_back();  // gdb drops one trailing NUL (null-stop off)
@@ -632,7 +699,8 @@ private:
     while (i < n && things < ctx.limits.elements && !budgetExceeded()) {
       StringRef eb = bytes.substr(i * esize, esize);
       uint64_t j = i + 1;
-      while (j < n && bytes.substr(j * esize, esize) == eb) ++j;
+      while (j < n && bytes.substr(j * esize, esize) == eb && knownAlike(bytes.substr(j * esize, esize), eb))
+        ++j;
       std::optional<uint64_t> ea;
       if (addr) ea = *addr + i * esize;
       if (!out.empty()) out += ", ";
@@ -656,7 +724,13 @@ private:
 std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> address,
                         const PrintContext &ctx) {
   Printer p(ctx);
+  p.setTop(bytes);
   return p.value(type, bytes, address, 0);
+}
+
+uint64_t completedTypeSize(const DWARFDie &type, const PrintContext &ctx) {
+  Printer p(ctx);
+  return p.objectSize(type);
 }
 
 std::string formatElements(const std::vector<std::string> &elems, bool more, const PrintLimits &limits) {

@@ -37,6 +37,13 @@ struct PrintContext {
   // Where a static data member (its declaration in the class) is defined, which may be another
   // module (gdb finds it by its symbol); empty or nullopt: shown as <optimized out>.
   std::function<std::optional<uint64_t>(const llvm::DWARFDie &member)> staticAddress;
+  // The definition of a struct, class or union this unit only declares (clang's classes whose
+  // key function is elsewhere), found by name in any module; empty or an invalid DIE: none, the
+  // value is "<incomplete type>". The DIE must stay valid while the value is printed.
+  std::function<llvm::DWARFDie(const llvm::DWARFDie &declaration)> completeType;
+  // Bytes of the top-level value that have no location (DWARF pieces without one): the parts
+  // made only of them print <optimized out>, as gdb's. Empty: every byte is known.
+  std::vector<bool> missingBytes;
   // A user's pretty-printer (Python plugins): asked about every value before the built-in
   // rendering, with the value's type as declared (typedefs kept); its text replaces the value's,
   // nullopt leaves it to the built-ins.
@@ -59,6 +66,10 @@ public:
   virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
 };
 
+
+// The size of an object of `type`, declared-only classes completed through ctx.completeType
+// (arrays of them too); typeSize's answer when there is nothing to complete.
+uint64_t completedTypeSize(const llvm::DWARFDie &type, const PrintContext &ctx);
 
 // Renders `bytes` (the value's object representation) of `type`. `address` is where the value
 // lives in memory, if it does (references and arrays of unknown bound need it).

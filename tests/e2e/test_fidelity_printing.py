@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 import e2e_util as u
 
 SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "printing.cpp"
@@ -56,14 +58,19 @@ def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paus
         assert re.fullmatch(pattern, args(run.stdout, function)), run.stdout
 
 
-def test_static_members_defined_in_another_module_print_as_gdb(bt_bin, tmp_path, paused_process):
-    """A class whose static members are defined in a shared library (DWARF 4 declares them in the
-    class, without a location): bt finds each definition by its symbol, in whichever module has
-    it, as gdb does; a class-typed static object is printed once per outermost object."""
+@pytest.mark.parametrize("compiler", ["g++ -gdwarf-4", "clang++-19 -gdwarf-4", "clang++-19 -gdwarf-5"])
+def test_types_and_static_members_defined_in_another_module_print_as_gdb(
+        bt_bin, tmp_path, paused_process, compiler):
+    """A class whose static members are defined in a shared library (declared in the class,
+    without a location): bt finds each definition by its symbol, in whichever module has it, as
+    gdb does; a class-typed static object is printed once per outermost object. clang describes
+    the class itself only in the library (its constructor is there): the program's unit only
+    declares it, and bt completes it by name from the library's DWARF, as gdb does, instead of
+    printing <incomplete type>."""
     src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "static_members.cpp"
     lib = tmp_path / "libstatic_members.so"
     exe = tmp_path / "static_members"
-    flags = ["g++", "-g", "-gdwarf-4", "-O0"]
+    flags = compiler.split() + ["-g", "-O0"]
     subprocess.run(flags + ["-DLIBRARY", "-fPIC", "-shared", str(src), "-o", str(lib)], check=True)
     subprocess.run(flags + [str(src), "-L", str(tmp_path), "-lstatic_members",
                             "-Wl,-rpath," + str(tmp_path), "-o", str(exe)], check=True)
@@ -80,3 +87,25 @@ def test_static_members_defined_in_another_module_print_as_gdb(bt_bin, tmp_path,
     assert want.get("h", "").startswith("{static empty = {a = 8, b = 9}, static self = {"), gdb.stdout
     for name in ("h", "arr"):
         assert bt.get(name) == want.get(name), name
+
+
+def test_partly_available_aggregate_prints_as_gdb(bt_bin, tmp_path, paused_process):
+    """An array described by DWARF pieces of which only the first has a location: the known
+    element is printed and the others are <optimized out>, repeats counted, as gdb prints it."""
+    src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "partial.c"
+    exe = tmp_path / "partial"
+    subprocess.run(["gcc", "-g", "-O2", str(src), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt(["--json", "--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    frame = next(f for t in json.loads(run.stdout)["threads"] for f in t["frames"]
+                 if f.get("function") == "values")
+    bt = {v["name"]: v for v in frame["variables"]}
+    # (gdb's `frame function values` does not find this frame: its `bt full` is read instead.)
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+                          "-ex", "bt full"],
+                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV)
+    want = dict(re.findall(r"^\s+(big) = (.*)$", gdb.stdout, re.M))
+    assert want.get("big") == "{1, <optimized out> <repeats 1024 times>}", gdb.stdout
+    assert bt["big"]["value"] == want["big"]
+    assert not bt["big"]["optimized_out"]
