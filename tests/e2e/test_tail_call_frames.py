@@ -21,6 +21,23 @@ import gdbparse
 SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "tail_calls.c"
 
 
+def _bt_and_gdb(compiler, tmp_path, paused_process, bt_args, gdb_settings=()):
+    """tail_calls.c built -O2 by `compiler`, paused: bt's run with `bt_args` and gdb's
+    `thread apply all bt` (frame arguments all, plus `gdb_settings`) on the same process."""
+    exe = tmp_path / "tail_calls"
+    subprocess.run(compiler.split() + ["-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
+    p = paused_process(exe)
+    run = u.run_bt(bt_args + [str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    cmd = ["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
+           "-ex", "set print frame-arguments all"]
+    for setting in gdb_settings:
+        cmd += ["-ex", setting]
+    gdb = subprocess.run(cmd + ["-ex", "thread apply all bt"], capture_output=True, text=True,
+                         timeout=120, env=u.GDB_FULL_ENV).stdout
+    return run, gdb
+
+
 @pytest.mark.parametrize("compiler", ["gcc", "clang-19", "g++ -x c++ -U_GNU_SOURCE"])
 def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
     exe = tmp_path / "tail_calls"
@@ -47,15 +64,8 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
     called through the PLT gets them from the call site in the program; the tail-call frames
     themselves have their parameters as gdb shows them, and so does a function called through a
     pointer."""
-    exe = tmp_path / "tail_calls"
-    subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
-    p = paused_process(exe)
-    run = u.run_bt(["--vars", "--past-main", str(p.pid)])
-    assert run.returncode == 0, run.describe()
-    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
-                          "-ex", "set print frame-arguments all", "-ex", "set backtrace past-main on",
-                          "-ex", "thread apply all bt"],
-                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
+    run, gdb = _bt_and_gdb("gcc", tmp_path, paused_process, ["--vars", "--past-main"],
+                           ["set backtrace past-main on"])
 
     def args(text, function):
         # Every frame of that function (several threads may be in it), in a stable order.
@@ -90,14 +100,7 @@ def test_entry_value_from_a_register_frame_base_matches_gdb(bt_bin, tmp_path, pa
     DW_OP_fbreg +N: via_ptr's p@entry is t_ptr's stack pointer plus N, as gdb computes it. (gdb
     also shows the caller-saved registers' stale contents as p's current value; bt says
     <optimized out>, which is not compared.)"""
-    exe = tmp_path / "tail_calls"
-    subprocess.run(["clang-19", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
-    p = paused_process(exe)
-    run = u.run_bt(["--json", "--vars", str(p.pid)])
-    assert run.returncode == 0, run.describe()
-    gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(p.pid), "-ex", "set width 0",
-                          "-ex", "set print frame-arguments all", "-ex", "thread apply all bt"],
-                         capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV).stdout
+    run, gdb = _bt_and_gdb("clang-19", tmp_path, paused_process, ["--json", "--vars"])
     line = next(x for x in gdb.splitlines() if " via_ptr (" in x)
     want = re.search(r"\bp@entry=(0x[0-9a-f]+)", line)
     assert want, line
