@@ -11,9 +11,8 @@ installs them):
   ceph-mon  the Ceph monitor (Debian ceph-mon with ceph-mon-dbg and ceph-common-dbg), a C++ server
             of 26 threads, run as a one-monitor cluster on loopback in a temporary directory.
 
-For each program and mode (live: bt, then gdb, then bt again, on the same running process, a
-difference the second bt run does not have being the program changing between the looks, not a
-disagreement; core: gdb's gcore of it, read by both), frames are aligned and variables compared with the rules of the vars oracle
+For each program and mode (live: bt, then gdb, on the same process, stopped with SIGSTOP while
+they look so that both see the same moment; core: gdb's gcore of it, read by both), frames are aligned and variables compared with the rules of the vars oracle
 (tests/oracle/varscmp.py; a second gdb run asks gdb where it reads the candidates from). Every
 frame is a library frame here, compiled with optimisation, so varscmp's categories apply:
 bt-knows-more, gdb-clobbered-register (gdb shows a stale call-clobbered register), ... The table
@@ -167,14 +166,21 @@ def compare(gdb_run, bt_run):
     return full, varscmp.compare(full, doc, "/nonexistent", 2, "", alias_check)
 
 
-def diff_key(d):
-    return (d.what, d.where, d.kind, d.name)
+def wait_all_stopped(pid, timeout=10.0):
+    """Until every thread of pid is in the group stop (state T) a SIGSTOP brings."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        if states and all(st == "T" for st in states):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"process {pid} did not stop")
 
 
-def summarize(program, mode, full, cmp, bt_run, gdb_run, again=None):
-    """`again`: live mode's second comparison, gdb against a bt run made after gdb's; a
-    difference it does not have is the program changing between the looks (a timed wait's
-    counters), not a disagreement."""
+def summarize(program, mode, full, cmp, bt_run, gdb_run):
     gdb_frames = sum(len(t.frames) for t in full.bt.threads)
     frame_diffs = [d for d in cmp.diffs if d.what in ("frame-unaligned", "thread-missing")]
     total = cmp.compared_vars
@@ -191,8 +197,6 @@ def summarize(program, mode, full, cmp, bt_run, gdb_run, again=None):
         documented = None if d.accepted else vars_report.baseline_cause(r)
         if documented == varscmp.UNCLASSIFIED:
             documented = None
-        if not d.accepted and again is not None and diff_key(d) not in again:
-            documented = "changed-while-running
         r["explained"] = d.accepted or documented is not None
         r["cause"] = d.category.name if d.accepted else documented or vars_report.cause(r)
         records.append(r)
@@ -216,16 +220,19 @@ def run_program(name, modes, workdir: Path):
     results = []
     with PROGRAMS[name](workdir) as (pid, exe, gdb_extra):
         if "live" in modes:
+            # The process is stopped (SIGSTOP) while bt and gdb look, so that both see the same
+            # moment: a server's timed waits advance their counters between two looks otherwise.
             u.wait_all_sleeping(pid, timeout=5)
-            bt_run = u.run_bt(["--json", "--vars", "--past-main", pid], timeout=600)
-            u.wait_all_sleeping(pid, timeout=5)
-            gdb_run = gdb_full(["-p", pid], gdb_extra)
-            u.wait_all_sleeping(pid, timeout=5)
-            bt_again = u.run_bt(["--json", "--vars", "--past-main", pid], timeout=600)
-            full, cmp = compare(gdb_run, bt_run)
-            gdb_locations.query_locations(cmp, ["-p", pid])
-            again = {diff_key(d) for d in compare(gdb_run, bt_again)[1].diffs}
-            results.append(summarize(name, "live", full, cmp, bt_run, gdb_run, again))
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                wait_all_stopped(pid)
+                bt_run = u.run_bt(["--json", "--vars", "--past-main", pid], timeout=600)
+                gdb_run = gdb_full(["-p", pid], gdb_extra)
+                full, cmp = compare(gdb_run, bt_run)
+                gdb_locations.query_locations(cmp, ["-p", pid])
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            results.append(summarize(name, "live", full, cmp, bt_run, gdb_run))
         if "core" in modes:
             core = workdir / f"{name}.core"
             u.wait_all_sleeping(pid, timeout=5)
