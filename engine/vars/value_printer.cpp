@@ -215,7 +215,10 @@ public:
   }
   const PrintLimits &limits() const override { return ctx.limits; }
   std::string elements(const std::vector<std::string> &elems, bool more) override {
-    return formatElements(elems, more, ctx.limits);
+    // gdb prints a pretty-printer's children one by one: no "<repeats N times>" there.
+    std::string out;
+    for (const std::string &e : elems) out += (out.empty() ? "" : ", ") + e;
+    return more ? out + "..." : out;
   }
 
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,

@@ -62,7 +62,8 @@ public:
   virtual std::string pointer(uint64_t value) = 0;  // "0x..." plus " <sym>" when known
   virtual std::string string(const std::vector<uint8_t> &chars, bool truncated) = 0;
   virtual const PrintLimits &limits() const = 0;
-  // Joins rendered elements like gdb ("a, b <repeats 12 times>, c").
+  // Joins a container's rendered elements as gdb prints a pretty-printer's children ("a, b, b,
+  // c", "..." when `more`): one by one, without the repeat blocks of arrays.
   virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
 };
 
