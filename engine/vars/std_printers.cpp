@@ -118,27 +118,32 @@ std::optional<std::string> stdString(const DWARFDie &t, StringRef bytes, ValueFo
   return stringAt(f, p, len);
 }
 
-// gdb's vector summary from the three pointers (begin, end, end of storage).
+// gdb's vector summary from the three pointers (begin, end, end of storage). As gdb's printer,
+// also on a corrupt vector: the counts are signed pointer differences ("length -3, capacity 0"),
+// and the elements are walked from begin until end, up to the element limit.
 std::optional<std::string> vectorSummary(ValueFormatter &f, const DWARFDie &elem, uint64_t start,
                                          uint64_t finish, uint64_t eos) {
   uint64_t es = sizeOf(elem);
-  if (es == 0 || finish < start || eos < finish) return std::nullopt;
+  if (es == 0) return std::nullopt;
   if (argName(elem) == "bool") return std::nullopt;  // vector<bool> is a bit vector
-  uint64_t len = (finish - start) / es, cap = (eos - start) / es;
+  int64_t len = int64_t(finish - start) / int64_t(es), cap = int64_t(eos - start) / int64_t(es);
   std::string out = "std::vector of length " + std::to_string(len) + ", capacity " +
                     std::to_string(cap);
-  if (len == 0) return out;
+  if (finish == start) return out;
   std::vector<std::string> items;
-  uint64_t shown = std::min<uint64_t>(len, f.limits().elements);
   std::string buf(es, '\0');
-  for (uint64_t i = 0; i < shown; ++i) {
-    if (f.read(start + i * es, buf.data(), es) != es) {
-      items.push_back("<error: Cannot access memory>");
-      break;
+  uint64_t at = start;
+  while (at != finish && items.size() < f.limits().elements) {
+    if (f.read(at, buf.data(), es) != es) {
+      char b[80];
+      snprintf(b, sizeof b, "<error: Cannot access memory at address 0x%llx>", (unsigned long long)at);
+      items.push_back(b);
+      return out + " = {" + f.elements(items, false) + "}";
     }
-    items.push_back(f.format(elem, buf, start + i * es));
+    items.push_back(f.format(elem, buf, at));
+    at += es;
   }
-  return out + " = {" + f.elements(items, len > shown) + "}";
+  return out + " = {" + f.elements(items, at != finish) + "}";
 }
 
 std::optional<std::string> stdVector(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {

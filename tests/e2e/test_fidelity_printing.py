@@ -3,7 +3,7 @@
 `bt --vars` prints it, equals gdb's `info locals` (gdb's libstdc++ printers on, as by default):
 the element limit counting a repeat block as gdb does ({1, 0 <repeats 1024 times>}), invalid UTF-8
 lead bytes, a counted string ending in NUL, std::pair, ", this adjustment 8", untyped pointers to
-code named as gdb names them."""
+code named as gdb names them, corrupt vectors walked as gdb's printer walks them."""
 
 from __future__ import annotations
 
@@ -29,11 +29,13 @@ def test_locals_print_as_gdb(bt_bin, tmp_path):
                           "-ex", "info locals", str(exe), str(core)],
                          capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV)
     want = dict(re.findall(r"^(\w+) = (.*)$", gdb.stdout, re.M))
-    for name in ("big", "cd", "text", "nul", "pr", "pm", "code", "clockwait", "restorer"):
+    for name in ("big", "cd", "text", "nul", "pr", "pm", "code", "clockwait", "restorer", "rev", "huge"):
         assert bt.get(name) == want.get(name), (name, gdb.stdout[-2000:])
     assert bt["big"] == "{1, 0 <repeats 1024 times>}"
     assert bt["text"] == '"abc", \'\\000\' <repeats 296 times>'
     assert bt["pm"].endswith(", this adjustment 8")
+    assert bt["rev"].startswith("std::vector of length -3, capacity 0 = {") and bt["rev"].endswith("...}")
+    assert bt["huge"].startswith("std::vector of length 268435456, capacity 3 = {4, 5, 6, ")
 
 
 def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paused_process):
