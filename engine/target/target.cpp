@@ -10,6 +10,15 @@ namespace bt {
 const MemoryRegion *Target::regionFor(uint64_t addr) const { return findContaining(regions_, addr); }
 const ModuleInfo *Target::moduleFor(uint64_t addr) const { return findContaining(modules_, addr); }
 
+std::vector<const ModuleInfo *> Target::modulesExecutableFirst() const {
+  std::vector<const ModuleInfo *> out;
+  for (const ModuleInfo &m : modules_)
+    if (m.isMainExecutable) out.push_back(&m);
+  for (const ModuleInfo &m : modules_)
+    if (!m.isMainExecutable) out.push_back(&m);
+  return out;
+}
+
 std::optional<uint64_t> Target::auxvValue(uint64_t type) const {
   for (auto &[k, v] : auxv_)
     if (k == type) return v;

@@ -114,6 +114,9 @@ public:
   const std::vector<ThreadInfo> &threads() const { return threads_; }
   const std::vector<MemoryRegion> &regions() const { return regions_; }
   const std::vector<ModuleInfo> &modules() const { return modules_; }
+  // The modules in the order gdb looks symbols up: the main executable first (it holds an object
+  // a copy relocation moved there), then the others as loaded.
+  std::vector<const ModuleInfo *> modulesExecutableFirst() const;
   const std::vector<std::pair<uint64_t, uint64_t>> &auxv() const { return auxv_; }
   const std::optional<SignalInfo> &signal() const { return signal_; }
   std::optional<int> crashedTid() const { return crashedTid_; }

@@ -60,6 +60,13 @@ static uint64_t typeSizeAt(const DWARFDie &type, unsigned depth) {
 
 uint64_t typeSize(const DWARFDie &type) { return typeSizeAt(type, 0); }
 
+bool isClassType(const DWARFDie &type) {
+  if (!type) return false;
+  dwarf::Tag t = type.getTag();
+  return t == dwarf::DW_TAG_structure_type || t == dwarf::DW_TAG_class_type ||
+         t == dwarf::DW_TAG_union_type;
+}
+
 std::vector<DWARFDie> templateArgs(const DWARFDie &t) {
   std::vector<DWARFDie> out;
   for (const DWARFDie &c : t.children()) {

@@ -20,6 +20,8 @@ uint64_t attrU(const llvm::DWARFDie &d, llvm::dwarf::Attribute a, uint64_t dflt 
 // Follows typedefs and qualifiers to the type that decides the representation (bounded: a
 // hostile alias cycle ends after 32 steps, on an alias).
 llvm::DWARFDie stripTypedefs(llvm::DWARFDie type);
+// A struct, class or union (the DIE itself: strip typedefs first).
+bool isClassType(const llvm::DWARFDie &type);
 // Size in bytes of a type (0 if unknown).
 uint64_t typeSize(const llvm::DWARFDie &type);
 // The type arguments of a class template instance, in order, a parameter pack's included

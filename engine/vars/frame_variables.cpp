@@ -116,9 +116,9 @@ std::optional<std::string> locationAt(const DWARFDie &die, dwarf::Attribute attr
   return std::nullopt;
 }
 
-// A location used as an address, as DW_AT_frame_base and DW_AT_call_target are: the address it
-// computes (DW_OP_call_frame_cfa, DW_OP_bregN), what the register it names holds (clang's
-// DW_OP_reg7 RSP, an indirect call's DW_OP_reg0 RAX) or its value.
+// A location read as one word, as DW_AT_frame_base, DW_AT_call_target and a call site's
+// DW_AT_call_value are: the address it computes (DW_OP_call_frame_cfa, DW_OP_bregN), what the
+// register it names holds (clang's DW_OP_reg7 RSP, an indirect call's DW_OP_reg0 RAX) or its value.
 std::optional<uint64_t> locationAsAddress(const ExprResult &r, const FrameRegs &regs) {
   if (r.ok && r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::Register)
     return regs.get(r.pieces[0].reg);
@@ -182,12 +182,16 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   std::optional<CallSiteInfo> cs = ms->callSite(caller.pc - mod->loadBias);
   if (!cs) return std::nullopt;
   // A call into another module through the PLT names a declaration: the callee's module resolves
-  // it by name, as gdb does with minimal symbols (select@plt: nfds=nfds@entry=0).
-  bool plt = false;
+  // it by name, as gdb does with minimal symbols (select@plt: nfds=nfds@entry=0). `declared` is
+  // that function's link-time entry in `declaredIn`, the callee's module.
+  const ModuleInfo *declaredIn = nullptr;
+  uint64_t declared = 0;
   if (!cs->target && !cs->targetName.empty())
-    if (const ModuleInfo *cm = target_.moduleFor(calleeEntry); cm && cm != mod)
-      if (uint64_t a = symbols_.forModule(*cm)->symbolAddress(cs->targetName))
-        plt = a + cm->loadBias == calleeEntry;
+    if (const ModuleInfo *cm = target_.moduleFor(calleeEntry); cm && cm != mod) {
+      declaredIn = cm;
+      declared = symbols_.forModule(*cm)->symbolAddress(cs->targetName);
+    }
+  bool plt = declared && declared + declaredIn->loadBias == calleeEntry;
   if (!cs->target && !plt && cs->targetExpr.empty() && cs->targetName.empty()) return std::nullopt;
   // The caller's own entry (from its symbol), for a call value that uses the caller's entry
   // values (a parameter passed on, modified): resolved one frame further up.
@@ -231,10 +235,8 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
                     bool frameBase, int r, const EntryOf &entryOf) -> std::optional<uint64_t> {
     for (const auto &[loc, value] : site.parameters) {
       if (singleRegister(loc) != r) continue;
-      ExprResult res = evaluateDwarfExpr(value, siteEnv(site, at, bias, regs, frameBase, entryOf));
-      if (res.ok && res.pieces.size() == 1 && res.pieces[0].kind == ExprPiece::Register)
-        return regs.regs.get(res.pieces[0].reg);
-      return res.scalar();
+      return locationAsAddress(evaluateDwarfExpr(value, siteEnv(site, at, bias, regs, frameBase, entryOf)),
+                               regs.regs);
     }
     return std::nullopt;
   };
@@ -266,11 +268,10 @@ std::optional<uint64_t> FrameVariables::entryRegisterValue(const UnwindResult &t
   } else {
     uint64_t first = cs->target;
     if (!first && !cs->targetName.empty()) {
-      const ModuleInfo *cm = target_.moduleFor(calleeEntry);
-      if (!cm || cm == mod) return std::nullopt;
-      sites = symbols_.forModule(*cm);
-      sitesBias = cm->loadBias;
-      first = sites->symbolAddress(cs->targetName);
+      if (!declaredIn) return std::nullopt;
+      sites = symbols_.forModule(*declaredIn);
+      sitesBias = declaredIn->loadBias;
+      first = declared;
     } else if (target_.moduleFor(calleeEntry) != mod) {
       return std::nullopt;
     }
@@ -338,14 +339,9 @@ std::optional<uint64_t> FrameVariables::staticMemberAddress(const DWARFDie &m) {
   std::string sym = staticMemberSymbol(m);
   if (sym.empty()) return std::nullopt;
   if (auto it = staticAddresses_.find(sym); it != staticAddresses_.end()) return it->second;
-  // As gdb's minimal symbols: the executable first (it holds the object when a copy relocation
-  // moved it there), then the libraries; the definition may be in any of them.
+  // As gdb's minimal symbols; the definition may be in any module.
   std::optional<uint64_t> found;
-  std::vector<const ModuleInfo *> order;
-  for (const ModuleInfo &mod : target_.modules())
-    if (mod.isMainExecutable) order.insert(order.begin(), &mod);
-    else order.push_back(&mod);
-  for (const ModuleInfo *mod : order)
+  for (const ModuleInfo *mod : target_.modulesExecutableFirst())
     if (uint64_t a = symbols_.forModule(*mod)->objectAddress(sym)) {
       found = a + mod->loadBias;
       break;

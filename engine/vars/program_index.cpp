@@ -112,12 +112,7 @@ ProgramIndex::ProgramIndex(Target &target, Symbolizer &symbols, std::shared_ptr<
 ProgramIndex::~ProgramIndex() { values_->types().setCompleter(nullptr); }
 
 std::vector<const ModuleInfo *> ProgramIndex::modulesInOrder() const {
-  std::vector<const ModuleInfo *> out;
-  for (const ModuleInfo &m : target_.modules())
-    if (m.isMainExecutable) out.push_back(&m);
-  for (const ModuleInfo &m : target_.modules())
-    if (!m.isMainExecutable) out.push_back(&m);
-  return out;
+  return target_.modulesExecutableFirst();
 }
 
 ProgramIndex::ModuleIndex *ProgramIndex::indexOf(const ModuleInfo &mod) {

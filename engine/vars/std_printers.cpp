@@ -1,5 +1,6 @@
 #include "vars/std_printers.h"
 
+#include "support/hex.h"
 #include "vars/dwarf_types.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -96,16 +97,17 @@ uint64_t alignOf(const DWARFDie &type, int depth = 0) {
   }
 }
 
+// What a summary prints for memory it cannot read, as gdb words it.
+std::string unreadable(uint64_t addr) {
+  return "<error: Cannot access memory at address " + hexU64(addr) + ">";
+}
+
 // The `len` chars at `p` as a quoted string (up to the element limit).
 std::string stringAt(ValueFormatter &f, uint64_t p, uint64_t len) {
   unsigned limit = f.limits().elements;
   uint64_t n = std::min<uint64_t>(len, limit);
   std::vector<uint8_t> chars(n);
-  if (n && f.read(p, chars.data(), n) != n) {
-    char b[80];
-    snprintf(b, sizeof b, "<error: Cannot access memory at address 0x%llx>", (unsigned long long)p);
-    return std::string(b);
-  }
+  if (n && f.read(p, chars.data(), n) != n) return unreadable(p);
   return f.string(chars, len > n);
 }
 
@@ -135,9 +137,7 @@ std::optional<std::string> vectorSummary(ValueFormatter &f, const DWARFDie &elem
   uint64_t at = start;
   while (at != finish && items.size() < f.limits().elements) {
     if (f.read(at, buf.data(), es) != es) {
-      char b[80];
-      snprintf(b, sizeof b, "<error: Cannot access memory at address 0x%llx>", (unsigned long long)at);
-      items.push_back(b);
+      items.push_back(unreadable(at));
       return out + " = {" + f.elements(items, false) + "}";
     }
     items.push_back(f.format(elem, buf, at));

@@ -237,8 +237,8 @@ public:
         tt == dwarf::DW_TAG_atomic_type)
       return "<error: type cycle>";  // still a typedef or qualifier after strip's hop limit
     uint64_t size = typeSize(t);
-    if (missingIn(bytes, tt == dwarf::DW_TAG_array_type ? bytes.size() : size, tt))
-      return "<optimized out>";
+    bool isArray = tt == dwarf::DW_TAG_array_type;
+    if (missingIn(bytes, isArray ? bytes.size() : size, isArray || isClassType(t))) return "<optimized out>";
     if (t.getTag() != dwarf::DW_TAG_array_type && size > bytes.size())
       return "<error: value is incomplete>";
     const uint8_t *p = reinterpret_cast<const uint8_t *>(bytes.data());
@@ -288,11 +288,13 @@ private:
   const PrintContext &ctx;
   size_t produced = 0;
   std::vector<uint64_t> staticsSeen;  // addresses of class-typed static members printed
+  bool inStatic = false;              // printing a static member's value
   const char *top = nullptr;          // the top-level value's bytes (ctx.missingBytes index them)
 
   // Whether a part of the top-level value (n bytes at `bytes`) prints <optimized out>: all its
-  // bytes are missing, or some are and it is not an aggregate whose members say which.
-  bool missingIn(StringRef bytes, uint64_t n, dwarf::Tag tag) const {
+  // bytes are missing, or some are and it is not `divisible` (an aggregate whose elements or
+  // members say which).
+  bool missingIn(StringRef bytes, uint64_t n, bool divisible) const {
     if (ctx.missingBytes.empty() || !top || bytes.data() < top ||
         bytes.data() >= top + ctx.missingBytes.size())
       return false;
@@ -301,9 +303,7 @@ private:
     size_t count = 0;
     for (size_t i = from; i < to; ++i) count += ctx.missingBytes[i];
     if (count == 0) return false;
-    if (count == to - from) return true;
-    return tag != dwarf::DW_TAG_array_type && tag != dwarf::DW_TAG_structure_type &&
-           tag != dwarf::DW_TAG_class_type && tag != dwarf::DW_TAG_union_type;
+    return count == to - from || !divisible;
   }
   // Whether the top-level value's bytes at `a` and `b` (equally long) are known alike, so that
   // equal bytes are equal values (array repeats).
@@ -323,11 +323,7 @@ private:
   // when there is nothing to complete).
   DWARFDie completed(const DWARFDie &t) {
     DWARFDie st = strip(t);
-    if (!st || !st.find(dwarf::DW_AT_declaration) || !ctx.completeType) return t;
-    dwarf::Tag tag = st.getTag();
-    if (tag != dwarf::DW_TAG_structure_type && tag != dwarf::DW_TAG_class_type &&
-        tag != dwarf::DW_TAG_union_type)
-      return t;
+    if (!isClassType(st) || !st.find(dwarf::DW_AT_declaration) || !ctx.completeType) return t;
     DWARFDie def = ctx.completeType(st);
     return def ? def : t;
   }
@@ -348,8 +344,6 @@ public:
   }
 
 private:
-  bool inStatic = false;              // printing a static member's value
-
   bool budgetExceeded() const { return produced > ctx.limits.maxOutput; }
 
   static uint64_t load(const uint8_t *p, uint64_t n) {
@@ -529,11 +523,7 @@ private:
     std::optional<uint64_t> at = ctx.staticAddress ? ctx.staticAddress(m) : std::nullopt;
     uint64_t size = typeSize(mt);
     if (!at || size == 0 || size > (1u << 20)) return "<optimized out>";
-    DWARFDie st = strip(mt);
-    bool isClass = st && (st.getTag() == dwarf::DW_TAG_structure_type ||
-                          st.getTag() == dwarf::DW_TAG_class_type ||
-                          st.getTag() == dwarf::DW_TAG_union_type);
-    if (isClass) {
+    if (isClassType(strip(mt))) {
       if (std::find(staticsSeen.begin(), staticsSeen.end(), *at) != staticsSeen.end())
         return "<same as static member of an already seen type>";
       staticsSeen.push_back(*at);
@@ -675,7 +665,7 @@ private:
     uint64_t have = esize ? bytes.size() / esize : 0;
     bool lastLevel = level + 1 == d.size();
     // A char array is a string, unless some of its bytes have no location (printed per element).
-    if (lastLevel && isCharType(elem) && !ctx.limits.hex && !missingIn(bytes, bytes.size(), dwarf::DW_TAG_base_type)) {
+    if (lastLevel && isCharType(elem) && !ctx.limits.hex && !missingIn(bytes, bytes.size(), false)) {
       uint64_t n = std::min<uint64_t>(count, have);
       std::vector<uint8_t> s(bytes.begin(), bytes.begin() + n);
       if (!s.empty() && s.back() == 0) s.pop_back();  // gdb drops one trailing NUL (null-stop off)
