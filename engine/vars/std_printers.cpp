@@ -6,6 +6,7 @@
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
+#include <cctype>
 #include <cstring>
 
 namespace bt {
@@ -62,17 +63,29 @@ DWARFDie templateArg(const DWARFDie &t, unsigned index) {
 uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
 
 // A template argument as gdb's libstdc++ type printers name it: the string types by their
-// typedefs ("std::unique_ptr<std::string>").
+// typedefs ("std::unique_ptr<std::string>"), and GCC's base type names as gdb's C++ type printer
+// canonicalizes them ("std::atomic<unsigned long>" for DWARF's "long unsigned int").
 std::string argName(const DWARFDie &t) {
   static const std::pair<StringRef, StringRef> kAliases[] = {
       {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
       {"std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
       {"std::__cxx11::basic_string<wchar_t, std::char_traits<wchar_t>, std::allocator<wchar_t> >", "std::wstring"},
   };
+  static const std::pair<StringRef, StringRef> kShort[] = {  // longest first
+      {"long long unsigned int", "unsigned long long"}, {"long long int", "long long"},
+      {"long unsigned int", "unsigned long"}, {"short unsigned int", "unsigned short"},
+      {"long int", "long"}, {"short int", "short"}};
+  auto identChar = [](char c) { return isalnum(static_cast<unsigned char>(c)) || c == '_'; };
   std::string n = typeName(t);
   for (const auto &[from, to] : kAliases)
     for (size_t at = n.find(from.str()); at != std::string::npos; at = n.find(from.str(), at + to.size()))
       n.replace(at, from.size(), to.str());
+  for (const auto &[from, to] : kShort)
+    for (size_t at = n.find(from.str()); at != std::string::npos; at = n.find(from.str(), at + 1)) {
+      size_t end = at + from.size();
+      if ((at && identChar(n[at - 1])) || (end < n.size() && identChar(n[end]))) continue;
+      n.replace(at, from.size(), to.str());
+    }
   return n;
 }
 
@@ -775,6 +788,127 @@ std::optional<std::string> stdStringView(const DWARFDie &t, StringRef bytes, Val
   return stringAt(f, p, len);
 }
 
+// A class's base classes and data members in declaration order, as gdb's Type.fields() lists
+// them for the printers below (static members left out: libstdc++'s tuple nodes have none).
+std::vector<DWARFDie> fieldsOf(const DWARFDie &t) {
+  std::vector<DWARFDie> out;
+  for (const DWARFDie &m : t.children())
+    if (m.getTag() == dwarf::DW_TAG_inheritance ||
+        (m.getTag() == dwarf::DW_TAG_member && !m.find(dwarf::DW_AT_external)))
+      out.push_back(m);
+  return out;
+}
+
+uint64_t memberOffset(const DWARFDie &m) {
+  return dwarf::toUnsigned(m.find(dwarf::DW_AT_data_member_location), 0);
+}
+
+// The bytes of an object of `type` at `off` in `bytes`, if they are all there.
+std::optional<StringRef> slice(StringRef bytes, uint64_t off, const DWARFDie &type) {
+  uint64_t size = sizeOf(type);
+  if (!size || off > bytes.size() || size > bytes.size() - off) return std::nullopt;
+  return bytes.substr(off, size);
+}
+
+// std::tuple<A, B, C>: "std::tuple containing = {[1] = 7, [2] = 2.5, [3] = 120 'x'}" or "empty
+// std::tuple", as gdb's StdTuplePrinter walks libstdc++'s (GCC 5+) layout: tuple derives from
+// _Tuple_impl<0, A, B, C>, whose bases are _Tuple_impl<1, B, C> (the rest) and _Head_base<0, A>
+// (holding _M_head_impl, or deriving from an empty A); the last _Tuple_impl has only its
+// _Head_base. Any other shape is left to the raw struct, as gdb's printer gives up on it.
+std::optional<std::string> stdTuple(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  std::vector<DWARFDie> top = fieldsOf(t);
+  if (top.empty()) return std::string("empty std::tuple");
+  if (top.size() != 1) return std::nullopt;
+  DWARFDie node = stripTypedefs(typeOf(top[0]));
+  uint64_t off = memberOffset(top[0]);
+  std::vector<std::string> items;
+  while (node && items.size() < f.limits().elements) {
+    std::vector<DWARFDie> nodes = fieldsOf(node);
+    if (nodes.empty()) break;  // GCC 4's empty last node
+    if (nodes.size() > 2) return std::nullopt;
+    const DWARFDie &head = nodes.size() == 1 ? nodes[0] : nodes[1];
+    DWARFDie impl = stripTypedefs(typeOf(head));
+    uint64_t implOff = off + memberOffset(head);
+    if (nodes.size() == 1) {
+      node = DWARFDie();
+    } else {
+      off += memberOffset(nodes[0]);
+      node = stripTypedefs(typeOf(nodes[0]));
+    }
+    std::vector<DWARFDie> implFields = fieldsOf(impl);
+    DWARFDie valueT = impl;
+    uint64_t valueOff = implOff;
+    if (!implFields.empty() && implFields[0].getShortName() &&
+        StringRef(implFields[0].getShortName()) == "_M_head_impl") {
+      valueT = typeOf(implFields[0]);
+      valueOff += memberOffset(implFields[0]);
+    }
+    std::optional<StringRef> value = slice(bytes, valueOff, valueT);
+    if (!value) return std::nullopt;
+    items.push_back("[" + std::to_string(items.size() + 1) + "] = " + f.format(valueT, *value, std::nullopt));
+  }
+  return "std::tuple containing = {" + f.elements(items, bool(node) && !fieldsOf(node).empty()) + "}";
+}
+
+// std::bitset<N>: "std::bitset = {[0] = 1, [65] = 1}" (the set bits) or "std::bitset" when none
+// is, as gdb's StdBitsetPrinter: _M_w is one unsigned long or an array of them.
+std::optional<std::string> stdBitset(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  uint64_t off = 0;
+  DWARFDie wt;
+  if (!findMember(t, "_M_w", off, wt)) return std::string("std::bitset");  // bitset<0>
+  wt = stripTypedefs(wt);
+  uint64_t total = sizeOf(wt);
+  uint64_t word = wt && wt.getTag() == dwarf::DW_TAG_array_type ? sizeOf(typeOf(wt)) : total;
+  if (!total || !word || word > 8 || total % word || off > bytes.size() || total > bytes.size() - off)
+    return std::nullopt;
+  std::vector<std::string> items;
+  bool more = false;
+  for (uint64_t w = 0; w < total / word && !more; ++w) {
+    uint64_t bits = 0;
+    memcpy(&bits, bytes.data() + off + w * word, word);
+    for (unsigned b = 0; b < word * 8 && bits >> b; ++b) {
+      if (!(bits >> b & 1)) continue;
+      if (items.size() == f.limits().elements) {
+        more = true;
+        break;
+      }
+      items.push_back("[" + std::to_string(w * word * 8 + b) + "] = 1");
+    }
+  }
+  if (items.empty()) return std::string("std::bitset");
+  return "std::bitset = {" + f.elements(items, more) + "}";
+}
+
+// std::atomic<T>: "std::atomic<int> = { 5 }", the value read where gdb's StdAtomicPrinter reads it
+// for T's kind: _M_fp (floating point), _M_b._M_p (pointers), _M_base._M_i (bool), else _M_i.
+// Before C++20 atomic<double> is the primary template, holding _M_i: read there (gdb's printer
+// fails on it). atomic<shared_ptr<T>> is left to the raw struct.
+std::optional<std::string> stdAtomic(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
+  DWARFDie arg = templateArg(t, 0);
+  DWARFDie kind = stripTypedefs(arg);
+  if (!arg || !kind) return std::nullopt;
+  enum { Integer, Float, Pointer, Bool } how = Integer;
+  if (kind.getTag() == dwarf::DW_TAG_pointer_type) {
+    how = Pointer;
+  } else if (kind.getTag() == dwarf::DW_TAG_base_type) {
+    uint64_t enc = attrU(kind, dwarf::DW_AT_encoding);
+    how = enc == dwarf::DW_ATE_float ? Float : enc == dwarf::DW_ATE_boolean ? Bool : Integer;
+  } else if (kind.getTag() != dwarf::DW_TAG_enumeration_type) {
+    std::string q = qualifiedTypeName(kind);
+    if (StringRef(q).starts_with("std::shared_ptr<") || StringRef(q).starts_with("std::weak_ptr<"))
+      return std::nullopt;
+  }
+  std::optional<Field> value = how == Pointer ? memberPath(t, {"_M_b", "_M_p"})
+                               : how == Float ? memberPath(t, {"_M_fp"})
+                               : how == Bool  ? memberPath(t, {"_M_base", "_M_i"})
+                                              : memberPath(t, {"_M_i"});
+  if (!value) value = memberPath(t, {"_M_i"});  // atomic<double> before C++20: the primary template
+  if (!value) return std::nullopt;
+  std::optional<StringRef> v = slice(bytes, value->off, value->type);
+  if (!v) return std::nullopt;
+  return "std::atomic<" + argName(arg) + "> = { " + f.format(value->type, *v, std::nullopt) + " }";
+}
+
 }  // namespace
 
 std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef bytes,
@@ -802,6 +936,9 @@ std::optional<std::string> formatStdLibraryValue(const DWARFDie &type, StringRef
   if (is("std::variant<")) return stdVariant(type, bytes, f);
   if (is("std::basic_string_view<")) return stdStringView(type, bytes, f);
   if (is("std::pair<")) return stdPair(type, bytes, f);
+  if (is("std::tuple<")) return stdTuple(type, bytes, f);
+  if (is("std::bitset<")) return stdBitset(type, bytes, f);
+  if (is("std::atomic<")) return stdAtomic(type, bytes, f);
   if (is("std::__")) return formatLibcxxValue(type, bytes, f, q);
   return std::nullopt;
 }

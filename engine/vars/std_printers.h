@@ -1,8 +1,9 @@
 // Summaries of common C++ standard-library types, as gdb's libstdc++ pretty printers show them
 // ("std::vector of length 3, capacity 4 = {1, 2, 3}", "std::unique_ptr<int> = {get() = 0x...}"),
 // built in so that no Python printers are needed: strings and string_views, vector, list,
-// forward_list, deque, (multi)map/set, unordered_*, unique/shared/weak_ptr, optional, variant
-// (list, forward_list, deque, optional, variant and string_view for libstdc++ only so far). They read the libstdc++ (GCC) layouts and the
+// forward_list, deque, (multi)map/set, unordered_*, unique/shared/weak_ptr, optional, variant,
+// pair, tuple, bitset, atomic (list, forward_list, deque, optional, variant, pair, tuple, bitset,
+// atomic and string_view for libstdc++ only so far). They read the libstdc++ (GCC) layouts and the
 // libc++ (LLVM, std::__1) ones through the DWARF member names, so a layout change shows up as
 // "no summary" (the raw struct is printed instead), never as a wrong value. libc++ values get the
 // same text as libstdc++ ones.

@@ -439,6 +439,11 @@ private:
     if (ctx.read(addr, buf.data(), size) != size)
       return out + ": <error: Cannot access memory at address " + hexU64(addr) + ">";
     // gdb hands a reference to a pretty-printed type straight to the printer: no "@addr: ".
+    if (ctx.custom)
+      if (std::optional<std::string> text = ctx.custom(target, buf, addr)) {
+        produced += text->size();
+        return *text;
+      }
     DWARFDie st = strip(target);
     if (st && (st.getTag() == dwarf::DW_TAG_structure_type || st.getTag() == dwarf::DW_TAG_class_type))
       if (auto summary = formatStdLibraryValue(st, buf, *this)) return *summary;

@@ -114,7 +114,7 @@ class View:
 
 
 class Sequence(View):
-    """vector, array, deque, list, forward_list, set, unordered_set: ``s[i]``, ``len(s)``,
+    """vector, array, deque, list, forward_list, set, unordered_set, tuple: ``s[i]``, ``len(s)``,
     iteration over element Values."""
 
     def __getitem__(self, i: int) -> "Value":
@@ -245,7 +245,7 @@ class String(View):
 
 
 class Pointer(View):
-    """unique_ptr, shared_ptr, weak_ptr, optional, variant: get() is the held Value (None when
+    """unique_ptr, shared_ptr, weak_ptr, optional, variant, atomic: get() is the held Value (None when
     empty); len() is 0 or 1. shared/weak pointers also have use_count and weak_count."""
 
     kind = "pointer"
@@ -626,6 +626,56 @@ def _variant(v: "Value", args: List["Type"]) -> Optional[View]:
     return ptr
 
 
+class _Elements(Sequence):
+    """A fixed list of element Values (a std::tuple's)."""
+
+    def __init__(self, value: "Value", items: List["Value"]) -> None:
+        super().__init__(value)
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> "Value":
+        return self.items[i]
+
+    def __iter__(self) -> Iterator["Value"]:
+        return iter(self.items)
+
+
+def _tuple(v: "Value", args: List["Type"]) -> Optional[View]:
+    # libstdc++ (GCC 5+), walked as gdb's printer (and bt's summary) walks it: tuple derives from
+    # _Tuple_impl<0, A, B...>, whose bases are the rest (_Tuple_impl<1, B...>) and
+    # _Head_base<0, A> (holding _M_head_impl); the last _Tuple_impl has only its _Head_base.
+    top = list(v.fields.values())
+    if not top:
+        return _Elements(v, [])
+    if len(top) != 1:
+        return None
+    node: Optional["Value"] = top[0]
+    items: List["Value"] = []
+    while node is not None and len(items) < MAX_ELEMENTS:
+        nodes = list(node.fields.values())
+        if not nodes:
+            break
+        if len(nodes) > 2:
+            return None
+        impl = nodes[-1]
+        node = nodes[0] if len(nodes) == 2 else None
+        head = impl.fields.get("_M_head_impl") if impl.kind in ("struct", "class") else None
+        items.append(head if head is not None else impl)
+    return _Elements(v, items)
+
+
+def _atomic(v: "Value", args: List["Type"]) -> Optional[View]:
+    # Where gdb's printer reads the value: _M_i (integers, enums, and bool through _M_base),
+    # _M_fp (floating point since C++20), _M_b._M_p (pointers).
+    held = _any(v, "_M_i", "_M_fp", "_M_p")
+    if held is None:
+        return None
+    return Pointer(v, lambda: held)
+
+
 # The template's name without std:: and inline namespaces -> its view.
 _VIEWS: Dict[str, Callable[["Value", List["Type"]], Optional[View]]] = {
     "vector": _vector, "array": _array, "deque": _deque,
@@ -638,7 +688,7 @@ _VIEWS: Dict[str, Callable[["Value", List["Type"]], Optional[View]]] = {
     "unordered_set": lambda v, a: _hashtable(v, a, False),
     "unordered_multiset": lambda v, a: _hashtable(v, a, False),
     "unique_ptr": _unique_ptr, "shared_ptr": _shared_ptr, "weak_ptr": _shared_ptr,
-    "optional": _optional, "variant": _variant,
+    "optional": _optional, "variant": _variant, "tuple": _tuple, "atomic": _atomic,
 }
 
 

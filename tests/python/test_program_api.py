@@ -30,10 +30,11 @@ PRINTED = ["app::g_ns_counter", "app::g_config", "app::detail::g_deep",
            "g_file_static", "g_ulong", "g_cstr", "g_tasks", "g_task_link", "g_color", "g_matrix",
            "bump::s_calls", "g_vec", "g_names", "g_queue", "g_orders", "g_umap", "g_set", "g_str",
            "g_long_str", "g_owned", "g_shared", "g_array", "g_list", "g_deque", "g_flist",
-           "g_opt", "g_none", "g_var", "g_view", "g_multi", "errno"]  # (libc's thread-local)
+           "g_opt", "g_none", "g_var", "g_view", "g_multi", "g_tuple", "g_hits", "g_flags",
+           "errno"]  # (libc's thread-local)
 # Containers walked as Python sequences/mappings, against the printers' children.
 WALKED = ["g_vec", "g_names", "g_queue", "g_orders", "g_multi", "g_umap", "g_list", "g_deque",
-          "g_set", "g_flist", "g_opt", "g_none", "g_var", "g_owned"]
+          "g_set", "g_flist", "g_opt", "g_none", "g_var", "g_owned", "g_tuple"]
 # (our spelling, gdb's): gdb cannot leave out default template arguments.
 TYPES = [("struct Job", "struct Job"), ("Job", "Job"), ("Task", "Task"), ("app::Config", "app::Config"),
          ("int", "int"), ("unsigned long", "unsigned long"), ("char *", "char *"), ("Job **", "Job **"),
@@ -191,6 +192,8 @@ def test_containers_walk_as_gdb_printers(program, tmp_path):
         assert p["g_var"].get().string() == b"alt" and p["g_var"].container.index == 1
         assert p["g_owned"].deref().name.string() == b"owned" and p["g_owned"].name.string() == b"owned"
         assert p["g_shared"].container.use_count == 1 and int(p["g_shared"].get()) == 42
+        assert len(p["g_tuple"]) == 3 and p["g_tuple"][1].string() == b"three"
+        assert int(p["g_hits"].get()) == 5
         with pytest.raises(KeyError):
             p["g_queue"]["nobody"]
         with pytest.raises(IndexError):
