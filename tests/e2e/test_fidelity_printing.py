@@ -1,5 +1,5 @@
-"""Printing rules compared with gdb on a program built at test time
-(tests/fixtures/fidelity/printing.cpp, g++ -O0 -g): every local of the crashing function, as
+"""Printing rules compared with gdb on programs built at test time, each with gcc and clang, DWARF 4
+and 5 (tests/fixtures/fidelity/printing.cpp at -O0): every local of the crashing function, as
 `bt --vars` prints it, equals gdb's `info locals` (gdb's libstdc++ printers on, as by default):
 the element limit counting a repeat block as gdb does ({1, 0 <repeats 1024 times>}), invalid UTF-8
 lead bytes, a counted string ending in NUL, std::pair, ", this adjustment 8", untyped pointers to
@@ -18,8 +18,10 @@ import e2e_util as u
 SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "printing.cpp"
 
 
-def test_locals_print_as_gdb(bt_bin, tmp_path):
-    exe, core = u.build_and_crash(["g++", "-g", "-O0"], SOURCE, tmp_path, "printing")
+@pytest.mark.parametrize("compiler", ["g++", "g++ -gdwarf-4", "clang++-19 -fstandalone-debug",
+                                      "clang++-19 -gdwarf-4 -fstandalone-debug"])
+def test_locals_print_as_gdb(bt_bin, tmp_path, compiler):
+    exe, core = u.build_and_crash(compiler.split() + ["-g", "-O0"], SOURCE, tmp_path, "printing")
     run = u.run_bt(["--json", "--vars", str(core), "--exe", str(exe)])
     assert run.returncode == 0, run.describe()
     crashed = next(t for t in json.loads(run.stdout)["threads"] if t["crashed"])
@@ -38,12 +40,13 @@ def test_locals_print_as_gdb(bt_bin, tmp_path):
     assert bt["huge"].startswith("std::vector of length 268435456, capacity 3 = {4, 5, 6, ")
 
 
-def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paused_process):
+@pytest.mark.parametrize("compiler", ["g++", "g++ -gdwarf-4", "clang++-19", "clang++-19 -gdwarf-4"])
+def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paused_process, compiler):
     """A reference parameter without DW_AT_call_data_value has no @entry; a reference that is a
     DW_OP_implicit_pointer prints what it refers to; each frame's arguments equal gdb's."""
     src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "entry_refs.cpp"
     exe = tmp_path / "entry_refs"
-    subprocess.run(["g++", "-g", "-O2", "-pthread", str(src), "-o", str(exe)], check=True)
+    subprocess.run(compiler.split() + ["-g", "-O2", "-pthread", str(src), "-o", str(exe)], check=True)
     p = paused_process(exe)
     run = u.run_bt([str(p.pid), "--vars"])
     assert run.returncode == 0, run.describe()
@@ -57,10 +60,12 @@ def test_parameters_from_call_sites_and_implicit_pointers(bt_bin, tmp_path, paus
     for function, pattern in (("by_ref2", r"r=@0x[0-9a-f]+: \{a = 1, b = 2\}, n=n@entry=3"),
                               ("implicit", r"s=<synthetic pointer>: \{a = 1, b = 2\}")):
         assert args(run.stdout, function) == args(gdb, function), function
-        assert re.fullmatch(pattern, args(run.stdout, function)), run.stdout
+        if compiler.startswith("g++"):  # (clang passes neither as gcc does)
+            assert re.fullmatch(pattern, args(run.stdout, function)), run.stdout
 
 
-@pytest.mark.parametrize("compiler", ["g++ -gdwarf-4", "clang++-19 -gdwarf-4", "clang++-19 -gdwarf-5"])
+@pytest.mark.parametrize("compiler", ["g++ -gdwarf-4", "g++ -gdwarf-5", "clang++-19 -gdwarf-4",
+                                      "clang++-19 -gdwarf-5"])
 def test_types_and_static_members_defined_in_another_module_print_as_gdb(
         bt_bin, tmp_path, paused_process, compiler):
     """A class whose static members are defined in a shared library (declared in the class,
@@ -86,17 +91,19 @@ def test_types_and_static_members_defined_in_another_module_print_as_gdb(
                           "-ex", "frame function main", "-ex", "info locals"],
                          capture_output=True, text=True, timeout=120, env=u.GDB_FULL_ENV)
     want = dict(re.findall(r"^(\w+) = (.*)$", gdb.stdout, re.M))
-    assert want.get("h", "").startswith("{static empty = {a = 8, b = 9}, static self = {"), gdb.stdout
+    if compiler != "g++ -gdwarf-5":  # (gcc's DWARF 5 leaves the unused statics out of the class)
+        assert want.get("h", "").startswith("{static empty = {a = 8, b = 9}, static self = {"), gdb.stdout
     for name in ("h", "arr"):
         assert bt.get(name) == want.get(name), name
 
 
-def test_partly_available_aggregate_prints_as_gdb(bt_bin, tmp_path, paused_process):
+@pytest.mark.parametrize("compiler", ["gcc", "gcc -gdwarf-4"])
+def test_partly_available_aggregate_prints_as_gdb(bt_bin, tmp_path, paused_process, compiler):
     """An array described by DWARF pieces of which only the first has a location: the known
     element is printed and the others are <optimized out>, repeats counted, as gdb prints it."""
     src = u.REPO_ROOT / "tests" / "fixtures" / "fidelity" / "partial.c"
     exe = tmp_path / "partial"
-    subprocess.run(["gcc", "-g", "-O2", str(src), "-o", str(exe)], check=True)
+    subprocess.run(compiler.split() + ["-g", "-O2", str(src), "-o", str(exe)], check=True)
     p = paused_process(exe)
     run = u.run_bt(["--json", "--vars", str(p.pid)])
     assert run.returncode == 0, run.describe()

@@ -1,5 +1,6 @@
 """Tail-call frames as gdb reconstructs them from DW_TAG_call_site, on a program built at test time
-(tests/fixtures/fidelity/tail_calls.c, gcc and clang at -O2): a chain of tail calls that ends in
+(tests/fixtures/fidelity/tail_calls.c, gcc and clang at -O2, DWARF 5 and 4 -- gcc's DWARF 4 call
+sites are the GNU extensions): a chain of tail calls that ends in
 another module (`block()` -> `pause@plt`) is found, and a versioned libc function is not shadowed
 by its compatibility version (no `__pthread_cond_timedwait_2_0` frame). gdb on the same live
 process is the oracle: every thread's functions, tail-call frames included, in order. Built as C++
@@ -38,7 +39,8 @@ def _bt_and_gdb(compiler, tmp_path, paused_process, bt_args, gdb_settings=()):
     return run, gdb
 
 
-@pytest.mark.parametrize("compiler", ["gcc", "clang-19", "g++ -x c++ -U_GNU_SOURCE"])
+@pytest.mark.parametrize("compiler", ["gcc", "gcc -gdwarf-4", "clang-19", "clang-19 -gdwarf-4",
+                                      "g++ -x c++ -U_GNU_SOURCE"])
 def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
     exe = tmp_path / "tail_calls"
     subprocess.run(compiler.split() + ["-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
@@ -52,19 +54,20 @@ def test_tail_call_chains_match_gdb(bt_bin, tmp_path, paused_process, compiler):
     assert set(bt) == set(want)
     for tid, functions in want.items():
         assert bt[tid] == functions, tid
-    if compiler == "gcc":  # clang's call sites, and C++'s pause(), do not let gdb (or bt) rebuild it
+    if compiler.startswith("gcc"):  # clang's call sites, and C++'s pause(), do not let gdb (or bt) rebuild it
         chains = [f for f in bt.values() if "t_tail" in f]
         assert chains and chains[0][1:5] == ["block", "leaf", "via_tail", "t_tail"], chains
     assert not any("_2_0" in (f or "") for frames in bt.values() for f in frames)
 
 
-def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, paused_process):
+@pytest.mark.parametrize("compiler", ["gcc", "gcc -gdwarf-4"])  # DWARF 4: GNU call-site extensions
+def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, paused_process, compiler):
     """A futex wait in libc: its caller is a reconstructed tail-call frame, so the parameters'
     entry values come from the site that jumped to it (futex_word=futex_word@entry=...); select()
     called through the PLT gets them from the call site in the program; the tail-call frames
     themselves have their parameters as gdb shows them, and so does a function called through a
     pointer."""
-    run, gdb = _bt_and_gdb("gcc", tmp_path, paused_process, ["--vars", "--past-main"],
+    run, gdb = _bt_and_gdb(compiler, tmp_path, paused_process, ["--vars", "--past-main"],
                            ["set backtrace past-main on"])
 
     def args(text, function):
@@ -95,12 +98,13 @@ def test_entry_values_through_tail_call_frames_match_gdb(bt_bin, tmp_path, pause
         assert args(run.stdout, function) == want, function
 
 
-def test_entry_value_from_a_register_frame_base_matches_gdb(bt_bin, tmp_path, paused_process):
+@pytest.mark.parametrize("compiler", ["clang-19", "clang-19 -gdwarf-4"])
+def test_entry_value_from_a_register_frame_base_matches_gdb(bt_bin, tmp_path, paused_process, compiler):
     """clang's frame base is a register (DW_OP_reg7 RSP), and t_ptr's call site passes &x as
     DW_OP_fbreg +N: via_ptr's p@entry is t_ptr's stack pointer plus N, as gdb computes it. (gdb
     also shows the caller-saved registers' stale contents as p's current value; bt says
     <optimized out>, which is not compared.)"""
-    run, gdb = _bt_and_gdb("clang-19", tmp_path, paused_process, ["--json", "--vars"])
+    run, gdb = _bt_and_gdb(compiler, tmp_path, paused_process, ["--json", "--vars"])
     line = next(x for x in gdb.splitlines() if " via_ptr (" in x)
     want = re.search(r"\bp@entry=(0x[0-9a-f]+)", line)
     assert want, line
