@@ -33,14 +33,16 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
-A live process is stopped only while its state is read (PTRACE_SEIZE; if bt dies, the
-process runs on). Plugins (docs/plugins.md) run after that, on a private snapshot of it that
+A live process is stopped only while its registers and stacks are copied (PTRACE_SEIZE; if
+bt dies, the process runs on); what variables point to is read afterwards and marked so in
+the JSON (read_after_release). Plugins (docs/plugins.md) run after that, on a private snapshot of it that
 keeps its writable memory, or on the core file; their findings print as a Plugins block.
 
 options:
   --json             print JSON instead of text (schema: docs/json-output.md)
   --vars             also print each frame's parameters and locals, like gdb's bt full
-                     (a live process stays stopped until they are read)
+  --keep-stopped     keep a live process stopped until every variable is read (a frozen
+                     view of its heap too; the pause is longer)
   --exe PATH         the executable of a core file, when the path recorded in the core
                      is missing or holds another build
   --allow-mismatch   use a module file even when its build-id differs from the one the
@@ -147,6 +149,7 @@ int backtraceWithPlugins(Target &target, Symbolizer &symbols, const PipelineOpti
 int backtraceMain(int argc, char **argv) {
   bool json = false, quiet = false, noCache = false, vars = false, allowMismatch = false;
   bool security = false;
+  bool keepStopped = false;
   std::string exe, input;
   std::vector<std::string> debugDirs, globals;
   UnwindOptions uopts;
@@ -174,6 +177,8 @@ int backtraceMain(int argc, char **argv) {
       quiet = true;
     } else if (a == "--past-main") {
       uopts.pastMain = true;
+    } else if (a == "--keep-stopped") {
+      keepStopped = true;
     } else if (a == "--no-cache") {
       noCache = true;
     } else if (a == "--allow-mismatch") {
@@ -242,6 +247,7 @@ int backtraceMain(int argc, char **argv) {
   popts.unwind = uopts;
   popts.fingerprintRules = dedupRules;
   popts.security = security;
+  popts.releaseEarly = !keepStopped;
   if (pluginsConfigured(plugins)) {
     popts.variables = true;  // plugins see every frame's variables; printed only with --vars
     Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));

@@ -71,6 +71,8 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
     c.capture.unwind.maxFrames = size_t(n);
   } else if (a == "--past-main") {
     c.capture.unwind.pastMain = true;
+  } else if (a == "--keep-stopped") {
+    c.capture.keepStopped = true;
   } else if (a == "--no-cache") {
     c.noCache = true;
   } else if (a == "-q" || a == "--quiet") {

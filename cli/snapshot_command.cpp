@@ -28,7 +28,11 @@ options:
                          name is <program>.<pid>.<time>.btsnap
   --exe PATH             the executable of a core file, if the recorded path has moved
   --threads all|crashed  capture every thread (default) or only the crashed one
-  --no-vars              do not capture variables (shorter pause)
+  --no-vars              do not capture variables
+  --keep-stopped         keep a live process stopped until everything is read (by default it
+                         runs on once its registers and stacks are copied, and the memory read
+                         after that is listed in the snapshot: memory_read_after_release);
+                         always so with --siginfo (a crashing process)
   --max-stack-bytes N    stack bytes kept per thread from its SP (default 524288)
   --max-memory-bytes N   memory kept in all (default 67108864)
   --redact-env           replace environment values by a hash (default)
@@ -94,6 +98,9 @@ int snapshotMain(int argc, char **argv) {
   request.allowMismatch = c.allowMismatch;
   request.signalTid = c.tid;
   c.capture.security = c.security.value_or(c.siginfo || c.ucontext);  // crash handlers: on
+  // A crashing process is held until everything is read: its other threads, let go, could end
+  // it (exit, abort) while the variables are read.
+  if (c.siginfo || c.ucontext) c.capture.keepStopped = true;
   request.siginfo = c.siginfo;
   request.ucontext = c.ucontext;
   if (sourceKindOf(request) == "snapshot")

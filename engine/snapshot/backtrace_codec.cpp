@@ -90,6 +90,8 @@ static bool decodeVariableList(const Array *a, const std::string &path, std::str
     v.address = f.optHex("address");
     if (const llvm::json::Value *h = f.value("highlighted"))  // absent before format 1.x
       if (auto s = h->getAsString()) v.highlighted = s->str();
+    if (const llvm::json::Value *r = f.value("read_after_release"))  // absent in older snapshots
+      v.readAfterRelease = r->getAsBoolean().value_or(false);
     if (err.empty() && v.kind != "param" && v.kind != "local" && v.kind != "global")
       f.fail("kind", "\"param\", \"local\" or \"global\"");
     out.push_back(std::move(v));

@@ -24,6 +24,7 @@ JsonFieldList variableFields(const Variable &v) {
           {"entry_value", jsonTextOrNull(v.entryValue)},
           {"error", v.error},
           {"address", v.address ? JValue(hexU64(*v.address)) : JValue(nullptr)},
+          {"read_after_release", v.readAfterRelease},
           {"highlighted", jsonTextOrNull(v.highlighted)}};
 }
 

@@ -309,6 +309,10 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
         uint64_t bytes = 0;
         for (const MemorySlice &m : s.memory) bytes += m.bytes.size();
         j.attribute("memory_bytes", int64_t(bytes));
+        j.attributeArray("memory_read_after_release", [&] {
+          for (auto [a, b] : s.memoryReadAfterRelease)
+            j.value(llvm::json::Array{hexU64(a), hexU64(b)});
+        });
         j.attribute("modules", int64_t(s.modules.size()));
         j.attributeArray("classifications", [&] {
           for (const Classification &c : s.classifications) j.value(classificationToJson(c));

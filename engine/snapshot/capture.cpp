@@ -37,6 +37,13 @@ public:
   const char *kind() const override { return inner_.kind(); }
   void release() override { inner_.release(); }
   double stoppedMs() const override { return inner_.stoppedMs(); }
+  void releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) override {
+    inner_.releaseKeepingStacks(stackBytes, totalBytes);
+  }
+  uint64_t readsAfterRelease() const override { return inner_.readsAfterRelease(); }
+  std::vector<std::pair<uint64_t, uint64_t>> rangesReadAfterRelease() const override {
+    return inner_.rangesReadAfterRelease();
+  }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override {
     size_t n = inner_.readMemory(addr, buf, len);
     if (n && reads_.size() < 1u << 20) reads_.emplace_back(addr, addr + n);
@@ -62,6 +69,29 @@ std::vector<std::pair<uint64_t, uint64_t>> mergeRanges(std::vector<std::pair<uin
     else out.emplace_back(s, e);
   }
   return out;
+}
+
+// The parts of `ranges` that `kept` (merged) does not cover.
+std::vector<std::pair<uint64_t, uint64_t>> uncovered(const std::vector<std::pair<uint64_t, uint64_t>> &ranges,
+                                                     const std::vector<std::pair<uint64_t, uint64_t>> &kept) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (auto [start, end] : ranges) {
+    uint64_t at = start;
+    for (auto [a, b] : kept) {
+      if (b <= at || a >= end) continue;
+      if (a > at) out.emplace_back(at, a);
+      at = std::max(at, b);
+    }
+    if (at < end) out.emplace_back(at, end);
+  }
+  return out;
+}
+
+// The [start, end) ranges of `slices`, merged.
+std::vector<std::pair<uint64_t, uint64_t>> rangesOf(const std::vector<MemorySlice> &slices) {
+  std::vector<std::pair<uint64_t, uint64_t>> r;
+  for (const MemorySlice &m : slices) r.emplace_back(m.address, m.end());
+  return mergeRanges(std::move(r));
 }
 
 // Reads [start, end) page by page so that one unreadable page does not lose the rest.
@@ -157,12 +187,11 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   };
   auto readWanted = [&] {
     for (auto [a, b] : rec.reads()) addRange(a, b);
-    readWithinBudget(mergeRanges(want));
+    readWithinBudget(uncovered(mergeRanges(want), rangesOf(s.memory)));
     want.clear();
   };
-  // Before the target goes: what the crashing thread's variables point to (when they were
-  // read), then every wanted range and all the engine read, from the frozen target.
-  auto copyMemory = [&](const PipelineResult &soFar) {
+  // What the crashing thread's variables point to (when they were read).
+  auto wantPointees = [&](const PipelineResult &soFar) {
     std::vector<uint64_t> pointers;
     for (const ThreadBacktrace &t : soFar.backtraces)
       if (t.crashed || soFar.backtraces.size() == 1)
@@ -174,25 +203,18 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     for (uint64_t p : pointers)
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
         addRange(p, std::min(r->end, p + kPointeeBytes));
+  };
+  // Before the target goes: every wanted range and all the engine read, from the frozen target.
+  auto copyMemory = [&](const PipelineResult &soFar) {
+    wantPointees(soFar);
     readWanted();
     if (opts.writableMemory && budget) {
       // What is not kept yet of every writable private mapping, lowest first.
-      std::vector<std::pair<uint64_t, uint64_t>> kept;
-      for (const MemorySlice &m : s.memory) kept.emplace_back(m.address, m.end());
-      kept = mergeRanges(kept);
-      for (const MemoryRegion &r : target.regions()) {
-        if (!(r.perms & PermRead) || !(r.perms & PermWrite) || (r.perms & PermShared) ||
-            r.path == "[vvar]" || r.path == "[vsyscall]")
-          continue;
-        uint64_t at = r.start;
-        for (auto [a, b] : kept) {
-          if (b <= at || a >= r.end) continue;
-          if (a > at) want.emplace_back(at, a);
-          at = std::max(at, b);
-        }
-        if (at < r.end) want.emplace_back(at, r.end);
-      }
-      readWithinBudget(want);
+      for (const MemoryRegion &r : target.regions())
+        if ((r.perms & PermRead) && (r.perms & PermWrite) && !(r.perms & PermShared) &&
+            r.path != "[vvar]" && r.path != "[vsyscall]")
+          want.emplace_back(r.start, r.end);
+      readWithinBudget(uncovered(want, rangesOf(s.memory)));
       want.clear();
     }
   };
@@ -203,7 +225,15 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   popts.unwind = opts.unwind;
   popts.fingerprintRules = opts.fingerprintRules;
   popts.security = opts.security;
+  popts.releaseEarly = !opts.keepStopped;
   PipelineResult result = runPipeline(rec, symbols, popts, copyMemory);
+  if (result.releasedEarly) {
+    // The target went before the variables were read: what they point to and what the engine
+    // read since are kept now, from the stacks copied while it was frozen or else from the
+    // running process (listed below as read after release).
+    wantPointees(result);
+    readWanted();
+  }
   s.backtraces = std::move(result.backtraces);
   s.globals = std::move(result.globals);
   std::vector<MemorySlice> joined;
@@ -221,6 +251,14 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     }
   }
   s.memory = std::move(joined);
+  // Which of it the running process gave: both lists are sorted and disjoint.
+  std::vector<std::pair<uint64_t, uint64_t>> kept = rangesOf(s.memory), live = target.rangesReadAfterRelease();
+  for (size_t i = 0, j = 0; i < live.size() && j < kept.size();) {
+    uint64_t lo = std::max(live[i].first, kept[j].first), hi = std::min(live[i].second, kept[j].second);
+    if (lo < hi) s.memoryReadAfterRelease.emplace_back(lo, hi);
+    if (live[i].second < kept[j].second) ++i;
+    else ++j;
+  }
 
   s.capture.stoppedMs = result.stoppedMs;
 

@@ -28,10 +28,13 @@ struct CaptureOptions {
   // maxStackBytes), after everything else and within maxMemoryBytes: what plugins read
   // (interpreter state, a team's own structures) when they run on the snapshot.
   bool writableMemory = false;
+  // Keep a live target stopped until everything is read (PipelineOptions::releaseEarly off).
+  bool keepStopped = false;
 };
 
-// A live target is released (Target::release) as soon as everything that needs its memory has
-// been read; the snapshot records for how long it was stopped.
+// A live target is released once its registers and stacks are copied (or, with keepStopped, as
+// soon as everything that needs its memory has been read); the snapshot records for how long it
+// was stopped and which of its memory was read after that.
 SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureOptions &opts);
 
 }  // namespace bt

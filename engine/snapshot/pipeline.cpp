@@ -9,6 +9,12 @@
 
 namespace bt {
 
+// What releasing early copies of a live target: each thread's stack from SP upward (as much as
+// a snapshot keeps), and at most this much in all (beyond it, stacks are read from the running
+// process, and counted as such).
+constexpr uint64_t kFrozenStackBytes = 512 * 1024;
+constexpr uint64_t kFrozenStacksTotal = 128u << 20;
+
 static double msSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -33,15 +39,27 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
   std::optional<CrashEvidence> evidence;  // for the analysis, read while the target is frozen
   std::vector<LockWait> lockWaits;
   std::vector<Classification> securityFindings;
+  // A live target's stacks are copied and it runs on before the unwinding (the Python API's
+  // values walk it later, frozen).
+  bool early = opts.releaseEarly && opts.releaseWhenDone && !opts.keepValues;
+  bool released = false;
   auto release = [&] {
+    if (released) return;
+    released = true;
     auto start = std::chrono::steady_clock::now();
     evidence = readCrashEvidence(target, &symbols);
     lockWaits = readLockWaits(target);
     if (opts.security) securityFindings = runSecurityChecks(target, symbols);
     r.analysisReadMs = msSince(start);
     if (beforeRelease) beforeRelease(r);
-    if (opts.releaseWhenDone) target.release();
+    if (!opts.releaseWhenDone) return;
+    if (early) target.releaseKeepingStacks(kFrozenStackBytes, kFrozenStacksTotal);
+    else target.release();
   };
+  if (early) {
+    release();
+    r.releasedEarly = true;
+  }
   r.unwound = unwindAllThreads(target, symbols, opts.unwind);
   auto interrupted = [&] { return opts.unwind.interrupted && opts.unwind.interrupted(); };
   if (interrupted()) {
@@ -80,8 +98,10 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     std::shared_ptr<ValueSession> values = opts.keepValues ? opts.keepValues : std::make_shared<ValueSession>(&target);
     ProgramIndex program(target, symbols, values);
     for (const std::string &name : opts.globals) {
+      uint64_t liveReads = target.readsAfterRelease();
       llvm::Expected<Variable> v = program.variable(name);
       if (v) {
+        v->readAfterRelease = target.readsAfterRelease() != liveReads;
         if (!opts.keepValues) v->handle.reset();
         r.globals.push_back(std::move(*v));
         continue;

@@ -1,6 +1,7 @@
-// The engine's one pipeline over an opened Target: unwind every thread (while a live target is
-// frozen), release the target as soon as nothing still needs its memory, symbolize, read
-// variables and globals, then analyse (fingerprint, classifications). `bt`, `bt snapshot`,
+// The engine's one pipeline over an opened Target: copy a live target's stacks and release it
+// (or, releasing late, unwind while it is frozen and release it when nothing still needs its
+// memory), unwind every thread, symbolize, read variables and globals, then analyse
+// (fingerprint, classifications). `bt`, `bt snapshot`,
 // `bt coredump`, btserve and the Python package all go through it; they only choose options and
 // present the result. A capture that must copy memory before the target is let go does so in
 // the `beforeRelease` hook.
@@ -30,6 +31,11 @@ struct PipelineOptions {
   // Variables also carry walkable Values reading through this session (the Python API).
   std::shared_ptr<ValueSession> keepValues;
   bool releaseWhenDone = true;  // false: the caller keeps the target frozen (and releases it)
+  // With releaseWhenDone: let a live target go as soon as its registers and stacks are copied
+  // (Target::releaseKeepingStacks), before unwinding, symbolizing and reading variables; what is
+  // then read from its writable memory beyond the stacks is marked as read after release
+  // (Variable::readAfterRelease). false: it stays stopped until everything is read.
+  bool releaseEarly = true;
   std::shared_ptr<const FingerprintRules> fingerprintRules;  // null: the built-in rules
   bool security = false;  // also run the security checks (analysis/security_checks.h)
 };
@@ -41,6 +47,7 @@ struct PipelineResult {
   std::unique_ptr<FrameVariables> variables; // the reader, for later lookups (null if none)
   AnalysisResult analysis;
   double stoppedMs = -1;                     // how long a live target was stopped
+  bool releasedEarly = false;  // released before unwinding (opts.releaseEarly)
   // What the source and its files contradicted or lacked (the target's warnings first, then the
   // symbolizer's: missing debug files, corrupt DWARF, ...), each once.
   std::vector<std::string> warnings;
@@ -52,7 +59,8 @@ struct PipelineResult {
 };
 
 // Called once, while the target is still frozen and after everything the pipeline reads from
-// it; `soFar.backtraces` is empty when the target could be released before symbolizing.
+// it while frozen; `soFar.backtraces` is empty when the target is released before symbolizing
+// (without variables, or releasing early).
 using BeforeRelease = std::function<void(const PipelineResult &soFar)>;
 
 PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOptions &opts,

@@ -59,6 +59,9 @@ struct SnapshotData {
   std::vector<ThreadBacktrace> backtraces;
   std::vector<Variable> globals;
   std::vector<MemorySlice> memory;  // sorted by address, disjoint
+  // The parts of `memory` read from a live process after it was let go (Target::
+  // releaseKeepingStacks): the running process's, not the frozen state. [start, end), sorted.
+  std::vector<std::pair<uint64_t, uint64_t>> memoryReadAfterRelease;
   std::vector<std::pair<std::string, std::string>> attributes;  // user attributes, in order
   std::vector<Classification> classifications;  // the analysis' findings (engine/analysis)
   std::string fingerprint;            // stable hash of the crash (signal + top frames)

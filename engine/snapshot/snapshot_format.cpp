@@ -114,8 +114,11 @@ JValue encodeDocument(const SnapshotData &s) {
                              {"dynamic", m.dynamic ? JValue(hexU64(m.dynamic)) : JValue(nullptr)},
                              {"link_map_name", jsonTextOrNull(m.linkMapName)},
                              {"link_map_order", m.linkMapOrder}});
-  Array auxv;
-  for (auto [k, v] : s.auxv) auxv.push_back(Array{hexU64(k), hexU64(v)});
+  auto hexPairs = [](const std::vector<std::pair<uint64_t, uint64_t>> &pairs) {
+    Array out;
+    for (auto [a, b] : pairs) out.push_back(Array{hexU64(a), hexU64(b)});
+    return out;
+  };
   Object attributes;
   Array attributeOrder;
   for (const auto &[k, v] : s.attributes) {
@@ -135,7 +138,8 @@ JValue encodeDocument(const SnapshotData &s) {
                 {"threads", std::move(threads)},
                 {"regions", std::move(regions)},
                 {"modules", std::move(modules)},
-                {"auxv", std::move(auxv)},
+                {"auxv", hexPairs(s.auxv)},
+                {"memory_read_after_release", hexPairs(s.memoryReadAfterRelease)},
                 {"backtraces", encodeBacktraces(s.backtraces)},
                 {"globals", encodeVariables(s.globals)},
                 {"attributes", std::move(attributes)},
@@ -245,15 +249,19 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
       s.modules.push_back(std::move(mi));
     }
 
-  if (const Array *auxv = top.array("auxv"))
-    for (size_t i = 0; i < auxv->size() && err.empty(); ++i) {
-      const Array *pair = (*auxv)[i].getAsArray();
+  auto hexPairs = [&](const char *key, bool optional, std::vector<std::pair<uint64_t, uint64_t>> &out) {
+    const Array *list = top.array(key, optional);
+    for (size_t i = 0; list && i < list->size() && err.empty(); ++i) {
+      const Array *pair = (*list)[i].getAsArray();
       uint64_t k = 0, v = 0;
       if (!pair || pair->size() != 2 || !(*pair)[0].getAsString() || !(*pair)[1].getAsString() ||
           !parseHexU64(*(*pair)[0].getAsString(), k) || !parseHexU64(*(*pair)[1].getAsString(), v))
-        top.fail("auxv[" + std::to_string(i) + "]", "a [\"0x..\", \"0x..\"] pair");
-      s.auxv.emplace_back(k, v);
+        top.fail(std::string(key) + "[" + std::to_string(i) + "]", "a [\"0x..\", \"0x..\"] pair");
+      out.emplace_back(k, v);
     }
+  };
+  hexPairs("auxv", false, s.auxv);
+  hexPairs("memory_read_after_release", true, s.memoryReadAfterRelease);  // absent before it existed
   if (!err.empty()) return bad(name, err);
 
   if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces))

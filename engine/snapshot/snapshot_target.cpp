@@ -98,6 +98,11 @@ size_t SnapshotTarget::readMemory(uint64_t addr, void *buf, size_t len) {
     got += n;
     got += readSlices(addr + got, static_cast<char *>(buf) + got, len - got);
   }
+  // The first range ending after addr (sorted, disjoint): does it start before the read's end?
+  const auto &late = data_.memoryReadAfterRelease;
+  auto it = std::upper_bound(late.begin(), late.end(), addr,
+                             [](uint64_t a, const std::pair<uint64_t, uint64_t> &r) { return a < r.second; });
+  if (got && it != late.end() && it->first < addr + got) ++readsAfterRelease_;
   return got;
 }
 
@@ -129,6 +134,7 @@ SnapshotData SnapshotTarget::dataWithoutMemory() const {
   c.regions = data_.regions;
   c.modules = data_.modules;
   c.auxv = data_.auxv;
+  c.memoryReadAfterRelease = data_.memoryReadAfterRelease;
   c.signal = data_.signal;
   c.crashedTid = data_.crashedTid;
   c.xcr0 = data_.xcr0;

@@ -30,6 +30,12 @@ public:
 
   const char *kind() const override { return "snapshot"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
+  // What the capture read from the running process after letting it go, and how many reads
+  // since this snapshot was opened touched it (a variable rendered from it is marked).
+  std::vector<std::pair<uint64_t, uint64_t>> rangesReadAfterRelease() const override {
+    return data_.memoryReadAfterRelease;
+  }
+  uint64_t readsAfterRelease() const override { return readsAfterRelease_; }
 
   const SnapshotData &data() const { return data_; }
   // Everything but the memory slices (which can be large): what a reader keeps of a snapshot
@@ -41,6 +47,7 @@ private:
   size_t readFromModuleFile(uint64_t addr, void *buf, size_t len);
 
   SnapshotData data_;
+  uint64_t readsAfterRelease_ = 0;
   struct ModuleFile {
     std::unique_ptr<llvm::MemoryBuffer> data;  // null: missing or another build
     uint64_t relroStart = 0, relroEnd = 0;     // runtime range relocated at load (not the file's)

@@ -46,6 +46,9 @@ struct Variable {
   bool error = false;          // value is "<error: ...>"
   std::string entryValue;      // value at function entry when known separately (gdb's x@entry)
   std::optional<uint64_t> address;  // where it lives in memory, if it does
+  // Part of the value came from a live process's writable memory after it was let go (not the
+  // frozen state: heap objects behind pointers, say; see PipelineOptions::releaseEarly).
+  bool readAfterRelease = false;
   // Why the crash analysis points at it (engine/analysis/highlight.h); "" if it does not.
   std::string highlighted;
   std::shared_ptr<const Value> handle;  // typed bytes to walk (FrameVariables::keepValues)

@@ -292,6 +292,75 @@ std::string LiveProcess::originalFile(const ModuleInfo &mod) const {
 }
 
 size_t LiveProcess::readMemory(uint64_t addr, void *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    uint64_t at = addr + got;
+    // The copied stack holding `at`, else the first one after it.
+    auto it = std::upper_bound(frozen_.begin(), frozen_.end(), at,
+                               [](uint64_t a, const auto &s) { return a < s.first; });
+    if (it != frozen_.begin() && at < std::prev(it)->first + std::prev(it)->second.size()) {
+      const auto &[start, bytes] = *std::prev(it);
+      size_t n = std::min<uint64_t>(len - got, start + bytes.size() - at);
+      memcpy((char *)buf + got, bytes.data() + (at - start), n);
+      got += n;
+      continue;
+    }
+    size_t want = len - got;
+    if (it != frozen_.end() && it->first - at < want) want = it->first - at;
+    size_t n = readLive(at, (char *)buf + got, want);
+    if (n && released_ && !frozen_.empty()) {
+      const MemoryRegion *r = regionFor(at);
+      if (!r || (r->perms & PermWrite)) {  // code and read-only data do not change
+        ++readsAfterRelease_;
+        if (afterRelease_.size() < (1u << 16)) afterRelease_.emplace_back(at, at + n);
+      }
+    }
+    got += n;
+    if (n < want) break;
+  }
+  return got;
+}
+
+void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) {
+  if (released_) return;
+  constexpr uint64_t kRedZone = 128;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const ThreadInfo &t : threads_) {
+    uint64_t sp = t.regs.rsp;
+    const MemoryRegion *r = regionFor(sp);
+    if (!r) r = regionFor(sp - kRedZone);
+    if (!r) continue;
+    uint64_t start = std::max(r->start, sp - kRedZone);
+    ranges.emplace_back(start, std::min(r->end, start + stackBytes));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t total = 0;
+  for (auto [start, end] : ranges) {
+    if (!frozen_.empty()) {  // threads on one stack (a signal handler's, say): copy once
+      auto &last = frozen_.back();
+      start = std::max(start, last.first + last.second.size());
+    }
+    if (end <= start || total >= totalBytes) continue;
+    end = std::min(end, start + (totalBytes - total));
+    std::string bytes(end - start, '\0');
+    bytes.resize(readLive(start, bytes.data(), bytes.size()));
+    total += bytes.size();
+    if (!bytes.empty()) frozen_.emplace_back(start, std::move(bytes));
+  }
+  release();
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> LiveProcess::rangesReadAfterRelease() const {
+  std::vector<std::pair<uint64_t, uint64_t>> r = afterRelease_, out;
+  std::sort(r.begin(), r.end());
+  for (auto [s, e] : r) {
+    if (!out.empty() && s <= out.back().second) out.back().second = std::max(out.back().second, e);
+    else out.emplace_back(s, e);
+  }
+  return out;
+}
+
+size_t LiveProcess::readLive(uint64_t addr, void *buf, size_t len) {
   if (len == 0) return 0;
   iovec local{buf, len};
   iovec remote{(void *)addr, len};

@@ -2,7 +2,9 @@
 // SEIZE (not ATTACH) sends no SIGSTOP, so if bt dies at any point the kernel detaches and the
 // target simply runs on. Registers come from PTRACE_GETREGSET, memory from process_vm_readv with
 // /proc/PID/mem as fallback, modules from /proc/PID/maps and the link map. The process is stopped
-// from open() until release() (or destruction).
+// from open() until release() (or destruction), or only until its stacks are copied
+// (releaseKeepingStacks): then reads of the copy see the frozen state and other reads of writable
+// memory are counted as read after release.
 #pragma once
 
 #include "target/target.h"
@@ -24,6 +26,9 @@ public:
 
   // Detaches from every thread; the target runs on. Idempotent.
   void release() override;
+  void releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) override;
+  uint64_t readsAfterRelease() const override { return readsAfterRelease_; }
+  std::vector<std::pair<uint64_t, uint64_t>> rangesReadAfterRelease() const override;
   // How long the target has been (or was) stopped.
   std::chrono::microseconds stoppedFor() const;
   double stoppedMs() const override { return stoppedFor().count() / 1000.0; }
@@ -39,8 +44,14 @@ private:
   void readProcessFacts(const std::string &proc);
   std::string originalFile(const ModuleInfo &mod) const override;
 
+  size_t readLive(uint64_t addr, void *buf, size_t len);
+
   int pid_;
   int memFd_ = -1;
+  // The stacks copied by releaseKeepingStacks, sorted by address and disjoint.
+  std::vector<std::pair<uint64_t, std::string>> frozen_;
+  uint64_t readsAfterRelease_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> afterRelease_;  // ranges, appended (bounded)
   std::vector<int> attached_;
   bool released_ = false;
   std::chrono::steady_clock::time_point stopStart_{}, stopEnd_{};

@@ -102,6 +102,19 @@ public:
   virtual void release() {}
   // How long the source was (or has been) stopped, in milliseconds; -1 when it never ran.
   virtual double stoppedMs() const { return -1; }
+  // Copies what unwinding needs of a frozen source (every thread's stack from SP upward, at most
+  // `stackBytes` each and `totalBytes` in all), then releases it, so a capture pauses a live
+  // process only for the copy: later reads of those bytes see the frozen state; other reads of
+  // writable memory see the running process and are counted below. Post-mortem sources: release().
+  virtual void releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) {
+    (void)stackBytes;
+    (void)totalBytes;
+    release();
+  }
+  // How many reads of writable memory were served by the running process after
+  // releaseKeepingStacks (not frozen state), and the ranges they covered (merged, bounded).
+  virtual uint64_t readsAfterRelease() const { return 0; }
+  virtual std::vector<std::pair<uint64_t, uint64_t>> rangesReadAfterRelease() const { return {}; }
 
   // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
   virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;

@@ -712,11 +712,13 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
       for (const DWARFDie &c : childrenWithInherited(scope))
         // Unnamed parameters (`void f(int)`) are not shown, as in gdb.
         if (c.getTag() == dwarf::DW_TAG_formal_parameter && c.getShortName()) {
+          uint64_t liveReads = target_.readsAfterRelease();
           Variable v = reader.read(c, "param");
           // Entry values describe the physical function's entry; gdb also shows them for the
           // parameters of inlined frames, from the same registers, which do not describe the
           // inlined call: bt shows them for the physical function only.
           if (k + 1 == scopes.size()) v.entryValue = reader.entryValueOf(c, scope);
+          v.readAfterRelease = target_.readsAfterRelease() != liveReads;
           out.push_back(std::move(v));
         }
       std::vector<DWARFDie> blocks = blockChain(scope, fe.vaddr);
@@ -727,8 +729,11 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
         for (const DWARFDie &c : childrenWithInherited(b)) {
           // Artificial locals too (a lambda's captures): gdb lists them.
           if (c.getTag() == dwarf::DW_TAG_variable && !c.find(dwarf::DW_AT_declaration) &&
-              c.getShortName())
+              c.getShortName()) {
+            uint64_t liveReads = target_.readsAfterRelease();
             out.push_back(reader.read(c, "local"));
+            out.back().readAfterRelease = target_.readsAfterRelease() != liveReads;
+          }
           else if (c.getTag() == dwarf::DW_TAG_lexical_block && depth < 32 &&
                    !c.find(dwarf::DW_AT_low_pc) && !c.find(dwarf::DW_AT_ranges))
             addLocals(c, depth + 1);

@@ -133,9 +133,12 @@ def capture(pid: int, path: PathLike, *, variables: bool = True,
             all_threads: bool = True, max_stack_bytes: int = 512 * 1024,
             redact_env: bool = True, attributes: Optional[Dict[str, str]] = None,
             debug_dirs: Sequence[PathLike] = (), writable_memory: bool = False,
-            max_memory_bytes: int = 0) -> "CaptureResult":
+            max_memory_bytes: int = 0, keep_stopped: bool = False) -> "CaptureResult":
     """Take a snapshot of live process `pid` into the file `path` (what `bt snapshot` does):
-    freeze it, read threads, stacks and variables, let it run on, write the file.
+    freeze it, copy its registers and stacks, let it run on, unwind and read variables, write
+    the file. What was read from its writable memory after it ran on (heap objects behind
+    pointers) is marked (Variable.read_after_release); `keep_stopped` keeps it stopped until
+    everything is read instead.
 
     `attributes` are stored in the snapshot (Process.attributes when it is opened);
     `redact_env` replaces environment values by hashes; `writable_memory` also keeps the
@@ -150,7 +153,7 @@ def capture(pid: int, path: PathLike, *, variables: bool = True,
                                     int(max_stack_bytes), redact_env,
                                     list((attributes or {}).items()),
                                     [os.fspath(d) for d in debug_dirs], bool(writable_memory),
-                                    int(max_memory_bytes))
+                                    int(max_memory_bytes), bool(keep_stopped))
     return CaptureResult(os.fspath(path), size, stopped)
 
 
@@ -761,6 +764,12 @@ class Variable:
     def error(self) -> bool:
         """The value could not be read (the message is in `text`)."""
         return self._live().error
+
+    @property
+    def read_after_release(self) -> bool:
+        """Part of the value was read from a live process after bt let it run on (a snapshot's
+        heap objects behind pointers, say): the running process's state, not the frozen one."""
+        return self._live().read_after_release
 
     @property
     def address(self) -> Optional[int]:

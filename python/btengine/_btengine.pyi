@@ -140,6 +140,8 @@ class Variable:
     @property
     def error(self) -> bool: ...
     @property
+    def read_after_release(self) -> bool: ...
+    @property
     def address(self) -> Optional[int]: ...
     @property
     def value(self) -> Optional[Value]: ...
@@ -207,5 +209,5 @@ def capture(pid: int, path: str, variables: bool = True, all_threads: bool = Tru
             max_stack_bytes: int = 524288, redact_env: bool = True,
             attributes: Sequence[Tuple[str, str]] = ...,
             debug_dirs: Sequence[str] = ..., writable_memory: bool = ...,
-            max_memory_bytes: int = ...) -> Tuple[int, float]:
+            max_memory_bytes: int = ..., keep_stopped: bool = ...) -> Tuple[int, float]:
     """Snapshot live process `pid` into `path`: (size in bytes, milliseconds stopped)."""

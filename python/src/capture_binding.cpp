@@ -11,7 +11,7 @@ void bindCapture(py::module_ &m) {
                       uint64_t maxStackBytes, bool redactEnv,
                       const std::vector<std::pair<std::string, std::string>> &attributes,
                       const std::vector<std::string> &debugDirs, bool writableMemory,
-                      uint64_t maxMemoryBytes) {
+                      uint64_t maxMemoryBytes, bool keepStopped) {
     py::gil_scoped_release release;
     auto target = openTarget(TargetRequest::forPid(pid));
     if (!target) fail(target.takeError());
@@ -22,6 +22,7 @@ void bindCapture(py::module_ &m) {
     co.redactEnvironment = redactEnv;
     co.attributes = attributes;
     co.writableMemory = writableMemory;
+    co.keepStopped = keepStopped;
     if (maxMemoryBytes) co.maxMemoryBytes = maxMemoryBytes;
     PipelineOptions needs;
     needs.variables = variables;
@@ -33,7 +34,7 @@ void bindCapture(py::module_ &m) {
      py::arg("max_stack_bytes") = 512 * 1024, py::arg("redact_env") = true,
      py::arg("attributes") = std::vector<std::pair<std::string, std::string>>{},
      py::arg("debug_dirs") = std::vector<std::string>{}, py::arg("writable_memory") = false,
-     py::arg("max_memory_bytes") = 0);
+     py::arg("max_memory_bytes") = 0, py::arg("keep_stopped") = false);
 }
 
 }  // namespace bt::pyapi

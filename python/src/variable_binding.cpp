@@ -18,6 +18,10 @@ void bindVariable(py::module_ &m) {
         return v.var.highlighted.empty() ? py::object(py::none()) : py::object(py::str(v.var.highlighted));
       })
       .def_property_readonly("error", [](const PyVariable &v) { checkOpen(v.session); return v.var.error; })
+      .def_property_readonly("read_after_release", [](const PyVariable &v) {
+        checkOpen(v.session);
+        return v.var.readAfterRelease;
+      })
       .def_property_readonly("address", [](const PyVariable &v) { checkOpen(v.session); return v.var.address; })
       .def_property_readonly("value", [](const PyVariable &v) -> py::object { checkOpen(v.session);
         if (!v.var.handle) return py::none();

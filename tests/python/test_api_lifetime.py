@@ -130,6 +130,26 @@ def test_capture_resumes(paused_process, tmp_path):
     _assert_running(proc.pid)
 
 
+def test_capture_marks_what_it_read_after_letting_the_process_go(paused_process, tmp_path):
+    """The process runs on once its stacks are copied: the heap vector a thread keeps rewriting
+    (tests/fixtures/live/heap_writer.cpp) is read afterwards and its Variable says so; the
+    stack's locals do not; keep_stopped reads everything while the process is stopped."""
+    exe = tmp_path / "heap_writer"
+    subprocess.run(["g++", "-g", "-O0", "-pthread",
+                    str(u.REPO_ROOT / "tests" / "fixtures" / "live" / "heap_writer.cpp"), "-o", str(exe)],
+                   check=True)
+    proc = paused_process(str(exe))
+    marks = {}
+    for keep in (False, True):
+        r = btengine.capture(proc.pid, tmp_path / f"k{keep}.btsnap", keep_stopped=keep)
+        _assert_running(proc.pid)
+        with btengine.open(r.path) as p:
+            frame = next(f for t in p.threads for f in t.frames if f.function == "wait_here")
+            marks[keep] = {v.name: v.read_after_release for v in frame.variables}
+    assert marks[False]["values"] is True and marks[False]["answer"] is False, marks
+    assert not any(marks[True].values()), marks
+
+
 @pytest.fixture(scope="module")
 def misuse_results(cores, tmp_path_factory):
     entry = entry_named(VARS_C)

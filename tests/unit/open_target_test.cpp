@@ -55,7 +55,14 @@ public:
     return inner_.readMemory(a, b, n);
   }
   void release() override { ++released; }
+  void releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) override {
+    ++keptStacks;
+    EXPECT_GT(stackBytes, 0u);
+    EXPECT_GE(totalBytes, stackBytes);
+    release();
+  }
   int released = 0;
+  int keptStacks = 0;
   int readsAfterRelease = 0;
 
 private:
@@ -126,6 +133,36 @@ TEST(OpenTarget, AFifoOrADirectoryIsRefusedWithoutBlocking) {
   EXPECT_EQ(takeErrorReport(missing.takeError()).kind, ErrorKind::MissingFile);
 }
 
+TEST(Pipeline, ByDefaultTheTargetGoesOnceItsStacksAreCopiedBeforeUnwinding) {
+  TempDir d;
+  auto core = openTarget(TargetRequest::forFile(d.write("core", synth::sampleCore())));
+  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+  ReleaseCounter t(**core);
+  Symbolizer symbols(SymbolizerOptions{});
+  PipelineOptions opts;
+  opts.variables = true;
+  int calls = 0;
+  PipelineResult r = runPipeline(t, symbols, opts, [&](const PipelineResult &soFar) {
+    ++calls;
+    EXPECT_EQ(t.released, 0);  // still frozen
+    EXPECT_TRUE(soFar.unwound.empty());
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(t.keptStacks, 1);
+  EXPECT_EQ(t.released, 1);
+  EXPECT_TRUE(r.releasedEarly);
+  EXPECT_EQ(r.backtraces.size(), 2u);  // unwound from what was kept
+  // Keeping it stopped: released once, after the variables, with the ordinary release.
+  ReleaseCounter late(**core);
+  opts.releaseEarly = false;
+  r = runPipeline(late, symbols, opts, [&](const PipelineResult &soFar) {
+    EXPECT_EQ(soFar.backtraces.size(), 2u);
+  });
+  EXPECT_EQ(late.keptStacks, 0);
+  EXPECT_EQ(late.released, 1);
+  EXPECT_FALSE(r.releasedEarly);
+}
+
 TEST(Pipeline, WithoutVariablesTheTargetGoesBeforeSymbolizingAndOnlyOnce) {
   TempDir d;
   auto core = openTarget(TargetRequest::forFile(d.write("core", synth::sampleCore())));
@@ -134,7 +171,9 @@ TEST(Pipeline, WithoutVariablesTheTargetGoesBeforeSymbolizingAndOnlyOnce) {
   Symbolizer symbols(SymbolizerOptions{});
   int calls = 0;
   size_t backtracesAtRelease = 99;
-  PipelineResult r = runPipeline(t, symbols, {}, [&](const PipelineResult &soFar) {
+  PipelineOptions late;
+  late.releaseEarly = false;
+  PipelineResult r = runPipeline(t, symbols, late, [&](const PipelineResult &soFar) {
     ++calls;
     EXPECT_EQ(t.released, 0);  // still frozen
     backtracesAtRelease = soFar.backtraces.size();
@@ -163,6 +202,7 @@ TEST(Pipeline, WithGlobalsTheTargetStaysUntilTheyAreReadAndMissingOnesAreMarked)
   Symbolizer symbols(SymbolizerOptions{});
   PipelineOptions opts;
   opts.globals = {"g_config"};
+  opts.releaseEarly = false;
   size_t backtracesAtRelease = 0;
   PipelineResult r = runPipeline(t, symbols, opts, [&](const PipelineResult &soFar) {
     backtracesAtRelease = soFar.backtraces.size();

@@ -1,0 +1,73 @@
+"""A live process is stopped only while bt copies its registers and stacks: bt unwinds and reads
+variables after letting it run on (tests/fixtures/live/heap_writer.cpp: a thread rewrites a heap
+vector without pause). What came from the copied stacks is the frozen state; what came from the
+running process's writable memory afterwards (the vector's elements) is marked read_after_release
+in `bt --json`, in the snapshot's variables and in its memory_read_after_release ranges, never
+passed off as frozen. --keep-stopped keeps the old behaviour: nothing is read after release."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+import e2e_util as u
+
+SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "live" / "heap_writer.cpp"
+
+
+@pytest.fixture(scope="module")
+def heap_writer(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("heap_writer") / "heap_writer"
+    subprocess.run(["g++", "-g", "-O0", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
+    return exe
+
+
+def wait_here(doc) -> dict:
+    frame = next(f for t in doc["threads"] for f in t["frames"] if f.get("function") == "wait_here")
+    return {v["name"]: v for v in frame["variables"]}
+
+
+def state(pid) -> str:
+    return next(x.split()[1] for x in open(f"/proc/{pid}/status") if x.startswith("State:"))
+
+
+def test_heap_read_after_release_is_marked(bt_bin, heap_writer, paused_process):
+    p = paused_process(heap_writer)
+    run = u.run_bt(["--json", "--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    v = wait_here(json.loads(run.stdout))
+    # On the stack (copied while stopped): frozen.
+    for name in ("answer", "on_stack", "elements", "counter"):
+        assert v[name]["read_after_release"] is False, name
+    assert v["answer"]["value"] == "42" and v["on_stack"]["value"] == "{1, 2, 3, 4}"
+    # The vector's elements are on the heap, read while the writer thread runs.
+    assert v["values"]["value"].startswith("std::vector of length 16")
+    assert v["values"]["read_after_release"] is True
+    assert state(p.pid) in ("S", "R"), "the process runs on"
+    # Kept stopped until everything is read: nothing is marked.
+    run = u.run_bt(["--json", "--vars", "--keep-stopped", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    v = wait_here(json.loads(run.stdout))
+    assert not any(x["read_after_release"] for x in v.values())
+
+
+def test_snapshot_lists_memory_read_after_release(bt_bin, heap_writer, paused_process, tmp_path):
+    p = paused_process(heap_writer)
+    marked = {}
+    for args in ([], ["--keep-stopped"]):
+        snap = tmp_path / f"s{len(args)}.btsnap"
+        run = u.run_bt(["snapshot", str(p.pid), "-o", str(snap), "-q"] + args)
+        assert run.returncode == 0, run.describe()
+        shown = u.run_bt(["show", "--json", "--vars", str(snap)])
+        assert shown.returncode == 0, shown.describe()
+        doc = json.loads(shown.stdout)
+        v = wait_here(doc)
+        elements = int(v["elements"]["value"].split()[0], 16)
+        ranges = [(int(a, 16), int(b, 16)) for a, b in doc["snapshot"]["memory_read_after_release"]]
+        marked[bool(args)] = (v["values"]["read_after_release"],
+                              any(a <= elements and elements + 16 * 8 <= b for a, b in ranges), ranges)
+        assert doc["snapshot"]["stopped_ms"] is not None
+    assert marked[False][:2] == (True, True), marked  # the vector's buffer, read after release
+    assert marked[True] == (False, False, []), marked
