@@ -6,8 +6,10 @@
 #include "symbols/symbolizer.h"
 
 #include <gtest/gtest.h>
+#include <llvm/Support/Compression.h>
 #include <llvm/Support/FileSystem.h>
 
+#include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +40,55 @@ TEST(DebugFileLocator, SearchOrder) {
   // A debuglink with a slash would escape the search directories: ignored.
   DebugFileQuery evil{"/bin/x", "", "../../etc/passwd"};
   EXPECT_TRUE(debugFileCandidates(evil, {}).empty());
+}
+
+// Compressed sections as a hostile or damaged file may hold them: every wrong one is a clear error
+// (never a crash, a hang or a wrong section), the right ones inflate exactly.
+static std::string compressedSection(uint32_t type, uint64_t claimed, llvm::StringRef data) {
+  llvm::SmallVector<uint8_t, 0> packed;
+  llvm::ArrayRef<uint8_t> in(reinterpret_cast<const uint8_t *>(data.data()), data.size());
+  if (type == 1) llvm::compression::zlib::compress(in, packed);
+  else llvm::compression::zstd::compress(in, packed);
+  std::string raw(24, '\0');
+  memcpy(raw.data(), &type, 4);
+  memcpy(raw.data() + 8, &claimed, 8);
+  return raw + std::string(packed.begin(), packed.end());
+}
+
+TEST(InflateSection, ExactSizesAndChecksumsOrAClearError) {
+  std::string data;
+  for (int i = 0; i < 300000; ++i) data += char('a' + i % 7 + (i / 1000) % 3);
+  for (uint32_t type : {1u, 2u}) {
+    SCOPED_TRACE(type == 1 ? "zlib" : "zstd");
+    auto good = inflateSection(".debug_info", compressedSection(type, data.size(), data));
+    ASSERT_TRUE(bool(good)) << llvm::toString(good.takeError());
+    EXPECT_EQ((*good)->getBuffer(), data);
+    auto message = [](llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> r) {
+      EXPECT_FALSE(bool(r));
+      return r ? std::string("inflated") : llvm::toString(r.takeError());
+    };
+    EXPECT_NE(message(inflateSection(".debug_info", compressedSection(type, data.size() + 1, data)))
+                  .find("ends before the size its header gives"), std::string::npos);
+    EXPECT_NE(message(inflateSection(".debug_info", compressedSection(type, data.size() - 1, data)))
+                  .find("longer than the size its header gives"), std::string::npos);
+    std::string cut = compressedSection(type, data.size(), data);
+    cut.resize(cut.size() / 2);
+    EXPECT_NE(message(inflateSection(".debug_info", cut)).find("cannot decompress section .debug_info"),
+              std::string::npos);
+    std::string garbage = compressedSection(type, data.size(), data);
+    for (size_t i = 40; i < garbage.size(); i += 97) garbage[i] ^= 0x5a;
+    EXPECT_NE(message(inflateSection(".debug_info", garbage)).find(".debug_info"), std::string::npos);
+  }
+  std::string flipped = compressedSection(1, data.size(), data);
+  flipped.back() ^= 1;  // the Adler-32 at the end of the zlib stream
+  EXPECT_NE(llvm::toString(inflateSection(".debug_str", flipped).takeError()).find("checksum"),
+            std::string::npos);
+  EXPECT_NE(llvm::toString(inflateSection(".debug_str", compressedSection(1, uint64_t(1) << 40, data))
+                               .takeError()).find("absurd size"), std::string::npos);
+  EXPECT_NE(llvm::toString(inflateSection(".debug_str", compressedSection(9, data.size(), data))
+                               .takeError()).find("unknown compression type 9"), std::string::npos);
+  EXPECT_NE(llvm::toString(inflateSection(".debug_str", "short").takeError()).find("truncated header"),
+            std::string::npos);
 }
 
 #ifdef BT_FIXTURE_BIN_DIR
