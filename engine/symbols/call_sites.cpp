@@ -3,6 +3,7 @@
 // stack, so CFI unwinding goes straight from the callee to the caller of the function that made
 // the tail call. gdb fills the gap (its "tailcall frames"); so do we, when the chain is unique.
 #include "symbols/call_sites.h"
+#include "symbols/answer_cache.h"
 
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
@@ -117,7 +118,13 @@ uint64_t ModuleSymbols::objectAddress(StringRef name) const {
 }
 
 std::vector<uint64_t> ModuleSymbols::tailCallChain(uint64_t firstTarget, uint64_t calleePc) {
-  return guardedTailCallSearch(firstTarget, calleePc, nullptr);
+  std::vector<uint64_t> chain;
+  AnswerCache *memo = answers();
+  if (memo && memo->findChain(firstTarget, calleePc, chain)) return chain;
+  chain = guardedTailCallSearch(firstTarget, calleePc, nullptr);
+  if (memo && !dwarfBroken_ && !(opts_.interrupted && opts_.interrupted()))
+    memo->addChain(firstTarget, calleePc, chain);
+  return chain;
 }
 
 std::vector<uint64_t> ModuleSymbols::tailCallChainOut(uint64_t firstTarget,

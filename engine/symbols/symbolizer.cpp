@@ -1,6 +1,7 @@
 #include "symbols/symbolizer.h"
 
 #include "support/error.h"
+#include "symbols/answer_cache.h"
 #include "symbols/call_sites.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
@@ -87,7 +88,54 @@ ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opt
   }
 }
 
-ModuleSymbols::~ModuleSymbols() = default;
+ModuleSymbols::~ModuleSymbols() {
+  // A module whose DWARF raised warnings (corrupt units, faults) answers slowly every time, so
+  // that the warnings are reported every time too.
+  if (answers_ && warnings_.empty() && !dwarfBroken_) answers_->save();
+}
+
+AnswerCache *ModuleSymbols::answers() {
+  if (answersTried_) return answers_.get();
+  answersTried_ = true;
+  if (opts_.cacheDir.empty() || !binary_ || binary_->buildId().empty() ||
+      AnswerCache::engineBuildId().empty())
+    return nullptr;
+  // Whose answers they are: this engine build, this file and the debug file found for it.
+  std::string identity = AnswerCache::engineBuildId();
+  for (const ElfFile *f : {binary_.get(), debug_.get()}) {
+    struct stat st;
+    if (!f) continue;
+    if (stat(f->path().c_str(), &st) != 0) return nullptr;
+    identity += "|" + f->path() + "|" + std::to_string(st.st_size) + "|" +
+                std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  }
+  answers_ = std::make_unique<AnswerCache>(
+      opts_.cacheDir + "/" + binary_->buildId() + "/answers", identity);
+  return answers_.get();
+}
+
+std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
+  // Answers without variables come from the answer cache when this build's pcs were seen before;
+  // the others are computed from the DWARF, and remembered.
+  AnswerCache *memo = answers();
+  if (!memo) return computeBatch(queries);
+  std::vector<PcInfo> out(queries.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < queries.size(); ++i)
+    if (queries[i].visit || !memo->find(queries[i].vaddr, queries[i].returnAddress, out[i]))
+      todo.push_back(i);
+  if (todo.empty()) return out;
+  std::vector<PcQuery> rest;
+  for (size_t i : todo) rest.push_back(queries[i]);
+  std::vector<PcInfo> computed = computeBatch(rest);
+  bool complete = !(opts_.interrupted && opts_.interrupted()) && !dwarfBroken_;
+  for (size_t k = 0; k < todo.size(); ++k) {
+    const PcQuery &q = queries[todo[k]];
+    if (complete && !q.visit) memo->add(q.vaddr, q.returnAddress, computed[k]);
+    out[todo[k]] = std::move(computed[k]);
+  }
+  return out;
+}
 
 const std::string &ModuleSymbols::debugFilePath() const {
   static const std::string none;
@@ -256,7 +304,7 @@ void ModuleSymbols::markDwarfBroken(const std::string &fault) {
                       fault + "); using the symbol table for this module");
 }
 
-std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
+std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries) {
   std::vector<PcInfo> out(queries.size());
   DWARFContext *idx = dwarfBroken_ ? nullptr : index();
   // Group queries by compile unit (the index context parses only unit headers and aranges).

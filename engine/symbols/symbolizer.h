@@ -34,6 +34,7 @@ struct SymbolizerOptions {
   std::function<bool()> interrupted;
 };
 
+class AnswerCache;  // symbols/answer_cache.h
 class Value;  // engine/vars/value.h: the walkable value (only when the caller asked for it)
 
 // A variable of a frame as presented: the vars layer fills these (see ScopeVisitor).
@@ -150,6 +151,8 @@ public:
   bool hasDwarf() const;
 
 private:
+  std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries);
+  AnswerCache *answers();  // null: not kept for this module (no cache, no build-id)
   bool loadSections();
   llvm::DWARFContext *index();                           // long-lived: address -> compile unit
   std::unique_ptr<llvm::DWARFContext> scratchContext();  // per batch: DIEs, line tables
@@ -177,6 +180,8 @@ private:
   std::vector<std::string> warnings_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
   std::map<uint64_t, std::optional<CallSiteInfo>> tailSites_;
+  std::unique_ptr<AnswerCache> answers_;
+  bool answersTried_ = false;
 };
 
 class Symbolizer {

@@ -1,5 +1,6 @@
 // Symbol-layer unit tests: gdb-style function names, debug-file search order, and lazy inflation
 // of compressed debug sections with the build-id cache (on the compressed fixture binaries).
+#include "symbols/answer_cache.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/elf_file.h"
@@ -10,6 +11,7 @@
 #include <llvm/Support/FileSystem.h>
 
 #include <cstring>
+#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,3 +185,67 @@ TEST(Symbolizer, CompressedAndPlainFixturesGiveTheSameAnswer) {
   EXPECT_GE(compared, 1);
 }
 #endif
+
+TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
+  char tmpl[] = "/tmp/bt_answers_test_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string path = dir + "/build/answers";
+  PcInfo info;
+  info.functionEntry = 0x1000;
+  info.callTarget = 0x2000;
+  info.callTargetName = "pause";
+  info.inCompileUnit = true;
+  SourceLocation inner, outer;
+  inner.function = "leaf";
+  inner.file = "/src/a b.c";  // any bytes in names and paths
+  inner.line = 7;
+  inner.column = 3;
+  inner.inlined = true;
+  outer.function = "ns::f(int) const";
+  outer.line = 42;
+  info.chain = {inner, outer};
+  {
+    AnswerCache c(path, "engine|a.out|1|2");
+    c.add(0x1010, 0x1015, info);
+    c.addChain(0x3000, 0x4000, {0x3005, 0x3105});
+    c.save();
+  }
+  AnswerCache same(path, "engine|a.out|1|2");
+  PcInfo got;
+  ASSERT_TRUE(same.find(0x1010, 0x1015, got));
+  EXPECT_FALSE(same.find(0x1010, 0, got));  // another query kind: not this answer
+  ASSERT_TRUE(same.find(0x1010, 0x1015, got));
+  EXPECT_EQ(got.functionEntry, 0x1000u);
+  EXPECT_EQ(got.callTarget, 0x2000u);
+  EXPECT_EQ(got.callTargetName, "pause");
+  EXPECT_TRUE(got.inCompileUnit);
+  ASSERT_EQ(got.chain.size(), 2u);
+  EXPECT_EQ(got.chain[0].function, "leaf");
+  EXPECT_EQ(got.chain[0].file, "/src/a b.c");
+  EXPECT_EQ(got.chain[0].line, 7u);
+  EXPECT_EQ(got.chain[0].column, 3u);
+  EXPECT_TRUE(got.chain[0].inlined);
+  EXPECT_EQ(got.chain[1].function, "ns::f(int) const");
+  EXPECT_FALSE(got.chain[1].inlined);
+  std::vector<uint64_t> chain;
+  ASSERT_TRUE(same.findChain(0x3000, 0x4000, chain));
+  EXPECT_EQ(chain, (std::vector<uint64_t>{0x3005, 0x3105}));
+  // Another engine build, or another file: nothing is reused.
+  EXPECT_EQ(AnswerCache(path, "engine2|a.out|1|2").size(), 0u);
+  EXPECT_EQ(AnswerCache(path, "engine|a.out|1|3").size(), 0u);
+  // A damaged file (cut short, or garbage after the identity) is ignored, never half-read.
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t cut : {size_t(5), bytes.size() / 2, bytes.size() - 1}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(cut));
+    EXPECT_EQ(AnswerCache(path, "engine|a.out|1|2").size(), 0u) << cut;
+  }
+  std::string garbage = bytes;
+  for (size_t i = 40; i < garbage.size(); i += 3) garbage[i] = char(0xff);
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(garbage.data(), std::streamsize(garbage.size()));
+  AnswerCache damaged(path, "engine|a.out|1|2");
+  EXPECT_FALSE(damaged.find(0x1010, 0x1015, got) && got.chain.size() == 2 && got.chain[0].function == "leaf" &&
+               got.chain[0].line != 7);
+  EXPECT_FALSE(AnswerCache::engineBuildId().empty()) << "the test binary has a build-id";
+  llvm::sys::fs::remove_directories(dir);
+}

@@ -1,0 +1,47 @@
+// AnswerCache: what the symbolizer answered for one module build's pcs (inline chain, function
+// entry, the target of the call before a return address, tail-call chains; no variables), kept on
+// disk next to the
+// inflated sections ($XDG_CACHE_HOME/btengine/debug/<build-id>/answers), so a warm capture of pcs
+// seen before parses no DWARF at all: servers' threads wait at the same few pcs run after run.
+// The file is used only by the same engine build (its own build-id) and the same module and debug
+// files (path, size, modification time): anything else starts empty and is rewritten. A damaged
+// file is ignored, never trusted; its size and entry count are bounded.
+#pragma once
+
+#include "symbols/symbolizer.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bt {
+
+class AnswerCache {
+public:
+  // Reads `path` when its identity is `identity`; otherwise starts empty.
+  AnswerCache(std::string path, std::string identity);
+
+  bool find(uint64_t vaddr, uint64_t returnAddress, PcInfo &out) const;
+  void add(uint64_t vaddr, uint64_t returnAddress, const PcInfo &info);
+  // ModuleSymbols::tailCallChain's answers, by (first target, callee pc).
+  bool findChain(uint64_t firstTarget, uint64_t calleePc, std::vector<uint64_t> &out) const;
+  void addChain(uint64_t firstTarget, uint64_t calleePc, const std::vector<uint64_t> &chain);
+  // Writes the file (atomically: temporary file + rename) when answers were added.
+  void save();
+
+  size_t size() const { return answers_.size(); }
+
+  // The build-id of the code running this (bt, or the Python extension), "" if unknown: answers
+  // made by another build of the engine are not reused.
+  static const std::string &engineBuildId();
+
+private:
+  std::string path_, identity_;
+  std::map<std::pair<uint64_t, uint64_t>, PcInfo> answers_;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> chains_;
+  bool dirty_ = false;
+};
+
+}  // namespace bt
