@@ -133,12 +133,23 @@ TEST(OpenTarget, AFifoOrADirectoryIsRefusedWithoutBlocking) {
   EXPECT_EQ(takeErrorReport(missing.takeError()).kind, ErrorKind::MissingFile);
 }
 
-TEST(Pipeline, ByDefaultTheTargetGoesOnceItsStacksAreCopiedBeforeUnwinding) {
-  TempDir d;
-  auto core = openTarget(TargetRequest::forFile(d.write("core", synth::sampleCore())));
-  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
-  ReleaseCounter t(**core);
-  Symbolizer symbols(SymbolizerOptions{});
+// The pipeline's tests: the sample core, opened, behind a ReleaseCounter.
+class Pipeline : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto opened = openTarget(TargetRequest::forFile(dir.write("core", synth::sampleCore())));
+    ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
+    core = std::move(*opened);
+    counter = std::make_unique<ReleaseCounter>(*core);
+  }
+  TempDir dir;
+  std::unique_ptr<Target> core;
+  std::unique_ptr<ReleaseCounter> counter;
+  Symbolizer symbols{SymbolizerOptions{}};
+};
+
+TEST_F(Pipeline, ByDefaultTheTargetGoesOnceItsStacksAreCopiedBeforeUnwinding) {
+  ReleaseCounter &t = *counter;
   PipelineOptions opts;
   opts.variables = true;
   int calls = 0;
@@ -153,7 +164,7 @@ TEST(Pipeline, ByDefaultTheTargetGoesOnceItsStacksAreCopiedBeforeUnwinding) {
   EXPECT_TRUE(r.releasedEarly);
   EXPECT_EQ(r.backtraces.size(), 2u);  // unwound from what was kept
   // Keeping it stopped: released once, after the variables, with the ordinary release.
-  ReleaseCounter late(**core);
+  ReleaseCounter late(*core);
   opts.releaseEarly = false;
   r = runPipeline(late, symbols, opts, [&](const PipelineResult &soFar) {
     EXPECT_EQ(soFar.backtraces.size(), 2u);
@@ -163,12 +174,8 @@ TEST(Pipeline, ByDefaultTheTargetGoesOnceItsStacksAreCopiedBeforeUnwinding) {
   EXPECT_FALSE(r.releasedEarly);
 }
 
-TEST(Pipeline, WithoutVariablesTheTargetGoesBeforeSymbolizingAndOnlyOnce) {
-  TempDir d;
-  auto core = openTarget(TargetRequest::forFile(d.write("core", synth::sampleCore())));
-  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
-  ReleaseCounter t(**core);
-  Symbolizer symbols(SymbolizerOptions{});
+TEST_F(Pipeline, WithoutVariablesTheTargetGoesBeforeSymbolizingAndOnlyOnce) {
+  ReleaseCounter &t = *counter;
   int calls = 0;
   size_t backtracesAtRelease = 99;
   PipelineOptions late;
@@ -194,12 +201,8 @@ TEST(Pipeline, WithoutVariablesTheTargetGoesBeforeSymbolizingAndOnlyOnce) {
   EXPECT_EQ(r.stoppedMs, -1);
 }
 
-TEST(Pipeline, WithGlobalsTheTargetStaysUntilTheyAreReadAndMissingOnesAreMarked) {
-  TempDir d;
-  auto core = openTarget(TargetRequest::forFile(d.write("core", synth::sampleCore())));
-  ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
-  ReleaseCounter t(**core);
-  Symbolizer symbols(SymbolizerOptions{});
+TEST_F(Pipeline, WithGlobalsTheTargetStaysUntilTheyAreReadAndMissingOnesAreMarked) {
+  ReleaseCounter &t = *counter;
   PipelineOptions opts;
   opts.globals = {"g_config"};
   opts.releaseEarly = false;
