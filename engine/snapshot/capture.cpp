@@ -3,6 +3,7 @@
 #include "snapshot/environment_redaction.h"
 #include "snapshot/host_facts.h"
 #include "snapshot/pipeline.h"
+#include "support/address_ranges.h"
 #include "support/version.h"
 #include "target/module_discovery.h"
 
@@ -16,7 +17,6 @@ namespace bt {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kRedZone = 128;
 constexpr uint64_t kPointeeBytes = 256;  // captured behind each pointer of a crashing frame
 constexpr size_t kMaxPointees = 512;
 
@@ -58,34 +58,6 @@ private:
   Target &inner_;
   std::vector<std::pair<uint64_t, uint64_t>> reads_;
 };
-
-// Merges [start, end) ranges: sorted, disjoint, adjacent ones joined.
-std::vector<std::pair<uint64_t, uint64_t>> mergeRanges(std::vector<std::pair<uint64_t, uint64_t>> r) {
-  std::sort(r.begin(), r.end());
-  std::vector<std::pair<uint64_t, uint64_t>> out;
-  for (auto [s, e] : r) {
-    if (e <= s) continue;
-    if (!out.empty() && s <= out.back().second) out.back().second = std::max(out.back().second, e);
-    else out.emplace_back(s, e);
-  }
-  return out;
-}
-
-// The parts of `ranges` that `kept` (merged) does not cover.
-std::vector<std::pair<uint64_t, uint64_t>> uncovered(const std::vector<std::pair<uint64_t, uint64_t>> &ranges,
-                                                     const std::vector<std::pair<uint64_t, uint64_t>> &kept) {
-  std::vector<std::pair<uint64_t, uint64_t>> out;
-  for (auto [start, end] : ranges) {
-    uint64_t at = start;
-    for (auto [a, b] : kept) {
-      if (b <= at || a >= end) continue;
-      if (a > at) out.emplace_back(at, a);
-      at = std::max(at, b);
-    }
-    if (at < end) out.emplace_back(at, end);
-  }
-  return out;
-}
 
 // The [start, end) ranges of `slices`, merged.
 std::vector<std::pair<uint64_t, uint64_t>> rangesOf(const std::vector<MemorySlice> &slices) {
@@ -151,12 +123,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     // debugger's x/i $pc works, without the binaries.
     if (const MemoryRegion *r = target.regionFor(t.regs.rip); r && (r->perms & PermRead))
       addRange(std::max(r->start, t.regs.rip - 32), std::min(r->end, t.regs.rip + 32));
-    uint64_t sp = t.regs.rsp;
-    const MemoryRegion *r = target.regionFor(sp);
-    if (!r) r = target.regionFor(sp - kRedZone);
-    if (!r) continue;
-    uint64_t start = std::max(r->start, sp - kRedZone);
-    addRange(start, std::min(r->end, start + opts.maxStackBytes));
+    if (auto stack = target.stackRange(t, opts.maxStackBytes)) addRange(stack->first, stack->second);
   }
   // The dynamic loader's structures (r_debug, link maps, their names): debuggers such as lldb
   // find the shared libraries through them.
@@ -187,7 +154,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   };
   auto readWanted = [&] {
     for (auto [a, b] : rec.reads()) addRange(a, b);
-    readWithinBudget(uncovered(mergeRanges(want), rangesOf(s.memory)));
+    readWithinBudget(uncoveredRanges(mergeRanges(want), rangesOf(s.memory)));
     want.clear();
   };
   // What the crashing thread's variables point to (when they were read).
@@ -214,7 +181,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
         if ((r.perms & PermRead) && (r.perms & PermWrite) && !(r.perms & PermShared) &&
             r.path != "[vvar]" && r.path != "[vsyscall]")
           want.emplace_back(r.start, r.end);
-      readWithinBudget(uncovered(want, rangesOf(s.memory)));
+      readWithinBudget(uncoveredRanges(want, rangesOf(s.memory)));
       want.clear();
     }
   };
@@ -251,14 +218,8 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     }
   }
   s.memory = std::move(joined);
-  // Which of it the running process gave: both lists are sorted and disjoint.
-  std::vector<std::pair<uint64_t, uint64_t>> kept = rangesOf(s.memory), live = target.rangesReadAfterRelease();
-  for (size_t i = 0, j = 0; i < live.size() && j < kept.size();) {
-    uint64_t lo = std::max(live[i].first, kept[j].first), hi = std::min(live[i].second, kept[j].second);
-    if (lo < hi) s.memoryReadAfterRelease.emplace_back(lo, hi);
-    if (live[i].second < kept[j].second) ++i;
-    else ++j;
-  }
+  // Which of it the running process gave.
+  s.memoryReadAfterRelease = intersectRanges(target.rangesReadAfterRelease(), rangesOf(s.memory));
 
   s.capture.stoppedMs = result.stoppedMs;
 

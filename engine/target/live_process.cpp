@@ -2,6 +2,7 @@
 
 #include "target/siginfo.h"
 
+#include "support/address_ranges.h"
 #include "support/error.h"
 #include "target/module_discovery.h"
 
@@ -323,16 +324,9 @@ size_t LiveProcess::readMemory(uint64_t addr, void *buf, size_t len) {
 
 void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes) {
   if (released_) return;
-  constexpr uint64_t kRedZone = 128;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const ThreadInfo &t : threads_) {
-    uint64_t sp = t.regs.rsp;
-    const MemoryRegion *r = regionFor(sp);
-    if (!r) r = regionFor(sp - kRedZone);
-    if (!r) continue;
-    uint64_t start = std::max(r->start, sp - kRedZone);
-    ranges.emplace_back(start, std::min(r->end, start + stackBytes));
-  }
+  for (const ThreadInfo &t : threads_)
+    if (auto stack = stackRange(t, stackBytes)) ranges.push_back(*stack);
   std::sort(ranges.begin(), ranges.end());
   uint64_t total = 0;
   for (auto [start, end] : ranges) {
@@ -351,13 +345,7 @@ void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes)
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> LiveProcess::rangesReadAfterRelease() const {
-  std::vector<std::pair<uint64_t, uint64_t>> r = afterRelease_, out;
-  std::sort(r.begin(), r.end());
-  for (auto [s, e] : r) {
-    if (!out.empty() && s <= out.back().second) out.back().second = std::max(out.back().second, e);
-    else out.emplace_back(s, e);
-  }
-  return out;
+  return mergeRanges(afterRelease_);
 }
 
 size_t LiveProcess::readLive(uint64_t addr, void *buf, size_t len) {

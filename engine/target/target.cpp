@@ -10,6 +10,17 @@ namespace bt {
 const MemoryRegion *Target::regionFor(uint64_t addr) const { return findContaining(regions_, addr); }
 const ModuleInfo *Target::moduleFor(uint64_t addr) const { return findContaining(modules_, addr); }
 
+std::optional<std::pair<uint64_t, uint64_t>> Target::stackRange(const ThreadInfo &t,
+                                                                uint64_t maxBytes) const {
+  constexpr uint64_t kRedZone = 128;
+  uint64_t sp = t.regs.rsp;
+  const MemoryRegion *r = regionFor(sp);
+  if (!r) r = regionFor(sp - kRedZone);
+  if (!r) return std::nullopt;
+  uint64_t start = std::max(r->start, sp - kRedZone);
+  return std::make_pair(start, std::min(r->end, start + maxBytes));
+}
+
 std::vector<const ModuleInfo *> Target::modulesExecutableFirst() const {
   std::vector<const ModuleInfo *> out;
   for (const ModuleInfo &m : modules_)

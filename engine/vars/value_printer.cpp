@@ -224,11 +224,7 @@ public:
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
                     unsigned depth) {
     if (budgetExceeded()) return "...";
-    if (ctx.custom)
-      if (std::optional<std::string> text = ctx.custom(type, bytes, addr)) {
-        produced += text->size();
-        return *text;
-      }
+    if (std::optional<std::string> text = customText(type, bytes, addr)) return *text;
     DWARFDie t = strip(type);
     if (!t) return "<void>";
     dwarf::Tag tt = t.getTag();
@@ -346,6 +342,14 @@ public:
 private:
   bool budgetExceeded() const { return produced > ctx.limits.maxOutput; }
 
+  // A user's pretty-printer's text for the value (counted against the output budget), if any.
+  std::optional<std::string> customText(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr) {
+    if (!ctx.custom) return std::nullopt;
+    std::optional<std::string> text = ctx.custom(type, bytes, addr);
+    if (text) produced += text->size();
+    return text;
+  }
+
   static uint64_t load(const uint8_t *p, uint64_t n) {
     uint64_t v = 0;
     memcpy(&v, p, n > 8 ? 8 : n);
@@ -439,11 +443,7 @@ private:
     if (ctx.read(addr, buf.data(), size) != size)
       return out + ": <error: Cannot access memory at address " + hexU64(addr) + ">";
     // gdb hands a reference to a pretty-printed type straight to the printer: no "@addr: ".
-    if (ctx.custom)
-      if (std::optional<std::string> text = ctx.custom(target, buf, addr)) {
-        produced += text->size();
-        return *text;
-      }
+    if (std::optional<std::string> text = customText(target, buf, addr)) return *text;
     DWARFDie st = strip(target);
     if (st && (st.getTag() == dwarf::DW_TAG_structure_type || st.getTag() == dwarf::DW_TAG_class_type))
       if (auto summary = formatStdLibraryValue(st, buf, *this)) return *summary;
