@@ -34,8 +34,9 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
 A live process is stopped only while its registers and stacks are copied (PTRACE_SEIZE; if
-bt dies, the process runs on); what variables point to is read afterwards and marked so in
-the JSON (read_after_release). Plugins (docs/plugins.md) run after that, on a private snapshot of it that
+bt dies, the process runs on); what variables point to is read afterwards, and the
+variables that needed it are listed at the end ("Read after the process ran on"; JSON:
+read_after_release). Plugins (docs/plugins.md) run after that, on a private snapshot of it that
 keeps its writable memory, or on the core file; their findings print as a Plugins block.
 
 options:

@@ -138,6 +138,23 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
     os << "\nGlobals:\n";
     for (const Variable &v : globals) os << "        " << v.name << " = " << v.value << "\n";
   }
+  // Values that came partly from a live process after it ran on: listed here, so that the lines
+  // above stay as gdb prints them and the text still says which values are not the frozen state.
+  std::vector<std::string> late;
+  for (const ThreadBacktrace &t : threads)
+    for (const Frame &f : t.frames)
+      for (const Variable &v : f.variables)
+        if (v.readAfterRelease)
+          late.push_back(v.name + " in #" + std::to_string(f.index) + " " +
+                         (f.function.empty() ? "??" : f.function) + " (thread " + std::to_string(t.tid) + ")");
+  for (const Variable &v : globals)
+    if (v.readAfterRelease) late.push_back(v.name + " (global)");
+  if (!late.empty()) {
+    constexpr size_t kListed = 20;
+    os << "\nRead after the process ran on (its state a moment later, not the frozen one):\n";
+    for (size_t i = 0; i < late.size() && i < kListed; ++i) os << "  ~ " << late[i] << "\n";
+    if (late.size() > kListed) os << "  ... and " << late.size() - kListed << " more (bt --json: read_after_release)\n";
+  }
 }
 
 void printBacktraceJson(llvm::raw_ostream &os, const Target &target,

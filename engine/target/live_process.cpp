@@ -309,7 +309,7 @@ size_t LiveProcess::readMemory(uint64_t addr, void *buf, size_t len) {
     size_t want = len - got;
     if (it != frozen_.end() && it->first - at < want) want = it->first - at;
     size_t n = readLive(at, (char *)buf + got, want);
-    if (n && released_ && !frozen_.empty()) {
+    if (n && runningOn_) {
       const MemoryRegion *r = regionFor(at);
       if (!r || (r->perms & PermWrite)) {  // code and read-only data do not change
         ++readsAfterRelease_;
@@ -342,6 +342,7 @@ void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes)
     if (!bytes.empty()) frozen_.emplace_back(start, std::move(bytes));
   }
   release();
+  runningOn_ = true;
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> LiveProcess::rangesReadAfterRelease() const {

@@ -50,6 +50,7 @@ private:
   int memFd_ = -1;
   // The stacks copied by releaseKeepingStacks, sorted by address and disjoint.
   std::vector<std::pair<uint64_t, std::string>> frozen_;
+  bool runningOn_ = false;  // released by releaseKeepingStacks: reads see the running process
   uint64_t readsAfterRelease_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> afterRelease_;  // ranges, appended (bounded)
   std::vector<int> attached_;

@@ -46,11 +46,20 @@ def test_heap_read_after_release_is_marked(bt_bin, heap_writer, paused_process):
     assert v["values"]["value"].startswith("std::vector of length 16")
     assert v["values"]["read_after_release"] is True
     assert state(p.pid) in ("S", "R"), "the process runs on"
+    # The text keeps gdb's lines and lists what was read after release below them.
+    text = u.run_bt(["--vars", str(p.pid)])
+    assert text.returncode == 0, text.describe()
+    late = text.stdout.split("Read after the process ran on", 1)
+    assert len(late) == 2, text.stdout[-2000:]
+    assert "  ~ values in #" in late[1] and " wait_here (thread " in late[1]
+    assert "~ answer " not in late[1] and "~ on_stack " not in late[1]
     # Kept stopped until everything is read: nothing is marked.
     run = u.run_bt(["--json", "--vars", "--keep-stopped", str(p.pid)])
     assert run.returncode == 0, run.describe()
     v = wait_here(json.loads(run.stdout))
     assert not any(x["read_after_release"] for x in v.values())
+    kept = u.run_bt(["--vars", "--keep-stopped", str(p.pid)])
+    assert "Read after the process ran on" not in kept.stdout
 
 
 def test_snapshot_lists_memory_read_after_release(bt_bin, heap_writer, paused_process, tmp_path):
@@ -69,5 +78,7 @@ def test_snapshot_lists_memory_read_after_release(bt_bin, heap_writer, paused_pr
         marked[bool(args)] = (v["values"]["read_after_release"],
                               any(a <= elements and elements + 16 * 8 <= b for a, b in ranges), ranges)
         assert doc["snapshot"]["stopped_ms"] is not None
+        shown_text = u.run_bt(["show", "--vars", str(snap)]).stdout
+        assert ("~ values in #" in shown_text) == (not args), shown_text[-1500:]
     assert marked[False][:2] == (True, True), marked  # the vector's buffer, read after release
     assert marked[True] == (False, False, []), marked
