@@ -21,25 +21,22 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
 sys.path.insert(0, str(HERE.parent / "tests" / "oracle"))
 import real_programs  # noqa: E402  (how ceph-mon is set up and started)
+sys.path.insert(0, str(HERE))
+from measure import run_measured  # noqa: E402
 
 
 def measured(cmd, env=None):
     """(seconds, peak RSS MiB, exit code) of one run."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL, env=env)
-    _, status, ru = os.wait4(p.pid, 0)
-    return time.perf_counter() - t0, ru.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
+    r = run_measured(cmd, env=env)
+    return r.seconds, r.peak_rss_mib, r.exit_code
 
 
 def main():
@@ -77,8 +74,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     gdb = {label: statistics.median(r[0] for r in runs) for label, runs in rows if label.startswith("gdb")}
     print(f"ceph-mon, {threads} threads; median of {a.repeat} (gdb: one run)")
-    print(f"| command | time s | peak RSS MiB | gdb's time / this |")
-    print(f"|---|---|---|---|")
+    print("| command | time s | peak RSS MiB | gdb's time / this |")
+    print("|---|---|---|---|")
     out = []
     for label, runs in rows:
         t = statistics.median(r[0] for r in runs)

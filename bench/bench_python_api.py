@@ -4,7 +4,7 @@ is not a dependency: `python3 -m venv V && V/bin/pip install drgn`), each step i
 interpreter, medians of --repeat runs:
 
 - `import` of the package: wall time and resident memory (VmRSS) afterwards;
-- on the live big_server (bench/gen_big_server.py; --big-server): opening it, the first lookup of
+- on the live big_server (bench/gen/gen_target.py; --big-server): opening it, the first lookup of
   a global (which builds the name index of the module), a further global, a type by name, and
   resident memory at the end. drgn cannot unwind a live process, but it reads globals and types
   of one (Program.set_pid), so this part is comparable.

@@ -8,7 +8,7 @@ Targets: bench/heap_server.cpp (10 threads, a large heap; built here with g++ -O
 given, another program started with `TARGET pause`-style READY protocol (--big-server PATH).
 
 Usage: python3 bench/bench_snapshot.py --bt build/bin/bt [--heap-mb 1024] [--repeat 5]
-           [--big-server build/bench/big_server_src/build/big_server] [--json OUT]
+           [--big-server "$(python3 bench/gen/gen_target.py)"] [--json OUT]
 """
 from __future__ import annotations
 
