@@ -16,5 +16,17 @@ if [ ! -x "$bin" ]; then
   exit 2
 fi
 mkdir -p "$build/bench"
-exec "$bin" --benchmark_format=console --benchmark_out="$build/bench/micro.json" \
-  --benchmark_out_format=json "$@"
+out="$build/bench/micro.json"
+rm -f "$out"
+"$bin" --benchmark_format=console --benchmark_out="$out" --benchmark_out_format=json "$@"
+# A benchmark that could not check its result is skipped with an error, which Google Benchmark
+# does not count as a failure: this run does.
+if [ -f "$out" ]; then
+  python3 - "$out" <<'PY'
+import json, sys
+bad = [b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("error_occurred")]
+for b in bad:
+    print(f"run_micro.sh: {b['name']} did not run: {b.get('error_message', '?')}", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+fi
