@@ -48,8 +48,14 @@ private:
 
   int pid_;
   int memFd_ = -1;
-  // The stacks copied by releaseKeepingStacks, sorted by address and disjoint.
-  std::vector<std::pair<uint64_t, std::string>> frozen_;
+  // The stacks copied by releaseKeepingStacks, sorted by address and disjoint, their bytes in
+  // one buffer.
+  struct FrozenStack {
+    uint64_t start, size;
+    const char *bytes;
+  };
+  std::vector<FrozenStack> frozen_;
+  std::unique_ptr<char[]> frozenBytes_;
   bool runningOn_ = false;  // released by releaseKeepingStacks: reads see the running process
   uint64_t readsAfterRelease_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> afterRelease_;  // ranges, appended (bounded)
