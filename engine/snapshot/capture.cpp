@@ -105,7 +105,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
       threads.push_back(t);
   RecordingTarget rec(target, threads);
 
-  std::vector<std::pair<uint64_t, uint64_t>> want;
+  std::vector<std::pair<uint64_t, uint64_t>> want, stacks;
   // Ranges are widened to 512-byte boundaries (within their mapping): lldb reads memory in
   // aligned 512-byte chunks and drops a chunk that is only partly readable.
   auto addRange = [&](uint64_t start, uint64_t end) {
@@ -123,7 +123,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     // debugger's x/i $pc works, without the binaries.
     if (const MemoryRegion *r = target.regionFor(t.regs.rip); r && (r->perms & PermRead))
       addRange(std::max(r->start, t.regs.rip - 32), std::min(r->end, t.regs.rip + 32));
-    if (auto stack = target.stackRange(t, opts.maxStackBytes)) addRange(stack->first, stack->second);
+    if (auto stack = target.stackRange(t, opts.maxStackBytes)) stacks.push_back(*stack);
   }
   // The dynamic loader's structures (r_debug, link maps, their names): debuggers such as lldb
   // find the shared libraries through them.
@@ -171,9 +171,15 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
       if (const MemoryRegion *r = target.regionFor(p); r && (r->perms & PermRead))
         addRange(p, std::min(r->end, p + kPointeeBytes));
   };
+  auto wantStacks = [&] {
+    for (auto [a, b] : stacks) addRange(a, b);
+  };
   // Before the target goes: every wanted range and all the engine read, from the frozen target.
+  // The stacks too, unless the target is let go keeping copies of them: they are read from
+  // those afterwards, and the target is not kept stopped while they are copied twice.
   auto copyMemory = [&](const PipelineResult &soFar) {
     wantPointees(soFar);
+    if (!soFar.releasedEarly) wantStacks();
     readWanted();
     if (opts.writableMemory && budget) {
       // What is not kept yet of every writable private mapping, lowest first.
@@ -199,6 +205,7 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
     // read since are kept now, from the stacks copied while it was frozen or else from the
     // running process (listed below as read after release).
     wantPointees(result);
+    wantStacks();
     readWanted();
   }
   s.backtraces = std::move(result.backtraces);

@@ -57,8 +57,8 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
     else target.release();
   };
   if (early) {
+    r.releasedEarly = true;  // already in the beforeRelease hook: the stacks will be copied
     release();
-    r.releasedEarly = true;
   }
   r.unwound = unwindAllThreads(target, symbols, opts.unwind);
   auto interrupted = [&] { return opts.unwind.interrupted && opts.unwind.interrupted(); };

@@ -47,7 +47,9 @@ struct PipelineResult {
   std::unique_ptr<FrameVariables> variables; // the reader, for later lookups (null if none)
   AnalysisResult analysis;
   double stoppedMs = -1;                     // how long a live target was stopped
-  bool releasedEarly = false;  // released before unwinding (opts.releaseEarly)
+  // Released before unwinding (opts.releaseEarly), keeping copies of the stacks; already true
+  // when the beforeRelease hook runs.
+  bool releasedEarly = false;
   // What the source and its files contradicted or lacked (the target's warnings first, then the
   // symbolizer's: missing debug files, corrupt DWARF, ...), each once.
   std::vector<std::string> warnings;

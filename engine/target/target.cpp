@@ -17,7 +17,9 @@ std::optional<std::pair<uint64_t, uint64_t>> Target::stackRange(const ThreadInfo
   const MemoryRegion *r = regionFor(sp);
   if (!r) r = regionFor(sp - kRedZone);
   if (!r) return std::nullopt;
-  uint64_t start = std::max(r->start, sp - kRedZone);
+  // From a 512-byte boundary: the capture keeps memory in such chunks (lldb reads it so), and
+  // the stacks a live target leaves copied must cover what the capture keeps of them.
+  uint64_t start = std::max(r->start, (sp - kRedZone) & ~uint64_t(511));
   return std::make_pair(start, std::min(r->end, start + maxBytes));
 }
 

@@ -155,8 +155,8 @@ public:
   static bool fileUsable(const ModuleInfo &mod) { return !mod.mismatch || mod.mismatchAllowed; }
 
   const MemoryRegion *regionFor(uint64_t addr) const;
-  // Thread `t`'s stack as a capture keeps it: from SP minus the red zone (128 bytes) upward, at
-  // most `maxBytes`, within SP's mapping; nullopt when SP is in none.
+  // Thread `t`'s stack as a capture keeps it: from SP minus the red zone (128 bytes), down to a
+  // 512-byte boundary, upward at most `maxBytes`, within SP's mapping; nullopt when SP is in none.
   std::optional<std::pair<uint64_t, uint64_t>> stackRange(const ThreadInfo &t, uint64_t maxBytes) const;
   const ModuleInfo *moduleFor(uint64_t addr) const;
   std::optional<uint64_t> auxvValue(uint64_t type) const;
