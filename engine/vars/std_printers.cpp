@@ -7,17 +7,53 @@
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
 #include <cctype>
+#include <map>
 #include <cstring>
 
 namespace bt {
 
 using namespace llvm;
 
+struct StdPrinterMemoScope::Memo {
+  struct Member {
+    bool found;
+    uint64_t offset;
+    DWARFDie type, member;
+  };
+  using Key = std::pair<const DWARFUnit *, uint64_t>;
+  std::map<std::pair<Key, std::string>, Member, std::less<>> members;
+  std::map<Key, std::string> names;
+};
+
 namespace {
+
+thread_local StdPrinterMemoScope::Memo *activeMemo = nullptr;
+
+StdPrinterMemoScope::Memo::Key keyOf(const DWARFDie &d) { return {d.getDwarfUnit(), d.getOffset()}; }
+
+bool findMemberUncached(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
+                        int depth, DWARFDie *member);
 
 // Finds a data member by name in a struct or (recursively) its bases; offset accumulates.
 bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
                 int depth = 0, DWARFDie *member = nullptr) {
+  if (!activeMemo || !t || depth > 0) return findMemberUncached(t, name, offset, type, depth, member);
+  auto key = std::make_pair(keyOf(t), name.str());
+  auto it = activeMemo->members.find(key);
+  if (it == activeMemo->members.end()) {
+    StdPrinterMemoScope::Memo::Member m{false, 0, {}, {}};
+    m.found = findMemberUncached(t, name, m.offset, m.type, 0, &m.member);
+    it = activeMemo->members.emplace(std::move(key), m).first;
+  }
+  if (!it->second.found) return false;
+  offset += it->second.offset;
+  type = it->second.type;
+  if (member) *member = it->second.member;
+  return true;
+}
+
+bool findMemberUncached(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
+                        int depth, DWARFDie *member) {
   if (!t || depth > 8) return false;
   for (const DWARFDie &m : t.children()) {
     if (m.getTag() != dwarf::DW_TAG_member) continue;
@@ -39,7 +75,7 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
                 mt.getTag() != dwarf::DW_TAG_union_type))  // optional's _M_payload is a union
       continue;
     uint64_t o = off;
-    if (findMember(mt, name, o, type, depth + 1, member)) {
+    if (findMemberUncached(mt, name, o, type, depth + 1, member)) {
       offset = o;
       return true;
     }
@@ -662,7 +698,29 @@ std::optional<std::string> formatLibcxxValue(const DWARFDie &type, StringRef byt
 
 }  // namespace
 
+StdPrinterMemoScope::StdPrinterMemoScope() {
+  if (!activeMemo) {
+    memo_ = std::make_unique<Memo>();
+    activeMemo = memo_.get();
+  }
+}
+
+StdPrinterMemoScope::~StdPrinterMemoScope() {
+  if (memo_) activeMemo = nullptr;
+}
+
 std::string qualifiedTypeName(const DWARFDie &type) {
+  if (activeMemo) {
+    auto key = keyOf(type);
+    auto it = activeMemo->names.find(key);
+    if (it == activeMemo->names.end()) {
+      StdPrinterMemoScope::Memo *memo = activeMemo;
+      activeMemo = nullptr;  // computed once, below
+      it = memo->names.emplace(key, qualifiedTypeName(type)).first;
+      activeMemo = memo;
+    }
+    return it->second;
+  }
   std::string name = type.getShortName() ? type.getShortName() : "";
   for (DWARFDie p = type.getParent(); p; p = p.getParent()) {
     if (p.getTag() != dwarf::DW_TAG_namespace && p.getTag() != dwarf::DW_TAG_structure_type &&

@@ -11,10 +11,27 @@
 
 #include "vars/value_printer.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace bt {
+
+// While one lives (on this thread), the summaries remember the member lookups and type names
+// they repeat for every element of a container (a map's node type, say). The DIEs it keys on
+// must stay valid as long: the printer holds one while it prints one top-level value. Nested
+// scopes use the outermost one.
+class StdPrinterMemoScope {
+public:
+  StdPrinterMemoScope();
+  ~StdPrinterMemoScope();
+  StdPrinterMemoScope(const StdPrinterMemoScope &) = delete;
+  StdPrinterMemoScope &operator=(const StdPrinterMemoScope &) = delete;
+  struct Memo;
+
+private:
+  std::unique_ptr<Memo> memo_;
+};
 
 // `type` is the struct/class DIE (typedefs stripped). nullopt: not a type with a summary.
 std::optional<std::string> formatStdLibraryValue(const llvm::DWARFDie &type,

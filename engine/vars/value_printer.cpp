@@ -721,6 +721,7 @@ private:
 
 std::string formatValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> address,
                         const PrintContext &ctx) {
+  StdPrinterMemoScope memo;  // the value's DIEs stay valid while it is printed
   Printer p(ctx);
   p.setTop(bytes);
   return p.value(type, bytes, address, 0);
