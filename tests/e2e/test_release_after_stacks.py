@@ -82,3 +82,37 @@ def test_snapshot_lists_memory_read_after_release(bt_bin, heap_writer, paused_pr
         assert ("~ values in #" in shown_text) == (not args), shown_text[-1500:]
     assert marked[False][:2] == (True, True), marked  # the vector's buffer, read after release
     assert marked[True] == (False, False, []), marked
+
+
+MANY_STACKS = u.REPO_ROOT / "tests" / "fixtures" / "live" / "many_stacks.c"
+
+
+def test_stacks_copied_in_batches_survive_an_unreadable_one(bt_bin, paused_process, tmp_path, monkeypatch):
+    """1,100 threads (more stacks than one process_vm_readv takes) and, among them, one whose
+    stack cannot be read: every other thread's stack is still copied while the process is
+    stopped (its local read as frozen state, with its own value), and the process runs on."""
+    exe = tmp_path / "many_stacks"
+    subprocess.run(["gcc", "-g", "-O1", "-pthread", str(MANY_STACKS), "-o", str(exe)], check=True)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0")  # see the fixture's comment
+    p = paused_process(exe)
+    run = u.run_bt(["--json", "--vars", str(p.pid)])
+    assert run.returncode == 0, run.describe()
+    doc = json.loads(run.stdout)
+    assert len(doc["threads"]) == 1102
+    marks = []
+    for t in doc["threads"]:
+        hold = [f for f in t["frames"] if f.get("function") == "hold"]
+        if not hold:
+            continue
+        v = {x["name"]: x for x in hold[0]["variables"]}
+        assert v["index"]["read_after_release"] is False, t["tid"]
+        assert v["mark"]["read_after_release"] is False, t["tid"]
+        assert v["mark"]["value"] == v["index"]["value"], t["tid"]
+        marks.append(int(v["index"]["value"]))
+    # Every thread on a readable stack, each with its own index; the one on the unreadable
+    # stack has no frame beyond its registers'.
+    assert sorted(marks) == list(range(1100))
+    assert state(p.pid) in ("S", "R"), "the process runs on"
+    snap = u.run_bt(["snapshot", "-q", str(p.pid), "-o", str(tmp_path / "s.btsnap")])
+    assert snap.returncode == 0, snap.describe()
+    assert state(p.pid) in ("S", "R"), "the process runs on"
