@@ -14,7 +14,7 @@ namespace bt {
 
 namespace {
 
-constexpr char kMagic[] = "BTANSWERS2\n";
+constexpr char kMagic[] = "BTANSWERS3\n";
 constexpr size_t kMaxEntries = 1 << 16;
 constexpr uint64_t kMaxFile = 64u << 20;
 constexpr uint32_t kMaxString = 1 << 16, kMaxChain = 256;
@@ -146,9 +146,29 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
     std::vector<uint64_t> &chain = chains[{first, callee}];
     for (uint32_t k = 0; k < len && r.ok; ++k) chain.push_back(r.u64());
   }
+  std::map<uint64_t, std::optional<CallSiteInfo>> sites;
+  uint32_t c = r.u32();
+  if (c > kMaxEntries) return;
+  for (uint32_t i = 0; i < c && r.ok; ++i) {
+    uint64_t ra = r.u64();
+    std::optional<CallSiteInfo> &site = sites[ra];
+    if (!(r.u32() & 1)) continue;  // no call site there
+    site.emplace();
+    site->target = r.u64();
+    site->targetName = r.str();
+    site->targetExpr = r.str();
+    uint32_t params = r.u32();
+    if (params > kMaxChain) return;
+    for (uint32_t k = 0; k < params && r.ok; ++k) {
+      std::string loc = r.str();
+      site->parameters.emplace_back(std::move(loc), r.str());
+    }
+    site->callerFrameBase = r.str();
+  }
   if (r.ok && r.at == bytes.size()) {  // all of it, or nothing
     answers_ = std::move(read);
     chains_ = std::move(chains);
+    callSites_ = std::move(sites);
   }
 }
 
@@ -162,6 +182,19 @@ bool AnswerCache::findChain(uint64_t firstTarget, uint64_t calleePc, std::vector
 void AnswerCache::addChain(uint64_t firstTarget, uint64_t calleePc, const std::vector<uint64_t> &chain) {
   if (chains_.size() >= kMaxEntries || chain.size() > kMaxChain) return;
   chains_[{firstTarget, calleePc}] = chain;
+  dirty_ = true;
+}
+
+bool AnswerCache::findCallSite(uint64_t returnAddress, std::optional<CallSiteInfo> &out) const {
+  auto it = callSites_.find(returnAddress);
+  if (it == callSites_.end()) return false;
+  out = it->second;
+  return true;
+}
+
+void AnswerCache::addCallSite(uint64_t returnAddress, const std::optional<CallSiteInfo> &info) {
+  if (callSites_.size() >= kMaxEntries || (info && info->parameters.size() > kMaxChain)) return;
+  callSites_[returnAddress] = info;
   dirty_ = true;
 }
 
@@ -208,6 +241,21 @@ void AnswerCache::save() {
     putU64(o, key.second);
     putU32(o, uint32_t(chain.size()));
     for (uint64_t pc : chain) putU64(o, pc);
+  }
+  putU32(o, uint32_t(callSites_.size()));
+  for (const auto &[ra, site] : callSites_) {
+    putU64(o, ra);
+    putU32(o, site ? 1 : 0);
+    if (!site) continue;
+    putU64(o, site->target);
+    putStr(o, site->targetName);
+    putStr(o, site->targetExpr);
+    putU32(o, uint32_t(site->parameters.size()));
+    for (const auto &[loc, value] : site->parameters) {
+      putStr(o, loc);
+      putStr(o, value);
+    }
+    putStr(o, site->callerFrameBase);
   }
   if (o.size() > kMaxFile) return;
   llvm::SmallString<256> dir(path_);

@@ -1,5 +1,6 @@
 // AnswerCache: what the symbolizer answered for one module build's pcs (inline chain, function
-// entry, the target of the call before a return address, tail-call chains; no variables), kept on
+// entry, the target of the call before a return address, tail-call chains, call sites; no
+// variables), kept on
 // disk next to the
 // inflated sections ($XDG_CACHE_HOME/btengine/debug/<build-id>/answers), so a warm capture of pcs
 // seen before parses no DWARF at all: servers' threads wait at the same few pcs run after run.
@@ -12,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,10 @@ public:
   // ModuleSymbols::tailCallChain's answers, by (first target, callee pc).
   bool findChain(uint64_t firstTarget, uint64_t calleePc, std::vector<uint64_t> &out) const;
   void addChain(uint64_t firstTarget, uint64_t calleePc, const std::vector<uint64_t> &chain);
+  // ModuleSymbols::callSite's answers (the call before a return address; nullopt: none), which
+  // variables' entry values need: a warm `bt --vars` then parses each compile unit once.
+  bool findCallSite(uint64_t returnAddress, std::optional<CallSiteInfo> &out) const;
+  void addCallSite(uint64_t returnAddress, const std::optional<CallSiteInfo> &info);
   // Writes the file (atomically: temporary file + rename) when answers were added.
   void save();
 
@@ -41,6 +47,7 @@ private:
   std::string path_, identity_;
   std::map<std::pair<uint64_t, uint64_t>, PcInfo> answers_;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> chains_;
+  std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
   bool dirty_ = false;
 };
 

@@ -239,9 +239,15 @@ std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint6
 }
 
 void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresses) {
+  // Known from this run, else from the answer cache (a warm capture), else looked up below.
+  AnswerCache *memo = answers();
   std::vector<uint64_t> todo;
-  for (uint64_t ra : returnAddresses)
-    if (!callSites_.count(ra)) todo.push_back(ra);
+  for (uint64_t ra : returnAddresses) {
+    if (callSites_.count(ra)) continue;
+    std::optional<CallSiteInfo> known;
+    if (memo && memo->findCallSite(ra, known)) callSites_.emplace(ra, std::move(known));
+    else todo.push_back(ra);
+  }
   if (todo.empty() || dwarfBroken_) return;
   DWARFContext *idx = index();
   if (!idx) return;
@@ -281,6 +287,8 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
     it = end;
   }
   for (uint64_t ra : todo) callSites_.try_emplace(ra, std::nullopt);
+  if (memo && !(opts_.interrupted && opts_.interrupted()))
+    for (uint64_t ra : todo) memo->addCallSite(ra, callSites_[ra]);
   releaseMappedPages();
 }
 

@@ -58,11 +58,15 @@ def test_warm_answers_equal_cold_ones_and_come_from_the_file(bt_bin, tmp_path, p
 
 
 def test_variables_are_never_taken_from_the_cache(bt_bin, tmp_path, paused_process):
-    """Variables depend on the moment: answers with them are computed every time."""
+    """Variables depend on the moment: answers with them are computed every time. The call sites
+    their entry values come from (n@entry) are the module's and come from the cache when warm."""
     exe = tmp_path / "tail_calls"
     subprocess.run(["gcc", "-g", "-O2", "-pthread", str(SOURCE), "-o", str(exe)], check=True)
     p = paused_process(exe)
     cache = tmp_path / "cache"
     first = bt(["--vars", p.pid], cache)
+    answers = cache / "btengine" / "debug" / u.build_id(str(exe)) / "answers"
+    kept = answers.read_bytes()
     assert bt(["--vars", p.pid], cache) == first
+    assert answers.read_bytes() == kept, "the warm run found every call site in the file"
     assert "n=n@entry=3" in first

@@ -208,6 +208,14 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
     AnswerCache c(path, "engine|a.out|1|2");
     c.add(0x1010, 0x1015, info);
     c.addChain(0x3000, 0x4000, {0x3005, 0x3105});
+    CallSiteInfo site;
+    site.target = 0x5000;
+    site.targetName = "callee";
+    site.targetExpr = std::string("\x91\x08", 2);
+    site.parameters = {{std::string("\x55", 1), std::string("\x7c\x00\x00", 3)}};  // any bytes
+    site.callerFrameBase = std::string("\x9c", 1);
+    c.addCallSite(0x1015, site);
+    c.addCallSite(0x1020, std::nullopt);  // looked up, none there: also an answer
     c.save();
   }
   AnswerCache same(path, "engine|a.out|1|2");
@@ -230,6 +238,19 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
   std::vector<uint64_t> chain;
   ASSERT_TRUE(same.findChain(0x3000, 0x4000, chain));
   EXPECT_EQ(chain, (std::vector<uint64_t>{0x3005, 0x3105}));
+  std::optional<CallSiteInfo> site;
+  ASSERT_TRUE(same.findCallSite(0x1015, site));
+  ASSERT_TRUE(site.has_value());
+  EXPECT_EQ(site->target, 0x5000u);
+  EXPECT_EQ(site->targetName, "callee");
+  EXPECT_EQ(site->targetExpr, std::string("\x91\x08", 2));
+  ASSERT_EQ(site->parameters.size(), 1u);
+  EXPECT_EQ(site->parameters[0].first, std::string("\x55", 1));
+  EXPECT_EQ(site->parameters[0].second, std::string("\x7c\x00\x00", 3));
+  EXPECT_EQ(site->callerFrameBase, std::string("\x9c", 1));
+  ASSERT_TRUE(same.findCallSite(0x1020, site));
+  EXPECT_FALSE(site.has_value());
+  EXPECT_FALSE(same.findCallSite(0x1030, site));  // never looked up
   // Another engine build, or another file: nothing is reused.
   EXPECT_EQ(AnswerCache(path, "engine2|a.out|1|2").size(), 0u);
   EXPECT_EQ(AnswerCache(path, "engine|a.out|1|3").size(), 0u);
