@@ -307,20 +307,7 @@ bool ModuleSymbols::withDwarfAt(uint64_t vaddr, llvm::function_ref<void(DWARFCon
     return false;
   }
   if (!unit || !unitShapeOk(*unit)) return false;
-  return withDwarf(fn);
-}
-
-bool ModuleSymbols::withDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
-  if (dwarfBroken_) return false;
-  std::unique_ptr<DWARFContext> ctx = scratchContext();
-  if (!ctx) return false;
-  std::string fault;
-  if (!runGuarded([&] { fn(*ctx); }, &fault)) {
-    (void)ctx.release();
-    markDwarfBroken(fault);
-    return false;
-  }
-  return true;
+  return withLookupDwarf(fn);
 }
 
 bool ModuleSymbols::withLookupDwarf(llvm::function_ref<void(DWARFContext &)> fn) {

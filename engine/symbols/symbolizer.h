@@ -124,12 +124,11 @@ public:
   // The same for a tail call (a jump) whose next instruction is at `returnAddress`: the site a
   // reconstructed tail-call frame stands at.
   std::optional<CallSiteInfo> tailCallSite(uint64_t returnAddress);
-  // Runs fn on a fresh DWARF context of this module under the fault guard (false if the module
-  // has no usable DWARF or the parser faulted); for one-off lookups outside symbolization.
-  bool withDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
-  // The same on one long-lived context whose parsed DIEs stay until this ModuleSymbols goes:
-  // for a library user's many lookups (globals, types, rendering Values), where re-parsing a
-  // unit per call would dominate; the symbolizer's batches never use it.
+  // Runs fn under the fault guard (false if the module has no usable DWARF or the parser
+  // faulted) on one long-lived context whose parsed DIEs stay until this ModuleSymbols goes:
+  // for many lookups outside symbolization (globals, types, rendering Values, the names of
+  // printed function pointers), where a fresh context per call would re-parse the unit and
+  // rebuild the module's address ranges each time; the symbolizer's batches never use it.
   bool withLookupDwarf(llvm::function_ref<void(llvm::DWARFContext &)> fn);
   // The same for a lookup inside the unit that covers `vaddr` (link-time): false, without
   // calling fn, when no unit does or that unit fails the shape check.
