@@ -2,9 +2,11 @@
 """bt against gdb, lldb-19, eu-stack, drgn and gcore on one live benchmark target (not part of CI).
 
 On the same live process, each tool's all-thread backtrace is run --repeat times, cold and warm:
-  cold  the page cache dropped before each run (root only; otherwise said and skipped) and, for
-        bt, an empty debug cache (a fresh XDG_CACHE_HOME): the first capture after a deploy
-  warm  files in the page cache and bt's debug cache filled by a previous run
+  cold   the page cache dropped before each run (root only; otherwise said and skipped) and, for
+         bt, an empty debug cache (a fresh XDG_CACHE_HOME)
+  first  bt's debug cache empty, the files in the page cache: the first capture after a deploy
+         (bt's rows only; ratios to gdb's warm runs)
+  warm   files in the page cache and bt's debug cache filled by a previous run
 and the medians (wall time, peak RSS) are printed as a Markdown table with ratios to gdb, with
 `bt snapshot` (size, how long the target was stopped) and gcore (size, time) beside them.
 The target is built by bench/gen/gen_target.py (or given with --target).
@@ -62,27 +64,29 @@ def main():
         if a.tools:
             wanted = a.tools.split(",")
             tools = {k: v for k, v in tools.items() if any(k.startswith(w) for w in wanted)}
-        modes = (["cold"] if cold else []) + ["warm"]
+        # cold: page cache dropped and bt's cache empty; first: bt's cache empty, files in the page
+        # cache (a binary just deployed; bt rows only); warm: both filled by a previous run.
+        modes = (["cold"] if cold else []) + ["first", "warm"]
         warm_cache = work / "warm-cache"
         for mode in modes:
+            fresh = mode in ("cold", "first")
             for name, cmd in tools.items():
+                if mode == "first" and not name.startswith("bt"):
+                    continue
                 stats = Stats()
                 for i in range(a.repeat):
                     env = dict(os.environ)
+                    cache = work / f"fresh-{i}" if fresh else warm_cache
                     if name.startswith("bt"):
-                        cache = work / f"cold-{i}" if mode == "cold" else warm_cache
                         env["XDG_CACHE_HOME"] = str(cache)
-                        if mode == "warm" and i == 0:
-                            run_measured(cmd, env=env)  # fills the cache
-                    elif mode == "warm" and i == 0:
-                        run_measured(cmd, env=env)  # reads the files into the page cache
+                    if i == 0 and mode != "cold":
+                        run_measured(cmd, env=dict(os.environ, XDG_CACHE_HOME=str(warm_cache)))  # page cache, bt's cache
                     if mode == "cold":
                         drop_page_cache()
                     stats.runs.append(run_measured(cmd, env=env, keep_stdout=True))
                     if target.stopped():
                         raise SystemExit(f"{name} left the target stopped")
-                    if mode == "cold":
-                        shutil.rmtree(work / f"cold-{i}", ignore_errors=True)
+                    shutil.rmtree(work / f"fresh-{i}", ignore_errors=True)
                 results[f"{name} ({mode})"] = dict(stats.as_json(), frames=frame_lines(stats.runs[-1].stdout))
                 print(f"compare: {name} ({mode}) {stats.seconds:.3f} s {stats.peak_rss_mib:.0f} MiB",
                       file=sys.stderr)
@@ -90,13 +94,12 @@ def main():
                 for label, extra in (("bt snapshot", []), ("bt snapshot --no-vars", ["--no-vars"])):
                     snaps = []
                     for i in range(a.repeat):
-                        cache = work / f"cold-{i}" if mode == "cold" else warm_cache
+                        cache = work / f"fresh-{i}" if fresh else warm_cache
                         env = dict(os.environ, XDG_CACHE_HOME=str(cache))
                         if mode == "cold":
                             drop_page_cache()
                         snaps.append(bt_snapshot(bt, pid, work / "s.btsnap", ["-q", *extra], env))
-                        if mode == "cold":
-                            shutil.rmtree(cache, ignore_errors=True)
+                        shutil.rmtree(work / f"fresh-{i}", ignore_errors=True)
                     med = lambda k: sorted(s[k] for s in snaps)[len(snaps) // 2]  # noqa: E731
                     results[f"{label} ({mode})"] = {k: med(k) for k in ("seconds", "peak_rss_mib", "bytes", "stopped_ms")}
         if shutil.which("gcore") and (not a.tools or "gcore" in a.tools):
@@ -120,9 +123,10 @@ def main():
             core.unlink()
     shutil.rmtree(work, ignore_errors=True)
 
-    for mode in ("cold", "warm"):
-        gdb = results.get(f"gdb thread apply all bt ({mode})")
-        gdb_full = results.get(f"gdb thread apply all bt full ({mode})")
+    for mode in ("cold", "first", "warm"):
+        ref_mode = "warm" if mode == "first" else mode  # gdb has no cache: its warm run
+        gdb = results.get(f"gdb thread apply all bt ({ref_mode})")
+        gdb_full = results.get(f"gdb thread apply all bt full ({ref_mode})")
         for key, r in results.items():
             if not key.endswith(f"({mode})"):
                 continue
@@ -146,11 +150,16 @@ def main():
     print(table)
     if a.markdown:
         Path(a.markdown).write_text(f"{title}\n\n{table}\n")
+    rev = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "rev": rev, "kind": "compare",
+              "target": exe.name, "threads": threads, "dwarf_bytes": inflated,
+              "dwarf_bytes_on_disk": on_disk, "repeat": a.repeat, "results": results}
     if a.json:
-        Path(a.json).write_text(json.dumps({"target": str(exe), "threads": threads, "dwarf_bytes": inflated,
-                                            "dwarf_bytes_on_disk": on_disk, "repeat": a.repeat,
-                                            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                            "results": results}, indent=1))
+        Path(a.json).write_text(json.dumps(record, indent=1))
+        # Every run's figures, one line each, beside the latest (bench/results/history.jsonl).
+        with open(Path(a.json).parent / "history.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

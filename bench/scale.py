@@ -10,13 +10,14 @@ each point one live process measured --repeat times (medians):
             bt --vars warm, gdb thread apply all bt
   rss       resident size 1, 4, 16 GiB (touched heap) and 1 TiB of sparse virtual mappings:
             bt snapshot time, size and pause must not grow with it; bt warm beside
+gdb runs once per point (after a run that fills the page cache), bt --repeat times.
 
 Writes bench/results/scale.md (tables), scale.json (all figures) and one PNG per series
 (time and peak RSS against the knob, log scales), and appends a line to history.jsonl.
 The first run builds the large targets (the dwarf series: ~25 min on 2 cores; kept afterwards).
 
 usage: scale.py --bt build/bin/bt [--series threads,libs,dwarf,rss] [--repeat 3] [--quick]
-                [--no-gdb] [--out bench/results]
+                [--no-gdb] [--out bench/results] [--replot]
 """
 from __future__ import annotations
 
@@ -86,9 +87,10 @@ def measure_point(series, value, bt, repeat, no_gdb, work) -> dict:
         point["bt snapshot"] = {k: sorted(s[k] for s in snaps)[len(snaps) // 2]
                                 for k in ("seconds", "peak_rss_mib", "bytes", "stopped_ms")}
         if not no_gdb:
+            # Once, after a run that fills the page cache: gdb takes up to a minute on 1 GB of DWARF.
             gdb = ["gdb", "-batch", "-nx", "-p", pid, "-ex", "thread apply all bt"]
-            run_measured(gdb)  # page cache
-            measured("gdb thread apply all bt", gdb, dict(os.environ))
+            run_measured(gdb)
+            point["gdb thread apply all bt"] = Stats(runs=[run_measured(gdb)]).as_json()
     return point
 
 
@@ -110,9 +112,11 @@ def plot(series, points, out: Path) -> Path | None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     keys = [k for k in ("bt first seen", "bt", "bt --vars first seen", "bt --vars", "bt snapshot",
                         "gdb thread apply all bt") if k in points[0]]
+    names = {"bt": "bt, warm", "bt --vars": "bt --vars, warm", "bt snapshot": "bt snapshot, warm",
+             "gdb thread apply all bt": "gdb thread apply all bt"}
     for k in keys:
-        ax1.plot(xs, [p[k]["seconds"] for p in points], marker="o", label=k)
-        ax2.plot(xs, [p[k]["peak_rss_mib"] for p in points], marker="o", label=k)
+        ax1.plot(xs, [p[k]["seconds"] for p in points], marker="o", label=names.get(k, k))
+        ax2.plot(xs, [p[k]["peak_rss_mib"] for p in points], marker="o", label=names.get(k, k))
     ax1.plot(xs, [p["bt snapshot"]["stopped_ms"] / 1000 for p in points], marker="x", linestyle="--",
              label="bt snapshot: target stopped")
     for ax, ylabel in ((ax1, "seconds (median)"), (ax2, "peak RSS MiB (median)")):
@@ -150,13 +154,20 @@ def table(series, points) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bt", required=True)
+    ap.add_argument("--bt")
     ap.add_argument("--series", default="threads,libs,dwarf,rss")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="two small points per series")
     ap.add_argument("--no-gdb", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--replot", action="store_true", help="only redraw the plots from OUT/scale.json")
     a = ap.parse_args()
+    if a.replot:
+        for series, points in json.loads((Path(a.out) / "scale.json").read_text())["series"].items():
+            plot(series, points, Path(a.out))
+        return
+    if not a.bt:
+        ap.error("--bt is required (except with --replot)")
     bt = str(Path(a.bt).resolve())
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
