@@ -83,35 +83,49 @@ std::string scratchDir() {
   return mkdtemp(tmpl.data()) ? tmpl : "";
 }
 
+// The captured fixture written to a fresh scratch directory, removed again when this goes.
+struct ScratchSnapshot {
+  std::string dir, path;
+  uint64_t size = 0;
+  ~ScratchSnapshot() {
+    if (!path.empty()) unlink(path.c_str());
+    if (!dir.empty()) rmdir(dir.c_str());
+  }
+};
+
+// Writes it once (false, the benchmark skipped with the reason, when the capture or the write
+// failed).
+bool writeScratch(benchmark::State &state, const Capture &cap, ScratchSnapshot &out) {
+  if (!require(state, cap.error.empty(), cap.error)) return false;
+  out.dir = scratchDir();
+  if (!require(state, !out.dir.empty(), "cannot create a scratch directory")) return false;
+  out.path = out.dir + "/vars_c.btsnap";
+  llvm::Expected<uint64_t> size = bt::writeSnapshot(cap.snap, out.path);
+  if (!require(state, bool(size), size ? "" : llvm::toString(size.takeError()))) return false;
+  out.size = *size;
+  return true;
+}
+
 void BM_SnapshotWrite(benchmark::State &state) {
   const Capture &cap = capturedFixture();
-  if (!require(state, cap.error.empty(), cap.error)) return;
-  std::string dir = scratchDir();
-  if (!require(state, !dir.empty(), "cannot create a scratch directory")) return;
-  std::string path = dir + "/vars_c.btsnap";
-  llvm::Expected<uint64_t> size = bt::writeSnapshot(cap.snap, path);
-  if (!require(state, bool(size), size ? "" : llvm::toString(size.takeError()))) {
-    rmdir(dir.c_str());
-    return;
-  }
-  llvm::Expected<bt::SnapshotData> back = bt::readSnapshot(path);
+  ScratchSnapshot scratch;
+  if (!writeScratch(state, cap, scratch)) return;
+  llvm::Expected<bt::SnapshotData> back = bt::readSnapshot(scratch.path);
   bool same = back && back->backtraces.size() == cap.snap.backtraces.size() &&
               frameCount(back->backtraces) == frameCount(cap.snap.backtraces);
   if (!back) llvm::consumeError(back.takeError());
-  if (require(state, same, "the written snapshot does not read back the same")) {
-    for (auto _ : state) {
-      llvm::Expected<uint64_t> n = bt::writeSnapshot(cap.snap, path);
-      if (!n) {
-        state.SkipWithError(llvm::toString(n.takeError()).c_str());
-        break;
-      }
-      benchmark::DoNotOptimize(*n);
+  if (!require(state, same, "the written snapshot does not read back the same")) return;
+  for (auto _ : state) {
+    llvm::Expected<uint64_t> n = bt::writeSnapshot(cap.snap, scratch.path);
+    if (!n) {
+      state.SkipWithError(llvm::toString(n.takeError()).c_str());
+      break;
     }
-    state.SetBytesProcessed(int64_t(state.iterations() * *size));
-    state.SetLabel(std::to_string(*size) + " B file in " + dir.substr(0, dir.rfind('/')));
+    benchmark::DoNotOptimize(*n);
   }
-  unlink(path.c_str());
-  rmdir(dir.c_str());
+  state.SetBytesProcessed(int64_t(state.iterations() * scratch.size));
+  state.SetLabel(std::to_string(scratch.size) + " B file in " +
+                 scratch.dir.substr(0, scratch.dir.rfind('/')));
 }
 BENCHMARK(BM_SnapshotWrite)->Unit(benchmark::kMicrosecond);
 
@@ -119,21 +133,14 @@ BENCHMARK(BM_SnapshotWrite)->Unit(benchmark::kMicrosecond);
 // JSON parse and the validating decode of every field. Bytes are the file's.
 void BM_SnapshotRead(benchmark::State &state) {
   const Capture &cap = capturedFixture();
-  if (!require(state, cap.error.empty(), cap.error)) return;
-  std::string dir = scratchDir();
-  if (!require(state, !dir.empty(), "cannot create a scratch directory")) return;
-  std::string path = dir + "/vars_c.btsnap";
-  llvm::Expected<uint64_t> size = bt::writeSnapshot(cap.snap, path);
   std::string bytes;
-  if (size) {
-    auto buf = llvm::MemoryBuffer::getFile(path);
+  {
+    ScratchSnapshot scratch;
+    if (!writeScratch(state, cap, scratch)) return;
+    auto buf = llvm::MemoryBuffer::getFile(scratch.path);
     if (buf) bytes = (*buf)->getBuffer().str();
-  } else {
-    llvm::consumeError(size.takeError());
   }
-  unlink(path.c_str());
-  rmdir(dir.c_str());
-  if (!require(state, !bytes.empty(), "cannot write the snapshot to read")) return;
+  if (!require(state, !bytes.empty(), "cannot read the written snapshot")) return;
   llvm::Expected<bt::SnapshotData> once = bt::parseSnapshot(bytes, "bench");
   if (!once) {
     require(state, false, llvm::toString(once.takeError()));

@@ -13,19 +13,22 @@ namespace {
 
 using namespace btbench;
 
-// The thread parked in vc_inner (the main thread: vars_c has one).
-const bt::ThreadInfo *parkedThread(const bt::Target &t) {
-  return t.threads().empty() ? nullptr : &t.threads().front();
+// The thread parked in vc_inner (the main thread: vars_c has one) of the capture replayed as
+// `target`; null, the benchmark skipped with the reason, when the capture failed or has none.
+const bt::ThreadInfo *parkedThread(benchmark::State &state, const Capture &cap,
+                                   const bt::Target &target) {
+  if (!require(state, cap.error.empty(), cap.error)) return nullptr;
+  const bt::ThreadInfo *t = target.threads().empty() ? nullptr : &target.threads().front();
+  return require(state, t != nullptr, "the capture has no thread") ? t : nullptr;
 }
 
 // One step: frame 0 (in libc's pause) to its caller, through libc's CFI. maxFrames = 1 makes
 // unwind() run exactly one step (the caller is computed, then the depth limit stops it).
 void BM_UnwindOneFrame(benchmark::State &state) {
   const Capture &cap = capturedFixture();
-  if (!require(state, cap.error.empty(), cap.error)) return;
   bt::SnapshotTarget target(cap.snap);
-  const bt::ThreadInfo *thread = parkedThread(target);
-  if (!require(state, thread != nullptr, "the capture has no thread")) return;
+  const bt::ThreadInfo *thread = parkedThread(state, cap, target);
+  if (!thread) return;
   bt::Symbolizer symbols(bt::SymbolizerOptions{});
   {
     bt::UnwindOptions two;
@@ -52,10 +55,9 @@ BENCHMARK(BM_UnwindOneFrame);
 // runtime below main included: the unwinder walks to the outermost frame). Items are frames.
 void BM_UnwindThread(benchmark::State &state) {
   const Capture &cap = capturedFixture();
-  if (!require(state, cap.error.empty(), cap.error)) return;
   bt::SnapshotTarget target(cap.snap);
-  const bt::ThreadInfo *thread = parkedThread(target);
-  if (!require(state, thread != nullptr, "the capture has no thread")) return;
+  const bt::ThreadInfo *thread = parkedThread(state, cap, target);
+  if (!thread) return;
   bt::Symbolizer symbols(bt::SymbolizerOptions{});
   bt::Unwinder u(target, symbols);
   bt::UnwindResult first = u.unwind(thread->regs);
