@@ -176,10 +176,11 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   };
   // Before the target goes: every wanted range and all the engine read, from the frozen target.
   // The stacks too, unless the target is let go keeping copies of them: they are read from
-  // those afterwards, and the target is not kept stopped while they are copied twice.
+  // those afterwards, and the target is not kept stopped while they are copied twice. (Not when
+  // writable memory fills the budget below: the stacks must come first.)
   auto copyMemory = [&](const PipelineResult &soFar) {
     wantPointees(soFar);
-    if (!soFar.releasedEarly) wantStacks();
+    if (!soFar.releasedEarly || opts.writableMemory) wantStacks();
     readWanted();
     if (opts.writableMemory && budget) {
       // What is not kept yet of every writable private mapping, lowest first.

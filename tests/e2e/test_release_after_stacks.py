@@ -116,3 +116,23 @@ def test_stacks_copied_in_batches_survive_an_unreadable_one(bt_bin, paused_proce
     snap = u.run_bt(["snapshot", "-q", str(p.pid), "-o", str(tmp_path / "s.btsnap")])
     assert snap.returncode == 0, snap.describe()
     assert state(p.pid) in ("S", "R"), "the process runs on"
+
+
+def test_stacks_come_first_when_writable_memory_fills_the_budget(bt_bin, heap_writer, paused_process, tmp_path):
+    """A capture for plugins also keeps writable memory, lowest first, within its budget: every
+    thread's stack is still kept (it must come before the budget is spent, not after the
+    release), so a debugger or plugin can walk the snapshot from each thread's SP."""
+    p = paused_process(heap_writer)
+    snap = tmp_path / "plugins.btsnap"
+    run = u.run_bt(["snapshot", "-q", "--plugin", u.REPO_ROOT / "plugins" / "stl_extras.py",
+                    "--max-memory-bytes", "300000", p.pid, "-o", snap])
+    assert run.returncode == 0, run.describe()
+    check = u.run_python(
+        "import btengine\n"
+        f"s = btengine.open({str(snap)!r})\n"
+        "for t in s.threads:\n"
+        "    sp = t.registers['rsp']\n"
+        "    s.read(sp, 64)  # FormatError when the stack was not kept\n"
+        "print('stacks kept', len(s.threads))\n")
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "stacks kept" in check.stdout
