@@ -1,6 +1,7 @@
 #include "snapshot/backtrace_json.h"
 
 #include "snapshot/backtrace_codec.h"
+#include "target/breakpad_ids.h"
 
 namespace bt {
 
@@ -64,6 +65,8 @@ JsonFieldList moduleFields(const ModuleInfo &m) {
           {"main_executable", m.isMainExecutable},
           {"build_id", jsonTextOrNull(m.buildId)},
           {"file_build_id", jsonTextOrNull(m.fileBuildId)},
+          {"debug_id", jsonTextOrNull(breakpadDebugId(m.buildId))},
+          {"code_id", jsonTextOrNull(breakpadCodeId(m.buildId))},
           {"mismatch", m.mismatch},
           {"mismatch_allowed", m.mismatchAllowed}};
 }

@@ -60,6 +60,26 @@ def test_linux_mini_matches_rust_minidump(bt_bin):
     assert f0["how"] == "context" and not f0["suspect"]
 
 
+def test_modules_carry_breakpad_debug_and_code_ids(bt_bin, tmp_path):
+    """Every module's Breakpad debug id and code id, computed from its build-id, equal
+    rust-minidump's for linux-mini.dmp, in bt --json and in a snapshot of it shown again."""
+    want = {m["filename"]: (m["debug_id"], m["code_id"]) for m in _expected_rust()["modules"]}
+    doc = _bt_json(RUST / "linux-mini.dmp")
+    got = {Path(m["path"]).name: (m["debug_id"], m["code_id"]) for m in doc["modules"]}
+    assert got == want
+    snap = tmp_path / "mini.btsnap"
+    run = u.run_bt(["snapshot", "-q", str(RUST / "linux-mini.dmp"), "-o", str(snap)])
+    assert run.returncode == 0, run.describe()
+    shown = _bt_json_show(snap)
+    assert {Path(m["path"]).name: (m["debug_id"], m["code_id"]) for m in shown["modules"]} == want
+
+
+def _bt_json_show(snap):
+    run = u.run_bt(["show", "--json", str(snap)])
+    assert run.returncode == 0, run.describe()
+    return json.loads(run.stdout)
+
+
 def test_linux_mini_registers_and_modules_through_python(bt_bin):
     sys.path.insert(0, str(u.build_dir() / "python"))
     want = _expected_rust()

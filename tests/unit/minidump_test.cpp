@@ -4,6 +4,7 @@
 #include "support/error.h"
 #include "synth/minidump_builder.h"
 #include "target/minidump.h"
+#include "target/breakpad_ids.h"
 #include "target/siginfo.h"
 
 #include <gtest/gtest.h>
@@ -112,4 +113,18 @@ TEST(Minidump, TruncationsAndBitFlipsNeverCrash) {
     char buf[256];
     for (const ThreadInfo &t : (*m)->threads()) (*m)->readMemory(t.regs.rsp, buf, sizeof buf);
   }
+}
+
+// Breakpad's ids of an ELF build, as rust-minidump's and Breakpad's tools print them for
+// linux-mini.dmp's modules (../shared/testdata/minidump/rust-minidump).
+TEST(BreakpadIds, DebugAndCodeIdsFromBuildIds) {
+  EXPECT_EQ(breakpadDebugId("f1c3bcc0279865fe3058404b2831d9e64135386c"), "C0BCC3F19827FE653058404B2831D9E60");
+  EXPECT_EQ(breakpadCodeId("f1c3bcc0279865fe3058404b2831d9e64135386c"), "f1c3bcc0279865fe3058404b2831d9e64135386c");
+  EXPECT_EQ(breakpadDebugId("B5381A457906D279073822A5CEB24C4BFEF94DDB"), "451A38B5067979D2073822A5CEB24C4B0");
+  EXPECT_EQ(breakpadCodeId("B5381A457906D279073822A5CEB24C4BFEF94DDB"), "b5381a457906d279073822a5ceb24c4bfef94ddb");
+  // Shorter than a GUID: zero-padded, as Breakpad does.
+  EXPECT_EQ(breakpadDebugId("0102030405060708"), "04030201060508070000000000000000" "0");
+  EXPECT_EQ(breakpadDebugId(""), "");
+  EXPECT_EQ(breakpadDebugId("xyz0"), "");
+  EXPECT_EQ(breakpadCodeId("abc"), "");  // odd length: not a byte string
 }
