@@ -1,0 +1,131 @@
+#include "symbols/breakpad_symbols.h"
+
+#include <gtest/gtest.h>
+
+using namespace bt;
+
+namespace {
+
+// The shape of ../shared/testdata/minidump/breakpad's linux_inline symbols: main with foo()
+// inlined at a.cpp:42, bar() inlined into foo at b.cpp:39 and func() into bar at c.cpp:32.
+const char kNewLayout[] =
+    "MODULE Linux x86_64 BBA6FA10B8AAB33D00000000000000000 linux_inline\n"
+    "INFO CODE_ID 10FAA6BBAAB83DB3\n"
+    "FILE 0 linux_inline.cpp\nFILE 1 a.cpp\nFILE 2 b.cpp\nFILE 3 c.cpp\n"
+    "INLINE_ORIGIN 0 bar()\nINLINE_ORIGIN 1 foo()\nINLINE_ORIGIN 2 func()\n"
+    "FUNC 15b30 6cf 0 main\n"
+    "INLINE 0 42 1 1 15b45 6b1\n"
+    "INLINE 1 39 2 0 15b72 684\n"
+    "INLINE 2 32 3 2 15b83 673\n"
+    "15b30 15 41 0\n15b45 11 36 0\n15b72 11 31 0\n15b83 a 9 0\n"
+    "PUBLIC 15b00 0 _start\n"
+    "STACK CFI INIT 15b30 6cf .cfa: $rsp 8 + .ra: .cfa -8 + ^\n"
+    "STACK CFI 15b31 .cfa: $rsp 16 + $rbp: .cfa -16 + ^\n"
+    "STACK CFI 15b34 .cfa: $rbp 16 +\n"
+    "STACK WIN 4 15b30 6cf 0 0 0 0 0 0 1 $eip\n";
+
+const char kOldLayout[] =
+    "MODULE Linux x86_64 BBA6FA10B8AAB33D00000000000000000 linux_inline\n"
+    "FILE 0 linux_inline.cpp\n"
+    "INLINE_ORIGIN 0 0 bar()\nINLINE_ORIGIN 1 0 foo()\nINLINE_ORIGIN 2 0 func()\n"
+    "FUNC 15b30 6cf 0 main\n"
+    "INLINE 0 42 1 15b45 6b1\n"
+    "INLINE 1 39 0 15b72 684\n"
+    "INLINE 2 32 2 15b83 673\n"
+    "15b30 15 41 0\n15b83 a 9 0\n";
+
+}  // namespace
+
+TEST(BreakpadSymbols, ModuleFunctionsInlinesAndLines) {
+  auto s = BreakpadSymbols::parse(kNewLayout);
+  ASSERT_TRUE(bool(s)) << llvm::toString(s.takeError());
+  EXPECT_EQ(s->os(), "Linux");
+  EXPECT_EQ(s->arch(), "x86_64");
+  EXPECT_EQ(s->debugId(), "BBA6FA10B8AAB33D00000000000000000");
+  EXPECT_EQ(s->name(), "linux_inline");
+  EXPECT_EQ(s->codeId(), "10faa6bbaab83db3");
+  EXPECT_EQ(s->malformedLines(), 0u);
+  // Three calls deep: func() inside bar() inside foo() inside main.
+  auto chain = s->lookup(0x15b85);
+  ASSERT_EQ(chain.size(), 4u);
+  EXPECT_EQ(chain[0].function, "func()");
+  EXPECT_TRUE(chain[0].inlined);
+  EXPECT_EQ(chain[0].file, "linux_inline.cpp");
+  EXPECT_EQ(chain[0].line, 9u);
+  EXPECT_EQ(chain[1].function, "bar()");
+  EXPECT_EQ(chain[1].file, "c.cpp");
+  EXPECT_EQ(chain[1].line, 32u);
+  EXPECT_EQ(chain[2].function, "foo()");
+  EXPECT_EQ(chain[2].file, "b.cpp");
+  EXPECT_EQ(chain[2].line, 39u);
+  EXPECT_EQ(chain[3].function, "main");
+  EXPECT_FALSE(chain[3].inlined);
+  EXPECT_EQ(chain[3].file, "a.cpp");
+  EXPECT_EQ(chain[3].line, 42u);
+  // Before the first inlined call: main alone, on its own line.
+  chain = s->lookup(0x15b30);
+  ASSERT_EQ(chain.size(), 1u);
+  EXPECT_EQ(chain[0].function, "main");
+  EXPECT_EQ(chain[0].line, 41u);
+  EXPECT_EQ(s->functionStart(0x15b90), 0x15b30u);
+  // Outside every FUNC: nothing, and the PUBLIC symbol below says what it is.
+  EXPECT_TRUE(s->lookup(0x15b10).empty());
+  EXPECT_FALSE(s->functionStart(0x15b10));
+  auto pub = s->publicSymbol(0x15b10);
+  ASSERT_TRUE(pub);
+  EXPECT_EQ(pub->first, "_start");
+  EXPECT_EQ(pub->second, 0x15b00u);
+  EXPECT_FALSE(s->publicSymbol(0x100));
+}
+
+TEST(BreakpadSymbols, TheOldInlineLayoutToo) {
+  auto s = BreakpadSymbols::parse(kOldLayout);
+  ASSERT_TRUE(bool(s)) << llvm::toString(s.takeError());
+  auto chain = s->lookup(0x15b85);
+  ASSERT_EQ(chain.size(), 4u);
+  EXPECT_EQ(chain[0].function, "func()");  // the origin's file id is not part of its name
+  EXPECT_EQ(chain[1].function, "bar()");
+  EXPECT_EQ(chain[1].line, 32u);
+  EXPECT_EQ(chain[2].function, "foo()");
+  EXPECT_EQ(chain[3].function, "main");
+  EXPECT_EQ(chain[3].line, 42u);
+}
+
+TEST(BreakpadSymbols, CfiRulesAccumulateUpToTheAddress) {
+  auto s = BreakpadSymbols::parse(kNewLayout);
+  ASSERT_TRUE(bool(s));
+  auto at = [&](uint64_t a) { return s->cfiRules(a); };
+  ASSERT_TRUE(at(0x15b30));
+  EXPECT_EQ((*at(0x15b30))[".cfa"], "$rsp 8 +");
+  EXPECT_EQ((*at(0x15b30))[".ra"], ".cfa -8 + ^");
+  EXPECT_EQ(at(0x15b30)->count("$rbp"), 0u);
+  EXPECT_EQ((*at(0x15b32))[".cfa"], "$rsp 16 +");
+  EXPECT_EQ((*at(0x15b32))["$rbp"], ".cfa -16 + ^");
+  EXPECT_EQ((*at(0x15b40))[".cfa"], "$rbp 16 +");
+  EXPECT_EQ((*at(0x15b40))["$rbp"], ".cfa -16 + ^");  // kept from the earlier delta
+  EXPECT_EQ((*at(0x15b40))[".ra"], ".cfa -8 + ^");
+  EXPECT_FALSE(at(0x15b30 + 0x6cf));  // past the INIT range
+  EXPECT_FALSE(at(0x100));
+}
+
+TEST(BreakpadSymbols, BadInputIsCountedOrRefused) {
+  EXPECT_FALSE(bool(BreakpadSymbols::parse("")));
+  auto notSym = BreakpadSymbols::parse("\x7f" "ELF garbage\n");
+  ASSERT_FALSE(bool(notSym));
+  EXPECT_NE(llvm::toString(notSym.takeError()).find("MODULE"), std::string::npos);
+  auto s = BreakpadSymbols::parse(
+      "MODULE Linux x86_64 0123 m\n"
+      "15b30 15 41 0\n"           // a line record before any FUNC
+      "FUNC zz 10 0 f\n"          // not hex
+      "FUNC 1000 10 0 f\n"
+      "1000 10 x 0\n"             // bad line number
+      "INLINE 0 1\n"              // too short
+      "STACK CFI 1000 .cfa: $rsp 8 +\n"  // a delta before any INIT
+      "NONSENSE\n");
+  ASSERT_TRUE(bool(s));
+  EXPECT_EQ(s->malformedLines(), 6u);
+  EXPECT_EQ(s->functionCount(), 1u);
+  ASSERT_EQ(s->lookup(0x1004).size(), 1u);
+  EXPECT_EQ(s->lookup(0x1004)[0].function, "f");
+  EXPECT_EQ(s->lookup(0x1004)[0].line, 0u);  // no line record survived
+}
