@@ -1,6 +1,9 @@
 #include "symbols/breakpad_symbols.h"
+#include "unwind/breakpad_cfi.h"
 
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 using namespace bt;
 
@@ -128,4 +131,53 @@ TEST(BreakpadSymbols, BadInputIsCountedOrRefused) {
   ASSERT_EQ(s->lookup(0x1004).size(), 1u);
   EXPECT_EQ(s->lookup(0x1004)[0].function, "f");
   EXPECT_EQ(s->lookup(0x1004)[0].line, 0u);  // no line record survived
+}
+
+TEST(BreakpadCfi, PostfixExpressions) {
+  std::map<std::string, uint64_t> vars{{"$rsp", 0x1000}, {".cfa", 0x2000}};
+  uint64_t word = 0x4242;
+  MemoryReader mem = [&](uint64_t a, void *b, size_t n) -> size_t {
+    if (a != 0x1ff8 || n != 8) return 0;
+    memcpy(b, &word, 8);
+    return 8;
+  };
+  auto eval = [&](const char *e) { return evalBreakpadPostfix(e, vars, mem); };
+  EXPECT_EQ(*eval("$rsp 8 +"), 0x1008u);
+  EXPECT_EQ(*eval(".cfa -8 + ^"), 0x4242u);
+  EXPECT_EQ(*eval("$rsp 0x10 -"), 0xff0u);
+  EXPECT_EQ(*eval("$rsp 3 * 2 /"), 0x1800u);
+  EXPECT_EQ(*eval("$rsp 7 + 16 @"), 0x1000u);
+  EXPECT_EQ(*eval("-8 -3 %"), uint64_t(-2));
+  for (const char *bad : {"", "$rsp +", "1 2", "$rax 8 +", "$rsp 0 /", "$rsp 3 @", "$rsp ^", "^", "+"}) {
+    auto r = eval(bad);
+    EXPECT_FALSE(bool(r)) << bad;
+    if (!r) {
+      EXPECT_FALSE(llvm::toString(r.takeError()).empty()) << bad;
+    }
+  }
+}
+
+TEST(BreakpadCfi, CallerRegistersFromTheSymbolFilesRules) {
+  auto s = BreakpadSymbols::parse(kNewLayout);
+  ASSERT_TRUE(bool(s));
+  // At 0x15b32: .cfa = $rsp + 16, .ra at CFA-8, $rbp saved at CFA-16.
+  std::map<std::string, uint64_t> callee{{"$rsp", 0x7000}, {"$rip", 0x15b32}, {"$rbp", 1}};
+  std::map<uint64_t, uint64_t> stack{{0x7008, 0x401234}, {0x7000, 0x7100}};
+  MemoryReader mem = [&](uint64_t a, void *b, size_t n) -> size_t {
+    auto it = stack.find(a);
+    if (it == stack.end() || n != 8) return 0;
+    memcpy(b, &it->second, 8);
+    return 8;
+  };
+  auto caller = applyBreakpadCfi(*s->cfiRules(0x15b32), callee, mem);
+  ASSERT_TRUE(bool(caller)) << llvm::toString(caller.takeError());
+  EXPECT_EQ((*caller)["$rsp"], 0x7010u);
+  EXPECT_EQ((*caller)["$rip"], 0x401234u);
+  EXPECT_EQ((*caller)["$rbp"], 0x7100u);
+  // The return address unreadable: an error, not a guess.
+  stack.erase(0x7008);
+  auto lost = applyBreakpadCfi(*s->cfiRules(0x15b32), callee, mem);
+  ASSERT_FALSE(bool(lost));
+  EXPECT_NE(llvm::toString(lost.takeError()).find("unreadable"), std::string::npos);
+  EXPECT_FALSE(bool(applyBreakpadCfi({{".cfa", "$rsp 8 +"}}, callee, mem)));  // no .ra
 }
