@@ -365,7 +365,7 @@ void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes)
     }
     ssize_t n = process_vm_readv(pid_, local.data(), local.size(), remote.data(), remote.size(), 0);
     uint64_t done = n > 0 ? uint64_t(n) : 0;
-    for (size_t k = 0; k < local.size(); ++k, ++i) {
+    for (size_t k = 0; k < local.size(); ++k) {
       uint64_t start = kept[i].first, len = kept[i].second - start;
       uint64_t got = std::min(done, len);
       done -= got;
@@ -373,10 +373,8 @@ void LiveProcess::releaseKeepingStacks(uint64_t stackBytes, uint64_t totalBytes)
       if (stopped) got += readLive(start + got, at + got, len - got);
       if (got) frozen_.push_back({start, got, at});
       at += len;
-      if (stopped) {
-        ++i;
-        break;
-      }
+      ++i;
+      if (stopped) break;  // the batch read nothing after this stack
     }
   }
   release();

@@ -709,18 +709,9 @@ StdPrinterMemoScope::~StdPrinterMemoScope() {
   if (memo_) activeMemo = nullptr;
 }
 
-std::string qualifiedTypeName(const DWARFDie &type) {
-  if (activeMemo) {
-    auto key = keyOf(type);
-    auto it = activeMemo->names.find(key);
-    if (it == activeMemo->names.end()) {
-      StdPrinterMemoScope::Memo *memo = activeMemo;
-      activeMemo = nullptr;  // computed once, below
-      it = memo->names.emplace(key, qualifiedTypeName(type)).first;
-      activeMemo = memo;
-    }
-    return it->second;
-  }
+namespace {
+
+std::string qualifiedTypeNameUncached(const DWARFDie &type) {
   std::string name = type.getShortName() ? type.getShortName() : "";
   for (DWARFDie p = type.getParent(); p; p = p.getParent()) {
     if (p.getTag() != dwarf::DW_TAG_namespace && p.getTag() != dwarf::DW_TAG_structure_type &&
@@ -729,6 +720,16 @@ std::string qualifiedTypeName(const DWARFDie &type) {
     name = std::string(p.getShortName() ? p.getShortName() : "(anonymous namespace)") + "::" + name;
   }
   return name;
+}
+
+}  // namespace
+
+std::string qualifiedTypeName(const DWARFDie &type) {
+  if (!activeMemo) return qualifiedTypeNameUncached(type);
+  auto key = keyOf(type);
+  auto it = activeMemo->names.find(key);
+  if (it == activeMemo->names.end()) it = activeMemo->names.emplace(key, qualifiedTypeNameUncached(type)).first;
+  return it->second;
 }
 
 namespace {
