@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -23,58 +22,22 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def start(cmd):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    line = proc.stdout.readline().decode()
-    if not line.startswith("READY"):
-        proc.kill()
-        raise SystemExit(f"{cmd}: no READY line ({line!r})")
-    return proc
-
-
-def gcore_size(pid: int, work: Path) -> int:
-    out = work / "gcore"
-    subprocess.run(["gcore", "-o", str(out), str(pid)], capture_output=True, check=True, timeout=600)
-    path = Path(f"{out}.{pid}")
-    size = path.stat().st_size
-    path.unlink()
-    return size
-
-
-def snapshot(bt: str, pid: int, work: Path, extra) -> tuple[int, float]:
-    out = work / "s.btsnap"
-    run = subprocess.run([bt, "snapshot", str(pid), "-o", str(out), "-q"] + extra,
-                         capture_output=True, text=True, timeout=600)
-    if run.returncode != 0:
-        raise SystemExit(run.stderr)
-    m = re.search(r"\((\d+) bytes, target stopped ([\d.]+) ms\)", run.stdout)
-    size = out.stat().st_size
-    out.unlink()
-    return size, float(m.group(2))
+sys.path.insert(0, str(HERE))
+from measure import Target, bt_snapshot, gcore  # noqa: E402
 
 
 def measure(name, cmd, bt, repeat, work):
-    proc = start(cmd)
-    try:
-        core = gcore_size(proc.pid, work)
-        res = {"target": name, "gcore_bytes": core}
+    with Target(cmd) as target:
+        core, _ = gcore(target.pid, work / "gcore")
+        res = {"target": name, "gcore_bytes": core.stat().st_size}
+        core.unlink()
         for label, extra in [("no_vars", ["--no-vars"]), ("vars", []), ("vars_kept", ["--keep-stopped"])]:
-            sizes, pauses = [], []
-            for _ in range(repeat):
-                s, p = snapshot(bt, proc.pid, work, extra)
-                sizes.append(s)
-                pauses.append(p)
-            res[f"snapshot_bytes_{label}"] = int(statistics.median(sizes))
-            res[f"stopped_ms_{label}"] = statistics.median(pauses)
-            res[f"stopped_ms_{label}_max"] = max(pauses)
-        res["ratio_percent"] = 100.0 * res["snapshot_bytes_vars"] / core
+            snaps = [bt_snapshot(bt, target.pid, work / "s.btsnap", ["-q", *extra]) for _ in range(repeat)]
+            res[f"snapshot_bytes_{label}"] = int(statistics.median(s["bytes"] for s in snaps))
+            res[f"stopped_ms_{label}"] = statistics.median(s["stopped_ms"] for s in snaps)
+            res[f"stopped_ms_{label}_max"] = max(s["stopped_ms"] for s in snaps)
+        res["ratio_percent"] = 100.0 * res["snapshot_bytes_vars"] / res["gcore_bytes"]
         return res
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def main():

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "gen"))
 import gen_target  # noqa: E402
-from measure import (DRGN_SCRIPT, Stats, Target, bt_snapshot, can_drop_caches, drop_page_cache,  # noqa: E402
+from measure import (DRGN_SCRIPT, Stats, Target, bt_snapshot, can_drop_caches, drop_page_cache, gcore,  # noqa: E402
                      frame_lines, markdown_table, run_measured, tool_commands)
 
 
@@ -105,10 +105,8 @@ def main():
         if shutil.which("gcore") and (not a.tools or "gcore" in a.tools):
             # gcore's core of the same process: its size and time, and the tools that read cores
             # (drgn cannot unwind a live process, so its row is on this core).
-            t0 = time.perf_counter()
-            subprocess.run(["gcore", "-o", str(work / "core"), str(pid)], capture_output=True, check=True)
-            core = Path(f"{work / 'core'}.{pid}")
-            results["gcore (warm)"] = {"seconds": time.perf_counter() - t0, "bytes": core.stat().st_size}
+            core, seconds = gcore(pid, work / "core")
+            results["gcore (warm)"] = {"seconds": seconds, "bytes": core.stat().st_size}
             on_core = {"bt CORE": [bt, str(core)],
                        "gdb thread apply all bt, core": ["gdb", "-batch", "-nx", str(exe), str(core),
                                                          "-ex", "thread apply all bt"]}

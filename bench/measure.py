@@ -149,6 +149,13 @@ def bt_snapshot(bt: str, pid: int, out: Path, extra=(), env=None) -> dict:
             "stopped_ms": float(m.group(2))}
 
 
+def gcore(pid: int, prefix: Path, timeout=1800) -> tuple[Path, float]:
+    """gdb's gcore of a live process: the core's path (PREFIX.PID) and how long it took."""
+    t0 = time.perf_counter()
+    subprocess.run(["gcore", "-o", str(prefix), str(pid)], capture_output=True, check=True, timeout=timeout)
+    return Path(f"{prefix}.{pid}"), time.perf_counter() - t0
+
+
 # drgn prints every thread's stack trace (it unwinds cores, not live processes).
 DRGN_SCRIPT = "for t in prog.threads():\n    print(t.tid)\n    print(t.stack_trace())\n"
 
