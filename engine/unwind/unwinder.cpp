@@ -3,6 +3,7 @@
 #include "symbols/dwarf_sections.h"
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
+#include "support/hex.h"
 #include "unwind/cfi.h"
 
 #include <llvm/Support/MemoryBuffer.h>
@@ -261,7 +262,13 @@ bool Unwinder::step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, 
   }
   if (stepFramePointer(cur, next)) return true;
   if (stepScan(cur, next)) return true;
-  stop = "no unwind information and no plausible return address";
+  // Say why when it is the stack itself that is missing (not captured, or unreadable in the
+  // process), not the unwind information.
+  uint64_t word;
+  if (!target_.readU64(cur.regs.sp(), word))
+    stop = "the stack at " + hexU64(cur.regs.sp()) + " could not be read (not captured, or unreadable)";
+  else
+    stop = "no unwind information and no plausible return address";
   return false;
 }
 

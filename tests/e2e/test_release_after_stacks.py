@@ -110,8 +110,11 @@ def test_stacks_copied_in_batches_survive_an_unreadable_one(bt_bin, paused_proce
         assert v["mark"]["value"] == v["index"]["value"], t["tid"]
         marks.append(int(v["index"]["value"]))
     # Every thread on a readable stack, each with its own index; the one on the unreadable
-    # stack has no frame beyond its registers'.
+    # stack has no frame beyond its registers', and says why.
     assert sorted(marks) == list(range(1100))
+    lost = [t for t in doc["threads"] if len(t["frames"]) == 1]
+    assert len(lost) == 1, [(t["tid"], t["stop_reason"]) for t in lost]
+    assert "could not be read" in lost[0]["stop_reason"], lost[0]["stop_reason"]
     assert state(p.pid) in ("S", "R"), "the process runs on"
     snap = u.run_bt(["snapshot", "-q", str(p.pid), "-o", str(tmp_path / "s.btsnap")])
     assert snap.returncode == 0, snap.describe()
