@@ -23,7 +23,7 @@ namespace md = llvm::minidump;
 namespace {
 
 // Breakpad's Linux extension streams.
-constexpr uint32_t kLinuxProcStatus = 0x47670003;
+constexpr uint32_t kLinuxProcStatus = 0x47670004;  // 0x47670003 is the CPU info
 constexpr uint32_t kLinuxCmdLine = 0x47670006;
 constexpr uint32_t kLinuxEnviron = 0x47670007;
 constexpr uint32_t kLinuxAuxv = 0x47670008;

@@ -18,7 +18,7 @@ namespace mdf = llvm::minidump;
 
 class MinidumpBuilder {
 public:
-  static constexpr uint32_t kLinuxProcStatus = 0x47670003, kLinuxCmdLine = 0x47670006,
+  static constexpr uint32_t kLinuxProcStatus = 0x47670004, kLinuxCmdLine = 0x47670006,
                             kLinuxMaps = 0x47670009;
   static constexpr size_t kContextSize = 1232;  // MINIDUMP_CONTEXT_AMD64
 
