@@ -51,6 +51,10 @@ options:
                      module+offset); every frame in it is marked "build-id mismatch"
   --debug-dir DIR    also look for debug files in DIR (DIR/.build-id/xx/rest.debug and
                      debuglink names); repeatable. /usr/lib/debug is always searched
+  --symbols PATH     a Breakpad symbol store (NAME/DEBUGID/NAME.sym, as symupload and
+                     crash servers keep them) or one .sym file: functions, inline chains,
+                     lines and STACK CFI for modules without DWARF (a minidump's, mostly);
+                     repeatable. A file whose MODULE id is another build's is not used
   --global NAME      also print the variable with static storage NAME (repeatable): a global,
                      file or function static, 'ns::name', 'function::name', a thread-local
   --security         also run the security checks: writable+executable mappings, code of a
@@ -94,7 +98,7 @@ namespace {
 // core or minidump is read by the plugins directly. Then the report is applied and printed.
 int backtraceWithPlugins(Target &target, Symbolizer &symbols, const PipelineOptions &popts,
                          const PluginOptions &plugins, const std::string &file, const std::string &exe,
-                         const std::vector<std::string> &debugDirs, bool json, bool vars, bool quiet) {
+                         const SymbolPaths &symbolPaths, bool json, bool vars, bool quiet) {
   std::vector<ThreadBacktrace> threads;
   std::vector<Variable> globals;
   AnalysisResult analysis;
@@ -122,7 +126,7 @@ int backtraceWithPlugins(Target &target, Symbolizer &symbols, const PipelineOpti
       unlink(path.c_str());
       return fail(takeErrorReport(written.takeError()));
     }
-    report = runPlugins(plugins, path, "", debugDirs);
+    report = runPlugins(plugins, path, "", symbolPaths);
     unlink(path.c_str());
     threads = std::move(snap.backtraces);
     globals = std::move(snap.globals);
@@ -130,7 +134,7 @@ int backtraceWithPlugins(Target &target, Symbolizer &symbols, const PipelineOpti
     warnings = collectWarnings(target, symbols);
   } else {
     PipelineResult result = runPipeline(target, symbols, popts);
-    report = runPlugins(plugins, file, exe, debugDirs);
+    report = runPlugins(plugins, file, exe, symbolPaths);
     threads = std::move(result.backtraces);
     globals = std::move(result.globals);
     analysis = std::move(result.analysis);
@@ -152,7 +156,8 @@ int backtraceMain(int argc, char **argv) {
   bool security = false;
   bool keepStopped = false;
   std::string exe, input;
-  std::vector<std::string> debugDirs, globals;
+  std::vector<std::string> globals;
+  SymbolPaths symbolPaths;
   UnwindOptions uopts;
   std::shared_ptr<const FingerprintRules> dedupRules;
   std::string dedupRulesPath;
@@ -194,10 +199,8 @@ int backtraceMain(int argc, char **argv) {
       const char *v = a == "--exe" ? value("--exe") : argv[i] + 6;
       if (!v) return usageError("", "--exe needs a path");
       exe = v;
-    } else if (a == "--debug-dir" || a.rfind("--debug-dir=", 0) == 0) {
-      const char *v = a == "--debug-dir" ? value("--debug-dir") : argv[i] + 12;
-      if (!v) return usageError("", "--debug-dir needs a directory");
-      debugDirs.push_back(v);
+    } else if (int r = parseSymbolPathOption("", argc, argv, i, symbolPaths); r >= 0) {
+      if (r > 0) return r;
     } else if (a == "--global") {
       const char *v = value("--global");
       if (!v) return usageError("", "--global needs a variable name");
@@ -251,11 +254,11 @@ int backtraceMain(int argc, char **argv) {
   popts.releaseEarly = !keepStopped;
   if (pluginsConfigured(plugins)) {
     popts.variables = true;  // plugins see every frame's variables; printed only with --vars
-    Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
-    return backtraceWithPlugins(*target, symbols, popts, plugins, isPid ? "" : input, exe, debugDirs,
+    Symbolizer symbols(symbolizerOptionsFor(popts, symbolPaths, !noCache));
+    return backtraceWithPlugins(*target, symbols, popts, plugins, isPid ? "" : input, exe, symbolPaths,
                                 json, vars, quiet);
   }
-  Symbolizer symbols(symbolizerOptionsFor(popts, debugDirs, !noCache));
+  Symbolizer symbols(symbolizerOptionsFor(popts, symbolPaths, !noCache));
   PipelineResult result = runPipeline(*target, symbols, popts);
   const std::vector<ThreadBacktrace> &threads = result.backtraces;
   const std::vector<Variable> &globalValues = result.globals;

@@ -62,10 +62,8 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
   } else if (a == "--siginfo" || a == "--ucontext") {
     if (!parseNumber(value(), n) || n == 0) return usageError(cmd, a + " needs an address");
     (a == "--siginfo" ? c.siginfo : c.ucontext) = n;
-  } else if (a == "--debug-dir") {
-    const char *v = value();
-    if (!v) return usageError(cmd, "--debug-dir needs a directory");
-    c.debugDirs.push_back(v);
+  } else if (int r = parseSymbolPathOption(cmd, argc, argv, i, c.symbolPaths); r >= 0) {
+    return r;
   } else if (a == "--max-frames") {
     if (!parseNumber(value(), n, 10) || n == 0) return usageError(cmd, "--max-frames needs a positive number");
     c.capture.unwind.maxFrames = size_t(n);
@@ -111,7 +109,7 @@ Symbolizer makeSymbolizer(const CaptureCli &c) {
   PipelineOptions needs;
   needs.variables = c.capture.variables;
   needs.globals = c.capture.globals;
-  return Symbolizer(symbolizerOptionsFor(needs, c.debugDirs, !c.noCache));
+  return Symbolizer(symbolizerOptionsFor(needs, c.symbolPaths, !c.noCache));
 }
 
 void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &os) {
@@ -141,7 +139,7 @@ llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli 
   if (pluginsConfigured(c.plugins)) {
     // The plugins read the snapshot just written (the target is long let go), then their
     // results go into it.
-    PluginReport report = runPlugins(c.plugins, path, "", c.debugDirs);
+    PluginReport report = runPlugins(c.plugins, path, "", c.symbolPaths);
     applyPluginReport(report, snap.backtraces);
     char ms[32];
     snprintf(ms, sizeof ms, "%.0f", report.ms);

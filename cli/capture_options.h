@@ -23,7 +23,7 @@ constexpr uint64_t kPluginMemoryBytes = 256u << 20;
 struct CaptureCli {
   CaptureOptions capture;
   std::string output, exe;
-  std::vector<std::string> debugDirs;
+  SymbolPaths symbolPaths;
   bool noCache = false, quiet = false, allowMismatch = false;
   std::optional<bool> security;  // --security / --no-security; unset: the command's default
   int tid = 0;

@@ -1,5 +1,7 @@
 #include "cli/command_line.h"
 
+#include <sys/stat.h>
+
 #include <llvm/Support/raw_ostream.h>
 
 #include <cerrno>
@@ -40,6 +42,23 @@ bool parseNumber(const char *s, uint64_t &out, int base) {
   errno = 0;
   out = strtoull(s, &end, base);
   return !*end && errno == 0;
+}
+
+int parseSymbolPathOption(const std::string &cmd, int argc, char **argv, int &i, SymbolPaths &paths) {
+  std::string a = argv[i];
+  for (auto [opt, into] : {std::pair{std::string("--debug-dir"), &paths.debugDirs},
+                           std::pair{std::string("--symbols"), &paths.symbolStores}}) {
+    if (a != opt && a.rfind(opt + "=", 0) != 0) continue;
+    const char *v = a == opt ? (i + 1 < argc ? argv[++i] : nullptr) : argv[i] + opt.size() + 1;
+    if (!v || !*v)
+      return usageError(cmd, opt + (opt == "--symbols" ? " needs a symbol store directory or a .sym file"
+                                                        : " needs a directory"));
+    struct stat st;
+    if (stat(v, &st) != 0) return usageError(cmd, opt + " " + v + ": no such file or directory");
+    into->push_back(v);
+    return 0;
+  }
+  return -1;
 }
 
 }  // namespace bt

@@ -177,7 +177,7 @@ bool pluginsConfigured(const PluginOptions &o) {
 }
 
 PluginReport runPlugins(const PluginOptions &o, const std::string &file, const std::string &exe,
-                        const std::vector<std::string> &debugDirs) {
+                        const SymbolPaths &symbolPaths) {
   auto started = std::chrono::steady_clock::now();
   auto elapsedMs = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -188,7 +188,8 @@ PluginReport runPlugins(const PluginOptions &o, const std::string &file, const s
   snprintf(timeout, sizeof timeout, "%g", o.timeout);
   std::vector<std::string> args = {python, "-m", "btengine.plugins", file, "--timeout", timeout};
   if (!exe.empty()) args.insert(args.end(), {"--exe", exe});
-  for (const std::string &d : debugDirs) args.insert(args.end(), {"--debug-dir", d});
+  for (const std::string &d : symbolPaths.debugDirs) args.insert(args.end(), {"--debug-dir", d});
+  for (const std::string &d : symbolPaths.symbolStores) args.insert(args.end(), {"--symbols", d});
   for (const std::string &p : o.paths) args.insert(args.end(), {"--plugin", p});
   std::vector<char *> argv;
   for (std::string &a : args) argv.push_back(a.data());

@@ -31,7 +31,7 @@ bool pluginsConfigured(const PluginOptions &o);
 
 // Runs the plugins on `file` (a snapshot, core or minidump; `exe` and `debugDirs` as for bt).
 PluginReport runPlugins(const PluginOptions &o, const std::string &file, const std::string &exe,
-                        const std::vector<std::string> &debugDirs);
+                        const SymbolPaths &symbolPaths);
 
 // A command's usage text with "%PLUGINS%" replaced by the plugin options' help.
 std::string withPluginOptions(const char *usage);

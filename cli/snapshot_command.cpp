@@ -44,6 +44,8 @@ options:
                          siginfo_t and ucontext_t are at ADDR: report that signal and unwind
                          that thread from the interrupted context
   --debug-dir DIR        also look for debug files in DIR (repeatable)
+  --symbols PATH         a Breakpad symbol store (NAME/DEBUGID/NAME.sym) or .sym file, for
+                         modules without DWARF (repeatable)
   --security             also run the security checks (W+X mappings, code that differs from its
                          file, GOT entries outside every module, pcs outside every module;
                          docs/analysis.md); on by default with --siginfo (the in-process handler)

@@ -19,10 +19,11 @@ static double msSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
-                                       std::vector<std::string> debugDirs, bool useCache) {
+SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts, const SymbolPaths &paths,
+                                       bool useCache) {
   SymbolizerOptions so;
-  so.debugDirs = std::move(debugDirs);
+  so.debugDirs = paths.debugDirs;
+  so.symbolStores = paths.symbolStores;
   so.cacheDir = useCache ? defaultDebugCacheDir() : std::string();
   so.variables = opts.variables || !opts.globals.empty();
   return so;

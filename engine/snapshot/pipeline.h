@@ -71,8 +71,8 @@ PipelineResult runPipeline(Target &target, Symbolizer &symbols, const PipelineOp
 // The target's warnings, then the symbolizer's, each once (PipelineResult::warnings).
 std::vector<std::string> collectWarnings(const Target &target, const Symbolizer &symbols);
 
-// The symbolizer options a pipeline with these options needs (debug dirs and cache given).
-SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts,
-                                       std::vector<std::string> debugDirs, bool useCache);
+// The symbolizer options a pipeline with these options needs (symbol paths and cache given).
+SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts, const SymbolPaths &paths,
+                                       bool useCache);
 
 }  // namespace bt

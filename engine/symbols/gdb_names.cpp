@@ -68,6 +68,36 @@ std::string displayFunctionName(StringRef name) {
   return name.str();
 }
 
+std::string breakpadFunctionName(StringRef name) {
+  name = name.trim();
+  if (name.starts_with("_Z")) return displayFunctionName(name);
+  // Suffixes after the parameter list, innermost last: " [clone .isra.6] [clone .part.7]", then
+  // cv- and ref-qualifiers.
+  while (name.ends_with("]")) {
+    size_t open = name.rfind(" [clone ");
+    if (open == StringRef::npos) break;
+    name = name.take_front(open).rtrim();
+  }
+  for (bool again = true; again;) {
+    again = false;
+    for (StringRef q : {" const", " volatile", " &&", " &", " noexcept"})
+      if (name.ends_with(q)) {
+        name = name.drop_back(q.size()).rtrim();
+        again = true;
+      }
+  }
+  if (!name.ends_with(")")) return name.str();
+  int depth = 0;
+  for (size_t i = name.size(); i-- > 0;) {
+    if (name[i] == ')') ++depth;
+    else if (name[i] == '(' && --depth == 0) {
+      StringRef head = name.take_front(i).rtrim();
+      return head.empty() ? name.str() : head.str();
+    }
+  }
+  return name.str();  // unbalanced: shown as written
+}
+
 DWARFDie declarationOf(DWARFDie die) {
   for (int i = 0; i < 8; ++i) {
     DWARFDie next = die.getAttributeValueAsReferencedDie(dwarf::DW_AT_abstract_origin);

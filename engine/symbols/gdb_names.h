@@ -12,6 +12,9 @@ namespace bt {
 
 // Demangles and strips the parameter list the way gdb names frames ("ns::Foo<int>::bar").
 std::string displayFunctionName(llvm::StringRef linkageOrName);
+// A Breakpad .sym file's function name (already demangled, with its parameter list, maybe
+// " [clone .isra.0]" suffixes) the way gdb names the frame: "ns::Foo::bar(int) const" -> "ns::Foo::bar".
+std::string breakpadFunctionName(llvm::StringRef name);
 // LLVM's demangled closure names in GNU spelling: "'lambda'(int)" -> "{lambda(int)#1}".
 std::string gnuClosureNames(std::string demangled);
 // gdb's name for a function DIE without parameters: the demangled linkage name, else the DWARF

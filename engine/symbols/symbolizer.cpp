@@ -2,6 +2,7 @@
 
 #include "support/error.h"
 #include "symbols/answer_cache.h"
+#include "symbols/breakpad_symbol_store.h"
 #include "symbols/call_sites.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
@@ -9,6 +10,9 @@
 #include "symbols/elf_file.h"
 #include "symbols/gdb_names.h"
 #include "support/fault_guard.h"
+#include "target/breakpad_ids.h"
+
+#include <llvm/Support/Path.h>
 
 #include <llvm/DebugInfo/DWARF/DWARFCompileUnit.h>
 
@@ -57,7 +61,18 @@ static void applyGdbLineRule(DWARFContext &ctx, uint64_t vaddr, SourceLocation &
   loc.column = row.Column;
 }
 
-ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts) : opts_(opts) {
+ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts,
+                             BreakpadSymbolStore *store)
+    : opts_(opts) {
+  openFiles(mod);
+  if (hasDwarf() || !store || store->empty()) return;
+  // A .sym file names the build the process ran, whatever file is here (even another build).
+  std::string buildId = mod.buildId.empty() && binary_ ? binary_->buildId() : mod.buildId;
+  breakpad_ = store->find(sys::path::filename(mod.path).str(), breakpadDebugId(buildId), warnings_);
+  breakpadBase_ = mod.start - mod.loadBias;
+}
+
+void ModuleSymbols::openFiles(const ModuleInfo &mod) {
   const std::string &path = mod.hostPath.empty() ? mod.path : mod.hostPath;
   // Another build's symbols would name the wrong functions: none, unless the user allowed it
   // (the target warned either way).
@@ -97,7 +112,9 @@ ModuleSymbols::~ModuleSymbols() {
 AnswerCache *ModuleSymbols::answers() {
   if (answersTried_) return answers_.get();
   answersTried_ = true;
-  if (opts_.cacheDir.empty() || !binary_ || binary_->buildId().empty() ||
+  // Answers from a .sym file are binary searches already, and depend on a file the identity
+  // below does not name.
+  if (opts_.cacheDir.empty() || !binary_ || binary_->buildId().empty() || breakpad_ ||
       AnswerCache::engineBuildId().empty())
     return nullptr;
   // Whose answers they are: this engine build, this file and the debug file found for it.
@@ -368,6 +385,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
   }
   for (size_t i = 0; i < queries.size(); ++i) {
     if (!out[i].chain.empty()) continue;
+    if (breakpad_ && answerFromBreakpad(queries[i].vaddr, out[i])) continue;
     for (const ElfFile *f : {binary_.get(), debug_.get()}) {
       if (!f) continue;
       if (const ElfSymbol *sym = f->symbolFor(queries[i].vaddr)) {
@@ -382,16 +400,48 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
   return out;
 }
 
+bool ModuleSymbols::answerFromBreakpad(uint64_t vaddr, PcInfo &out) const {
+  if (vaddr < breakpadBase_) return false;
+  uint64_t rel = vaddr - breakpadBase_;
+  for (const BreakpadSymbols::Location &l : breakpad_->lookup(rel)) {
+    SourceLocation loc;
+    loc.function = breakpadFunctionName(l.function);
+    loc.file = l.file;
+    loc.line = l.line;
+    loc.inlined = l.inlined;
+    out.chain.push_back(std::move(loc));
+  }
+  if (!out.chain.empty()) {
+    out.functionEntry = breakpad_->functionStart(rel).value_or(0);
+    if (out.functionEntry) out.functionEntry += breakpadBase_;
+    return true;
+  }
+  // PUBLIC records: names without sizes, so only when no ELF symbol table here knows better.
+  if (binary_) return false;
+  auto pub = breakpad_->publicSymbol(rel);
+  if (!pub) return false;
+  SourceLocation loc;
+  loc.function = breakpadFunctionName(pub->first);
+  out.chain.push_back(std::move(loc));
+  out.functionEntry = pub->second + breakpadBase_;
+  return true;
+}
+
 std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
   return std::move(symbolizeBatch({PcQuery{vaddr, 0}}).front().chain);
 }
+
+Symbolizer::Symbolizer(SymbolizerOptions opts)
+    : opts_(std::move(opts)), store_(std::make_unique<BreakpadSymbolStore>(opts_.symbolStores)) {}
+Symbolizer::~Symbolizer() = default;
+Symbolizer::Symbolizer(Symbolizer &&) = default;
 
 ModuleSymbols *Symbolizer::forModule(const ModuleInfo &mod) {
   std::string key = mod.hostPath.empty() ? mod.path : mod.hostPath;
   if (!Target::fileUsable(mod)) key += " (another build)";  // a different answer: no symbols
   auto it = cache_.find(key);
   if (it == cache_.end())
-    it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_)).first;
+    it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_, store_.get())).first;
   return it->second.get();
 }
 

@@ -4,8 +4,9 @@
 // inflated sections. Only the compile units that contain the PCs asked about are parsed, and
 // they are parsed in batches: PCs are grouped by compile unit and each batch gets a short-lived
 // llvm::DWARFContext whose parsed DIEs and line tables are freed before the next batch, so peak
-// memory stays flat however many units a backtrace touches. Without DWARF it falls back to the
-// ELF symbol tables.
+// memory stays flat however many units a backtrace touches. Without DWARF it answers from the
+// module's Breakpad symbol file when a store the user named has it (functions, inline chains,
+// lines), then from the ELF symbol tables.
 #pragma once
 
 #include "symbols/gdb_names.h"
@@ -23,10 +24,21 @@
 namespace bt {
 
 class ElfFile;
+class BreakpadSymbols;
+class BreakpadSymbolStore;
 struct DwarfSectionStats;
+
+// Where symbols are looked for beyond the binaries themselves: the fronts' --debug-dir (separate
+// debug files) and --symbols (Breakpad symbol stores and .sym files).
+struct SymbolPaths {
+  std::vector<std::string> debugDirs;
+  std::vector<std::string> symbolStores;
+};
 
 struct SymbolizerOptions {
   std::vector<std::string> debugDirs;
+  // Breakpad symbol stores (NAME/DEBUGID/NAME.sym) and .sym files, for modules without DWARF.
+  std::vector<std::string> symbolStores;
   std::string cacheDir;  // inflation cache; "" disables
   bool variables = false;  // also load what variable locations need (location lists)
   // Polled between batches of compile units: true stops the work (a Python caller's Ctrl-C);
@@ -101,7 +113,8 @@ struct PcInfo {
 
 class ModuleSymbols {
 public:
-  ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts);
+  ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts,
+                BreakpadSymbolStore *store = nullptr);
   ~ModuleSymbols();
 
   // Answers many queries at once, one compile-unit batch at a time (same order as `queries`).
@@ -148,9 +161,15 @@ public:
   const std::string &debugFilePath() const;
   const std::vector<std::string> &warnings() const { return warnings_; }
   bool hasDwarf() const;
+  // The module's Breakpad symbols (only when it has no DWARF and a store had them), and the
+  // link-time address their module-relative addresses count from.
+  const BreakpadSymbols *breakpad() const { return breakpad_; }
+  uint64_t breakpadBase() const { return breakpadBase_; }
 
 private:
+  void openFiles(const ModuleInfo &mod);
   std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries);
+  bool answerFromBreakpad(uint64_t vaddr, PcInfo &out) const;
   AnswerCache *answers();  // null: not kept for this module (no cache, no build-id)
   bool loadSections();
   llvm::DWARFContext *index();                           // long-lived: address -> compile unit
@@ -181,11 +200,15 @@ private:
   std::map<uint64_t, std::optional<CallSiteInfo>> tailSites_;
   std::unique_ptr<AnswerCache> answers_;
   bool answersTried_ = false;
+  const BreakpadSymbols *breakpad_ = nullptr;  // owned by the Symbolizer's store
+  uint64_t breakpadBase_ = 0;
 };
 
 class Symbolizer {
 public:
-  explicit Symbolizer(SymbolizerOptions opts) : opts_(std::move(opts)) {}
+  explicit Symbolizer(SymbolizerOptions opts);
+  ~Symbolizer();
+  Symbolizer(Symbolizer &&);
   ModuleSymbols *forModule(const ModuleInfo &mod);
   // Runtime pc -> inline chain; `exact` is false for return addresses (looked up at pc - 1).
   std::vector<SourceLocation> symbolize(const Target &t, uint64_t pc, bool exact);
@@ -204,6 +227,7 @@ public:
 
 private:
   SymbolizerOptions opts_;
+  std::unique_ptr<BreakpadSymbolStore> store_;
   std::map<std::string, std::unique_ptr<ModuleSymbols>> cache_;
 };
 

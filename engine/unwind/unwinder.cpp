@@ -1,9 +1,11 @@
 #include "unwind/unwinder.h"
 
+#include "symbols/breakpad_symbols.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
 #include "support/hex.h"
+#include "unwind/breakpad_cfi.h"
 #include "unwind/cfi.h"
 
 #include <llvm/Support/MemoryBuffer.h>
@@ -68,16 +70,28 @@ bool Unwinder::isCodeAddress(uint64_t addr) const {
   return target_.moduleFor(addr) != nullptr;
 }
 
-bool Unwinder::looksLikeReturnAddress(uint64_t addr) {
-  if (addr < 8 || !isCodeAddress(addr)) return false;
+Unwinder::ReturnAddress Unwinder::classifyReturnAddress(uint64_t addr) {
+  if (addr < 8 || !isCodeAddress(addr)) return ReturnAddress::No;
   uint8_t b[7];
-  if (target_.readMemory(addr - 7, b, 7) != 7) return false;
-  if (b[2] == 0xe8) return true;                              // call rel32
-  if (b[5] == 0xff && (b[6] & 0x38) == 0x10) return true;     // call *%reg
-  if (b[4] == 0xff && (b[5] & 0x38) == 0x10) return true;     // call *disp8(%reg) / (%reg,%reg)
-  if (b[1] == 0xff && (b[2] & 0x38) == 0x10) return true;     // call *disp32(%rip) etc.
-  if (b[3] == 0xff && (b[4] & 0x38) == 0x10) return true;     // call *disp8(%reg,%reg,s)
-  return false;
+  // A minidump often holds no code: an address in a module's executable mapping is possible,
+  // unproven.
+  if (target_.readMemory(addr - 7, b, 7) != 7) {
+    // Not a module's first bytes (its ELF and program headers: the auxiliary vector at the top
+    // of a stack points there) nor a page boundary (mapping starts, AT_BASE, the vDSO).
+    const ModuleInfo *mod = target_.moduleFor(addr);
+    bool plausible = mod && addr - mod->start >= 0x400 && (addr & 0xfff) != 0;
+    return plausible ? ReturnAddress::Unverified : ReturnAddress::No;
+  }
+  if (b[2] == 0xe8) return ReturnAddress::AfterCall;                              // call rel32
+  if (b[5] == 0xff && (b[6] & 0x38) == 0x10) return ReturnAddress::AfterCall;     // call *%reg
+  if (b[4] == 0xff && (b[5] & 0x38) == 0x10) return ReturnAddress::AfterCall;     // call *disp8(%reg) / (%reg,%reg)
+  if (b[1] == 0xff && (b[2] & 0x38) == 0x10) return ReturnAddress::AfterCall;     // call *disp32(%rip) etc.
+  if (b[3] == 0xff && (b[4] & 0x38) == 0x10) return ReturnAddress::AfterCall;     // call *disp8(%reg,%reg,s)
+  return ReturnAddress::No;
+}
+
+bool Unwinder::looksLikeReturnAddress(uint64_t addr) {
+  return classifyReturnAddress(addr) == ReturnAddress::AfterCall;
 }
 
 bool Unwinder::stepSignalFrame(const PhysicalFrame &cur, PhysicalFrame &next) {
@@ -188,6 +202,46 @@ Unwinder::CfiStep Unwinder::stepCfi(const PhysicalFrame &cur, PhysicalFrame &nex
   return CfiStep::Stepped;
 }
 
+bool Unwinder::stepBreakpadCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut) {
+  uint64_t lookup = cur.pcExact ? cur.pc : cur.pc - 1;
+  const ModuleInfo *mod = target_.moduleFor(lookup);
+  if (!mod) return false;
+  ModuleSymbols *ms = symbols_.forModule(*mod);
+  const BreakpadSymbols *sym = ms->breakpad();
+  uint64_t vaddr = lookup - mod->loadBias;
+  if (!sym || vaddr < ms->breakpadBase()) return false;
+  auto rules = sym->cfiRules(vaddr - ms->breakpadBase());
+  if (!rules) return false;
+  static const char *const kNames[kNumDwarfRegs] = {"$rax", "$rdx", "$rcx", "$rbx", "$rsi", "$rdi",
+                                                    "$rbp", "$rsp", "$r8",  "$r9",  "$r10", "$r11",
+                                                    "$r12", "$r13", "$r14", "$r15", "$rip"};
+  std::map<std::string, uint64_t> callee;
+  for (int r = 0; r < kNumDwarfRegs; ++r)
+    if (auto v = cur.regs.get(r)) callee[kNames[r]] = *v;
+  MemoryReader read = [this](uint64_t addr, void *buf, size_t len) {
+    return target_.readMemory(addr, buf, len);
+  };
+  auto caller = applyBreakpadCfi(*rules, callee, read);
+  if (!caller) {
+    llvm::consumeError(caller.takeError());  // no usable rule here: the other strategies
+    return false;
+  }
+  FrameRegs nr;
+  // Callee-saved registers no rule recovers keep their value, as with DWARF CFI.
+  for (int r : {kRbx, kRbp, kR12, kR13, kR14, kR15})
+    if (auto v = cur.regs.get(r)) nr.set(r, *v);
+  for (int r = 0; r < kNumDwarfRegs; ++r)
+    if (auto it = caller->find(kNames[r]); it != caller->end()) nr.set(r, it->second);
+  if (!nr.has(kRip) || !nr.has(kRsp)) return false;
+  cfaOut = nr.sp();
+  next = PhysicalFrame{};
+  next.pc = nr.pc();
+  next.regs = nr;
+  next.how = FrameHow::Cfi;
+  next.pcExact = false;
+  return true;
+}
+
 bool Unwinder::stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next) {
   auto rbp = cur.regs.get(kRbp);
   if (!rbp || *rbp < cur.regs.sp() || (*rbp & 7) != 0) return false;
@@ -195,7 +249,9 @@ bool Unwinder::stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next) {
   if (stack && !stack->contains(*rbp)) return false;
   uint64_t saved[2];
   if (target_.readMemory(*rbp, saved, sizeof saved) != sizeof saved) return false;
-  if (!looksLikeReturnAddress(saved[1])) return false;
+  // The chain itself is evidence: a return address whose code is not at hand (a minidump's
+  // module) is taken, still marked suspect.
+  if (classifyReturnAddress(saved[1]) == ReturnAddress::No) return false;
   FrameRegs nr;
   cur.cfa = *rbp + 16;
   nr.set(kRbp, saved[0]);
@@ -216,22 +272,29 @@ bool Unwinder::stepScan(const PhysicalFrame &cur, PhysicalFrame &next) {
   uint64_t sp = cur.regs.sp();
   std::vector<uint64_t> words(opts_.scanWords);
   size_t got = target_.readMemory(sp, words.data(), words.size() * 8) / 8;
-  for (size_t i = 0; i < got; ++i) {
-    if (!looksLikeReturnAddress(words[i])) continue;
-    FrameRegs nr;
-    nr.set(kRsp, sp + (i + 1) * 8);
-    nr.set(kRip, words[i]);
-    // rbp is kept: functions without frame pointers leave the caller's value in place.
-    if (auto v = cur.regs.get(kRbp)) nr.set(kRbp, *v);
-    next = PhysicalFrame{};
-    next.pc = words[i];
-    next.regs = nr;
-    next.how = FrameHow::Scan;
-    next.suspect = true;
-    next.pcExact = false;
-    return true;
+  // The first word that follows a call instruction; failing that, the first one in a module's
+  // executable mapping whose code is not at hand.
+  std::optional<size_t> pick, unverified;
+  for (size_t i = 0; i < got && !pick; ++i) {
+    ReturnAddress kind = classifyReturnAddress(words[i]);
+    if (kind == ReturnAddress::AfterCall) pick = i;
+    else if (kind == ReturnAddress::Unverified && !unverified) unverified = i;
   }
-  return false;
+  if (!pick) pick = unverified;
+  if (!pick) return false;
+  size_t i = *pick;
+  FrameRegs nr;
+  nr.set(kRsp, sp + (i + 1) * 8);
+  nr.set(kRip, words[i]);
+  // rbp is kept: functions without frame pointers leave the caller's value in place.
+  if (auto v = cur.regs.get(kRbp)) nr.set(kRbp, *v);
+  next = PhysicalFrame{};
+  next.pc = words[i];
+  next.regs = nr;
+  next.how = FrameHow::Scan;
+  next.suspect = true;
+  next.pcExact = false;
+  return true;
 }
 
 bool Unwinder::step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, size_t index) {
@@ -244,6 +307,10 @@ bool Unwinder::step(PhysicalFrame &cur, PhysicalFrame &next, std::string &stop, 
     return false;
   }
   if (r == CfiStep::Stepped) return true;
+  if (stepBreakpadCfi(cur, next, cfa)) {
+    cur.cfa = cfa;
+    return true;
+  }
   // The innermost frame outside any known code (a call through a bad function pointer): the
   // call just pushed the return address, so it is at SP.
   if (index == 0 && !isCodeAddress(cur.pc)) {

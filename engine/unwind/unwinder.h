@@ -1,7 +1,9 @@
 // Unwinder: walks one thread's stack from its registers. Per step it tries, in order: the Linux
 // rt_sigreturn trampoline (registers from the saved ucontext), DWARF CFI (.eh_frame via
-// .eh_frame_hdr, then .debug_frame), the frame-pointer chain, and finally a stack scan for a
-// return address after a call instruction. Frames found by fp or scan are marked suspect. It stops
+// .eh_frame_hdr, then .debug_frame), the STACK CFI records of the module's Breakpad symbol file
+// (when the symbolizer found one), the frame-pointer chain, and finally a stack scan for a
+// return address after a call instruction (or, where the code is not at hand, as in most
+// minidumps, one inside a module's executable mapping, taken last). Frames found by fp or scan are marked suspect. It stops
 // where CFI marks the return address undefined (_start, clone, clone3), at pc 0, when the stack
 // pointer stops growing (a loop) or at the depth limit.
 #pragma once
@@ -67,10 +69,17 @@ private:
   };
   // cfaOut is this frame's CFA when the result is not NoCfi.
   CfiStep stepCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut);
+  bool stepBreakpadCfi(const PhysicalFrame &cur, PhysicalFrame &next, uint64_t &cfaOut);
   bool stepFramePointer(PhysicalFrame &cur, PhysicalFrame &next);
   bool stepScan(const PhysicalFrame &cur, PhysicalFrame &next);
   bool isCodeAddress(uint64_t addr) const;
-  bool looksLikeReturnAddress(uint64_t addr);
+  enum class ReturnAddress {
+    AfterCall,   // the bytes before it are a call instruction
+    Unverified,  // in a module's executable mapping, but its code is not at hand
+    No,
+  };
+  ReturnAddress classifyReturnAddress(uint64_t addr);
+  bool looksLikeReturnAddress(uint64_t addr);  // AfterCall
   CfiTable *cfiFor(const ModuleInfo &mod);
 
   Target &target_;

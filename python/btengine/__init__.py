@@ -72,12 +72,14 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def open(path: PathLike, exe: Optional[PathLike] = None,
-         debug_dirs: Sequence[PathLike] = (), *, allow_mismatch: bool = False) -> "Process":
+         debug_dirs: Sequence[PathLike] = (), *, allow_mismatch: bool = False,
+         symbols: Sequence[PathLike] = ()) -> "Process":
     """Open a btengine snapshot (.btsnap), an ELF core file or a minidump (Breakpad/Crashpad).
 
     `exe`: the core's executable, when the path recorded in the core has moved (ignored for
     snapshots); `debug_dirs`: extra directories searched for separate debug files
-    (DIR/.build-id/xx/rest.debug). A module whose file here is another build than the process
+    (DIR/.build-id/xx/rest.debug); `symbols`: Breakpad symbol stores (NAME/DEBUGID/NAME.sym)
+    or .sym files, for modules without DWARF (a minidump's, typically). A module whose file here is another build than the process
     ran (its build-id differs: `Module.mismatch`) gets no symbols, and its frames only a
     module offset (`Frame.build_id_mismatch`); `allow_mismatch=True` uses that file anyway.
     Use the result as a context manager::
@@ -94,7 +96,8 @@ def open(path: PathLike, exe: Optional[PathLike] = None,
         _check_file(os.fspath(exe), "an executable")
     return Process(_engine().Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
                                              bool(allow_mismatch),
-                                             [os.fspath(d) for d in debug_dirs]))
+                                             [os.fspath(d) for d in debug_dirs],
+                                             [os.fspath(s) for s in symbols]))
 
 
 def _check_file(path: str, what: str) -> None:
@@ -113,7 +116,8 @@ def _check_file(path: str, what: str) -> None:
         raise OSError(errno.EINVAL, f"{kind}, not a regular file (expected {what} file)", path)
 
 
-def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
+def attach(pid: int, debug_dirs: Sequence[PathLike] = (), *,
+           symbols: Sequence[PathLike] = ()) -> "Process":
     """Freeze a live process (PTRACE_SEIZE) and read it.
 
     Use it as a context manager: the process runs on when the block ends, normally or by an
@@ -126,14 +130,16 @@ def attach(pid: int, debug_dirs: Sequence[PathLike] = ()) -> "Process":
     Raises ProcessLookupError (no such process), PermissionError (ptrace not allowed) or
     ValueError (pid <= 0, or this interpreter's own pid).
     """
-    return Process(_engine().Session.attach(int(pid), [os.fspath(d) for d in debug_dirs]))
+    return Process(_engine().Session.attach(int(pid), [os.fspath(d) for d in debug_dirs],
+                                            [os.fspath(s) for s in symbols]))
 
 
 def capture(pid: int, path: PathLike, *, variables: bool = True,
             all_threads: bool = True, max_stack_bytes: int = 512 * 1024,
             redact_env: bool = True, attributes: Optional[Dict[str, str]] = None,
             debug_dirs: Sequence[PathLike] = (), writable_memory: bool = False,
-            max_memory_bytes: int = 0, keep_stopped: bool = False) -> "CaptureResult":
+            max_memory_bytes: int = 0, keep_stopped: bool = False,
+            symbols: Sequence[PathLike] = ()) -> "CaptureResult":
     """Take a snapshot of live process `pid` into the file `path` (what `bt snapshot` does):
     freeze it, copy its registers and stacks, let it run on, unwind and read variables, write
     the file. What was read from its writable memory after it ran on (heap objects behind
@@ -153,7 +159,8 @@ def capture(pid: int, path: PathLike, *, variables: bool = True,
                                     int(max_stack_bytes), redact_env,
                                     list((attributes or {}).items()),
                                     [os.fspath(d) for d in debug_dirs], bool(writable_memory),
-                                    int(max_memory_bytes), bool(keep_stopped))
+                                    int(max_memory_bytes), bool(keep_stopped),
+                                    [os.fspath(s) for s in symbols])
     return CaptureResult(os.fspath(path), size, stopped)
 
 

@@ -17,9 +17,9 @@ class Session:
 
     @staticmethod
     def open_file(path: str, exe: str = "", allow_mismatch: bool = False,
-                  debug_dirs: Sequence[str] = ...) -> Session: ...
+                  debug_dirs: Sequence[str] = ..., symbols: Sequence[str] = ...) -> Session: ...
     @staticmethod
-    def attach(pid: int, debug_dirs: Sequence[str] = ...) -> Session: ...
+    def attach(pid: int, debug_dirs: Sequence[str] = ..., symbols: Sequence[str] = ...) -> Session: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -209,5 +209,6 @@ def capture(pid: int, path: str, variables: bool = True, all_threads: bool = Tru
             max_stack_bytes: int = 524288, redact_env: bool = True,
             attributes: Sequence[Tuple[str, str]] = ...,
             debug_dirs: Sequence[str] = ..., writable_memory: bool = ...,
-            max_memory_bytes: int = ..., keep_stopped: bool = ...) -> Tuple[int, float]:
+            max_memory_bytes: int = ..., keep_stopped: bool = ...,
+            symbols: Sequence[str] = ...) -> Tuple[int, float]:
     """Snapshot live process `pid` into `path`: (size in bytes, milliseconds stopped)."""

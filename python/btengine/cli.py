@@ -1,6 +1,6 @@
 """The `btengine` command (and `python -m btengine`): bt's reading commands, from Python.
 
-    btengine show FILE|CORE|PID [--exe PATH] [--debug-dir DIR] [--vars] [--json]
+    btengine show FILE|CORE|PID [--exe PATH] [--debug-dir DIR] [--symbols PATH] [--vars] [--json]
     btengine threads FILE|CORE|PID [--exe PATH] [--debug-dir DIR]
     btengine print FILE|CORE|PID NAME... [--exe PATH] [--hex]
     btengine classify FILE|DIR|PID... [--plugin PATH] [--json|--jsonl]
@@ -38,9 +38,9 @@ def _open(args: argparse.Namespace) -> btengine.Process:
     """A file, or a live process when the target is a number that names no file."""
     target = args.target
     if target.isdigit() and not os.path.exists(target):
-        return btengine.attach(int(target), debug_dirs=args.debug_dir)
+        return btengine.attach(int(target), debug_dirs=args.debug_dir, symbols=args.symbols)
     return btengine.open(target, exe=args.exe, debug_dirs=args.debug_dir,
-                         allow_mismatch=args.allow_mismatch)
+                         allow_mismatch=args.allow_mismatch, symbols=args.symbols)
 
 
 def _finish(p: btengine.Process) -> int:
@@ -58,11 +58,12 @@ def _is_pid(target: str) -> bool:
     return target.isdigit() and not os.path.exists(target)
 
 
-def _snapshot_for_plugins(pid: str, tmp: str, debug_dirs: Sequence[str]) -> str:
+def _snapshot_for_plugins(pid: str, tmp: str, debug_dirs: Sequence[str],
+                          symbols: Sequence[str] = ()) -> str:
     """Plugins never run while a live process is stopped: they get a snapshot of it (taken,
     then the process runs on) that keeps its writable memory, as bt gives them."""
     source = os.path.join(tmp, f"{pid}.btsnap")
-    btengine.capture(int(pid), source, debug_dirs=debug_dirs, writable_memory=True,
+    btengine.capture(int(pid), source, debug_dirs=debug_dirs, symbols=symbols, writable_memory=True,
                      max_memory_bytes=PLUGIN_MEMORY_BYTES)
     return source
 
@@ -77,9 +78,9 @@ def _show(args: argparse.Namespace) -> int:
             return _finish(p)
     # As bt with plugins: run them on the capture (a live process snapshotted first).
     with tempfile.TemporaryDirectory(prefix="btengine-show-") as tmp:
-        source = _snapshot_for_plugins(args.target, tmp, args.debug_dir) if _is_pid(args.target) else args.target
+        source = _snapshot_for_plugins(args.target, tmp, args.debug_dir, args.symbols) if _is_pid(args.target) else args.target
         with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir,
-                           allow_mismatch=args.allow_mismatch) as p:
+                           allow_mismatch=args.allow_mismatch, symbols=args.symbols) as p:
             doc = plugins.report(p, loaded, args.plugin_timeout, load_errors)
             sys.stdout.write(p.report(json=args.json, variables=args.vars, plugins=doc))
             sys.stdout.flush()
@@ -138,8 +139,9 @@ def _classify(args: argparse.Namespace) -> int:
         row: Dict[str, object] = {"file": path}
         try:
             with tempfile.TemporaryDirectory(prefix="btengine-classify-") as tmp:
-                source = _snapshot_for_plugins(path, tmp, args.debug_dir) if _is_pid(path) else path
-                with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir) as proc:
+                source = _snapshot_for_plugins(path, tmp, args.debug_dir, args.symbols) if _is_pid(path) else path
+                with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir,
+                                   symbols=args.symbols) as proc:
                     row.update(plugins.analyse(proc, loaded, args.timeout, load_errors))
         except (OSError, ValueError, LookupError) as e:
             failed += 1
@@ -202,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
                             "(frames in them are marked)")
         p.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
                        help="also search DIR/.build-id for debug files (repeatable)")
+        p.add_argument("--symbols", action="append", default=[], metavar="PATH",
+                       help="a Breakpad symbol store (NAME/DEBUGID/NAME.sym) or .sym file, for "
+                            "modules without DWARF (repeatable)")
     s.add_argument("--vars", action="store_true",
                    help="also every frame's parameters and locals (as bt --vars)")
     s.add_argument("--json", action="store_true",
@@ -236,6 +241,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="time limit of each plugin function (default 5)")
     k.add_argument("--exe", help="the executable of cores that do not name it")
     k.add_argument("--debug-dir", action="append", default=[], metavar="DIR")
+    k.add_argument("--symbols", action="append", default=[], metavar="PATH",
+                   help="a Breakpad symbol store or .sym file (repeatable)")
     k.add_argument("--json", action="store_true", help="one JSON array")
     k.add_argument("--jsonl", action="store_true", help="one JSON object per line, as files finish")
     k.add_argument("-q", "--quiet", action="store_true", help="no progress line on a terminal")

@@ -22,16 +22,16 @@ bool Session::interrupted() {
   return interrupted_;
 }
 
-std::unique_ptr<Symbolizer> Session::makeSymbols(const std::vector<std::string> &debugDirs) {
+std::unique_ptr<Symbolizer> Session::makeSymbols(const SymbolPaths &paths) {
   PipelineOptions needs;
   needs.variables = true;
-  SymbolizerOptions so = symbolizerOptionsFor(needs, debugDirs, /*useCache=*/true);
+  SymbolizerOptions so = symbolizerOptionsFor(needs, paths, /*useCache=*/true);
   so.interrupted = [this] { return interrupted(); };
   return std::make_unique<Symbolizer>(std::move(so));
 }
 
 std::shared_ptr<Session> Session::open(const TargetRequest &request,
-                                       const std::vector<std::string> &debugDirs) {
+                                       const SymbolPaths &paths) {
   auto s = std::make_shared<Session>();
   auto t = openTarget(request);
   if (!t) raise(t.takeError());
@@ -41,23 +41,23 @@ std::shared_ptr<Session> Session::open(const TargetRequest &request,
   // capture's memory budget) only in the target, not copied twice.
   if (auto *snap = dynamic_cast<SnapshotTarget *>(s->target_.get()))
     s->snapshot_ = std::make_unique<SnapshotData>(snap->dataWithoutMemory());
-  s->symbols_ = s->makeSymbols(debugDirs);
+  s->symbols_ = s->makeSymbols(paths);
   s->values_ = std::make_shared<ValueSession>(s->target_.get());
   return s;
 }
 
 std::shared_ptr<Session> Session::openFile(const std::string &path, const std::string &exe,
                                            bool allowMismatch,
-                                           const std::vector<std::string> &debugDirs) {
+                                           const SymbolPaths &paths) {
   TargetRequest request = TargetRequest::forFile(path, exe);
   request.allowMismatch = allowMismatch;
-  std::shared_ptr<Session> s = open(request, debugDirs);
+  std::shared_ptr<Session> s = open(request, paths);
   s->path_ = path;
   return s;
 }
 
-std::shared_ptr<Session> Session::attach(int pid, const std::vector<std::string> &debugDirs) {
-  return open(TargetRequest::forPid(pid), debugDirs);
+std::shared_ptr<Session> Session::attach(int pid, const SymbolPaths &paths) {
+  return open(TargetRequest::forPid(pid), paths);
 }
 
 Target &Session::target() {

@@ -36,10 +36,10 @@ struct EngineError : std::runtime_error {
 class Session {
 public:
   static std::shared_ptr<Session> open(const TargetRequest &request,
-                                       const std::vector<std::string> &debugDirs);
+                                       const SymbolPaths &paths);
   static std::shared_ptr<Session> openFile(const std::string &path, const std::string &exe, bool allowMismatch,
-                                           const std::vector<std::string> &debugDirs);
-  static std::shared_ptr<Session> attach(int pid, const std::vector<std::string> &debugDirs);
+                                           const SymbolPaths &paths);
+  static std::shared_ptr<Session> attach(int pid, const SymbolPaths &paths);
 
   Target &target();  // raises if closed
   bool closed() const { return !target_; }
@@ -63,7 +63,7 @@ public:
 private:
   void compute();
   bool interrupted();  // a Python signal handler raised (Ctrl-C): stop the engine's work
-  std::unique_ptr<Symbolizer> makeSymbols(const std::vector<std::string> &debugDirs);
+  std::unique_ptr<Symbolizer> makeSymbols(const SymbolPaths &paths);
 
   std::unique_ptr<Target> target_;
   std::unique_ptr<Symbolizer> symbols_;

@@ -14,11 +14,21 @@ namespace bt::pyapi {
 
 void bindSession(py::module_ &m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
-      .def_static("open_file", &Session::openFile, py::arg("path"), py::arg("exe") = "",
-                  py::arg("allow_mismatch") = false,
-                  py::arg("debug_dirs") = std::vector<std::string>{})
-      .def_static("attach", &Session::attach, py::arg("pid"),
-                  py::arg("debug_dirs") = std::vector<std::string>{})
+      .def_static(
+          "open_file",
+          [](const std::string &path, const std::string &exe, bool allowMismatch,
+             std::vector<std::string> debugDirs, std::vector<std::string> symbols) {
+            return Session::openFile(path, exe, allowMismatch, {std::move(debugDirs), std::move(symbols)});
+          },
+          py::arg("path"), py::arg("exe") = "", py::arg("allow_mismatch") = false,
+          py::arg("debug_dirs") = std::vector<std::string>{}, py::arg("symbols") = std::vector<std::string>{})
+      .def_static(
+          "attach",
+          [](int pid, std::vector<std::string> debugDirs, std::vector<std::string> symbols) {
+            return Session::attach(pid, {std::move(debugDirs), std::move(symbols)});
+          },
+          py::arg("pid"), py::arg("debug_dirs") = std::vector<std::string>{},
+          py::arg("symbols") = std::vector<std::string>{})
       .def("close", &Session::close)
       .def_property_readonly("closed", &Session::closed)
       .def_property_readonly("kind", &Session::kind)

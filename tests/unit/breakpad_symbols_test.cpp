@@ -1,9 +1,13 @@
+#include "symbols/breakpad_symbol_store.h"
 #include "symbols/breakpad_symbols.h"
+#include "symbols/gdb_names.h"
 #include "unwind/breakpad_cfi.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 using namespace bt;
 
@@ -180,4 +184,51 @@ TEST(BreakpadCfi, CallerRegistersFromTheSymbolFilesRules) {
   ASSERT_FALSE(bool(lost));
   EXPECT_NE(llvm::toString(lost.takeError()).find("unreadable"), std::string::npos);
   EXPECT_FALSE(bool(applyBreakpadCfi({{".cfa", "$rsp 8 +"}}, callee, mem)));  // no .ra
+}
+
+TEST(BreakpadNames, FramesAreNamedAsGdbNamesThem) {
+  EXPECT_EQ(breakpadFunctionName("main"), "main");
+  EXPECT_EQ(breakpadFunctionName("bar()"), "bar");
+  EXPECT_EQ(breakpadFunctionName("ns::Foo<int>::bar(int, char const*) const"), "ns::Foo<int>::bar");
+  EXPECT_EQ(breakpadFunctionName("google_breakpad::PageAllocator::FreeAll() [clone .isra.6]"),
+            "google_breakpad::PageAllocator::FreeAll");
+  EXPECT_EQ(breakpadFunctionName("f(int) [clone .isra.20] [clone .part.21]"), "f");
+  EXPECT_EQ(breakpadFunctionName("Foo::operator()(int)"), "Foo::operator()");
+  EXPECT_EQ(breakpadFunctionName("(anonymous namespace)::Writer::Write(void (*)(int))"),
+            "(anonymous namespace)::Writer::Write");
+  EXPECT_EQ(breakpadFunctionName("_ZN2ns3fooEv"), "ns::foo");
+  EXPECT_EQ(breakpadFunctionName("unbalanced)"), "unbalanced)");
+}
+
+TEST(BreakpadSymbolStore, FindsByNameAndDebugIdAndRefusesAnotherBuild) {
+  char tmpl[] = "/tmp/bt-symstore-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  std::string id = "BBA6FA10B8AAB33D00000000000000000";
+  std::string dir = root + "/linux_inline/" + id;
+  ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
+  {
+    std::ofstream(dir + "/linux_inline.sym") << kNewLayout;
+  }
+  std::vector<std::string> warnings;
+  BreakpadSymbolStore store({root});
+  const BreakpadSymbols *s = store.find("linux_inline", id, warnings);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s, store.find("linux_inline", llvm::StringRef(id).lower(), warnings));  // parsed once
+  EXPECT_EQ(store.find("linux_inline", "", warnings), nullptr);  // a store needs the id
+  EXPECT_EQ(store.find("other", id, warnings), nullptr);
+  EXPECT_TRUE(warnings.empty());
+  // Filed under another id than its MODULE line's: refused, said once.
+  std::string other = "00000000000000000000000000000000A";
+  ASSERT_EQ(system(("mkdir -p " + root + "/linux_inline/" + other + " && cp " + dir +
+                    "/linux_inline.sym " + root + "/linux_inline/" + other + "/").c_str()), 0);
+  EXPECT_EQ(store.find("linux_inline", other, warnings), nullptr);
+  EXPECT_EQ(store.find("linux_inline", other, warnings), nullptr);
+  EXPECT_EQ(warnings.size(), 1u);
+  // A file given directly serves the module its MODULE line names, by id, or by name without one.
+  BreakpadSymbolStore file({dir + "/linux_inline.sym"});
+  EXPECT_NE(file.find("renamed", id, warnings), nullptr);
+  EXPECT_NE(file.find("linux_inline", "", warnings), nullptr);
+  EXPECT_EQ(file.find("linux_inline", other, warnings), nullptr);
+  ASSERT_EQ(system(("rm -rf " + root).c_str()), 0);
 }
