@@ -30,6 +30,7 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt snapshot PID|CORE [-o FILE|DIR] ...   capture a snapshot (bt snapshot --help)
        bt show FILE [--json] [--vars]           print a snapshot (bt show --help)
        bt coredump ... -o DIR                   kernel core_pattern handler (bt coredump --help)
+       bt export --minidump INPUT -o FILE       write a core/snapshot as a minidump (bt export --help)
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
     if (cmd == "snapshot") return snapshotMain(argc - 1, argv + 1);
     if (cmd == "show") return showMain(argc - 1, argv + 1);
     if (cmd == "coredump") return coredumpMain(argc - 1, argv + 1);
+    if (cmd == "export") return exportMain(argc - 1, argv + 1);
   }
   return backtraceMain(argc, argv);
 }

@@ -1,6 +1,7 @@
 // The commands of `bt`: `bt PID|CORE` (backtraces), `bt snapshot` (capture a live process or a core into a
-// .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler) and `bt show` (print a
-// snapshot like bt prints a process, without the binaries or debug files).
+// .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler), `bt show` (print a
+// snapshot like bt prints a process, without the binaries or debug files) and `bt export` (write a
+// core, snapshot or minidump as a minidump).
 #pragma once
 
 namespace bt {
@@ -9,5 +10,6 @@ int backtraceMain(int argc, char **argv);  // `bt [OPTIONS] PID|CORE|MINIDUMP`; 
 int snapshotMain(int argc, char **argv);  // argv[0] is "snapshot"
 int coredumpMain(int argc, char **argv);  // argv[0] is "coredump"
 int showMain(int argc, char **argv);      // argv[0] is "show"
+int exportMain(int argc, char **argv);    // argv[0] is "export"
 
 }  // namespace bt

@@ -1,5 +1,6 @@
 #include "snapshot/snapshot_target.h"
 
+#include "support/address_ranges.h"
 #include "target/module_discovery.h"
 
 #include <algorithm>
@@ -88,6 +89,13 @@ size_t SnapshotTarget::readFromModuleFile(uint64_t addr, void *buf, size_t len) 
   size_t n = std::min<uint64_t>({len, size - off, limit - addr});
   memcpy(buf, mf.data->getBufferStart() + off, n);
   return n;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> SnapshotTarget::heldMemory() const {
+  std::vector<std::pair<uint64_t, uint64_t>> held;
+  for (const MemorySlice &m : data_.memory)
+    if (!m.bytes.empty()) held.emplace_back(m.address, m.end());
+  return mergeRanges(std::move(held));
 }
 
 size_t SnapshotTarget::readMemory(uint64_t addr, void *buf, size_t len) {

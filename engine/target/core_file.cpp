@@ -1,5 +1,6 @@
 #include "target/core_file.h"
 
+#include "support/address_ranges.h"
 #include "target/elf_notes.h"
 #include "target/siginfo.h"
 
@@ -372,6 +373,13 @@ size_t CoreFile::readFromMappedFile(uint64_t addr, void *buf, size_t len) {
     return n;
   }
   return 0;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> CoreFile::heldMemory() const {
+  std::vector<std::pair<uint64_t, uint64_t>> held;
+  for (const Segment &s : segments_)
+    if (s.filesz) held.emplace_back(s.vaddr, s.vaddr + s.filesz);
+  return mergeRanges(std::move(held));
 }
 
 size_t CoreFile::readMemory(uint64_t addr, void *buf, size_t len) {

@@ -29,6 +29,7 @@ public:
 
   const char *kind() const override { return "core"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
+  std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const override;
 
 
 private:

@@ -1,5 +1,6 @@
 #include "target/minidump.h"
 
+#include "support/address_ranges.h"
 #include "support/error.h"
 #include "target/module_discovery.h"
 #include "target/siginfo.h"
@@ -301,6 +302,13 @@ size_t Minidump::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
   size_t n = std::min<uint64_t>({len, it->second->getBufferSize() - off, limit - addr});
   memcpy(buf, it->second->getBufferStart() + off, n);
   return n;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Minidump::heldMemory() const {
+  std::vector<std::pair<uint64_t, uint64_t>> held;
+  for (const auto &[start, bytes] : memory_)
+    if (!bytes.empty()) held.emplace_back(start, start + bytes.size());
+  return mergeRanges(std::move(held));
 }
 
 size_t Minidump::readMemory(uint64_t addr, void *buf, size_t len) {

@@ -27,6 +27,7 @@ public:
 
   const char *kind() const override { return "minidump"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
+  std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const override;
 
 private:
   llvm::Error parse();

@@ -1,5 +1,6 @@
 #include "target/target.h"
 
+#include "support/address_ranges.h"
 #include "target/module_discovery.h"
 
 #include <algorithm>
@@ -8,6 +9,13 @@
 namespace bt {
 
 const MemoryRegion *Target::regionFor(uint64_t addr) const { return findContaining(regions_, addr); }
+
+std::vector<std::pair<uint64_t, uint64_t>> Target::heldMemory() const {
+  std::vector<std::pair<uint64_t, uint64_t>> held;
+  for (const MemoryRegion &r : regions_)
+    if ((r.perms & PermRead) && r.end > r.start) held.emplace_back(r.start, r.end);
+  return mergeRanges(std::move(held));
+}
 const ModuleInfo *Target::moduleFor(uint64_t addr) const { return findContaining(modules_, addr); }
 
 std::optional<std::pair<uint64_t, uint64_t>> Target::stackRange(const ThreadInfo &t,

@@ -118,6 +118,11 @@ public:
 
   // Reads up to len bytes at addr; returns the number of bytes read from the start (0 = unreadable).
   virtual size_t readMemory(uint64_t addr, void *buf, size_t len) = 0;
+  // The address ranges whose bytes the source itself holds, sorted and disjoint: a core's
+  // PT_LOAD contents, a minidump's memory list, a snapshot's slices; for a live process, its
+  // readable regions. Bytes readMemory serves from module files on this machine are not in it
+  // (what an export writes: bt export --minidump).
+  virtual std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const;
   // The same, for reads whose bytes a snapshot need not keep: the analysis' own look at memory
   // (a whole heap, code compared with its file, a mutex's owner), of which it stores only its
   // conclusions — recorded, they would also be memory a debugger could wrongly expect there.
