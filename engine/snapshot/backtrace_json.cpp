@@ -2,6 +2,7 @@
 
 #include "snapshot/backtrace_codec.h"
 #include "target/breakpad_ids.h"
+#include "target/siginfo.h"
 
 namespace bt {
 
@@ -11,6 +12,7 @@ JsonFieldList signalFields(const SignalInfo &s, JsonSchema schema) {
   JValue address = s.hasAddress ? JValue(hexU64(s.address)) : JValue(nullptr);
   if (schema == JsonSchema::Backtrace)
     return {{"number", s.signo}, {"name", signalName(s.signo)}, {"code", s.code},
+            {"code_name", jsonTextOrNull(signalCodeName(s))},
             {"address", std::move(address)}};
   return {{"number", s.signo}, {"code", s.code}, {"errno", s.err}, {"address", std::move(address)},
           {"sender_pid", s.senderPid}};

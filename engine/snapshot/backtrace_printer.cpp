@@ -15,10 +15,13 @@
 
 namespace bt {
 
+// As Linux users read a crash: "SIGSEGV / SEGV_MAPERR at 0x45", "SIGABRT / SI_TKILL from pid 42".
 static std::string signalText(const SignalInfo &s) {
   std::string out = signalName(s.signo);
-  if (s.hasAddress) out += ", fault address " + hexU64(s.address);
+  if (const char *code = signalCodeName(s); *code) out += std::string(" / ") + code;
+  if (s.hasAddress) out += " at " + hexU64(s.address);
   else if (isGeneralProtectionFault(s)) out += ", no fault address (general protection fault)";
+  else if (s.senderPid) out += " from pid " + std::to_string(s.senderPid);
   return out;
 }
 

@@ -26,6 +26,13 @@ inline bool isLinuxSignal(int signo) { return signo > 0 && signo <= 64; }
 // SI_KERNEL, which gives none (si_addr is 0 then and must not read as a NULL dereference).
 bool signalHasFaultAddress(int signo, int code);
 
+// si_code's name as <signal.h> spells it, for the signal it came with: "SEGV_MAPERR",
+// "BUS_ADRALN", "SI_TKILL", "SI_KERNEL"; "" for a code Linux does not define for that signal.
+const char *signalCodeName(int signo, int code);
+// The same for a decoded signal, "" also when its code is not credible: 0 (SI_USER) with an
+// address or without a sender (Breakpad's older writers left si_code out as 0).
+const char *signalCodeName(const SignalInfo &s);
+
 // `si` holds at least kSiginfoMinSize bytes.
 SignalInfo decodeSiginfo(const uint8_t *si);
 

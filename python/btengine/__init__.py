@@ -178,14 +178,17 @@ class CaptureResult:
 
 
 class Signal(NamedTuple):
-    """A signal: its `number` and `name` ("SIGSEGV"), `code` (si_code), fault `address` (None
-    for signals without one) and `sender_pid` (None unless sent by a process)."""
+    """A signal: its `number` and `name` ("SIGSEGV"), `code` (si_code) and its name
+    (`code_name`, "SEGV_MAPERR"; None when Linux defines none for that signal, or the source
+    did not record it), fault `address`
+    (None for signals without one) and `sender_pid` (None unless sent by a process)."""
 
     number: int
     name: str
     code: int
     address: Optional[int]
     sender_pid: Optional[int]
+    code_name: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,7 @@ class Analysis:
 def _signal(ns: Any) -> Optional[Signal]:
     if ns is None:
         return None
-    return Signal(ns.number, ns.name, ns.code, ns.address, ns.sender_pid)
+    return Signal(ns.number, ns.name, ns.code, ns.address, ns.sender_pid, ns.code_name)
 
 
 class Module:

@@ -1,5 +1,6 @@
 #include "binding_helpers.h"
 
+#include "target/siginfo.h"
 #include "unwind/backtrace.h"
 
 #include <cstdio>
@@ -60,7 +61,7 @@ py::object signalObject(const std::optional<SignalInfo> &s) {
   if (!s) return py::none();
   py::object ns = py::module_::import("types").attr("SimpleNamespace");
   return ns(py::arg("number") = s->signo, py::arg("name") = std::string(signalName(s->signo)),
-            py::arg("code") = s->code,
+            py::arg("code") = s->code, py::arg("code_name") = *signalCodeName(*s) ? py::object(py::str(signalCodeName(*s))) : py::none(),
             py::arg("address") = s->hasAddress ? py::object(py::int_(s->address)) : py::none(),
             py::arg("sender_pid") = s->senderPid ? py::object(py::int_(s->senderPid)) : py::none());
 }

@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
 }
 """
 
-GP_TEXT = "Signal: SIGSEGV, no fault address (general protection fault)"
+GP_TEXT = "Signal: SIGSEGV / SI_KERNEL, no fault address (general protection fault)"
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,10 @@ def test_bt_text_and_json_say_there_is_no_address(gp_core):
     text = u.run_bt([core, "--exe", exe])
     assert text.returncode == 0, text.describe()
     assert GP_TEXT in text.stdout, text.stdout
-    assert "fault address 0x0" not in text.stdout
+    assert "fault address 0x0" not in text.stdout and " at 0x0" not in text.stdout
     doc = json.loads(u.run_bt(["--json", core, "--exe", exe]).stdout)
     assert doc["signal"]["name"] == "SIGSEGV" and doc["signal"]["code"] == 128
+    assert doc["signal"]["code_name"] == "SI_KERNEL"
     assert doc["signal"]["address"] is None
     crashed = [t for t in doc["threads"] if t["crashed"]]
     assert crashed and crashed[0]["signal"]["address"] is None
@@ -79,4 +80,32 @@ def test_a_null_write_still_has_its_address(tmp_path, bt_bin):
     src.write_text(SOURCE)
     exe, core = u.build_and_crash(["gcc", "-g", "-O0"], src, tmp_path, "nullw")
     text = u.run_bt([core, "--exe", exe])
-    assert "Signal: SIGSEGV, fault address 0x0" in text.stdout, text.stdout
+    assert "Signal: SIGSEGV / SEGV_MAPERR at 0x0" in text.stdout, text.stdout
+
+
+ABORT_SOURCE = r"""
+#include <stdlib.h>
+int main(void) { abort(); }
+"""
+
+
+def test_a_raised_signal_names_its_code_and_sender(tmp_path, bt_bin):
+    """abort() raises SIGABRT with tgkill: si_code SI_TKILL and the process itself as sender,
+    printed the way Linux users read it, and the same in JSON and Python."""
+    src = tmp_path / "abrt.c"
+    src.write_text(ABORT_SOURCE)
+    exe, core = u.build_and_crash(["gcc", "-g", "-O0"], src, tmp_path, "abrt")
+    doc = json.loads(u.run_bt(["--json", core, "--exe", exe]).stdout)
+    pid = doc["target"]["pid"]
+    assert doc["signal"]["code"] == -6 and doc["signal"]["code_name"] == "SI_TKILL", doc["signal"]
+    text = u.run_bt([core, "--exe", exe])
+    assert f"Signal: SIGABRT / SI_TKILL from pid {pid}\n" in text.stdout, text.stdout
+    code = f"""
+import btengine
+with btengine.open({str(core)!r}, exe={str(exe)!r}) as p:
+    print(p.signal.code_name, p.signal.sender_pid)
+"""
+    env = dict(os.environ, PYTHONPATH=str(u.build_dir() / "python"))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["SI_TKILL", str(pid)]

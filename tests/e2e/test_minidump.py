@@ -124,6 +124,19 @@ def test_breakpad_dumps_open(bt_bin, dump):
         assert int(doc["signal"]["address"], 16) == int(f0["pc"], 16)
 
 
+def test_crash_reason_reads_as_linux_users_read_it(bt_bin):
+    """si_code by name when the dump records one (Crashpad's linux_inline.dmp: ILL_ILLOPN), none
+    when it does not (Breakpad's older writers store 0, which is no SI_USER)."""
+    for dump, line, code_name in [
+            (BREAKPAD / "linux_inline.dmp", "Signal: SIGILL / ILL_ILLOPN at 0x2161b6", "ILL_ILLOPN"),
+            (RUST / "linux-mini.dmp", "Signal: SIGSEGV at 0x45", None),
+            (BREAKPAD / "linux_raise_sigabrt.dmp", "Signal: SIGABRT", None)]:
+        run = u.run_bt(["-q", str(dump)])
+        assert run.returncode == 0, run.describe()
+        assert run.stdout.splitlines()[1] == line, run.stdout
+        assert _bt_json(dump)["signal"]["code_name"] == code_name
+
+
 def test_snapshot_of_a_minidump_round_trips(bt_bin, tmp_path):
     snap = tmp_path / "m.btsnap"
     run = u.run_bt(["snapshot", "-q", str(RUST / "linux-mini.dmp"), "-o", str(snap)])

@@ -16,7 +16,8 @@ def _hex(v: Optional[int]) -> Optional[str]:
 def _signal(s: Optional[btengine.Signal]) -> Optional[Dict[str, Any]]:
     if s is None:
         return None
-    return {"number": s.number, "name": s.name, "code": s.code, "address": _hex(s.address),
+    return {"number": s.number, "name": s.name, "code": s.code, "code_name": s.code_name,
+            "address": _hex(s.address),
             "sender_pid": s.sender_pid}
 
 
