@@ -64,6 +64,7 @@ void printBacktraceText(llvm::raw_ostream &os, const Target &target,
   os << "Process " << p.pid << " (" << target.kind() << ")";
   if (!p.executable.empty()) os << " " << p.executable;
   os << "\n";
+  for (const auto &[k, v] : target.attributes()) os << "Attribute " << k << " = " << v << "\n";
   if (target.signal()) os << "Signal: " << signalText(*target.signal()) << "\n";
   if (analysis && analysis->instruction) {
     const DecodedInstruction &i = *analysis->instruction;
@@ -258,6 +259,9 @@ void printBacktraceJson(llvm::raw_ostream &os, const Target &target,
         j.attributeEnd();
       });
     j.attribute("partial", target.partial());
+    j.attributeObject("attributes", [&] {
+      for (const auto &[k, v] : target.attributes()) j.attribute(k, jsonText(v));
+    });
     if (warnings)
       j.attributeArray("warnings", [&] {
         for (const std::string &w : *warnings) j.value(jsonText(w));
@@ -338,9 +342,6 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
           for (const Classification &c : s.classifications) j.value(classificationToJson(c));
         });
       });
-      j.attributeObject("attributes", [&] {
-        for (const auto &[k, v] : s.attributes) j.attribute(k, v);
-      });
     }, plugins);
   } else {
     os << "Snapshot " << input << ": captured " << when << " from a " << s.capture.source
@@ -353,7 +354,6 @@ void printSnapshot(llvm::raw_ostream &os, SnapshotTarget &target, const std::str
       for (const std::string &a : s.process.commandLine) os << " " << a;
       os << "\n";
     }
-    for (const auto &[k, v] : s.attributes) os << "Attribute " << k << " = " << v << "\n";
     // The fingerprint is in the Analysis block; a snapshot of a process that did not crash
     // has no such block.
     if (!target.crashedTid() && stored.classifications.empty())

@@ -248,7 +248,15 @@ SnapshotData captureSnapshot(Target &target, Symbolizer &symbols, const CaptureO
   s.signal = target.signal();
   s.crashedTid = target.crashedTid();
   s.xcr0 = target.xcr0();
-  s.attributes = opts.attributes;
+  // The source's own (a snapshot's, a minidump's Crashpad annotations), then the user's, which
+  // replace a source's value of the same key.
+  s.attributes = target.attributes();
+  for (const auto &[k, v] : opts.attributes) {
+    auto same = std::find_if(s.attributes.begin(), s.attributes.end(),
+                             [&](const auto &kv) { return kv.first == k; });
+    if (same != s.attributes.end()) same->second = v;
+    else s.attributes.emplace_back(k, v);
+  }
   if (opts.redactEnvironment) redactEnvironment(s, s.process.envStart, s.process.envEnd);
   s.fingerprint = result.analysis.fingerprint.hash;
   s.fingerprintFrames = result.analysis.fingerprint.frames;

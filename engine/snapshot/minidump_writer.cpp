@@ -2,6 +2,7 @@
 
 #include "support/address_ranges.h"
 #include "support/error.h"
+#include "target/crashpad_annotations.h"
 #include "target/module_discovery.h"
 
 #include <llvm/BinaryFormat/Minidump.h>
@@ -597,6 +598,35 @@ std::string buildMeta(Target &t, const MemoryPlan &plan, uint64_t metaBase, uint
   bool haveMap = std::any_of(t.regions().begin(), t.regions().end(),
                              [](const MemoryRegion &r) { return !r.path.empty(); });
   if (haveMap) raw(kLinuxMaps, mapsText(t));
+  // The target's attributes as Crashpad's process-level simple annotations, where minidump
+  // servers and processors read key/value data (engine/target/crashpad_annotations.h).
+  if (auto attrs = t.attributes(); !attrs.empty()) {
+    auto utf8 = [&](const std::string &text) {  // MinidumpUTF8String
+      b.align(4);
+      uint64_t r = b.rva();
+      b.putU32(uint32_t(text.size()));
+      b.putBytes(text.data(), text.size());
+      b.putBytes("", 1);
+      return uint32_t(r);
+    };
+    std::vector<std::pair<uint32_t, uint32_t>> entries;
+    for (const auto &[k, v] : attrs) {
+      uint32_t kr = utf8(k);
+      entries.emplace_back(kr, utf8(v));
+    }
+    b.align(4);
+    uint64_t dict = b.rva();
+    b.putU32(uint32_t(entries.size()));
+    for (auto [k, v] : entries) b.putU32(k), b.putU32(v);
+    b.align(8);
+    at = b.rva();
+    b.putU32(1);  // MinidumpCrashpadInfo version; report and client ids unknown (zero)
+    b.putBytes(std::string(32, '\0').data(), 32);
+    b.putU32(uint32_t(4 + entries.size() * 8));
+    b.putU32(uint32_t(dict));
+    b.putU32(0), b.putU32(0);  // no module list
+    stream(kCrashpadInfoStream, at);
+  }
   stats.streams = streams.size();
   b.align(16);
   return b.data();

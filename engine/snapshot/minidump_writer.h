@@ -6,7 +6,8 @@
 // MemoryList (every byte the target holds that the module files here do not already hold, stacks
 // first, within a budget), ModuleList (name, range and a 'LEpB' CodeView record with the GNU
 // build-id), Exception (signal number, si_code, fault address) when the target has a signal, and
-// the Linux streams (maps, auxv, cmdline, environ, status) plus MiscInfo's pid; nothing is
+// the Linux streams (maps, auxv, cmdline, environ, status), MiscInfo's pid and the target's
+// attributes as Crashpad simple annotations; nothing is
 // invented (unknown values are 0 or left out) and what does not fit is named in a warning.
 // Layouts come from LLVM's BinaryFormat/Minidump.h; engine/target/minidump.cpp reads it back.
 #pragma once

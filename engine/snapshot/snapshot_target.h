@@ -31,6 +31,7 @@ public:
   const char *kind() const override { return "snapshot"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
   std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const override;
+  std::vector<std::pair<std::string, std::string>> attributes() const override { return data_.attributes; }
   // What the capture read from the running process after letting it go, and how many reads
   // since this snapshot was opened touched it (a variable rendered from it is marked).
   std::vector<std::pair<uint64_t, uint64_t>> rangesReadAfterRelease() const override {

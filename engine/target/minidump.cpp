@@ -2,6 +2,7 @@
 
 #include "support/address_ranges.h"
 #include "support/error.h"
+#include "target/crashpad_annotations.h"
 #include "target/module_discovery.h"
 #include "target/siginfo.h"
 
@@ -213,6 +214,10 @@ Error Minidump::parse() {
   if (regions_.empty())
     for (const auto &[start, bytes] : memory_)
       regions_.push_back({start, start + bytes.size(), PermRead | PermWrite, 0, {}});
+  if (auto info = md_->getRawStream(md::StreamType(kCrashpadInfoStream)))
+    annotations_ = readCrashpadAnnotations(
+        ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(buf_->getBufferStart()), buf_->getBufferSize()),
+        *info, warnings_);
   if (auto aux = md_->getRawStream(md::StreamType(kLinuxAuxv)))
     for (size_t off = 0; off + 16 <= aux->size(); off += 16) {
       uint64_t k = le<uint64_t>(*aux, off), v = le<uint64_t>(*aux, off + 8);

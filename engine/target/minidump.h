@@ -28,6 +28,7 @@ public:
   const char *kind() const override { return "minidump"; }
   size_t readMemory(uint64_t addr, void *buf, size_t len) override;
   std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const override;
+  std::vector<std::pair<std::string, std::string>> attributes() const override { return annotations_; }
 
 private:
   llvm::Error parse();
@@ -38,6 +39,7 @@ private:
   std::unique_ptr<llvm::object::MinidumpFile> md_;
   std::map<uint64_t, llvm::ArrayRef<uint8_t>> memory_;  // start -> bytes
   std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> files_;
+  std::vector<std::pair<std::string, std::string>> annotations_;  // Crashpad's
 };
 
 }  // namespace bt

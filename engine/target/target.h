@@ -123,6 +123,9 @@ public:
   // readable regions. Bytes readMemory serves from module files on this machine are not in it
   // (what an export writes: bt export --minidump).
   virtual std::vector<std::pair<uint64_t, uint64_t>> heldMemory() const;
+  // Key/value attributes the source itself carries: a snapshot's (--attr, plugins), a
+  // minidump's Crashpad annotations; none for a live process or a core.
+  virtual std::vector<std::pair<std::string, std::string>> attributes() const { return {}; }
   // The same, for reads whose bytes a snapshot need not keep: the analysis' own look at memory
   // (a whole heap, code compared with its file, a mutex's owner), of which it stores only its
   // conclusions — recorded, they would also be memory a debugger could wrongly expect there.

@@ -75,8 +75,10 @@ void bindSession(py::module_ &m) {
       })
       .def_property_readonly("attributes", [](Session &s) {
         py::dict d;
-        if (s.snapshot())
-          for (const auto &[k, v] : s.snapshot()->attributes) d[py::str(k)] = v;
+        // A snapshot's stay readable after close(); a minidump's Crashpad annotations come
+        // from the target.
+        auto attrs = s.snapshot() ? s.snapshot()->attributes : s.target().attributes();
+        for (const auto &[k, v] : attrs) d[py::str(k)] = v;
         return d;
       })
       .def_property_readonly("fingerprint", [](Session &s) -> py::object {

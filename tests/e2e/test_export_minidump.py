@@ -17,6 +17,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,6 +325,33 @@ def test_memory_budget_keeps_the_stacks_first_and_says_what_was_left_out(bt_bin,
     assert full.stat().st_size > small.stat().st_size
     quiet = u.run_bt(["export", "-q", "--minidump", str(core), "-o", str(small), "--max-memory-bytes", "200000"])
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.describe()
+
+
+def test_attributes_travel_as_crashpad_annotations(bt_bin, manifest, cores, tmp_path):
+    """A snapshot's attributes are written as Crashpad simple annotations (the info stream
+    minidump servers read), and come back as the minidump's attributes: in bt's text and JSON,
+    in a snapshot of the minidump (where --attr adds and overrides), and in Python."""
+    core = _core(manifest, cores)
+    snap, dmp, again = tmp_path / "a.btsnap", tmp_path / "a.dmp", tmp_path / "again.btsnap"
+    run = u.run_bt(["snapshot", "-q", str(core), "-o", str(snap), "--attr", "team=core",
+                    "--attr", "build=42 (rc1)"])
+    assert run.returncode == 0, run.describe()
+    _export(snap, dmp)
+    doc = _bt_json([dmp])
+    assert doc["attributes"] == {"team": "core", "build": "42 (rc1)"}
+    text = u.run_bt(["-q", str(dmp)]).stdout
+    assert "Attribute team = core\nAttribute build = 42 (rc1)\n" in text, text
+    run = u.run_bt(["snapshot", "-q", str(dmp), "-o", str(again), "--attr", "team=infra", "--attr", "host=a1"])
+    assert run.returncode == 0, run.describe()
+    shown = json.loads(u.run_bt(["show", "--json", str(again)]).stdout)
+    assert shown["attributes"] == {"team": "infra", "build": "42 (rc1)", "host": "a1"}
+    code = f"import btengine\nprint(sorted(btengine.open({str(dmp)!r}).attributes.items()))"
+    env = dict(os.environ, PYTHONPATH=str(u.build_dir() / "python"))
+    py = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert py.returncode == 0, py.stderr
+    assert py.stdout.strip() == str([("build", "42 (rc1)"), ("team", "core")])
+    # A core has none: the key is there, empty.
+    assert _bt_json([core])["attributes"] == {}
 
 
 def _assert_error(run, status, text):

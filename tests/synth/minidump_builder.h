@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,73 @@ public:
     haveException_ = true;
   }
   void memory(uint64_t address, std::string bytes) { memory_.push_back({address, std::move(bytes)}); }
-  void stream(uint32_t type, std::string bytes) { extra_.push_back({type, std::move(bytes)}); }
+  void stream(uint32_t type, std::string bytes) { extra_.push_back({type, std::move(bytes), {}}); }
+  // A stream whose bytes point into themselves (RVAs): made once its file offset is known.
+  void streamAt(uint32_t type, std::function<std::string(uint32_t rva)> make) {
+    extra_.push_back({type, {}, std::move(make)});
+  }
+  // Crashpad's info stream (0x43500001): the process's simple annotations and one module's
+  // simple annotations and annotation objects ((name, type, value); type 1 is a string).
+  using Annotations = std::vector<std::pair<std::string, std::string>>;
+  struct AnnotationObject {
+    std::string name;
+    uint16_t type;
+    std::string value;
+  };
+  void crashpadInfo(Annotations simple, Annotations moduleSimple, std::vector<AnnotationObject> objects) {
+    streamAt(0x43500001, [=](uint32_t base) {
+      std::string b;
+      auto u32 = [&](std::string &to, uint32_t v) { to.append(reinterpret_cast<const char *>(&v), 4); };
+      auto u32At = [&](size_t off, uint32_t v) { memcpy(&b[off], &v, 4); };
+      auto utf8 = [&](const std::string &text) {  // appended at the end; its rva
+        while (b.size() % 4) b.push_back('\0');
+        uint32_t rva = base + uint32_t(b.size());
+        u32(b, uint32_t(text.size()));
+        b += text;
+        b.push_back('\0');
+        return rva;
+      };
+      auto dictionary = [&](const Annotations &kv) {  // returns (size, rva)
+        while (b.size() % 4) b.push_back('\0');
+        size_t at = b.size();
+        u32(b, uint32_t(kv.size()));
+        b.append(kv.size() * 8, '\0');
+        for (size_t i = 0; i < kv.size(); ++i) {
+          uint32_t k = utf8(kv[i].first), v = utf8(kv[i].second);
+          u32At(at + 4 + i * 8, k);
+          u32At(at + 8 + i * 8, v);
+        }
+        return std::make_pair(uint32_t(4 + kv.size() * 8), base + uint32_t(at));
+      };
+      b.assign(52, '\0');
+      u32At(0, 1);  // version
+      auto [ss, sr] = dictionary(simple);
+      u32At(36, ss), u32At(40, sr);
+      // The module's info: version, list annotations (none), simple annotations, objects.
+      auto [ms, mr] = dictionary(moduleSimple);
+      while (b.size() % 4) b.push_back('\0');
+      size_t objAt = b.size();
+      u32(b, uint32_t(objects.size()));
+      b.append(objects.size() * 12, '\0');
+      for (size_t i = 0; i < objects.size(); ++i) {
+        uint32_t n = utf8(objects[i].name), v = utf8(objects[i].value);
+        u32At(objAt + 4 + i * 12, n);
+        uint16_t t = objects[i].type;
+        memcpy(&b[objAt + 8 + i * 12], &t, 2);
+        u32At(objAt + 12 + i * 12, v);
+      }
+      size_t modAt = b.size();
+      b.append(28, '\0');
+      u32At(modAt, 1);
+      u32At(modAt + 12, ms), u32At(modAt + 16, mr);
+      u32At(modAt + 20, uint32_t(4 + objects.size() * 12)), u32At(modAt + 24, base + uint32_t(objAt));
+      size_t listAt = b.size();
+      u32(b, 1);
+      u32(b, 0), u32(b, 28), u32(b, base + uint32_t(modAt));  // module 0, its info
+      u32At(44, 16), u32At(48, base + uint32_t(listAt));
+      return b;
+    });
+  }
   void architecture(mdf::ProcessorArchitecture a) { arch_ = a; }
 
   std::string build() const {
@@ -101,7 +168,14 @@ public:
         if (t.tid == exTid_) ex.ThreadContext = add(context(t));
       addStream(uint32_t(mdf::StreamType::Exception), bytesOf(ex));
     }
-    for (const auto &[type, bytes] : extra_) addStream(type, bytes);
+    for (const Extra &e : extra_) {
+      if (!e.make) {
+        addStream(e.type, e.bytes);
+        continue;
+      }
+      while (out.size() % 8) out.push_back('\0');  // where add() puts it
+      addStream(e.type, e.make(uint32_t(out.size())));
+    }
 
     mdf::Header h{};
     h.Signature = mdf::Header::MagicSignature;
@@ -130,7 +204,12 @@ private:
 
   std::vector<ThreadSpec> threads_;
   std::vector<std::pair<uint64_t, std::string>> memory_;
-  std::vector<std::pair<uint32_t, std::string>> extra_;
+  struct Extra {
+    uint32_t type;
+    std::string bytes;
+    std::function<std::string(uint32_t)> make;
+  };
+  std::vector<Extra> extra_;
   mdf::ProcessorArchitecture arch_ = mdf::ProcessorArchitecture::AMD64;
   bool haveException_ = false;
   uint32_t exCode_ = 1;

@@ -128,3 +128,35 @@ TEST(BreakpadIds, DebugAndCodeIdsFromBuildIds) {
   EXPECT_EQ(breakpadDebugId("xyz0"), "");
   EXPECT_EQ(breakpadCodeId("abc"), "");  // odd length: not a byte string
 }
+
+TEST(Minidump, CrashpadAnnotationsBecomeAttributes) {
+  synth::MinidumpBuilder b;
+  b.thread({7, 0x401000, 0x7ffd0100, 0, 0x7ffd0000, std::string(256, '\0')});
+  b.exception(7, SIGSEGV, 0x10);
+  b.crashpadInfo({{"prod", "server"}, {"ver", "1.2"}}, {{"channel", "beta"}, {"ver", "shadowed"}},
+                 {{"build", 1, "abc123"}, {"blob", 0x8001, std::string("\x01\x02", 2)}});
+  auto m = openBytes(b.build());
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  using KV = std::vector<std::pair<std::string, std::string>>;
+  // Process first, then the module's; the first value of a key wins; non-string objects skipped.
+  EXPECT_EQ((*m)->attributes(), (KV{{"prod", "server"}, {"ver", "1.2"}, {"channel", "beta"}, {"build", "abc123"}}));
+  EXPECT_TRUE((*m)->warnings().empty());
+
+  // Damaged: every offset and count is checked; what was read before the damage is kept.
+  std::string bytes = b.build();
+  size_t at = bytes.find("server");
+  ASSERT_NE(at, std::string::npos);
+  for (size_t cut : {size_t(0), size_t(1)}) {
+    std::string bad = bytes;
+    // The "ver" key's length word (the string after "server").
+    uint32_t huge = 0xfffffff0u;
+    size_t verKey = bad.find(std::string("\x03\0\0\0ver\0", 8), at);
+    if (cut) memcpy(&bad[verKey], &huge, 4);
+    auto d = openBytes(bad);
+    ASSERT_TRUE(bool(d)) << llvm::toString(d.takeError());
+    if (!cut) continue;
+    EXPECT_EQ((*d)->attributes(), (KV{{"prod", "server"}}));
+    ASSERT_FALSE((*d)->warnings().empty());
+    EXPECT_NE((*d)->warnings().back().find("Crashpad annotations are damaged"), std::string::npos);
+  }
+}
