@@ -56,6 +56,10 @@ options:
                      crash servers keep them) or one .sym file: functions, inline chains,
                      lines and STACK CFI for modules without DWARF (a minidump's, mostly);
                      repeatable. A file whose MODULE id is another build's is not used
+  --offline          never fetch from debuginfod. Otherwise, when DEBUGINFOD_URLS names
+                     servers, a module's executable or debug file missing here (or another
+                     build here) is fetched by build-id into the cache (DEBUGINFOD_TIMEOUT,
+                     _MAXTIME, _MAXSIZE bound it; defaults here 30 s, 120 s, 4 GiB)
   --global NAME      also print the variable with static storage NAME (repeatable): a global,
                      file or function static, 'ns::name', 'function::name', a thread-local
   --security         also run the security checks: writable+executable mappings, code of a

@@ -46,6 +46,10 @@ bool parseNumber(const char *s, uint64_t &out, int base) {
 
 int parseSymbolPathOption(const std::string &cmd, int argc, char **argv, int &i, SymbolPaths &paths) {
   std::string a = argv[i];
+  if (a == "--offline") {
+    paths.offline = true;
+    return 0;
+  }
   for (auto [opt, into] : {std::pair{std::string("--debug-dir"), &paths.debugDirs},
                            std::pair{std::string("--symbols"), &paths.symbolStores}}) {
     if (a != opt && a.rfind(opt + "=", 0) != 0) continue;

@@ -30,8 +30,8 @@ int runCommand(int (*entry)(int, char **), std::vector<std::string> args);
 // 0, or the usage exit status after saying what is wrong with the file (line and rule).
 int loadDedupRules(const std::string &cmd, const char *path,
                    std::shared_ptr<const FingerprintRules> &out);
-// `--debug-dir DIR` (also `--debug-dir=DIR`) and `--symbols PATH` (a Breakpad symbol store or
-// .sym file): 0 if argv[i] was one (i advanced past its value), -1 if not, or the usage exit
+// `--debug-dir DIR` (also `--debug-dir=DIR`), `--symbols PATH` (a Breakpad symbol store or
+// .sym file) and `--offline` (no debuginfod): 0 if argv[i] was one (i advanced past its value), -1 if not, or the usage exit
 // status.
 int parseSymbolPathOption(const std::string &cmd, int argc, char **argv, int &i, SymbolPaths &paths);
 // A whole string as a number (base 0: decimal, 0x hex, 0 octal); false if it is not one.

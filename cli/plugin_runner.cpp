@@ -190,6 +190,7 @@ PluginReport runPlugins(const PluginOptions &o, const std::string &file, const s
   if (!exe.empty()) args.insert(args.end(), {"--exe", exe});
   for (const std::string &d : symbolPaths.debugDirs) args.insert(args.end(), {"--debug-dir", d});
   for (const std::string &d : symbolPaths.symbolStores) args.insert(args.end(), {"--symbols", d});
+  if (symbolPaths.offline) args.push_back("--offline");
   for (const std::string &p : o.paths) args.insert(args.end(), {"--plugin", p});
   std::vector<char *> argv;
   for (std::string &a : args) argv.push_back(a.data());

@@ -46,6 +46,7 @@ options:
   --debug-dir DIR        also look for debug files in DIR (repeatable)
   --symbols PATH         a Breakpad symbol store (NAME/DEBUGID/NAME.sym) or .sym file, for
                          modules without DWARF (repeatable)
+  --offline              never fetch missing debug files from DEBUGINFOD_URLS (bt --help)
   --security             also run the security checks (W+X mappings, code that differs from its
                          file, GOT entries outside every module, pcs outside every module;
                          docs/analysis.md); on by default with --siginfo (the in-process handler)

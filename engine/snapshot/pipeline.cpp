@@ -24,6 +24,7 @@ SymbolizerOptions symbolizerOptionsFor(const PipelineOptions &opts, const Symbol
   SymbolizerOptions so;
   so.debugDirs = paths.debugDirs;
   so.symbolStores = paths.symbolStores;
+  so.offline = paths.offline;
   so.cacheDir = useCache ? defaultDebugCacheDir() : std::string();
   so.variables = opts.variables || !opts.globals.empty();
   return so;

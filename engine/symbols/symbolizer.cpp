@@ -3,6 +3,7 @@
 #include "support/error.h"
 #include "symbols/answer_cache.h"
 #include "symbols/breakpad_symbol_store.h"
+#include "symbols/debuginfod_client.h"
 #include "symbols/call_sites.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
@@ -62,9 +63,9 @@ static void applyGdbLineRule(DWARFContext &ctx, uint64_t vaddr, SourceLocation &
 }
 
 ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts,
-                             BreakpadSymbolStore *store)
+                             BreakpadSymbolStore *store, DebuginfodClient *debuginfod)
     : opts_(opts) {
-  openFiles(mod);
+  openFiles(mod, debuginfod);
   if (hasDwarf() || !store || store->empty()) return;
   // A .sym file names the build the process ran, whatever file is here (even another build).
   std::string buildId = mod.buildId.empty() && binary_ ? binary_->buildId() : mod.buildId;
@@ -72,17 +73,32 @@ ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opt
   breakpadBase_ = mod.start - mod.loadBias;
 }
 
-void ModuleSymbols::openFiles(const ModuleInfo &mod) {
+void ModuleSymbols::openFiles(const ModuleInfo &mod, DebuginfodClient *debuginfod) {
   const std::string &path = mod.hostPath.empty() ? mod.path : mod.hostPath;
-  // Another build's symbols would name the wrong functions: none, unless the user allowed it
-  // (the target warned either way).
-  if (!Target::fileUsable(mod)) return;
-  auto bin = ElfFile::open(path);
-  if (!bin) {
-    warnings_.push_back(toString(bin.takeError()));
-    return;
+  // The build the process ran, fetched by build-id when the file here is missing or another
+  // build (whose symbols would name the wrong functions).
+  auto fetched = [&](bool debug) -> std::unique_ptr<ElfFile> {
+    if (!debuginfod || !debuginfod->enabled() || mod.buildId.empty()) return nullptr;
+    auto p = debug ? debuginfod->debugInfo(mod.buildId, warnings_) : debuginfod->executable(mod.buildId, warnings_);
+    if (!p) return nullptr;
+    auto f = ElfFile::open(*p);
+    if (!f) {
+      warnings_.push_back(toString(f.takeError()));
+      return nullptr;
+    }
+    if ((*f)->buildId() != mod.buildId) return nullptr;  // a server's mistake: not this build
+    return std::move(*f);
+  };
+  if (!Target::fileUsable(mod)) {
+    binary_ = fetched(false);
+  } else if (auto bin = ElfFile::open(path)) {
+    binary_ = std::move(*bin);
+  } else {
+    std::string why = toString(bin.takeError());
+    binary_ = fetched(false);
+    if (!binary_) warnings_.push_back(why);
   }
-  binary_ = std::move(*bin);
+  if (!binary_) return;
   for (const std::string &p : binary_->problems()) warnings_.push_back(p);
   if (binary_->hasDwarf()) return;
   DebugFileQuery q{path, binary_->buildId().empty() ? mod.buildId : binary_->buildId(),
@@ -101,6 +117,8 @@ void ModuleSymbols::openFiles(const ModuleInfo &mod) {
     debug_ = std::move(*dbg);
     break;
   }
+  if (!debug_ && q.buildId == mod.buildId)
+    if (auto dbg = fetched(true); dbg && dbg->hasDwarf()) debug_ = std::move(dbg);
 }
 
 ModuleSymbols::~ModuleSymbols() {
@@ -432,7 +450,9 @@ std::vector<SourceLocation> ModuleSymbols::symbolize(uint64_t vaddr) {
 }
 
 Symbolizer::Symbolizer(SymbolizerOptions opts)
-    : opts_(std::move(opts)), store_(std::make_unique<BreakpadSymbolStore>(opts_.symbolStores)) {}
+    : opts_(std::move(opts)),
+      store_(std::make_unique<BreakpadSymbolStore>(opts_.symbolStores)),
+      debuginfod_(std::make_unique<DebuginfodClient>(opts_.cacheDir, opts_.offline)) {}
 Symbolizer::~Symbolizer() = default;
 Symbolizer::Symbolizer(Symbolizer &&) = default;
 
@@ -441,7 +461,7 @@ ModuleSymbols *Symbolizer::forModule(const ModuleInfo &mod) {
   if (!Target::fileUsable(mod)) key += " (another build)";  // a different answer: no symbols
   auto it = cache_.find(key);
   if (it == cache_.end())
-    it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_, store_.get())).first;
+    it = cache_.emplace(key, std::make_unique<ModuleSymbols>(mod, opts_, store_.get(), debuginfod_.get())).first;
   return it->second.get();
 }
 

@@ -26,6 +26,7 @@ namespace bt {
 class ElfFile;
 class BreakpadSymbols;
 class BreakpadSymbolStore;
+class DebuginfodClient;
 struct DwarfSectionStats;
 
 // Where symbols are looked for beyond the binaries themselves: the fronts' --debug-dir (separate
@@ -33,12 +34,15 @@ struct DwarfSectionStats;
 struct SymbolPaths {
   std::vector<std::string> debugDirs;
   std::vector<std::string> symbolStores;
+  bool offline = false;  // --offline: never fetch from the debuginfod servers in DEBUGINFOD_URLS
 };
 
 struct SymbolizerOptions {
   std::vector<std::string> debugDirs;
   // Breakpad symbol stores (NAME/DEBUGID/NAME.sym) and .sym files, for modules without DWARF.
   std::vector<std::string> symbolStores;
+  // Fetch missing executables and debug files by build-id from DEBUGINFOD_URLS (unless offline).
+  bool offline = false;
   std::string cacheDir;  // inflation cache; "" disables
   bool variables = false;  // also load what variable locations need (location lists)
   // Polled between batches of compile units: true stops the work (a Python caller's Ctrl-C);
@@ -114,7 +118,7 @@ struct PcInfo {
 class ModuleSymbols {
 public:
   ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opts,
-                BreakpadSymbolStore *store = nullptr);
+                BreakpadSymbolStore *store = nullptr, DebuginfodClient *debuginfod = nullptr);
   ~ModuleSymbols();
 
   // Answers many queries at once, one compile-unit batch at a time (same order as `queries`).
@@ -167,7 +171,7 @@ public:
   uint64_t breakpadBase() const { return breakpadBase_; }
 
 private:
-  void openFiles(const ModuleInfo &mod);
+  void openFiles(const ModuleInfo &mod, DebuginfodClient *debuginfod);
   std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries);
   bool answerFromBreakpad(uint64_t vaddr, PcInfo &out) const;
   AnswerCache *answers();  // null: not kept for this module (no cache, no build-id)
@@ -228,6 +232,7 @@ public:
 private:
   SymbolizerOptions opts_;
   std::unique_ptr<BreakpadSymbolStore> store_;
+  std::unique_ptr<DebuginfodClient> debuginfod_;
   std::map<std::string, std::unique_ptr<ModuleSymbols>> cache_;
 };
 

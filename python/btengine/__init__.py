@@ -73,13 +73,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def open(path: PathLike, exe: Optional[PathLike] = None,
          debug_dirs: Sequence[PathLike] = (), *, allow_mismatch: bool = False,
-         symbols: Sequence[PathLike] = ()) -> "Process":
+         symbols: Sequence[PathLike] = (), offline: bool = False) -> "Process":
     """Open a btengine snapshot (.btsnap), an ELF core file or a minidump (Breakpad/Crashpad).
 
     `exe`: the core's executable, when the path recorded in the core has moved (ignored for
     snapshots); `debug_dirs`: extra directories searched for separate debug files
     (DIR/.build-id/xx/rest.debug); `symbols`: Breakpad symbol stores (NAME/DEBUGID/NAME.sym)
-    or .sym files, for modules without DWARF (a minidump's, typically). A module whose file here is another build than the process
+    or .sym files, for modules without DWARF (a minidump's, typically). Executables and debug
+    files missing here are fetched by build-id from the debuginfod servers in DEBUGINFOD_URLS
+    (when it is set), unless `offline`. A module whose file here is another build than the process
     ran (its build-id differs: `Module.mismatch`) gets no symbols, and its frames only a
     module offset (`Frame.build_id_mismatch`); `allow_mismatch=True` uses that file anyway.
     Use the result as a context manager::
@@ -97,7 +99,7 @@ def open(path: PathLike, exe: Optional[PathLike] = None,
     return Process(_engine().Session.open_file(os.fspath(path), os.fspath(exe) if exe else "",
                                              bool(allow_mismatch),
                                              [os.fspath(d) for d in debug_dirs],
-                                             [os.fspath(s) for s in symbols]))
+                                             [os.fspath(s) for s in symbols], bool(offline)))
 
 
 def _check_file(path: str, what: str) -> None:
@@ -117,7 +119,7 @@ def _check_file(path: str, what: str) -> None:
 
 
 def attach(pid: int, debug_dirs: Sequence[PathLike] = (), *,
-           symbols: Sequence[PathLike] = ()) -> "Process":
+           symbols: Sequence[PathLike] = (), offline: bool = False) -> "Process":
     """Freeze a live process (PTRACE_SEIZE) and read it.
 
     Use it as a context manager: the process runs on when the block ends, normally or by an
@@ -131,7 +133,7 @@ def attach(pid: int, debug_dirs: Sequence[PathLike] = (), *,
     ValueError (pid <= 0, or this interpreter's own pid).
     """
     return Process(_engine().Session.attach(int(pid), [os.fspath(d) for d in debug_dirs],
-                                            [os.fspath(s) for s in symbols]))
+                                            [os.fspath(s) for s in symbols], bool(offline)))
 
 
 def capture(pid: int, path: PathLike, *, variables: bool = True,

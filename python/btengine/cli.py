@@ -38,9 +38,10 @@ def _open(args: argparse.Namespace) -> btengine.Process:
     """A file, or a live process when the target is a number that names no file."""
     target = args.target
     if target.isdigit() and not os.path.exists(target):
-        return btengine.attach(int(target), debug_dirs=args.debug_dir, symbols=args.symbols)
+        return btengine.attach(int(target), debug_dirs=args.debug_dir, symbols=args.symbols,
+                               offline=args.offline)
     return btengine.open(target, exe=args.exe, debug_dirs=args.debug_dir,
-                         allow_mismatch=args.allow_mismatch, symbols=args.symbols)
+                         allow_mismatch=args.allow_mismatch, symbols=args.symbols, offline=args.offline)
 
 
 def _finish(p: btengine.Process) -> int:
@@ -80,7 +81,8 @@ def _show(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="btengine-show-") as tmp:
         source = _snapshot_for_plugins(args.target, tmp, args.debug_dir, args.symbols) if _is_pid(args.target) else args.target
         with btengine.open(source, exe=args.exe, debug_dirs=args.debug_dir,
-                           allow_mismatch=args.allow_mismatch, symbols=args.symbols) as p:
+                           allow_mismatch=args.allow_mismatch, symbols=args.symbols,
+                           offline=args.offline) as p:
             doc = plugins.report(p, loaded, args.plugin_timeout, load_errors)
             sys.stdout.write(p.report(json=args.json, variables=args.vars, plugins=doc))
             sys.stdout.flush()
@@ -207,6 +209,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--symbols", action="append", default=[], metavar="PATH",
                        help="a Breakpad symbol store (NAME/DEBUGID/NAME.sym) or .sym file, for "
                             "modules without DWARF (repeatable)")
+        p.add_argument("--offline", action="store_true",
+                       help="never fetch from the debuginfod servers in DEBUGINFOD_URLS")
     s.add_argument("--vars", action="store_true",
                    help="also every frame's parameters and locals (as bt --vars)")
     s.add_argument("--json", action="store_true",

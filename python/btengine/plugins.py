@@ -499,6 +499,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--exe")
     ap.add_argument("--debug-dir", action="append", default=[])
     ap.add_argument("--symbols", action="append", default=[])
+    ap.add_argument("--offline", action="store_true")
     ap.add_argument("--plugin", action="append", default=[])
     ap.add_argument("--no-default-plugins", action="store_true")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
@@ -506,7 +507,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     start = time.perf_counter()
     loaded, load_errors = load(args.plugin, defaults=not args.no_default_plugins)
     try:
-        proc = btengine.open(args.file, exe=args.exe, debug_dirs=args.debug_dir, symbols=args.symbols)
+        proc = btengine.open(args.file, exe=args.exe, debug_dirs=args.debug_dir, symbols=args.symbols,
+                             offline=args.offline)
     except (OSError, btengine.Error) as e:
         print(f"btengine plugins: {args.file}: {e}", file=sys.stderr)
         return 1

@@ -17,18 +17,20 @@ void bindSession(py::module_ &m) {
       .def_static(
           "open_file",
           [](const std::string &path, const std::string &exe, bool allowMismatch,
-             std::vector<std::string> debugDirs, std::vector<std::string> symbols) {
-            return Session::openFile(path, exe, allowMismatch, {std::move(debugDirs), std::move(symbols)});
+             std::vector<std::string> debugDirs, std::vector<std::string> symbols, bool offline) {
+            return Session::openFile(path, exe, allowMismatch,
+                                     {std::move(debugDirs), std::move(symbols), offline});
           },
           py::arg("path"), py::arg("exe") = "", py::arg("allow_mismatch") = false,
-          py::arg("debug_dirs") = std::vector<std::string>{}, py::arg("symbols") = std::vector<std::string>{})
+          py::arg("debug_dirs") = std::vector<std::string>{}, py::arg("symbols") = std::vector<std::string>{},
+          py::arg("offline") = false)
       .def_static(
           "attach",
-          [](int pid, std::vector<std::string> debugDirs, std::vector<std::string> symbols) {
-            return Session::attach(pid, {std::move(debugDirs), std::move(symbols)});
+          [](int pid, std::vector<std::string> debugDirs, std::vector<std::string> symbols, bool offline) {
+            return Session::attach(pid, {std::move(debugDirs), std::move(symbols), offline});
           },
           py::arg("pid"), py::arg("debug_dirs") = std::vector<std::string>{},
-          py::arg("symbols") = std::vector<std::string>{})
+          py::arg("symbols") = std::vector<std::string>{}, py::arg("offline") = false)
       .def("close", &Session::close)
       .def_property_readonly("closed", &Session::closed)
       .def_property_readonly("kind", &Session::kind)

@@ -29,6 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "oracle"))
 import e2e_util as u  # noqa: E402
 import gdbparse  # noqa: E402
 
+# No test fetches from the machine's debuginfod servers (a developer's DEBUGINFOD_URLS): results
+# would depend on the network. test_debuginfod.py runs its own server and names it itself.
+os.environ.pop("DEBUGINFOD_URLS", None)
+
 
 def _selected(entries):
     sel = os.environ.get("BT_E2E_SELECT")
