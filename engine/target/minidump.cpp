@@ -278,6 +278,7 @@ Error Minidump::parse() {
   std::sort(modules_.begin(), modules_.end(),
             [](const ModuleInfo &a, const ModuleInfo &b) { return a.start < b.start; });
   checkModuleFiles();
+  modulesChecked_ = true;
   return Error::success();
 }
 
@@ -292,6 +293,9 @@ size_t Minidump::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
     const ModuleInfo *mod = nullptr;
     for (const ModuleInfo &m : modules_)
       if (m.path == r->path) mod = &m;
+    // Asked while the modules are still being read (their ELF headers, for the load bias),
+    // before checkModuleFiles knows the file's build-id: no answer yet, and none remembered.
+    if (!modulesChecked_) return 0;
     if (mod && buildIdsMatch(mod->buildId, mod->fileBuildId)) {
       auto f = MemoryBuffer::getFile(r->path, false, false);
       if (f) mb = std::move(*f);

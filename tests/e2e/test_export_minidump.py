@@ -74,6 +74,11 @@ def _essence(doc):
     }
 
 
+def _variables(doc):
+    return [[(f.get("function"), [(v["name"], v["value"]) for v in f.get("variables", [])])
+             for f in t["frames"]] for t in doc["threads"]]
+
+
 # --------------------------------------------------------------------------
 # The file, read without bt or lldb.
 
@@ -161,6 +166,9 @@ def test_core_and_its_snapshot_export_round_trip(bt_bin, fixture_binary_entry, c
     dmp = tmp_path / "core.dmp"
     _export(core, dmp)
     assert _essence(_bt_json([dmp] + dbg)) == want
+    # Variables too: the memory they live in was exported, the read-only data (string literals)
+    # comes from the same build's file here, as for the core.
+    assert _variables(_bt_json(["--vars", dmp] + dbg)) == _variables(_bt_json(["--vars", core] + dbg))
 
     snap = tmp_path / "x.btsnap"
     run = u.run_bt(["snapshot", "-q", str(core), "-o", str(snap)] + dbg)
