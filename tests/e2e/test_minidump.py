@@ -118,6 +118,11 @@ def test_breakpad_dumps_open(bt_bin, dump):
     assert len(crashed) == 1 and crashed[0]["tid"] == doc["crashed_tid"]
     f0 = crashed[0]["frames"][0]
     assert f0["how"] == "context"
+    # A backtrace, not a lone frame; and no warning about the dump itself, only about files this
+    # machine lacks (the dumps come from other machines).
+    assert len(crashed[0]["frames"]) >= 2, crashed[0]["frames"]
+    for w in doc["warnings"]:
+        assert w.endswith(": no such file") or ": build-id mismatch: " in w, w
     if dump == "linux_jmp_to_0.dmp":
         assert int(f0["pc"], 16) == 0
     if doc["signal"]["name"] in ("SIGSEGV", "SIGILL") and dump in ("linux_jmp_to_0.dmp", "linux_inline.dmp"):
