@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,10 @@ public:
   // variables' entry values need: a warm `bt --vars` then parses each compile unit once.
   bool findCallSite(uint64_t returnAddress, std::optional<CallSiteInfo> &out) const;
   void addCallSite(uint64_t returnAddress, const std::optional<CallSiteInfo> &info);
+  // Compile units (.debug_info offsets) that passed the shape check (symbols/dwarf_unit_check.h)
+  // before: the files are the same (the identity says so), so the walk need not be repeated.
+  bool unitSound(uint64_t unitOffset) const { return soundUnits_.count(unitOffset) != 0; }
+  void addSoundUnit(uint64_t unitOffset);
   // Writes the file (atomically: temporary file + rename) when answers were added.
   void save();
 
@@ -48,6 +53,7 @@ private:
   std::map<std::pair<uint64_t, uint64_t>, PcInfo> answers_;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> chains_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
+  std::set<uint64_t> soundUnits_;
   bool dirty_ = false;
 };
 

@@ -103,6 +103,12 @@ DWARFDie subprogramAt(DWARFContext &ctx, uint64_t vaddr) {
   return d;
 }
 
+DWARFDie subprogramAt(DWARFUnit &unit, uint64_t vaddr) {
+  DWARFDie d = unit.getSubroutineForAddress(vaddr);  // what getDIEsForAddress finds in its unit
+  while (d && d.getTag() != dwarf::DW_TAG_subprogram) d = d.getParent();
+  return d;
+}
+
 uint64_t ModuleSymbols::symbolAddress(StringRef name) const {
   for (const ElfFile *f : {debug_.get(), binary_.get()})
     if (f)

@@ -33,5 +33,7 @@ std::optional<uint64_t> callSiteTarget(const CallSite &cs, const ModuleSymbols &
 std::string callSiteTargetName(const CallSite &cs);
 // The (outermost, not inlined) subprogram DIE holding an address.
 llvm::DWARFDie subprogramAt(llvm::DWARFContext &ctx, uint64_t vaddr);
+// The same within a unit already known to cover `vaddr` (no module-wide address lookup).
+llvm::DWARFDie subprogramAt(llvm::DWARFUnit &unit, uint64_t vaddr);
 
 }  // namespace bt

@@ -37,8 +37,7 @@ static const std::vector<std::string> kVariableSections = {"debug_loc", "debug_l
 // last *statement* row at that address (symtab.c, find_pc_sect_line: "if PREV is not a
 // statement, scan backwards for one at the same address"). Follow gdb, so `bt` and gdb agree
 // on the innermost line of a frame.
-static void applyGdbLineRule(DWARFContext &ctx, uint64_t vaddr, SourceLocation &loc) {
-  DWARFCompileUnit *cu = ctx.getCompileUnitForCodeAddress(vaddr);
+static void applyGdbLineRule(DWARFContext &ctx, DWARFCompileUnit *cu, uint64_t vaddr, SourceLocation &loc) {
   if (!cu) return;
   const DWARFDebugLine::LineTable *lt = ctx.getLineTableForUnit(static_cast<DWARFUnit *>(cu));
   if (!lt) return;
@@ -267,6 +266,9 @@ bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
 bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
   auto known = unitShapes_.find(unitOffset);
   if (known != unitShapes_.end()) return known->second;
+  // Checked in an earlier run on these very files (the answer cache's identity).
+  AnswerCache *memo = answers();
+  if (memo && memo->unitSound(unitOffset)) return unitShapes_[unitOffset] = true;
   bool ok = false;
   auto info = sections_.find("debug_info"), abbrev = sections_.find("debug_abbrev");
   if (info != sections_.end() && abbrev != sections_.end() && info->second && abbrev->second) {
@@ -276,6 +278,7 @@ bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
     ok = !why;
   }
   unitShapes_[unitOffset] = ok;
+  if (ok && memo) memo->addSoundUnit(unitOffset);
   return ok;
 }
 
@@ -287,12 +290,47 @@ void ModuleSymbols::noteCorruptUnit(uint64_t unitOffset, const char *why) {
                       buf + " (" + why + "); using the symbol table there");
 }
 
-PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
+// DWARFContext::getInliningInfoForAddress within a unit already known to cover the address: the
+// same frames (names, call files and lines, the innermost line from the line table) without
+// the context's module-wide address ranges, which every fresh context would build again.
+static DIInliningInfo inliningInfoInUnit(DWARFContext &ctx, DWARFCompileUnit &cu, uint64_t vaddr,
+                                         const DILineInfoSpecifier &spec) {
+  DIInliningInfo out;
+  object::SectionedAddress addr{vaddr, object::SectionedAddress::UndefSection};
+  SmallVector<DWARFDie, 4> chain;
+  cu.getInlinedChainForAddress(vaddr, chain);
+  const DWARFDebugLine::LineTable *lt = ctx.getLineTableForUnit(&cu);
+  if (chain.empty()) {
+    DILineInfo frame;
+    if (lt && lt->getFileLineInfoForAddress(addr, cu.getCompilationDir(), spec.FLIKind, frame))
+      out.addFrame(frame);
+    return out;
+  }
+  uint32_t callFile = 0, callLine = 0, callColumn = 0, callDiscriminator = 0;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    DWARFDie &fn = chain[i];
+    DILineInfo frame;
+    if (const char *name = fn.getSubroutineName(spec.FNKind)) frame.FunctionName = name;
+    if (i == 0) {
+      if (lt) lt->getFileLineInfoForAddress(addr, cu.getCompilationDir(), spec.FLIKind, frame);
+    } else {
+      if (lt) lt->getFileNameByIndex(callFile, cu.getCompilationDir(), spec.FLIKind, frame.FileName);
+      frame.Line = callLine;
+      frame.Column = callColumn;
+      frame.Discriminator = callDiscriminator;
+    }
+    if (i + 1 < chain.size()) fn.getCallerFrame(callFile, callLine, callColumn, callDiscriminator);
+    out.addFrame(frame);
+  }
+  return out;
+}
+
+PcInfo ModuleSymbols::answer(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQuery &q) {
   PcInfo info;
   DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
                            DINameKind::LinkageName);
-  object::SectionedAddress addr{q.vaddr, object::SectionedAddress::UndefSection};
-  DIInliningInfo inl = ctx.getInliningInfoForAddress(addr, spec);
+  if (!cu) return info;
+  DIInliningInfo inl = inliningInfoInUnit(ctx, *cu, q.vaddr, spec);
   uint32_t n = inl.getNumberOfFrames();
   for (uint32_t i = 0; i < n; ++i) {
     const DILineInfo &li = inl.getFrame(i);
@@ -307,7 +345,7 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
   if (!info.chain.empty() && info.chain.back().function.empty()) info.chain.clear();
   if (info.chain.empty()) return info;
   // Names from the DIEs themselves: LLVM reports bare DW_AT_names when there is no linkage name.
-  if (DWARFCompileUnit *cu = ctx.getCompileUnitForCodeAddress(q.vaddr)) {
+  {
     SmallVector<DWARFDie, 4> dies;
     cu->getInlinedChainForAddress(q.vaddr, dies);
     if (dies.size() == info.chain.size()) {
@@ -317,8 +355,8 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, const PcQuery &q) {
       if (q.visit) (*q.visit)(ctx, dies, info.chain);
     }
   }
-  applyGdbLineRule(ctx, q.vaddr, info.chain.front());
-  DWARFDie fn = subprogramAt(ctx, q.vaddr);
+  applyGdbLineRule(ctx, cu, q.vaddr, info.chain.front());
+  DWARFDie fn = subprogramAt(*cu, q.vaddr);
   info.functionEntry = dieFunctionEntry(fn).value_or(0);
   if (q.returnAddress && fn) {
     std::vector<CallSite> sites;
@@ -381,7 +419,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
           ok = runGuarded(
               [&] {
                 for (size_t j = k; j < std::min(idxs.size(), k + kQueriesPerSlice); ++j) {
-                  out[idxs[j]] = answer(*ctx, queries[idxs[j]]);
+                  out[idxs[j]] = answer(*ctx, ctx->getCompileUnitForOffset(u->first), queries[idxs[j]]);
                   out[idxs[j]].inCompileUnit = true;
                 }
               },

@@ -179,7 +179,8 @@ private:
   llvm::DWARFContext *index();                           // long-lived: address -> compile unit
   std::unique_ptr<llvm::DWARFContext> scratchContext();  // per batch: DIEs, line tables
   void releaseMappedPages();
-  PcInfo answer(llvm::DWARFContext &ctx, const PcQuery &q);
+  // `cu`: the unit the index found for q.vaddr, in ctx.
+  PcInfo answer(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q);
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);

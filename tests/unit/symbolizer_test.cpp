@@ -216,6 +216,8 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
     site.callerFrameBase = std::string("\x9c", 1);
     c.addCallSite(0x1015, site);
     c.addCallSite(0x1020, std::nullopt);  // looked up, none there: also an answer
+    c.addSoundUnit(0x0);
+    c.addSoundUnit(0x1234);
     c.save();
   }
   AnswerCache same(path, "engine|a.out|1|2");
@@ -248,6 +250,9 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
   EXPECT_EQ(site->parameters[0].first, std::string("\x55", 1));
   EXPECT_EQ(site->parameters[0].second, std::string("\x7c\x00\x00", 3));
   EXPECT_EQ(site->callerFrameBase, std::string("\x9c", 1));
+  EXPECT_TRUE(same.unitSound(0x0));
+  EXPECT_TRUE(same.unitSound(0x1234));
+  EXPECT_FALSE(same.unitSound(0x1000));  // never checked (or failed): checked again
   ASSERT_TRUE(same.findCallSite(0x1020, site));
   EXPECT_FALSE(site.has_value());
   EXPECT_FALSE(same.findCallSite(0x1030, site));  // never looked up
