@@ -3,6 +3,7 @@
 #include <llvm/Demangle/Demangle.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace bt {
 
@@ -68,16 +69,30 @@ std::string displayFunctionName(StringRef name) {
   return name.str();
 }
 
+// Where `text` has `needle` outside any <>, () or [] (npos if nowhere), searching from the end.
+static size_t lastTopLevel(StringRef text, StringRef needle) {
+  int depth = 0;
+  for (size_t i = text.size(); i-- > 0;) {
+    char c = text[i];
+    if (c == ')' || c == '>' || c == ']') ++depth;
+    else if (c == '(' || c == '<' || c == '[') --depth;
+    else if (depth == 0 && text.substr(i).starts_with(needle)) return i;
+  }
+  return StringRef::npos;
+}
+
 std::string breakpadFunctionName(StringRef name) {
   name = name.trim();
   if (name.starts_with("_Z")) return displayFunctionName(name);
-  // Suffixes after the parameter list, innermost last: " [clone .isra.6] [clone .part.7]", then
-  // cv- and ref-qualifiers.
+  // Suffixes after the parameter list, innermost last: " [clone .isra.6] [clone .part.7]", a
+  // C++20 requires-clause, then cv- and ref-qualifiers.
   while (name.ends_with("]")) {
     size_t open = name.rfind(" [clone ");
     if (open == StringRef::npos) break;
     name = name.take_front(open).rtrim();
   }
+  if (size_t req = lastTopLevel(name, " requires "); req != StringRef::npos)
+    name = name.take_front(req).rtrim();
   for (bool again = true; again;) {
     again = false;
     for (StringRef q : {" const", " volatile", " &&", " &", " noexcept"})
@@ -88,14 +103,43 @@ std::string breakpadFunctionName(StringRef name) {
   }
   if (!name.ends_with(")")) return name.str();
   int depth = 0;
+  StringRef head;
   for (size_t i = name.size(); i-- > 0;) {
     if (name[i] == ')') ++depth;
     else if (name[i] == '(' && --depth == 0) {
-      StringRef head = name.take_front(i).rtrim();
-      return head.empty() ? name.str() : head.str();
+      head = name.take_front(i).rtrim();
+      break;
     }
   }
-  return name.str();  // unbalanced: shown as written
+  if (head.empty()) return name.str();  // unbalanced: shown as written
+  // "...operator()" written without a parameter list (a lambda without a linkage name): the
+  // parentheses are the name.
+  if (head.ends_with("operator")) return name.str();
+  // A function template's return type before its name ("void ns::f<long>"), as the demangler
+  // spells templates: gdb names the function alone. Not the space of "operator new" or of a
+  // conversion operator.
+  // Its name starts after the last top-level space before the last scope ("X* ns::C::operator()<T>"),
+  // or before "operator" ("operator new", "unsigned long operator+<T>").
+  std::string scopes = head.str();
+  for (const char *paren : {"(anonymous namespace)", "operator()"})
+    for (size_t at; (at = scopes.find(paren)) != std::string::npos;)
+      scopes.replace(at, strlen(paren), strlen(paren), '_');  // same length: positions stay
+  bool localScope = false;
+  int angles = 0;
+  for (char c : scopes) {
+    if (c == '<') ++angles;
+    else if (c == '>') --angles;
+    else if (c == '(' && angles == 0) localScope = true;  // not in template arguments
+  }
+  // A member of a class local to a function template keeps that function's whole spelling,
+  // return type included, as gdb writes it ("void f<int>(int)::Local::Local").
+  if (localScope) return head.str();
+  StringRef flat(scopes);
+  size_t limit = lastTopLevel(flat, "::");
+  if (limit == StringRef::npos) limit = lastTopLevel(flat, "operator");
+  if (limit == StringRef::npos) limit = flat.size();
+  if (size_t sp = lastTopLevel(flat.take_front(limit), " "); sp != StringRef::npos) head = head.drop_front(sp + 1);
+  return head.str();
 }
 
 DWARFDie declarationOf(DWARFDie die) {

@@ -198,6 +198,14 @@ TEST(BreakpadNames, FramesAreNamedAsGdbNamesThem) {
             "(anonymous namespace)::Writer::Write");
   EXPECT_EQ(breakpadFunctionName("_ZN2ns3fooEv"), "ns::foo");
   EXPECT_EQ(breakpadFunctionName("unbalanced)"), "unbalanced)");
+  EXPECT_EQ(breakpadFunctionName("void tmpl::crash_site<long>(long)"), "tmpl::crash_site<long>");
+  EXPECT_EQ(breakpadFunctionName("main::{lambda(int)#1}::operator()"), "main::{lambda(int)#1}::operator()");
+  EXPECT_EQ(breakpadFunctionName("std::pair<int, int>::pair<int&>(int&) requires _S_constructible<int&>()"),
+            "std::pair<int, int>::pair<int&>");
+  EXPECT_EQ(breakpadFunctionName("Foo::operator new(unsigned long)"), "Foo::operator new");
+  EXPECT_EQ(breakpadFunctionName("void f<int>(int)::Guard::Guard(int)"), "void f<int>(int)::Guard::Guard");
+  EXPECT_EQ(breakpadFunctionName("int (anonymous namespace)::g<int>(int)"), "(anonymous namespace)::g<int>");
+  EXPECT_EQ(breakpadFunctionName("Foo::operator unsigned long() const"), "Foo::operator unsigned long");
 }
 
 TEST(BreakpadSymbolStore, FindsByNameAndDebugIdAndRefusesAnotherBuild) {
