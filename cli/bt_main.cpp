@@ -31,6 +31,7 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt show FILE [--json] [--vars]           print a snapshot (bt show --help)
        bt coredump ... -o DIR                   kernel core_pattern handler (bt coredump --help)
        bt export --minidump INPUT -o FILE       write a core/snapshot as a minidump (bt export --help)
+       bt symbols EXE... -o DIR|FILE.sym        write Breakpad .sym files (bt symbols --help)
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
@@ -91,6 +92,7 @@ int main(int argc, char **argv) {
     if (cmd == "show") return showMain(argc - 1, argv + 1);
     if (cmd == "coredump") return coredumpMain(argc - 1, argv + 1);
     if (cmd == "export") return exportMain(argc - 1, argv + 1);
+    if (cmd == "symbols") return symbolsMain(argc - 1, argv + 1);
   }
   return backtraceMain(argc, argv);
 }

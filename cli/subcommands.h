@@ -1,7 +1,7 @@
 // The commands of `bt`: `bt PID|CORE` (backtraces), `bt snapshot` (capture a live process or a core into a
 // .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler), `bt show` (print a
 // snapshot like bt prints a process, without the binaries or debug files) and `bt export` (write a
-// core, snapshot or minidump as a minidump).
+// core, snapshot or minidump as a minidump); `bt symbols` writes Breakpad .sym files of binaries.
 #pragma once
 
 namespace bt {
@@ -11,5 +11,6 @@ int snapshotMain(int argc, char **argv);  // argv[0] is "snapshot"
 int coredumpMain(int argc, char **argv);  // argv[0] is "coredump"
 int showMain(int argc, char **argv);      // argv[0] is "show"
 int exportMain(int argc, char **argv);    // argv[0] is "export"
+int symbolsMain(int argc, char **argv);   // argv[0] is "symbols": Breakpad .sym files of binaries
 
 }  // namespace bt
