@@ -2,6 +2,7 @@
 
 #include "support/address_ranges.h"
 #include "support/error.h"
+#include "support/temp_file.h"
 #include "target/crashpad_annotations.h"
 #include "target/module_discovery.h"
 
@@ -699,22 +700,10 @@ llvm::Expected<MinidumpWriteStats> writeMinidump(Target &t, llvm::raw_ostream &o
 llvm::Expected<MinidumpWriteStats> writeMinidumpFile(Target &t, const std::string &path,
                                                      const MinidumpWriteOptions &opts,
                                                      std::vector<std::string> &warnings) {
-  // A name of its own (O_EXCL: never through a link someone left there), next to `path` so
-  // that the rename stays within one file system.
-  std::string tmp;
-  int fd = -1;
-  for (int i = 0; i < 100 && fd < 0; ++i) {
-    tmp = path + ".tmp." + std::to_string(getpid()) + (i ? "." + std::to_string(i) : "");
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    int e = errno;
-    ErrorKind kind = e == ENOENT || e == ENOTDIR ? ErrorKind::MissingFile
-                     : e == EACCES || e == EPERM || e == EROFS ? ErrorKind::PermissionDenied
-                                                               : ErrorKind::Generic;
-    return makeError(kind, "cannot write {0}: {1}", path, strerror(e));
-  }
+  llvm::Expected<TempFile> file = createTempFileNextTo(path, 0600);  // a minidump holds memory
+  if (!file) return file.takeError();
+  int fd = file->fd;
+  const std::string &tmp = file->path;
   llvm::Expected<MinidumpWriteStats> stats = [&]() -> llvm::Expected<MinidumpWriteStats> {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/false);
     llvm::Expected<MinidumpWriteStats> s = writeMinidump(t, os, opts, warnings);

@@ -9,6 +9,7 @@
 #include "snapshot/backtrace_codec.h"
 #include "snapshot/json_fields.h"
 #include "support/error.h"
+#include "support/temp_file.h"
 
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
@@ -358,15 +359,10 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   memcpy(out.data(), header.data(), kHeaderSize);
 
   // Atomic: a reader never sees a half-written snapshot, a crash leaves no partial file.
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int e = errno;
-    ErrorKind kind = e == ENOENT || e == ENOTDIR ? ErrorKind::MissingFile
-                     : e == EACCES || e == EPERM || e == EROFS ? ErrorKind::PermissionDenied
-                                                               : ErrorKind::Generic;
-    return makeError(kind, "cannot write {0}: {1}", path, strerror(e));
-  }
+  llvm::Expected<TempFile> file = createTempFileNextTo(path, 0600);
+  if (!file) return file.takeError();
+  int fd = file->fd;
+  const std::string &tmp = file->path;
   size_t done = 0;
   while (done < out.size()) {
     ssize_t w = ::write(fd, out.data() + done, out.size() - done);

@@ -2,6 +2,7 @@
 
 #include "support/error.h"
 #include "support/fault_guard.h"
+#include "support/temp_file.h"
 #include "symbols/debug_file_locator.h"
 #include "symbols/dwarf_sections.h"
 #include "symbols/dwarf_unit_check.h"
@@ -974,21 +975,10 @@ Expected<BreakpadWriteStats> writeBreakpadSymbolFile(const std::string &elfPath,
   // A bad input fails before the output is touched, an unwritable output before the work.
   SymWriter w(opts, warnings);
   if (Error e = w.open(elfPath)) return std::move(e);
-  // A name of its own (O_EXCL), next to `outPath` so that the rename stays on one file system.
-  std::string tmp;
-  int fd = -1;
-  for (int i = 0; i < 100 && fd < 0; ++i) {
-    tmp = outPath + ".tmp." + std::to_string(getpid()) + (i ? "." + std::to_string(i) : "");
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    int e = errno;
-    ErrorKind kind = e == ENOENT || e == ENOTDIR ? ErrorKind::MissingFile
-                     : e == EACCES || e == EPERM || e == EROFS ? ErrorKind::PermissionDenied
-                                                               : ErrorKind::Generic;
-    return makeError(kind, "cannot write {0}: {1}", outPath, strerror(e));
-  }
+  llvm::Expected<TempFile> file = createTempFileNextTo(outPath, 0644);
+  if (!file) return file.takeError();
+  int fd = file->fd;
+  const std::string &tmp = file->path;
   w.readDwarf();
   w.readPublics();
   if (opts.cfi) w.readCfi();
