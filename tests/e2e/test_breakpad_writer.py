@@ -337,8 +337,9 @@ def test_corrupt_debug_and_unwind_data_never_crash(manifest, bt_bin, tmp_path, s
     name = ["deep_c.gcc-O2-dwarf5-pie-nofp", "templates_cpp.clang-O2-dwarf5-pie-nofp",
             "vars_cpp.gcc-O2-dwarf4-nopie-fp"][seed % 3]
     entry = next(e for e in manifest["binaries"] if e["name"] == name)
-    data = bytearray(Path(entry["path"]).read_bytes())
-    secs = _section_table(bytes(data))
+    from test_malformed_binaries import _sections
+    raw, secs = _sections(entry["path"])
+    data = bytearray(raw)
     targets = sorted(s for s in secs if s.startswith(".debug") or s.startswith(".eh_frame"))
     rng = random.Random(seed)
     for _ in range(rng.randint(1, 3)):
@@ -378,21 +379,6 @@ def test_the_corruptions_that_broke_llvm_are_survived(manifest, bt_bin, tmp_path
     text = (tmp_path / "f.sym").read_text()
     assert "STACK CFI INIT" in text and "PUBLIC" in text
     _check_grammar(tmp_path / "f.sym")
-
-
-def _section_table(data: bytes):
-    import struct
-    (shoff,) = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    hdr = lambda i: struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
-    strtab = hdr(shstrndx)[4]
-    out = {}
-    for i in range(shnum):
-        sh_name, sh_type, _f, _a, off, size = hdr(i)
-        if sh_type == 8:  # SHT_NOBITS
-            continue
-        out[data[strtab + sh_name:data.index(b"\0", strtab + sh_name)].decode()] = (off, size)
-    return out
 
 
 def test_zz_pinned_differences_are_reported():

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import e2e_util as u
+from test_minidump import DATA
 
 LLDB = shutil.which("lldb-19")
 
@@ -32,15 +33,7 @@ LLDB_PROGRAMS = ["threads_cpp.gcc-O0-dwarf5-pie-fp", "vars_c.clang-O2-dwarf5-pie
                  "deep_c.gcc-O2-dwarf4-nopie-fp", "sighandler_c.gcc-O2-dwarf5-static-nofp"]
 
 
-def _testdata() -> Path:
-    for p in [os.environ.get("BT_TESTDATA"), u.REPO_ROOT.parent / "shared" / "testdata",
-              Path("/work/shared/testdata")]:
-        if p and Path(p).is_dir():
-            return Path(p)
-    return u.REPO_ROOT.parent / "shared" / "testdata"
-
-
-MINIDUMPS = _testdata() / "minidump"
+MINIDUMPS = DATA  # ../shared/testdata/minidump
 THIRD_PARTY = ([MINIDUMPS / "rust-minidump" / "linux-mini.dmp"] +
                sorted((MINIDUMPS / "breakpad").glob("*.dmp"))) if MINIDUMPS.is_dir() else []
 
