@@ -4,6 +4,7 @@
 #include "support/error.h"
 #include "support/temp_file.h"
 #include "target/crashpad_annotations.h"
+#include "target/minidump_format.h"
 #include "target/module_discovery.h"
 
 #include <llvm/BinaryFormat/Minidump.h>
@@ -28,16 +29,7 @@ namespace md = llvm::minidump;
 
 namespace {
 
-// Breakpad's Linux streams (minidump_extension_linux.h).
-constexpr uint32_t kLinuxProcStatus = 0x47670004;
-constexpr uint32_t kLinuxCmdLine = 0x47670006;
-constexpr uint32_t kLinuxEnviron = 0x47670007;
-constexpr uint32_t kLinuxAuxv = 0x47670008;
-constexpr uint32_t kLinuxMaps = 0x47670009;
-constexpr uint32_t kMiscInfo = 15;
-constexpr uint32_t kMiscProcessId = 1;  // MINIDUMP_MISC1_PROCESS_ID
-constexpr uint32_t kPlatformLinux = 0x8201;
-constexpr uint32_t kCvElfSignature = 0x4270454c;  // "LEpB": Breakpad's CodeView record for ELF
+using namespace minidump_format;
 
 // MDRawContextAMD64 (Breakpad's minidump_cpu_amd64.h, Windows' CONTEXT on x64).
 constexpr uint32_t kContextAmd64 = 0x00100000, kContextControl = 1, kContextInteger = 2,
@@ -55,7 +47,7 @@ struct ContextAmd64 {
   uint64_t vectorControl, debugControl, lastBranchToRip, lastBranchFromRip,
       lastExceptionToRip, lastExceptionFromRip;
 };
-static_assert(sizeof(ContextAmd64) == 1232);
+static_assert(sizeof(ContextAmd64) == kContextAmd64Size);
 static_assert(offsetof(ContextAmd64, contextFlags) == 0x30);
 static_assert(offsetof(ContextAmd64, cs) == 0x38 && offsetof(ContextAmd64, eflags) == 0x44);
 static_assert(offsetof(ContextAmd64, rax) == 0x78 && offsetof(ContextAmd64, rsp) == 0x98);

@@ -3,6 +3,7 @@
 #include "support/address_ranges.h"
 #include "support/error.h"
 #include "target/crashpad_annotations.h"
+#include "target/minidump_format.h"
 #include "target/module_discovery.h"
 #include "target/siginfo.h"
 
@@ -24,14 +25,7 @@ namespace md = llvm::minidump;
 
 namespace {
 
-// Breakpad's Linux extension streams.
-constexpr uint32_t kLinuxProcStatus = 0x47670004;  // 0x47670003 is the CPU info
-constexpr uint32_t kLinuxCmdLine = 0x47670006;
-constexpr uint32_t kLinuxEnviron = 0x47670007;
-constexpr uint32_t kLinuxAuxv = 0x47670008;
-constexpr uint32_t kLinuxMaps = 0x47670009;
-constexpr uint32_t kMiscInfo = 15;
-constexpr size_t kContextAmd64Size = 1232;
+using namespace minidump_format;
 
 template <typename T> T le(ArrayRef<uint8_t> b, size_t off) {
   T v{};
@@ -94,7 +88,7 @@ std::vector<std::string> splitNul(const std::string &s) {
 std::string buildIdFromCv(ArrayRef<uint8_t> cv) {
   if (cv.size() < 4) return {};
   uint32_t sig = le<uint32_t>(cv, 0);
-  if (sig == 0x4270454c) return toHex(cv.drop_front(4), /*LowerCase=*/true);  // "LEpB" little-endian
+  if (sig == kCvElfSignature) return toHex(cv.drop_front(4), /*LowerCase=*/true);  // "LEpB" little-endian
   if (sig == 0x53445352 && cv.size() >= 20)                                    // "RSDS"
     return toHex(cv.slice(4, 16), /*LowerCase=*/true);  // a prefix of the ELF build-id
   return {};
