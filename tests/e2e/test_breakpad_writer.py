@@ -360,19 +360,10 @@ def test_the_corruptions_that_broke_llvm_are_survived(manifest, bt_bin, tmp_path
     """test_malformed_binaries.py's recipe and seeds that made LLVM's DWARF reader dereference
     null (243) and abort in its error path (1393): the unit is left out (the shape check, or the
     fault guard, which says what was raised), the rest of the file is written."""
-    import random
-    from test_malformed_binaries import _sections
+    from test_malformed_binaries import corrupted_debug_and_unwind_sections
     entry = next(e for e in manifest["binaries"] if e["name"] == "deep_c.gcc-O2-dwarf5-pie-nofp")
-    data, secs = _sections(entry["path"])
-    targets = [s for s in secs if s.startswith(".debug") or s.startswith(".eh_frame")]
-    rng = random.Random(seed)
-    d = bytearray(data)
-    for _ in range(rng.randint(1, 3)):
-        off, size = secs[rng.choice(targets)]
-        for _ in range(rng.randint(1, 20) if size else 0):
-            d[off + rng.randrange(size)] = rng.randrange(256)
     bad = tmp_path / "deep_c.fuzzed"
-    bad.write_bytes(bytes(d))
+    bad.write_bytes(corrupted_debug_and_unwind_sections(entry["path"], seed))
     run = u.run_bt(["symbols", "--no-cache", bad, "-o", tmp_path / "f.sym"], timeout=60)
     assert run.returncode == 0, run.describe()
     assert "corrupt DWARF" in run.stderr and "left out" in run.stderr, run.describe()

@@ -103,7 +103,18 @@ def _sections(path: str):
 def test_random_corruption_never_crashes(bt_bin, manifest, cores, tmp_path, seed):
     entry = _entry(manifest, NAME)
     core = cores.core(entry)
-    data, secs = _sections(entry["path"])
+    bad = tmp_path / "deep_c.fuzzed"
+    bad.write_bytes(corrupted_debug_and_unwind_sections(entry["path"], seed))
+    run = u.run_bt(["--json", "--no-cache", str(core), "--exe", str(bad)], timeout=60)
+    assert run.returncode == 0, run.describe()
+    doc = json.loads(run.stdout)
+    assert doc["threads"] and doc["threads"][0]["frames"], run.describe()
+
+
+def corrupted_debug_and_unwind_sections(path: str, seed: int) -> bytes:
+    """The file at `path` with 1-20 random bytes changed in each of 1-3 of its .debug* and
+    .eh_frame* sections, chosen by `seed` (the recipe test_breakpad_writer.py reuses)."""
+    data, secs = _sections(path)
     targets = [s for s in secs if s.startswith(".debug") or s.startswith(".eh_frame")]
     rng = random.Random(seed)
     d = bytearray(data)
@@ -113,12 +124,7 @@ def test_random_corruption_never_crashes(bt_bin, manifest, cores, tmp_path, seed
             continue
         for _ in range(rng.randint(1, 20)):
             d[off + rng.randrange(size)] = rng.randrange(256)
-    bad = tmp_path / "deep_c.fuzzed"
-    bad.write_bytes(bytes(d))
-    run = u.run_bt(["--json", "--no-cache", str(core), "--exe", str(bad)], timeout=60)
-    assert run.returncode == 0, run.describe()
-    doc = json.loads(run.stdout)
-    assert doc["threads"] and doc["threads"][0]["frames"], run.describe()
+    return bytes(d)
 
 
 def _section_header_offset(data: bytes, name: str) -> int:
