@@ -97,6 +97,10 @@ void ModuleSymbols::openFiles(const ModuleInfo &mod, DebuginfodClient *debuginfo
     binary_ = fetched(false);
     if (!binary_) warnings_.push_back(why);
   }
+  // Said, since the target has warned that the file here is missing or another build.
+  if (binary_ && binary_->path() != path)
+    warnings_.push_back(mod.path + ": the build the process ran (" + mod.buildId +
+                        ") was fetched from debuginfod: its symbols and unwind tables are used");
   if (!binary_) return;
   for (const std::string &p : binary_->problems()) warnings_.push_back(p);
   if (binary_->hasDwarf()) return;

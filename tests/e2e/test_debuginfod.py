@@ -130,9 +130,12 @@ def test_a_missing_executable_is_fetched_and_unwinds_by_its_cfi(served, tmp_path
     moved.unlink()
     _, without = _frames(_bt(["--json", core], cache=tmp_path / "c"))
     assert without[0][0] in (None, "") and any(f[4] for f in without[1:]), without
-    _, got = _frames(_bt(["--json", core], url=url, cache=tmp_path / "c"))
+    doc, got = _frames(_bt(["--json", core], url=url, cache=tmp_path / "c"))
     _, want = _frames(_bt(["--json", core, "--exe", full], cache=tmp_path / "c0"))
     assert got == want
+    # The target's "missing" warning is followed by what happened instead.
+    assert any(w == f"{moved}: the build the process ran ({build_id}) was fetched from debuginfod: "
+               "its symbols and unwind tables are used" for w in doc["warnings"]), doc["warnings"]
     assert all(f[3] in ("context", "cfi") and not f[4] for f in got), got
 
 
