@@ -3,6 +3,7 @@
 // Crashpad's servers keep them (DIR/NAME/DEBUGID/NAME.sym) or into one file.
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
+#include "symbols/breakpad_symbol_store.h"
 #include "symbols/breakpad_writer.h"
 #include "symbols/dwarf_sections.h"
 
@@ -113,15 +114,13 @@ int symbolsMain(int argc, char **argv) {
         report(takeErrorReport(id.takeError()));
         continue;
       }
-      llvm::SmallString<256> dir(output);
-      llvm::sys::path::append(dir, id->name, id->debugId);
+      path = BreakpadSymbolStore::pathIn(output, id->name, id->debugId);
+      std::string dir = llvm::sys::path::parent_path(path).str();
       // Readable by all (umask permitting): stores are often served as they are.
       if (std::error_code ec = llvm::sys::fs::create_directories(dir, true, llvm::sys::fs::perms::all_all)) {
-        report({ErrorKind::Generic, "cannot create " + std::string(dir) + ": " + ec.message()});
+        report({ErrorKind::Generic, "cannot create " + dir + ": " + ec.message()});
         continue;
       }
-      llvm::sys::path::append(dir, id->name + ".sym");
-      path = std::string(dir);
     }
     std::vector<std::string> warnings;
     llvm::Expected<BreakpadWriteStats> st = writeBreakpadSymbolFile(exe, path, opts, warnings);

@@ -2,6 +2,7 @@
 
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/Error.h>
+#include <llvm/Support/Path.h>
 
 #include <fstream>
 #include <sys/stat.h>
@@ -33,6 +34,13 @@ std::pair<std::string, std::string> moduleLine(const std::string &path) {
 
 }  // namespace
 
+std::string BreakpadSymbolStore::pathIn(const std::string &root, const std::string &name,
+                                        const std::string &debugId) {
+  llvm::SmallString<256> path(root);
+  llvm::sys::path::append(path, name, llvm::StringRef(debugId).upper(), name + ".sym");
+  return std::string(path);
+}
+
 const BreakpadSymbols *BreakpadSymbolStore::loadOnce(const std::string &path,
                                                      std::vector<std::string> &warnings) {
   auto it = loaded_.find(path);
@@ -51,7 +59,7 @@ const BreakpadSymbols *BreakpadSymbolStore::find(const std::string &name, const 
     if (isDirectory(place)) {
       // The store layout needs the id: without one no file there can be told to be this build's.
       if (debugId.empty()) continue;
-      std::string path = place + "/" + name + "/" + llvm::StringRef(debugId).upper() + "/" + name + ".sym";
+      std::string path = pathIn(place, name, debugId);
       if (!isFile(path)) continue;
       const BreakpadSymbols *s = loadOnce(path, warnings);
       if (!s) continue;

@@ -20,6 +20,9 @@ public:
   explicit BreakpadSymbolStore(std::vector<std::string> places) : places_(std::move(places)) {}
 
   bool empty() const { return places_.empty(); }
+  // Where a store at `root` keeps the module `name` of build `debugId`: root/NAME/DEBUGID/NAME.sym
+  // (the id upper-case, as dump_syms and symupload write it). Readers and writers both use this.
+  static std::string pathIn(const std::string &root, const std::string &name, const std::string &debugId);
   // The symbols of the module named `name` (a file name, e.g. "libc.so.6") built as `debugId`
   // (Breakpad's 33-hex-digit id; "" when the module has no build-id: matched by name only),
   // or null. Problems (an unreadable or malformed file, another build's file) go to `warnings`,
