@@ -297,11 +297,11 @@ void ModuleSymbols::noteCorruptUnit(uint64_t unitOffset, const char *why) {
 // DWARFContext::getInliningInfoForAddress within a unit already known to cover the address: the
 // same frames (names, call files and lines, the innermost line from the line table) without
 // the context's module-wide address ranges, which every fresh context would build again.
+// `chain` receives the scope DIEs the frames come from (innermost first).
 static DIInliningInfo inliningInfoInUnit(DWARFContext &ctx, DWARFCompileUnit &cu, uint64_t vaddr,
-                                         const DILineInfoSpecifier &spec) {
+                                         const DILineInfoSpecifier &spec, SmallVectorImpl<DWARFDie> &chain) {
   DIInliningInfo out;
   object::SectionedAddress addr{vaddr, object::SectionedAddress::UndefSection};
-  SmallVector<DWARFDie, 4> chain;
   cu.getInlinedChainForAddress(vaddr, chain);
   const DWARFDebugLine::LineTable *lt = ctx.getLineTableForUnit(&cu);
   if (chain.empty()) {
@@ -334,7 +334,8 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQu
   DILineInfoSpecifier spec(DILineInfoSpecifier::FileLineInfoKind::AbsoluteFilePath,
                            DINameKind::LinkageName);
   if (!cu) return info;
-  DIInliningInfo inl = inliningInfoInUnit(ctx, *cu, q.vaddr, spec);
+  SmallVector<DWARFDie, 4> dies;
+  DIInliningInfo inl = inliningInfoInUnit(ctx, *cu, q.vaddr, spec, dies);
   uint32_t n = inl.getNumberOfFrames();
   for (uint32_t i = 0; i < n; ++i) {
     const DILineInfo &li = inl.getFrame(i);
@@ -349,15 +350,11 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQu
   if (!info.chain.empty() && info.chain.back().function.empty()) info.chain.clear();
   if (info.chain.empty()) return info;
   // Names from the DIEs themselves: LLVM reports bare DW_AT_names when there is no linkage name.
-  {
-    SmallVector<DWARFDie, 4> dies;
-    cu->getInlinedChainForAddress(q.vaddr, dies);
-    if (dies.size() == info.chain.size()) {
-      for (size_t i = 0; i < dies.size(); ++i)
-        if (std::string name = functionNameForDie(dies[i]); !name.empty())
-          info.chain[i].function = std::move(name);
-      if (q.visit) (*q.visit)(ctx, dies, info.chain);
-    }
+  if (dies.size() == info.chain.size()) {
+    for (size_t i = 0; i < dies.size(); ++i)
+      if (std::string name = functionNameForDie(dies[i]); !name.empty())
+        info.chain[i].function = std::move(name);
+    if (q.visit) (*q.visit)(ctx, dies, info.chain);
   }
   applyGdbLineRule(ctx, cu, q.vaddr, info.chain.front());
   DWARFDie fn = subprogramAt(*cu, q.vaddr);
