@@ -272,7 +272,6 @@ Error Minidump::parse() {
   std::sort(modules_.begin(), modules_.end(),
             [](const ModuleInfo &a, const ModuleInfo &b) { return a.start < b.start; });
   checkModuleFiles();
-  modulesChecked_ = true;
   return Error::success();
 }
 
@@ -281,19 +280,17 @@ size_t Minidump::readFromModuleFile(uint64_t addr, void *buf, size_t len) {
   // build-id matches the one the dump recorded.
   const MemoryRegion *r = regionFor(addr);
   if (!r || r->path.empty() || r->path[0] != '/' || (r->perms & PermWrite)) return 0;
+  // Decided at each read, not remembered with the file: while the modules are still being read
+  // (their ELF headers, for the load bias) checkModuleFiles has not yet filled fileBuildId.
+  const ModuleInfo *mod = nullptr;
+  for (const ModuleInfo &m : modules_)
+    if (m.path == r->path) mod = &m;
+  if (!mod || !buildIdsMatch(mod->buildId, mod->fileBuildId)) return 0;
   auto it = files_.find(r->path);
   if (it == files_.end()) {
     std::unique_ptr<MemoryBuffer> mb;
-    const ModuleInfo *mod = nullptr;
-    for (const ModuleInfo &m : modules_)
-      if (m.path == r->path) mod = &m;
-    // Asked while the modules are still being read (their ELF headers, for the load bias),
-    // before checkModuleFiles knows the file's build-id: no answer yet, and none remembered.
-    if (!modulesChecked_) return 0;
-    if (mod && buildIdsMatch(mod->buildId, mod->fileBuildId)) {
-      auto f = MemoryBuffer::getFile(r->path, false, false);
-      if (f) mb = std::move(*f);
-    }
+    auto f = MemoryBuffer::getFile(r->path, false, false);
+    if (f) mb = std::move(*f);
     it = files_.emplace(r->path, std::move(mb)).first;
   }
   if (!it->second) return 0;

@@ -40,7 +40,6 @@ private:
   std::map<uint64_t, llvm::ArrayRef<uint8_t>> memory_;  // start -> bytes
   std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> files_;
   std::vector<std::pair<std::string, std::string>> annotations_;  // Crashpad's
-  bool modulesChecked_ = false;  // checkModuleFiles ran: module files may be read
 };
 
 }  // namespace bt
