@@ -32,6 +32,7 @@ static const char kUsage[] = R"(usage: bt [OPTIONS] PID
        bt coredump ... -o DIR                   kernel core_pattern handler (bt coredump --help)
        bt export --minidump INPUT -o FILE       write a core/snapshot as a minidump (bt export --help)
        bt symbols EXE... -o DIR|FILE.sym        write Breakpad .sym files (bt symbols --help)
+       bt upload URL FILE...                    send snapshots/minidumps to a crash server (bt upload --help)
 
 Prints the backtrace of every thread of a live process or an ELF core file: the crashing
 thread first, each frame with its pc, module+offset, function, inlined frames and file:line.
@@ -93,6 +94,7 @@ int main(int argc, char **argv) {
     if (cmd == "coredump") return coredumpMain(argc - 1, argv + 1);
     if (cmd == "export") return exportMain(argc - 1, argv + 1);
     if (cmd == "symbols") return symbolsMain(argc - 1, argv + 1);
+    if (cmd == "upload") return uploadMain(argc - 1, argv + 1);
   }
   return backtraceMain(argc, argv);
 }

@@ -5,11 +5,17 @@
 
 #include <llvm/Support/Path.h>
 
+#include <llvm/Support/FileSystem.h>
+
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <ctime>
+
+extern char **environ;
 
 namespace bt {
 
@@ -75,6 +81,10 @@ int parseCaptureOption(const char *cmd, int argc, char **argv, int &i, CaptureCl
     c.noCache = true;
   } else if (a == "-q" || a == "--quiet") {
     c.quiet = true;
+  } else if (a == "--upload-background") {
+    c.uploadBackground = true;
+  } else if (int r = parseUploadOption(cmd, argc, argv, i, c.upload); r >= 0) {
+    return r;
   } else {
     return parsePluginOption(cmd, argc, argv, i, c.plugins);
   }
@@ -122,7 +132,7 @@ void preparePluginCapture(CaptureCli &c) {
   if (!c.memoryBudgetGiven) c.capture.maxMemoryBytes = kPluginMemoryBytes;
 }
 
-llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli &c) {
+llvm::Expected<WrittenCapture> writeAndReport(SnapshotData &snap, const CaptureCli &c) {
   // A name of our own choosing (in a directory) never replaces a file: when another capture
   // takes it between the choice and the write, choose again.
   const std::string &out = c.output;
@@ -155,7 +165,51 @@ llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli 
     snprintf(ms, sizeof ms, "%.1f", snap.capture.stoppedMs);
     summary += std::string(", target stopped ") + ms + " ms";
   }
-  return summary + pluginNote + ")";
+  return WrittenCapture{path, summary + pluginNote + ")"};
+}
+
+llvm::Expected<std::string> uploadCapture(const WrittenCapture &w, const CaptureCli &c) {
+  if (c.uploadBackground) {
+    // `bt upload` in a new session: it outlives a crashing process that waits for bt, and a
+    // handler's timeout that kills bt's process group. The token goes by environment, not argv.
+    std::string self = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+    std::string timeout = std::to_string(c.upload.timeoutSeconds);
+    // Its outcome goes to bt-upload.log next to the snapshot: its stdout may be a pipe nobody
+    // reads once the crashing process is gone (libbtcrash's).
+    llvm::SmallString<256> logPath(llvm::sys::path::parent_path(w.path));
+    llvm::sys::path::append(logPath, "bt-upload.log");
+    std::string log = logPath.str().str();
+    std::vector<char *> argv = {self.data(), const_cast<char *>("upload"), const_cast<char *>("--upload-timeout"),
+                                timeout.data(), const_cast<char *>("--log"), log.data(),
+                                const_cast<char *>(c.upload.url.c_str()), const_cast<char *>(w.path.c_str()), nullptr};
+    std::vector<std::string> env;
+    for (char **e = environ; e && *e; ++e)
+      if (strncmp(*e, "BT_UPLOAD_TOKEN=", 16) != 0) env.emplace_back(*e);
+    if (!c.upload.token.empty()) env.push_back("BT_UPLOAD_TOKEN=" + c.upload.token);
+    std::vector<char *> envp;
+    for (std::string &e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t io;
+    posix_spawn_file_actions_init(&io);
+    for (int fd = 0; fd <= 2; ++fd) posix_spawn_file_actions_addopen(&io, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, self.c_str(), &io, &attr, argv.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&io);
+    if (rc != 0)
+      return makeError(ErrorKind::Generic, "cannot start bt upload: {0}; the snapshot stays in {1} (send it with: bt upload {2} {1})",
+                       strerror(rc), w.path, c.upload.url);
+    return "uploading to " + c.upload.url + " in the background (bt upload, pid " + std::to_string(pid) +
+           "; outcome in " + log + ")";
+  }
+  llvm::Expected<UploadResult> r = uploadFile(w.path, c.upload);
+  if (!r)
+    return makeError(ErrorKind::Generic, "{0}; the snapshot stays in {1} (send it later with: bt upload {2} {1})",
+                     llvm::toString(r.takeError()), w.path, c.upload.url);
+  return describeUpload(*r, c.upload);
 }
 
 }  // namespace bt

@@ -2,6 +2,7 @@
 // debug files are), and what both do with a finished capture: name the file, write it, report.
 #pragma once
 
+#include "cli/crash_upload.h"
 #include "cli/plugin_runner.h"
 #include "snapshot/capture.h"
 #include "snapshot/snapshot.h"
@@ -30,6 +31,13 @@ struct CaptureCli {
   uint64_t siginfo = 0, ucontext = 0;
   PluginOptions plugins;
   bool memoryBudgetGiven = false;  // --max-memory-bytes (else plugins widen the default)
+  UploadOptions upload;            // --upload URL ...
+  bool uploadBackground = false;   // --upload-background: a detached `bt upload` sends it
+};
+
+// A capture written to disk: where, and bt's one-line summary of it.
+struct WrittenCapture {
+  std::string path, summary;
 };
 
 // Returns 0 if argv[i] was consumed (i advanced past its value), -1 if it is not a capture
@@ -46,7 +54,12 @@ void printWarnings(const std::vector<std::string> &warnings, llvm::raw_ostream &
 // (plugins read it), within a larger default budget.
 void preparePluginCapture(CaptureCli &c);
 // Writes the snapshot; with plugins configured, runs them on it and writes it again with their
-// results. The result is a one-line summary ("snapshot: PATH (N bytes...)").
-llvm::Expected<std::string> writeAndReport(SnapshotData &snap, const CaptureCli &c);
+// results. The summary is one line ("snapshot: PATH (N bytes...)").
+llvm::Expected<WrittenCapture> writeAndReport(SnapshotData &snap, const CaptureCli &c);
+// With --upload: sends the written capture and returns a line saying so ("uploaded to ...");
+// with --upload-background, starts a detached `bt upload` (the crash handler's process need not
+// wait for the network) and says that. On failure the file stays where it is, and the error
+// says how to send it later.
+llvm::Expected<std::string> uploadCapture(const WrittenCapture &w, const CaptureCli &c);
 
 }  // namespace bt

@@ -28,7 +28,10 @@ DIR/core.<pid>). Install it with scripts/crash-handler install; the kernel runs:
 --exe takes the kernel's %E form too ('!' for '/'). Messages go to DIR/bt-coredump.log, as
 the kernel shows a pipe handler's output to no one. Snapshot options as for bt snapshot,
 plugin options too (the kernel's environment has no BTENGINE_PLUGIN_PATH or HOME: give
---plugin); the security checks are on (--no-security turns them off).
+--plugin); the security checks are on (--no-security turns them off). With --upload URL
+(and --upload-token-file FILE, read by the handler, never on the world-readable core_pattern
+line) the snapshot is then sent to a btengine crash server, and kept in DIR either way; the log
+says whether the server took it.
 )";
 
 }  // namespace
@@ -104,18 +107,27 @@ int coredumpMain(int argc, char **argv) {
   preparePluginCapture(c);
   SnapshotData snap = captureSnapshot(**core, symbols, c.capture);
   snap.capture.source = "coredump";
-  llvm::Expected<std::string> summary = writeAndReport(snap, c);
-  if (!summary) {
+  llvm::Expected<WrittenCapture> written = writeAndReport(snap, c);
+  if (!written) {
     // The log is the only place a core_pattern handler's message is seen: keep the reason.
-    ErrorReport r = takeErrorReport(summary.takeError());
+    ErrorReport r = takeErrorReport(written.takeError());
     note("error: could not write the snapshot: " + r.message);
     return static_cast<int>(r.kind);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   char took[32];
   snprintf(took, sizeof took, "%.2f", secs);
-  note(*summary + " in " + took + " s");
-  llvm::outs() << *summary << "\n";
+  note(written->summary + " in " + took + " s");
+  llvm::outs() << written->summary << "\n";
+  if (!c.upload.url.empty()) {
+    llvm::Expected<std::string> sent = uploadCapture(*written, c);
+    if (!sent) {
+      ErrorReport r = takeErrorReport(sent.takeError());
+      note("error: " + r.message);
+      return static_cast<int>(r.kind);
+    }
+    note(*sent);
+  }
   return 0;
 }
 

@@ -53,6 +53,13 @@ options:
   --no-security          do not
   --max-frames N, --past-main, --no-cache, --allow-mismatch, --dedup-rules FILE, -q
                          as for bt
+  --upload URL           then send the snapshot to a btengine crash server (btengine server,
+                         docs/server.md: POST URL/api/v1/crashes); the file stays here either
+                         way, and when the server cannot be reached bt says so and exits 1
+  --upload-token-file F  the server's upload token: the first line of F (else BT_UPLOAD_TOKEN)
+  --upload-timeout S     give up on the server after S seconds (default 30)
+  --upload-background    send it from a detached `bt upload` and return at once (what
+                         libbtcrash.so does with BTCRASH_UPLOAD)
 %PLUGINS%  -h, --help             show this help
 
 With plugins, the snapshot also keeps the process's writable memory (within
@@ -114,10 +121,15 @@ int snapshotMain(int argc, char **argv) {
   Symbolizer symbols = makeSymbolizer(c);
   preparePluginCapture(c);
   SnapshotData snap = captureSnapshot(**target, symbols, c.capture);
-  llvm::Expected<std::string> summary = writeAndReport(snap, c);
-  if (!summary) return fail(takeErrorReport(summary.takeError()));
-  llvm::outs() << *summary << "\n";
+  llvm::Expected<WrittenCapture> written = writeAndReport(snap, c);
+  if (!written) return fail(takeErrorReport(written.takeError()));
+  llvm::outs() << written->summary << "\n";
   if (!c.quiet) printWarnings(collectWarnings(**target, symbols), llvm::errs());
+  if (!c.upload.url.empty()) {
+    llvm::Expected<std::string> sent = uploadCapture(*written, c);
+    if (!sent) return fail(takeErrorReport(sent.takeError()));
+    llvm::outs() << *sent << "\n";
+  }
   return resultStatus((*target)->partial());
 }
 

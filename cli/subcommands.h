@@ -12,5 +12,6 @@ int coredumpMain(int argc, char **argv);  // argv[0] is "coredump"
 int showMain(int argc, char **argv);      // argv[0] is "show"
 int exportMain(int argc, char **argv);    // argv[0] is "export"
 int symbolsMain(int argc, char **argv);   // argv[0] is "symbols": Breakpad .sym files of binaries
+int uploadMain(int argc, char **argv);    // argv[0] is "upload": send kept snapshots to a crash server
 
 }  // namespace bt

@@ -92,6 +92,7 @@ static int g_nattrs;
 static char g_args_buf[BTC_ARGS_BUF];
 static const char *g_args[BTC_MAX_ARGS];
 static int g_nargs;
+static char g_upload[BTC_PATH_MAX];        /* BTCRASH_UPLOAD: a crash server's URL, "" if none */
 static char *g_envp[BTC_MAX_ENV + 2];
 static char g_env_disable[] = "BTCRASH_DISABLE=1";
 static int g_timeout_s = BTC_DEFAULT_TIMEOUT;
@@ -492,6 +493,13 @@ static int btc_append_config_args(const char **argv, int n) {
     argv[n++] = "--attr";
     argv[n++] = g_attrs[i];
   }
+  /* The upload runs detached (bt upload, its own session): this process does not wait for the
+     network, and the snapshot stays in BTCRASH_DIR either way. */
+  if (g_upload[0] && n + 4 < BTC_MAX_ARGV) {
+    argv[n++] = "--upload";
+    argv[n++] = g_upload;
+    argv[n++] = "--upload-background";
+  }
   for (int i = 0; i < g_nargs && n + 2 < BTC_MAX_ARGV; i++) argv[n++] = g_args[i];
   argv[n] = NULL;
   return n;
@@ -796,6 +804,8 @@ __attribute__((constructor)) static void btc_init(void) {
   btc_config_dir();
   const char *attrs = getenv("BTCRASH_ATTRS");
   if (attrs) g_nattrs = btc_split(attrs, ",", g_attr_buf, sizeof g_attr_buf, g_attrs, BTC_MAX_ATTRS, 1);
+  const char *upload = getenv("BTCRASH_UPLOAD");
+  if (upload && upload[0] && strlen(upload) < sizeof g_upload) strcpy(g_upload, upload);
   const char *args = getenv("BTCRASH_ARGS");
   if (args) g_nargs = btc_split(args, " \t\n", g_args_buf, sizeof g_args_buf, g_args, BTC_MAX_ARGS, 0);
   btc_config_env();

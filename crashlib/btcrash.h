@@ -12,8 +12,10 @@
  * directory), BTCRASH_DIR (snapshot directory, created mode 0700 when missing; default the
  * working directory at start-up),
  * BTCRASH_ATTRS (comma-separated K=V pairs, each passed as `--attr K=V`), BTCRASH_ARGS (extra
- * space-separated arguments for bt snapshot, e.g. `--no-vars`), BTCRASH_TIMEOUT (seconds) and
- * BTCRASH_DISABLE=1 (install nothing). The signal handler runs on an alternate stack (so that a
+ * space-separated arguments for bt snapshot, e.g. `--no-vars`), BTCRASH_UPLOAD (a btengine crash
+ * server's URL: the snapshot is then also sent there by a detached `bt upload`, which reads the
+ * token from BT_UPLOAD_TOKEN and logs the outcome in DIR/bt-upload.log; the snapshot stays in
+ * DIR either way), BTCRASH_TIMEOUT (seconds) and BTCRASH_DISABLE=1 (install nothing). The signal handler runs on an alternate stack (so that a
  * stack overflow of the main thread is captured too; other threads get one with
  * btcrash_thread_init()), uses only async-signal-safe system calls, writes nothing to stdout and
  * at most one line to stderr. The library needs nothing but libc.

@@ -702,3 +702,31 @@ def test_concurrent_captures_into_one_dir_keep_every_snapshot(bt_bin, manifest, 
     assert len(written) == 6, outs
     assert sorted(str(p) for p in outdir.glob("*.btsnap")) == sorted(written)
     assert not list(outdir.glob("*.tmp.*"))
+
+
+def test_real_bt_upload(real_bt, programs, tmp_path):
+    """BTCRASH_UPLOAD: the snapshot is written, then sent by a detached `bt upload` (the crashing
+    process does not wait for it); the outcome is logged next to the snapshot."""
+    from recording_server import RecordingServer
+
+    server = RecordingServer().start()
+    try:
+        outdir = tmp_path / "snaps"
+        outdir.mkdir()
+        env = base_env(BTCRASH_BT=real_bt, BTCRASH_DIR=outdir, BTCRASH_UPLOAD=server.url,
+                       BT_UPLOAD_TOKEN="tok")
+        r = run(programs["preload"], "segv", "preload", env, tmp_path)
+        assert r.returncode == -signal.SIGSEGV, r.describe()
+        log = outdir / "bt-upload.log"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (log.is_file() and "crash 1" in log.read_text()):
+            time.sleep(0.05)
+        snaps = list(outdir.glob("*.btsnap"))
+        assert len(snaps) == 1, (list(outdir.iterdir()), r.describe())
+        assert "uploaded to" in log.read_text(), log.read_text() if log.is_file() else r.describe()
+        assert len(server.requests) == 1
+        assert server.requests[0].body == snaps[0].read_bytes()
+        assert server.requests[0].headers["authorization"] == "Bearer tok"
+        assert _show(real_bt, snaps[0])["signal"]["name"] == "SIGSEGV"
+    finally:
+        server.stop()
