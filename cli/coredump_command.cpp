@@ -13,10 +13,13 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 
 namespace bt {
 
 namespace {
+
+const char kCoredumpConfig[] = "/etc/btengine/coredump.conf";
 
 const char kCoredumpUsage[] = R"(usage: bt coredump [--pid PID] [--tid TID] [--signal SIG] [--exe PATH] -o DIR
                    [--keep-core] [snapshot options]
@@ -31,12 +34,37 @@ plugin options too (the kernel's environment has no BTENGINE_PLUGIN_PATH or HOME
 --plugin); the security checks are on (--no-security turns them off). With --upload URL
 (and --upload-token-file FILE, read by the handler, never on the world-readable core_pattern
 line) the snapshot is then sent to a btengine crash server, and kept in DIR either way; the log
-says whether the server took it.
+says whether the server took it. Options are also read from /etc/btengine/coredump.conf
+(BT_COREDUMP_CONFIG names another file; words separated by blanks, # starts a comment), after
+the command line's: the kernel keeps only 127 characters of core_pattern
+(scripts/crash-handler install --upload URL --upload-token-file FILE writes it).
 )";
+
+// Options from the configuration file, after the command line's: the kernel keeps 127
+// characters of core_pattern, no room for --upload URL --upload-token-file FILE.
+std::vector<std::string> configuredOptions() {
+  const char *env = getenv("BT_COREDUMP_CONFIG");
+  std::ifstream f(env && *env ? env : kCoredumpConfig);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w && w[0] != '#') out.push_back(w);
+  }
+  return out;
+}
 
 }  // namespace
 
-int coredumpMain(int argc, char **argv) {
+int coredumpMain(int argc0, char **argv0) {
+  std::vector<std::string> words(argv0, argv0 + argc0);
+  for (std::string &w : configuredOptions()) words.push_back(std::move(w));
+  std::vector<char *> args;
+  for (std::string &w : words) args.push_back(w.data());
+  args.push_back(nullptr);
+  int argc = int(words.size());
+  char **argv = args.data();
   CaptureCli c;
   bool keepCore = false;
   int pid = 0, signo = 0;

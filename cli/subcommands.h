@@ -1,7 +1,8 @@
 // The commands of `bt`: `bt PID|CORE` (backtraces), `bt snapshot` (capture a live process or a core into a
 // .btsnap file), `bt coredump` (the kernel's core_pattern pipe handler), `bt show` (print a
 // snapshot like bt prints a process, without the binaries or debug files) and `bt export` (write a
-// core, snapshot or minidump as a minidump); `bt symbols` writes Breakpad .sym files of binaries.
+// core, snapshot or minidump as a minidump); `bt symbols` writes Breakpad .sym files of binaries,
+// `bt upload` sends kept snapshots or minidumps to a crash server.
 #pragma once
 
 namespace bt {

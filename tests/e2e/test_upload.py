@@ -157,3 +157,69 @@ def test_help_names_the_options(bt_bin):
     assert "--upload" in _bt(bt_bin, "coredump", "--help").stdout
     assert "usage: bt upload URL FILE..." in _bt(bt_bin, "upload", "--help").stdout
     assert "bt upload URL FILE" in _bt(bt_bin, "--help").stdout
+
+
+def test_coredump_reads_its_configuration_file(bt_bin, core, server, tmp_path):
+    """The kernel's core_pattern has room for no upload options: bt coredump also reads
+    /etc/btengine/coredump.conf (here BT_COREDUMP_CONFIG), as scripts/crash-handler writes it."""
+    path, exe = core
+    out = tmp_path / "crashes"
+    out.mkdir()
+    token = tmp_path / "token"
+    token.write_text("conf-token\n")
+    conf = tmp_path / "coredump.conf"
+    conf.write_text(f"# written by scripts/crash-handler install\n--upload {server.url} "
+                    f"--upload-token-file {token}\n")
+    env = dict(__import__("os").environ, BT_COREDUMP_CONFIG=str(conf))
+    with open(path, "rb") as stdin:
+        r = subprocess.run([str(bt_bin), "coredump", "--pid", "1", "--exe", exe, "-o", str(out)],
+                           stdin=stdin, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert server.requests[0].headers["authorization"] == "Bearer conf-token"
+    assert server.requests[0].body == next(out.glob("*.btsnap")).read_bytes()
+
+
+def test_kernel_handler_uploads(bt_bin, manifest, server, tmp_path):
+    """scripts/crash-handler install --upload: a real crash through the kernel's pipe reaches the
+    server, and uninstall removes the configuration file it wrote."""
+    import os
+    import shutil
+    import tempfile
+
+    import e2e_util as u
+
+    pattern_file = Path("/proc/sys/kernel/core_pattern")
+    conf = Path("/etc/btengine/coredump.conf")
+    if os.geteuid() != 0 or not os.access(pattern_file, os.W_OK):
+        pytest.skip("needs root and a writable /proc/sys/kernel/core_pattern")
+    if conf.exists():
+        pytest.skip(f"{conf} exists: this machine's own configuration is left alone")
+    entry = next(e for e in manifest["binaries"] if e["name"] == "deep_c.gcc-O2-dwarf5-pie-nofp")
+    script = u.REPO_ROOT / "scripts" / "crash-handler"
+    token = tmp_path / "token"
+    token.write_text("kernel-token\n")
+    before = pattern_file.read_text()
+    out = Path(tempfile.mkdtemp(prefix="btk", dir="/tmp"))  # the pattern has 127 characters
+    try:
+        inst = subprocess.run(["bash", str(script), "install", "--bt", str(bt_bin), "--dir", str(out),
+                               "--upload", server.url, "--upload-token-file", str(token)],
+                              capture_output=True, text=True, timeout=30)
+        assert inst.returncode == 0, inst.stderr
+        assert oct(conf.stat().st_mode & 0o777) == "0o600"
+        proc = subprocess.run([entry["path"], "crash"], preexec_fn=u._unlimited_core,
+                              capture_output=True, timeout=60)
+        assert proc.returncode == -11
+        deadline = time.monotonic() + 30
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["bash", str(script), "uninstall"], capture_output=True, timeout=30)
+    assert pattern_file.read_text() == before
+    assert not conf.exists()
+    log = (out / "bt-coredump.log").read_text()
+    snaps = list(out.glob("*.btsnap"))
+    assert len(snaps) == 1 and len(server.requests) == 1, log
+    assert server.requests[0].body == snaps[0].read_bytes()
+    assert server.requests[0].headers["authorization"] == "Bearer kernel-token"
+    assert "uploaded to" in log
+    shutil.rmtree(out)
