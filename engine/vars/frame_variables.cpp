@@ -688,6 +688,7 @@ ScopeVisitor FrameVariables::visitorFor(const UnwindResult &thread, size_t index
     uint64_t lookup = exact ? frame->pc : frame->pc - 1;
     const ModuleInfo *mod = target_.moduleFor(lookup);
     if (!mod || scopes.empty()) return;
+    StdPrinterMemoScope memo(printerMemo_);
     FrameEnv fe{&target_, frame, mod->loadBias, lookup - mod->loadBias, scopes[0].getDwarfUnit()};
     ExprEnv baseEnv = makeEnv(fe);
     uint64_t functionEntry = dieFunctionEntry(scopes.back()).value_or(0) + mod->loadBias;

@@ -11,6 +11,7 @@
 #include "target/target.h"
 #include "unwind/backtrace.h"
 #include "unwind/unwinder.h"
+#include "vars/std_printers.h"
 #include "vars/value.h"
 #include "vars/value_printer.h"
 
@@ -78,6 +79,7 @@ private:
   Symbolizer &symbols_;
   std::shared_ptr<ValueSession> values_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> functionNames_;  // (bias, vaddr) -> name
+  StdPrinterMemo printerMemo_;  // every frame's values share the summaries' type lookups
   std::map<std::string, std::optional<uint64_t>> staticAddresses_;      // symbol -> runtime address
   std::function<llvm::DWARFDie(const llvm::DWARFDie &)> typeCompleter_;
 };

@@ -5,6 +5,7 @@
 
 #include <llvm/BinaryFormat/Dwarf.h>
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
+#include <llvm/DebugInfo/DWARF/DWARFUnit.h>
 
 #include <cctype>
 #include <map>
@@ -14,22 +15,48 @@ namespace bt {
 
 using namespace llvm;
 
-struct StdPrinterMemoScope::Memo {
+struct StdPrinterMemo::Data {
+  // Offsets of the DIEs found, in the unit of the type searched (a result elsewhere is not
+  // remembered), and their tags, checked when a DIE is made again from its offset.
   struct Member {
-    bool found;
-    uint64_t offset;
-    DWARFDie type, member;
+    bool found = false, remembered = true;
+    uint64_t offset = 0;
+    uint64_t typeOffset = UINT64_MAX, memberOffset = UINT64_MAX;
+    dwarf::Tag typeTag{}, memberTag{};
   };
-  using Key = std::pair<const DWARFUnit *, uint64_t>;
+  using Key = std::pair<const void *, uint64_t>;  // the unit's section bytes, the DIE's offset
   std::map<std::pair<Key, std::string>, Member, std::less<>> members;
   std::map<Key, std::string> names;
+  struct Die {
+    bool remembered = true;
+    uint64_t offset = UINT64_MAX;
+    dwarf::Tag tag{};
+  };
+  std::map<std::pair<Key, unsigned>, Die> templateArgs;  // (type, index) -> argument
 };
+
+StdPrinterMemo::StdPrinterMemo() : data(std::make_unique<Data>()) {}
+StdPrinterMemo::~StdPrinterMemo() = default;
 
 namespace {
 
-thread_local StdPrinterMemoScope::Memo *activeMemo = nullptr;
+thread_local StdPrinterMemo::Data *activeMemo = nullptr;
 
-StdPrinterMemoScope::Memo::Key keyOf(const DWARFDie &d) { return {d.getDwarfUnit(), d.getOffset()}; }
+StdPrinterMemo::Data::Key keyOf(const DWARFDie &d) {
+  return {d.getDwarfUnit()->getInfoSection().Data.data(), d.getOffset()};
+}
+
+// The DIE at `offset` of `from`'s unit, if it is one there with that tag.
+DWARFDie dieInUnit(const DWARFDie &from, uint64_t offset, dwarf::Tag tag) {
+  DWARFUnit *u = from.getDwarfUnit();
+  if (offset == UINT64_MAX || offset < u->getOffset() || offset >= u->getNextUnitOffset()) return {};
+  DWARFDie d = u->getDIEForOffset(offset);
+  return d && d.getTag() == tag ? d : DWARFDie();
+}
+
+bool inUnitOf(const DWARFDie &d, const DWARFDie &unitOf) {
+  return !d || d.getDwarfUnit() == unitOf.getDwarfUnit();
+}
 
 bool findMemberUncached(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
                         int depth, DWARFDie *member);
@@ -41,14 +68,27 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
   auto key = std::make_pair(keyOf(t), name.str());
   auto it = activeMemo->members.find(key);
   if (it == activeMemo->members.end()) {
-    StdPrinterMemoScope::Memo::Member m{false, 0, {}, {}};
-    m.found = findMemberUncached(t, name, m.offset, m.type, 0, &m.member);
+    StdPrinterMemo::Data::Member m;
+    DWARFDie mt, md;
+    m.found = findMemberUncached(t, name, m.offset, mt, 0, &md);
+    m.remembered = inUnitOf(mt, t) && inUnitOf(md, t);
+    if (mt) m.typeOffset = mt.getOffset(), m.typeTag = mt.getTag();
+    if (md) m.memberOffset = md.getOffset(), m.memberTag = md.getTag();
     it = activeMemo->members.emplace(std::move(key), m).first;
+    if (!m.found) return false;
+    offset += m.offset;
+    type = mt;
+    if (member) *member = md;
+    return true;
   }
-  if (!it->second.found) return false;
-  offset += it->second.offset;
-  type = it->second.type;
-  if (member) *member = it->second.member;
+  const StdPrinterMemo::Data::Member &m = it->second;
+  if (!m.found) return false;
+  DWARFDie mt = dieInUnit(t, m.typeOffset, m.typeTag), md = dieInUnit(t, m.memberOffset, m.memberTag);
+  if (!m.remembered || (m.typeOffset != UINT64_MAX && !mt) || (m.memberOffset != UINT64_MAX && !md))
+    return findMemberUncached(t, name, offset, type, 0, member);
+  offset += m.offset;
+  type = mt;
+  if (member) *member = md;
   return true;
 }
 
@@ -91,9 +131,27 @@ bool memberU64(const DWARFDie &t, StringRef bytes, StringRef name, uint64_t &val
   return true;
 }
 
-DWARFDie templateArg(const DWARFDie &t, unsigned index) {
+DWARFDie templateArgUncached(const DWARFDie &t, unsigned index) {
   std::vector<DWARFDie> args = templateArgs(t);
   return index < args.size() ? args[index] : DWARFDie();
+}
+
+DWARFDie templateArg(const DWARFDie &t, unsigned index) {
+  if (!activeMemo || !t) return templateArgUncached(t, index);
+  auto key = std::make_pair(keyOf(t), index);
+  auto it = activeMemo->templateArgs.find(key);
+  if (it == activeMemo->templateArgs.end()) {
+    DWARFDie a = templateArgUncached(t, index);
+    StdPrinterMemo::Data::Die d;
+    d.remembered = inUnitOf(a, t);
+    if (a) d.offset = a.getOffset(), d.tag = a.getTag();
+    activeMemo->templateArgs.emplace(key, d);
+    return a;
+  }
+  const StdPrinterMemo::Data::Die &d = it->second;
+  if (d.remembered && d.offset == UINT64_MAX) return {};
+  DWARFDie a = d.remembered ? dieInUnit(t, d.offset, d.tag) : DWARFDie();
+  return a ? a : templateArgUncached(t, index);
 }
 
 uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
@@ -700,13 +758,21 @@ std::optional<std::string> formatLibcxxValue(const DWARFDie &type, StringRef byt
 
 StdPrinterMemoScope::StdPrinterMemoScope() {
   if (!activeMemo) {
-    memo_ = std::make_unique<Memo>();
-    activeMemo = memo_.get();
+    own_ = std::make_unique<StdPrinterMemo>();
+    activeMemo = own_->data.get();
+    activated_ = true;
+  }
+}
+
+StdPrinterMemoScope::StdPrinterMemoScope(StdPrinterMemo &memo) {
+  if (!activeMemo) {
+    activeMemo = memo.data.get();
+    activated_ = true;
   }
 }
 
 StdPrinterMemoScope::~StdPrinterMemoScope() {
-  if (memo_) activeMemo = nullptr;
+  if (activated_) activeMemo = nullptr;
 }
 
 namespace {

@@ -17,20 +17,35 @@
 
 namespace bt {
 
-// While one lives (on this thread), the summaries remember the member lookups and type names
-// they repeat for every element of a container (a map's node type, say). The DIEs it keys on
-// must stay valid as long: the printer holds one while it prints one top-level value. Nested
-// scopes use the outermost one.
+// The member lookups and type names the summaries repeat for every element of a container (a
+// map's node type, say) and for every value of the same type (the same std::map in each of a
+// thousand threads' frames). Keyed by where a DIE's bytes are (its section's mapping and its
+// offset), not by LLVM's objects: the symbolizer's DWARF context of one batch of pcs is gone
+// after it, and the next batch reads the same bytes. Valid while the module files stay mapped:
+// the variables of one capture (FrameVariables) share one.
+class StdPrinterMemo {
+public:
+  StdPrinterMemo();
+  ~StdPrinterMemo();
+  StdPrinterMemo(const StdPrinterMemo &) = delete;
+  StdPrinterMemo &operator=(const StdPrinterMemo &) = delete;
+  struct Data;
+  std::unique_ptr<Data> data;
+};
+
+// While one lives (on this thread), the summaries use a memo: the one given, or one of its own
+// for the value being printed. Nested scopes use the outermost one.
 class StdPrinterMemoScope {
 public:
   StdPrinterMemoScope();
+  explicit StdPrinterMemoScope(StdPrinterMemo &memo);
   ~StdPrinterMemoScope();
   StdPrinterMemoScope(const StdPrinterMemoScope &) = delete;
   StdPrinterMemoScope &operator=(const StdPrinterMemoScope &) = delete;
-  struct Memo;
 
 private:
-  std::unique_ptr<Memo> memo_;
+  std::unique_ptr<StdPrinterMemo> own_;
+  bool activated_ = false;
 };
 
 // `type` is the struct/class DIE (typedefs stripped). nullopt: not a type with a summary.
