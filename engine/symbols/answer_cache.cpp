@@ -14,7 +14,7 @@ namespace bt {
 
 namespace {
 
-constexpr char kMagic[] = "BTANSWERS4\n";
+constexpr char kMagic[] = "BTANSWERS5\n";
 constexpr size_t kMaxEntries = 1 << 16;
 constexpr uint64_t kMaxFile = 64u << 20;
 constexpr uint32_t kMaxString = 1 << 16, kMaxChain = 256;
@@ -134,6 +134,10 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
       loc.inlined = r.u32() & 1;
       info.chain.push_back(std::move(loc));
     }
+    info.scopeUnit = r.u64();
+    uint32_t scopes = r.u32();
+    if (scopes > kMaxChain) return;
+    for (uint32_t k = 0; k < scopes && r.ok; ++k) info.scopeDies.push_back(r.u64());
     read[{vaddr, ret}] = std::move(info);
   }
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> chains;
@@ -244,6 +248,9 @@ void AnswerCache::save() {
       putU32(o, l.column);
       putU32(o, l.inlined ? 1 : 0);
     }
+    putU64(o, info.scopeUnit);
+    putU32(o, uint32_t(info.scopeDies.size()));
+    for (uint64_t d : info.scopeDies) putU64(o, d);
   }
   putU32(o, uint32_t(chains_.size()));
   for (const auto &[key, chain] : chains_) {

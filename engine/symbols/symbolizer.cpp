@@ -154,22 +154,31 @@ AnswerCache *ModuleSymbols::answers() {
 
 std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
   // Answers without variables come from the answer cache when this build's pcs were seen before;
-  // the others are computed from the DWARF, and remembered.
+  // the others are computed from the DWARF, and remembered. With variables, a cached answer
+  // still saves finding the pc's scope DIEs (and reading the unit's line table).
   AnswerCache *memo = answers();
   if (!memo) return computeBatch(queries);
   std::vector<PcInfo> out(queries.size());
   std::vector<size_t> todo;
-  for (size_t i = 0; i < queries.size(); ++i)
-    if (queries[i].visit || !memo->find(queries[i].vaddr, queries[i].returnAddress, out[i]))
-      todo.push_back(i);
+  std::vector<PcInfo> cached;
+  cached.reserve(queries.size());
+  std::vector<const PcInfo *> known;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    bool found = memo->find(queries[i].vaddr, queries[i].returnAddress, out[i]);
+    if (found && !queries[i].visit) continue;
+    todo.push_back(i);
+    const PcInfo *k = nullptr;
+    if (found && !out[i].scopeDies.empty()) k = &cached.emplace_back(std::move(out[i]));
+    known.push_back(k);
+  }
   if (todo.empty()) return out;
   std::vector<PcQuery> rest;
   for (size_t i : todo) rest.push_back(queries[i]);
-  std::vector<PcInfo> computed = computeBatch(rest);
+  std::vector<PcInfo> computed = computeBatch(rest, known);
   bool complete = !(opts_.interrupted && opts_.interrupted()) && !dwarfBroken_;
   for (size_t k = 0; k < todo.size(); ++k) {
     const PcQuery &q = queries[todo[k]];
-    if (complete && !q.visit) memo->add(q.vaddr, q.returnAddress, computed[k]);
+    if (complete && !known[k]) memo->add(q.vaddr, q.returnAddress, computed[k]);  // without variables
     out[todo[k]] = std::move(computed[k]);
   }
   return out;
@@ -355,6 +364,8 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQu
       if (std::string name = functionNameForDie(dies[i]); !name.empty())
         info.chain[i].function = std::move(name);
     if (q.visit) (*q.visit)(ctx, dies, info.chain);
+    info.scopeUnit = cu->getOffset();
+    for (const DWARFDie &d : dies) info.scopeDies.push_back(d.getOffset());
   }
   applyGdbLineRule(ctx, cu, q.vaddr, info.chain.front());
   DWARFDie fn = subprogramAt(*cu, q.vaddr);
@@ -371,6 +382,29 @@ PcInfo ModuleSymbols::answer(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQu
   return info;
 }
 
+PcInfo ModuleSymbols::answerFromScopes(DWARFContext &ctx, DWARFCompileUnit *cu, const PcQuery &q,
+                                      const PcInfo &known) {
+  if (!cu || cu->getOffset() != known.scopeUnit || known.scopeDies.size() != known.chain.size())
+    return answer(ctx, cu, q);
+  // Checked as LLVM would have found them: each covers the pc, and each is inside the next.
+  SmallVector<DWARFDie, 4> dies;
+  for (uint64_t off : known.scopeDies) {
+    DWARFDie d = off >= cu->getOffset() && off < cu->getNextUnitOffset() ? cu->getDIEForOffset(off) : DWARFDie();
+    if (!d || (d.getTag() != dwarf::DW_TAG_subprogram && d.getTag() != dwarf::DW_TAG_inlined_subroutine) ||
+        !d.addressRangeContainsAddress(q.vaddr))
+      return answer(ctx, cu, q);
+    if (!dies.empty()) {
+      DWARFDie p = dies.back().getParent();
+      for (int depth = 0; p && p != d && depth < 256; ++depth) p = p.getParent();
+      if (p != d) return answer(ctx, cu, q);
+    }
+    dies.push_back(d);
+  }
+  PcInfo info = known;
+  (*q.visit)(ctx, dies, info.chain);
+  return info;
+}
+
 void ModuleSymbols::markDwarfBroken(const std::string &fault) {
   dwarfBroken_ = true;
   const ElfFile *f = debugFile();
@@ -378,7 +412,8 @@ void ModuleSymbols::markDwarfBroken(const std::string &fault) {
                       fault + "); using the symbol table for this module");
 }
 
-std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries) {
+std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries,
+                                                const std::vector<const PcInfo *> &known) {
   std::vector<PcInfo> out(queries.size());
   DWARFContext *idx = dwarfBroken_ ? nullptr : index();
   // Group queries by compile unit (the index context parses only unit headers and aranges).
@@ -420,7 +455,10 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
           ok = runGuarded(
               [&] {
                 for (size_t j = k; j < std::min(idxs.size(), k + kQueriesPerSlice); ++j) {
-                  out[idxs[j]] = answer(*ctx, ctx->getCompileUnitForOffset(u->first), queries[idxs[j]]);
+                  DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
+                  const PcInfo *k = idxs[j] < known.size() ? known[idxs[j]] : nullptr;
+                  out[idxs[j]] = k ? answerFromScopes(*ctx, cu, queries[idxs[j]], *k)
+                                   : answer(*ctx, cu, queries[idxs[j]]);
                   out[idxs[j]].inCompileUnit = true;
                 }
               },

@@ -113,6 +113,11 @@ struct PcInfo {
   uint64_t callTarget = 0;            // entry of the function the call at returnAddress calls
   std::string callTargetName;         // its symbol name, when it is not in this module (callSiteTargetName)
   bool inCompileUnit = false;         // some compile unit's ranges cover the address
+  // Where the chain's DIEs are (.debug_info offsets of its unit and of each subprogram or inlined
+  // subroutine, innermost first; empty without DWARF): a later run with variables visits them
+  // from a cached answer without LLVM's per-unit address map and line table.
+  uint64_t scopeUnit = UINT64_MAX;
+  std::vector<uint64_t> scopeDies;
 };
 
 class ModuleSymbols {
@@ -172,7 +177,9 @@ public:
 
 private:
   void openFiles(const ModuleInfo &mod, DebuginfodClient *debuginfod);
-  std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries);
+  // `known[i]`, when not null, is a cached answer for queries[i] (which has a visitor).
+  std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries,
+                                   const std::vector<const PcInfo *> &known = {});
   bool answerFromBreakpad(uint64_t vaddr, PcInfo &out) const;
   AnswerCache *answers();  // null: not kept for this module (no cache, no build-id)
   bool loadSections();
@@ -181,6 +188,10 @@ private:
   void releaseMappedPages();
   // `cu`: the unit the index found for q.vaddr, in ctx.
   PcInfo answer(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q);
+  // `known` (a cached answer for q's pc) with q's visitor run on its scope DIEs, found by their
+  // offsets; `answer` when they are not in `cu` as they were.
+  PcInfo answerFromScopes(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q,
+                          const PcInfo &known);
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);

@@ -70,3 +70,23 @@ def test_variables_are_never_taken_from_the_cache(bt_bin, tmp_path, paused_proce
     assert bt(["--vars", p.pid], cache) == first
     assert answers.read_bytes() == kept, "the warm run found every call site in the file"
     assert "n=n@entry=3" in first
+
+
+def test_warm_variables_equal_cold_ones_on_every_fixture(manifest, cores, tmp_path):
+    """A warm `bt --vars` visits the scope DIEs its cached answer names (by offset, checked to
+    cover the pc and nest) instead of finding them again: every fixture's variables, inlined
+    frames and lexical blocks included, must read as without the cache."""
+    cache = tmp_path / "cache"
+    differ = []
+    for entry in manifest["binaries"]:
+        core = cores.core(entry)
+        args = ["--json", "--vars", core, "--exe", entry["path"]]
+        cold = bt(["--no-cache", *args], cache)
+        bt(args, cache)  # fills the cache
+        warm = bt(args, cache)
+        if warm["threads"] != cold["threads"]:
+            differ.append(entry["name"])
+    assert not differ, f"warm --vars differs from --no-cache for {differ}"
+    missing = {e["name"] for e in manifest["binaries"]
+               if not (cache / "btengine" / "debug" / u.build_id(e["path"]) / "answers").is_file()}
+    assert not missing, f"no answers kept for {sorted(missing)}"
