@@ -14,7 +14,7 @@ namespace bt {
 
 namespace {
 
-constexpr char kMagic[] = "BTANSWERS5\n";
+constexpr char kMagic[] = "BTANSWERS6\n";
 constexpr size_t kMaxEntries = 1 << 16;
 constexpr uint64_t kMaxFile = 64u << 20;
 constexpr uint32_t kMaxString = 1 << 16, kMaxChain = 256;
@@ -173,17 +173,27 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
   uint32_t u = r.u32();
   if (u > kMaxEntries) return;
   for (uint32_t i = 0; i < u && r.ok; ++i) sound.insert(r.u64());
+  std::set<uint64_t> trees;
+  uint32_t t = r.u32();
+  if (t > kMaxEntries) return;
+  for (uint32_t i = 0; i < t && r.ok; ++i) trees.insert(r.u64());
   if (r.ok && r.at == bytes.size()) {  // all of it, or nothing
     answers_ = std::move(read);
     chains_ = std::move(chains);
     callSites_ = std::move(sites);
     soundUnits_ = std::move(sound);
+    saneTrees_ = std::move(trees);
   }
 }
 
 void AnswerCache::addSoundUnit(uint64_t unitOffset) {
   if (soundUnits_.size() >= kMaxEntries) return;
   dirty_ |= soundUnits_.insert(unitOffset).second;
+}
+
+void AnswerCache::addSaneTree(uint64_t unitOffset) {
+  if (saneTrees_.size() >= kMaxEntries) return;
+  dirty_ |= saneTrees_.insert(unitOffset).second;
 }
 
 bool AnswerCache::findChain(uint64_t firstTarget, uint64_t calleePc, std::vector<uint64_t> &out) const {
@@ -276,6 +286,8 @@ void AnswerCache::save() {
   }
   putU32(o, uint32_t(soundUnits_.size()));
   for (uint64_t off : soundUnits_) putU64(o, off);
+  putU32(o, uint32_t(saneTrees_.size()));
+  for (uint64_t off : saneTrees_) putU64(o, off);
   if (o.size() > kMaxFile) return;
   llvm::SmallString<256> dir(path_);
   llvm::sys::path::remove_filename(dir);

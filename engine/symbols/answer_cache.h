@@ -39,6 +39,10 @@ public:
   // before: the files are the same (the identity says so), so the walk need not be repeated.
   bool unitSound(uint64_t unitOffset) const { return soundUnits_.count(unitOffset) != 0; }
   void addSoundUnit(uint64_t unitOffset);
+  // Units whose DIE tree (as LLVM extracts it) passed ModuleSymbols::unitIsSane's walk: parents
+  // before children, at most 256 deep. The same bytes give the same tree.
+  bool treeSane(uint64_t unitOffset) const { return saneTrees_.count(unitOffset) != 0; }
+  void addSaneTree(uint64_t unitOffset);
   // Writes the file (atomically: temporary file + rename) when answers were added.
   void save();
 
@@ -54,6 +58,7 @@ private:
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> chains_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
   std::set<uint64_t> soundUnits_;
+  std::set<uint64_t> saneTrees_;
   bool dirty_ = false;
 };
 

@@ -257,6 +257,8 @@ bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
     noteCorruptUnit(unitOffset, "its DIEs cannot be read");
     return false;
   }
+  AnswerCache *memo = answers();
+  if (memo && memo->treeSane(unitOffset)) return true;  // walked in an earlier run of these files
   std::vector<uint16_t> depth(n, 0);
   for (unsigned i = 0; i < n; ++i) {
     DWARFDie die = cu->getDIEAtIndex(i);
@@ -273,6 +275,7 @@ bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
       return false;
     }
   }
+  if (memo) memo->addSaneTree(unitOffset);
   return true;
 }
 
@@ -456,9 +459,9 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
               [&] {
                 for (size_t j = k; j < std::min(idxs.size(), k + kQueriesPerSlice); ++j) {
                   DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
-                  const PcInfo *k = idxs[j] < known.size() ? known[idxs[j]] : nullptr;
-                  out[idxs[j]] = k ? answerFromScopes(*ctx, cu, queries[idxs[j]], *k)
-                                   : answer(*ctx, cu, queries[idxs[j]]);
+                  const PcInfo *hint = idxs[j] < known.size() ? known[idxs[j]] : nullptr;
+                  out[idxs[j]] = hint ? answerFromScopes(*ctx, cu, queries[idxs[j]], *hint)
+                                      : answer(*ctx, cu, queries[idxs[j]]);
                   out[idxs[j]].inCompileUnit = true;
                 }
               },
