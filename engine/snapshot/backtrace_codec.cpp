@@ -35,20 +35,22 @@ JValue encodeVariables(const std::vector<Variable> &vars) {
   return out;
 }
 
+JValue encodeBacktrace(const ThreadBacktrace &t) {
+  Array frames;
+  for (const Frame &f : t.frames) {
+    Object fo = toObject(frameFields(f, JsonSchema::Snapshot));
+    fo["variables"] = encodeVariables(f.variables);
+    frames.push_back(std::move(fo));
+  }
+  Object to = toObject(threadFields(t));
+  to["signal"] = encodeSignal(t.signal);
+  to["frames"] = std::move(frames);
+  return to;
+}
+
 JValue encodeBacktraces(const std::vector<ThreadBacktrace> &threads) {
   Array out;
-  for (const ThreadBacktrace &t : threads) {
-    Array frames;
-    for (const Frame &f : t.frames) {
-      Object fo = toObject(frameFields(f, JsonSchema::Snapshot));
-      fo["variables"] = encodeVariables(f.variables);
-      frames.push_back(std::move(fo));
-    }
-    Object to = toObject(threadFields(t));
-    to["signal"] = encodeSignal(t.signal);
-    to["frames"] = std::move(frames);
-    out.push_back(std::move(to));
-  }
+  for (const ThreadBacktrace &t : threads) out.push_back(encodeBacktrace(t));
   return out;
 }
 

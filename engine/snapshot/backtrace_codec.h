@@ -15,6 +15,8 @@ namespace bt {
 llvm::json::Value encodeSignal(const std::optional<SignalInfo> &s);
 llvm::json::Value encodeVariables(const std::vector<Variable> &vars);
 llvm::json::Value encodeBacktraces(const std::vector<ThreadBacktrace> &threads);
+// One thread of encodeBacktraces' array (a snapshot streams them one at a time).
+llvm::json::Value encodeBacktrace(const ThreadBacktrace &thread);
 
 // Decoders append to `out` and return an error naming the offending field.
 llvm::Error decodeSignal(const llvm::json::Value *v, std::optional<SignalInfo> &out);

@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -63,6 +64,8 @@ bool unhexBytes(llvm::StringRef s, uint8_t *out, size_t n) {
   return true;
 }
 
+// Everything but the backtraces (which writeDocument streams: with variables of a thousand
+// threads they are most of the document).
 JValue encodeDocument(const SnapshotData &s) {
   const ProcessFacts &p = s.process;
   Array cmd, env;
@@ -141,7 +144,7 @@ JValue encodeDocument(const SnapshotData &s) {
                 {"modules", std::move(modules)},
                 {"auxv", hexPairs(s.auxv)},
                 {"memory_read_after_release", hexPairs(s.memoryReadAfterRelease)},
-                {"backtraces", encodeBacktraces(s.backtraces)},
+                {"backtraces", nullptr},  // writeDocument writes them here
                 {"globals", encodeVariables(s.globals)},
                 {"attributes", std::move(attributes)},
                 {"attribute_order", std::move(attributeOrder)},
@@ -149,6 +152,28 @@ JValue encodeDocument(const SnapshotData &s) {
                 {"fingerprint", s.fingerprint},
                 {"fingerprint_frames", std::move(fpFrames)},
                 {"plugins", s.plugins ? pluginReportToJson(*s.plugins) : JValue(nullptr)}};
+}
+
+// The document, its keys in order, the backtraces a thread at a time: the whole document as
+// one llvm::json::Value took several times its text in memory.
+void writeDocument(const SnapshotData &s, llvm::raw_ostream &os) {
+  JValue doc = encodeDocument(s);
+  Object &fields = *doc.getAsObject();
+  std::vector<std::string> keys;
+  for (const auto &kv : fields) keys.push_back(kv.first.str());
+  std::sort(keys.begin(), keys.end());
+  llvm::json::OStream j(os);
+  j.object([&] {
+    for (const std::string &k : keys) {
+      if (k == "backtraces") {
+        j.attributeArray(k, [&] {
+          for (const ThreadBacktrace &t : s.backtraces) j.value(encodeBacktrace(t));
+        });
+        continue;
+      }
+      j.attribute(k, std::move(*fields.get(k)));
+    }
+  });
 }
 
 llvm::Error bad(const std::string &name, const std::string &what) {
@@ -323,17 +348,20 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
 
 llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::string &path,
                                        bool replace) {
-  std::string json;
+  // The payload (the document's length and text, then the memory slices) is made in place, and
+  // compressed as a stream: no second copy of it, no buffer of its compressed bound.
+  std::string payload(8, '\0');
   {
-    llvm::raw_string_ostream os(json);
-    os << encodeDocument(snap);
+    llvm::raw_string_ostream os(payload);
+    os.SetBufferSize(1 << 16);  // unbuffered, the JSON writer appended to the string a character at a time
+    writeDocument(snap, os);
+    os.flush();  // a raw_string_ostream's destructor leaves a buffer unwritten
   }
-  std::string payload;
+  uint64_t jsonSize = payload.size() - 8;
+  memcpy(payload.data(), &jsonSize, 8);
   uint64_t memBytes = 0;
   for (const MemorySlice &m : snap.memory) memBytes += 16 + m.bytes.size();
-  payload.reserve(8 + json.size() + 8 + memBytes);
-  putU64(payload, json.size());
-  payload += json;
+  payload.reserve(payload.size() + 8 + memBytes);
   putU64(payload, snap.memory.size());
   for (const MemorySlice &m : snap.memory) {
     putU64(payload, m.address);
@@ -344,12 +372,22 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   ZSTD_CCtx *cctx = ZSTD_createCCtx();
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 6);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  std::string out(kHeaderSize + ZSTD_compressBound(payload.size()), '\0');
-  size_t n = ZSTD_compress2(cctx, out.data() + kHeaderSize, out.size() - kHeaderSize,
-                            payload.data(), payload.size());
+  ZSTD_CCtx_setPledgedSrcSize(cctx, payload.size());
+  std::string out(kHeaderSize, '\0');
+  ZSTD_inBuffer in{payload.data(), payload.size(), 0};
+  size_t n = 0, left = 1;
+  while (left != 0) {
+    size_t at = out.size();
+    out.resize(at + std::max<size_t>(ZSTD_CStreamOutSize(), payload.size() / 16));
+    ZSTD_outBuffer o{out.data() + at, out.size() - at, 0};
+    left = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_end);
+    out.resize(at + o.pos);
+    if (ZSTD_isError(left)) break;
+  }
   ZSTD_freeCCtx(cctx);
-  if (ZSTD_isError(n))
-    return makeError(ErrorKind::Generic, "compressing the snapshot: {0}", ZSTD_getErrorName(n));
+  if (ZSTD_isError(left))
+    return makeError(ErrorKind::Generic, "compressing the snapshot: {0}", ZSTD_getErrorName(left));
+  n = out.size() - kHeaderSize;
   out.resize(kHeaderSize + n);
   std::string header(kMagic, 8);
   putU32(header, kSnapshotFormatVersion);
