@@ -91,6 +91,20 @@ public:
     return Error::success();
   }
 
+  // Drops the pages of input already inflated from this process's memory: the compressed section
+  // is read once, front to back, from the file's mapping, and without this every page of it stayed
+  // in the resident set (half of a first capture's peak RSS on a 500 MB server). Only for a
+  // read-only file mapping, whose pages come back from the file if they are touched again.
+  void releaseConsumedInput() {
+    uint64_t used = type_ == kCompressZlib ? uint64_t((const char *)isal_->next_in - input_.data()) : zin_.pos;
+    constexpr uint64_t kPage = 4096, kEvery = 4u << 20;
+    if (used < released_ + kEvery) return;
+    uintptr_t from = (reinterpret_cast<uintptr_t>(input_.data()) + released_ + kPage - 1) & ~(kPage - 1);
+    uintptr_t to = (reinterpret_cast<uintptr_t>(input_.data()) + used) & ~(kPage - 1);
+    if (to > from) madvise(reinterpret_cast<void *>(from), to - from, MADV_DONTNEED);
+    released_ = used;
+  }
+
   // After size() bytes: the stream must end here, its checksum right.
   Error finish() {
     uint8_t extra;
@@ -144,7 +158,7 @@ private:
   std::string name_;
   StringRef input_;
   uint32_t type_;
-  uint64_t size_, produced_ = 0;
+  uint64_t size_, produced_ = 0, released_ = 0;
   std::unique_ptr<inflate_state> isal_;
   ZSTD_DStream *zstd_ = nullptr;
   ZSTD_inBuffer zin_{};
@@ -182,7 +196,7 @@ uint64_t compressedSectionSize(StringRef raw) {
 // buffer is all this process holds of the section; the written pages belong to the page cache.
 // false: the cache is not writable here (or the disk is full); an error: the section cannot be
 // inflated.
-Expected<bool> inflateToFile(SectionInflater &in, const std::string &path) {
+Expected<bool> inflateToFile(SectionInflater &in, const std::string &path, bool inputMapped) {
   SmallString<256> dir(path);
   sys::path::remove_filename(dir);
   if (sys::fs::create_directories(dir)) return false;
@@ -201,6 +215,7 @@ Expected<bool> inflateToFile(SectionInflater &in, const std::string &path) {
       discard();
       return std::move(e);
     }
+    if (inputMapped) in.releaseConsumedInput();
     for (size_t done = 0; done < len;) {
       ssize_t w = pwrite(fd, buf.data() + done, len - done, off_t(at + done));
       if (w < 0 && errno == EINTR) continue;
@@ -232,6 +247,7 @@ struct InflateJob {
   std::unique_ptr<MemoryBuffer> result;
   std::optional<ErrorReport> error;  // (an llvm::Error cannot wait in a vector unchecked)
   uint64_t inflatedBytes = 0;
+  bool inputMapped = false;  // raw is in a read-only mapping of the file
 };
 
 void runJob(InflateJob &job) {
@@ -242,7 +258,7 @@ void runJob(InflateJob &job) {
   }
   job.inflatedBytes = (*in)->size();
   if (!job.cachePath.empty()) {
-    Expected<bool> written = inflateToFile(**in, job.cachePath);
+    Expected<bool> written = inflateToFile(**in, job.cachePath, job.inputMapped);
     if (!written) {  // corrupt data: no second try
       job.error = takeErrorReport(written.takeError());
       return;
@@ -274,6 +290,7 @@ loadDwarfSections(const ElfFile &file, const std::vector<std::string> &names,
                   const std::string &cacheDir, DwarfSectionStats *stats) {
   StringMap<std::unique_ptr<MemoryBuffer>> out;
   std::vector<InflateJob> jobs;
+  bool inputMapped = file.buffer() && file.buffer()->getBufferKind() == MemoryBuffer::MemoryBuffer_MMap;
   for (const std::string &n : names) {
     const ElfSection *s = file.section("." + n);
     if (!s || !s->present || s->data.empty()) continue;
@@ -291,7 +308,7 @@ loadDwarfSections(const ElfFile &file, const std::vector<std::string> &names,
         continue;
       }
     }
-    jobs.push_back(InflateJob{n, s->data, cachePath, nullptr, std::nullopt, 0});
+    jobs.push_back(InflateJob{n, s->data, cachePath, nullptr, std::nullopt, 0, inputMapped});
   }
   // The sections are independent streams: inflated side by side, largest first, by as many
   // threads as there are cores (at most 4).
