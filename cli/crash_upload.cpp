@@ -155,8 +155,10 @@ llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOpt
   if (llvm::Expected<llvm::json::Value> v = llvm::json::parse(body)) {
     if (const llvm::json::Object *obj = v->getAsObject()) {
       if (std::optional<int64_t> id = obj->getInteger("id")) r.id = *id;
-      if (std::optional<llvm::StringRef> u = obj->getString("url"))
-        r.location = u->starts_with("/") ? origin(o.url) + u->str() : u->str();
+      // The crash's web page when the server has one, else its API address.
+      std::optional<llvm::StringRef> u = obj->getString("page");
+      if (!u) u = obj->getString("url");
+      if (u) r.location = u->starts_with("/") ? origin(o.url) + u->str() : u->str();
     }
   } else {
     llvm::consumeError(v.takeError());
