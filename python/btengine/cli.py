@@ -5,6 +5,8 @@
     btengine print FILE|CORE|PID NAME... [--exe PATH] [--hex]
     btengine classify FILE|DIR|PID... [--plugin PATH] [--json|--jsonl]
     btengine capture PID -o FILE [--no-vars] [--attr K=V]
+    btengine server [--db URL] [--listen HOST:PORT] [--workers N] [--upload-token T] [--read-token T]
+    btengine store top|ingest|reprocess [--db URL] ...
 """
 
 from __future__ import annotations
@@ -259,6 +261,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
                    help="an attribute stored in the snapshot (repeatable)")
     c.set_defaults(run=_capture)
+    # The crash server (docs/server.md): `btengine server`, `btengine store top|ingest|reprocess`.
+    from .server.commands import add_commands
+    add_commands(sub)
     return ap
 
 
