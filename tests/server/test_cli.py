@@ -61,3 +61,15 @@ def test_store_ingest_and_top(tmp_path: Path, corpus: List[su.Item], expected: d
     assert groups[0]["title"][:60] in r.stdout
     r = btengine("store", "top", "--db", db, "--host", "no-such-host")
     assert r.returncode == 0 and "no crash groups" in r.stdout
+
+
+def test_a_missing_server_extra_is_named() -> None:
+    """Without Flask (the `server` extra), `btengine server` says what to install, no traceback."""
+    code = ("import sys; sys.modules['flask'] = None\n"
+            "from btengine.cli import main\n"
+            "sys.exit(main(['server', '--db', '/nonexistent/x.db', '--listen', '127.0.0.1:0']))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTENGINE_")}
+    env["PYTHONPATH"] = str(su.PYTHON_DIR)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1
+    assert "needs flask: pip install 'btengine[server]'" in r.stderr and "Traceback" not in r.stderr

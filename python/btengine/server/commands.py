@@ -133,8 +133,26 @@ def _options(args: argparse.Namespace) -> Any:
                            plugins=list(args.plugin), offline=not args.online)
 
 
+def _missing(*modules: str) -> Optional[str]:
+    """A clear message when the `server` extra is not installed (None when it is)."""
+    import importlib
+    absent = []
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            absent.append(m)
+    if not absent:
+        return None
+    return (f"btengine: error: this command needs {', '.join(absent)}: "
+            f"pip install 'btengine[server]' (or: bash scripts/setup)")
+
+
 def run_server(args: argparse.Namespace) -> int:
     import importlib
+    if (why := _missing("flask", "gunicorn")):
+        print(why, file=sys.stderr)
+        return 1
     # gunicorn ships no type information: taken as Any rather than a per-line ignore.
     BaseApplication: Any = importlib.import_module("gunicorn.app.base").BaseApplication
 
@@ -243,6 +261,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_reprocess(args: argparse.Namespace) -> int:
+    if (why := _missing("dask", "distributed")):
+        print(why, file=sys.stderr)
+        return 1
     from .reprocess import reprocess, stderr_progress
     with _store(args) as store:
         summary = reprocess(store, _options(args), scheduler=args.dask, workers=args.workers,
