@@ -55,7 +55,8 @@ def corpus(tmp_path_factory: Any) -> List[su.Item]:
     if not u_manifest_ok():
         pytest.fail("fixture manifest missing: build the fixtures (cmake --build build --target bt_fixtures)",
                     pytrace=False)
-    return su.make_corpus(tmp_path_factory.mktemp("corpus"))
+    # 96 fixtures x 6 variants x (snapshot + minidump) + the testdata dumps: over 1,000 uploads.
+    return su.make_corpus(tmp_path_factory.mktemp("corpus"), variants=6)
 
 
 def u_manifest_ok() -> bool:

@@ -86,7 +86,7 @@ def loaded(request: Any, tmp_path_factory: Any, corpus: List[su.Item]) -> Iterat
 
 def test_corpus_is_large_and_distinct(corpus: List[su.Item]) -> None:
     shas = {hashlib.sha256(i.data).hexdigest() for i in corpus}
-    assert len(corpus) >= 950 and len(shas) == len(corpus)
+    assert len(corpus) >= 1000 and len(shas) == len(corpus)
     assert any(i.path.suffix == ".dmp" for i in corpus) and any(i.path.suffix == ".btsnap" for i in corpus)
 
 
