@@ -92,6 +92,8 @@ int coredumpMain(int argc0, char **argv0) {
   if (c.output.empty() || !isDirectory(c.output))
     return usageError("coredump", "-o DIR (an existing directory) is required");
   if (c.siginfo || c.ucontext) return usageError("coredump", "--siginfo/--ucontext apply to bt snapshot");
+  if (c.uploadBackground && c.upload.url.empty())
+    return usageError("coredump", "--upload-background needs --upload URL");
   // The kernel's %E spells '/' as '!'.
   std::replace(c.exe.begin(), c.exe.end(), '!', '/');
   if (!c.exe.empty() && access(c.exe.c_str(), R_OK) != 0) c.exe.clear();

@@ -89,6 +89,8 @@ int snapshotMain(int argc, char **argv) {
     input = a;
   }
   if (input.empty()) return usageError("snapshot", "missing PID or CORE");
+  if (c.uploadBackground && c.upload.url.empty())
+    return usageError("snapshot", "--upload-background needs --upload URL");
   bool isPid = isProcessId(input);
   if (!isPid && (c.tid || c.siginfo || c.ucontext))
     return usageError("snapshot", "--tid, --siginfo and --ucontext apply to a live process");

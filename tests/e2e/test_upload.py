@@ -145,6 +145,7 @@ def test_coredump_upload(bt_bin, core, server, tmp_path):
     (["snapshot", "1", "--upload", "http://x", "--upload-token-file", "/nonexistent"], "cannot read a token"),
     (["snapshot", "1", "--upload-timeout", "0"], "--upload-timeout needs"),
     (["upload", "--bogus"], "unknown option"),
+    (["snapshot", "1", "--upload-background"], "--upload-background needs --upload URL"),
 ])
 def test_usage_errors(bt_bin, args, message):
     r = _bt(bt_bin, *args)
