@@ -2,8 +2,12 @@
 
 #include <llvm/Demangle/Demangle.h>
 
+#include <llvm/ADT/STLExtras.h>
+#include <llvm/DebugInfo/DWARF/DWARFUnit.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace bt {
 
@@ -52,7 +56,96 @@ std::string gnuClosureNames(std::string s) {
   return out;
 }
 
+// The ident of a legacy Rust symbol with its escapes decoded, as libiberty's rust-demangle.c
+// (legacy_demangle / print_ident) does: "$LT$" -> "<", "$u7b$" -> "{", ".." -> "::" (a single
+// "." stays: "{{vtable.shim}}"), a leading "_$" loses its "_". False on an unknown escape (then
+// the symbol is not treated as Rust).
+static bool decodeLegacyIdent(StringRef ident, std::string &out) {
+  if (ident.starts_with("_$")) ident = ident.drop_front();
+  while (!ident.empty()) {
+    if (ident.starts_with("..")) {
+      out += "::";
+      ident = ident.drop_front(2);
+    } else if (ident[0] == '.') {
+      out += '.';
+      ident = ident.drop_front();
+    } else if (ident[0] == '$') {
+      size_t end = ident.find('$', 1);
+      if (end == StringRef::npos) return false;
+      StringRef esc = ident.slice(1, end);
+      static const std::pair<const char *, char> kNamed[] = {
+          {"SP", '@'}, {"BP", '*'}, {"RF", '&'}, {"LT", '<'}, {"GT", '>'},
+          {"LP", '('}, {"RP", ')'}, {"C", ','}};
+      bool known = false;
+      for (const auto &[code, c] : kNamed)
+        if (esc == code) {
+          out += c;
+          known = true;
+        }
+      unsigned cp = 0;
+      if (!known && esc.size() >= 2 && esc[0] == 'u' && !esc.drop_front().getAsInteger(16, cp) &&
+          cp > 0 && cp < 0x80) {
+        out += char(cp);
+        known = true;
+      }
+      if (!known) return false;
+      ident = ident.drop_front(end + 1);
+    } else {
+      out += ident[0];
+      ident = ident.drop_front();
+    }
+  }
+  return true;
+}
+
+std::string rustSymbolName(StringRef symbol) {
+  // LLVM's optimizations append ".llvm.NNN" (and other "." suffixes) after the mangled name;
+  // gdb shows the name without them.
+  if (symbol.starts_with("_R")) {
+    std::string mangled = symbol.take_until([](char c) { return c == '.'; }).str();
+    if (char *buf = llvm::rustDemangle(mangled)) {
+      std::string out(buf);
+      free(buf);
+      return out;
+    }
+    return {};
+  }
+  // Legacy: _ZN <len><ident>... 17h<16 hex> E, the last path component being the hash.
+  if (!symbol.starts_with("_ZN")) return {};
+  StringRef rest = symbol.drop_front(3);
+  std::vector<StringRef> idents;
+  while (!rest.empty() && rest[0] != 'E') {
+    size_t digits = 0;
+    while (digits < rest.size() && isdigit((unsigned char)rest[digits])) ++digits;
+    unsigned len = 0;
+    if (digits == 0 || rest.take_front(digits).getAsInteger(10, len) || len == 0 ||
+        len > rest.size() - digits)
+      return {};
+    idents.push_back(rest.substr(digits, len));
+    rest = rest.drop_front(digits + len);
+  }
+  if (rest.empty() || idents.size() < 2) return {};
+  rest = rest.drop_front();  // the 'E'
+  if (!rest.empty() && rest[0] != '.') return {};
+  StringRef hash = idents.back();
+  if (hash.size() != 17 || hash[0] != 'h' ||
+      !llvm::all_of(hash.drop_front(),
+                    [](char c) { return isdigit((unsigned char)c) || (c >= 'a' && c <= 'f'); }))
+    return {};
+  idents.pop_back();
+  std::string out;
+  for (StringRef ident : idents) {
+    if (!out.empty()) out += "::";
+    if (!decodeLegacyIdent(ident, out)) return {};
+  }
+  return out;
+}
+
 std::string displayFunctionName(StringRef name) {
+  // Rust first: a legacy Rust symbol is also a valid Itanium name (with the hash as a last
+  // component and "$LT$" escapes). Anything else is left to the C++ demangler, unchanged.
+  if (name.starts_with("_R") || name.starts_with("_ZN"))
+    if (std::string rust = rustSymbolName(name); !rust.empty()) return rust;
   if (name.starts_with("_Z")) {
     ItaniumPartialDemangler d;
     std::string mangled = name.str();
@@ -152,11 +245,25 @@ DWARFDie declarationOf(DWARFDie die) {
   return die;
 }
 
+bool isRustUnit(DWARFDie die) {
+  DWARFUnit *u = die.getDwarfUnit();
+  if (!u) return false;
+  auto lang = dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language));
+  return lang && *lang == dwarf::DW_LANG_Rust;
+}
+
 // gdb's name for a function DIE: the demangled linkage name when there is one, else the DWARF
 // name qualified by its enclosing namespaces and classes (gdb's dwarf2_compute_name /
 // determine_prefix). An unnamed class or an enclosing function ends the prefix, as in gdb.
 std::string functionNameForDie(DWARFDie die) {
-  if (const char *ln = die.getLinkageName()) return displayFunctionName(ln);
+  // gdb names Rust functions by their DWARF names (dwarf2_compute_name), never by the linkage
+  // name: rustc's DW_AT_name already carries the generic arguments ("lock<alloc::vec::Vec<u32,
+  // alloc::alloc::Global>>", "{closure#1}<u64>"), impl blocks and function bodies are
+  // namespaces ("{impl#23}", "main"), and methods are declared in their type's
+  // DW_TAG_structure_type ("Mutex<...>"), an enum's included.
+  bool rust = isRustUnit(die);
+  if (!rust)
+    if (const char *ln = die.getLinkageName()) return displayFunctionName(ln);
   const char *shortName = die.getShortName();
   if (!shortName) return {};
   // The declaration carries the scope.
@@ -168,7 +275,7 @@ std::string functionNameForDie(DWARFDie die) {
       const char *n = p.getShortName();
       prefix = std::string(n ? n : "(anonymous namespace)") + "::" + prefix;
     } else if (tag == dwarf::DW_TAG_class_type || tag == dwarf::DW_TAG_structure_type ||
-               tag == dwarf::DW_TAG_union_type) {
+               tag == dwarf::DW_TAG_union_type || (rust && tag == dwarf::DW_TAG_enumeration_type)) {
       const char *n = p.getShortName();
       if (!n) {
         prefix.clear();
