@@ -187,8 +187,8 @@ def build_and_crash(compile_cmd, source, workdir: Path, name: str):
     return exe, make_core(str(exe), workdir)
 
 
-def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
-    """Run `exe crash` in workdir and return the path of its core file.
+def make_core(exe: str, workdir: Path, timeout: float = 60, mode: str = "crash") -> Path:
+    """Run `exe crash` (or `exe <mode>`) in workdir and return the path of its core file.
 
     With a plain core_pattern (no pipe, no directory) the kernel writes the
     core into the cwd (RLIMIT_CORE is raised in the child); otherwise, or if
@@ -204,7 +204,7 @@ def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
         errors.append("kernel core: skipped (BT_E2E_FORCE_GCORE=1)")
     elif pattern and not pattern.startswith("|") and "/" not in pattern:
         proc = subprocess.run(
-            [exe, "crash"],
+            [exe, mode],
             cwd=workdir,
             preexec_fn=_unlimited_core,
             stdin=subprocess.DEVNULL,
@@ -213,7 +213,7 @@ def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
         )
         if proc.returncode >= 0:
             raise RuntimeError(
-                f"{exe} crash did not die from a signal (exit {proc.returncode}): "
+                f"{exe} {mode} did not die from a signal (exit {proc.returncode}): "
                 f"{proc.stderr.decode(errors='replace')}"
             )
         new = sorted(workdir.glob("core*"))
@@ -233,7 +233,7 @@ def make_core(exe: str, workdir: Path, timeout: float = 60) -> Path:
          "-ex", "python print('BT-STOP-SIGNAL %d' % int(gdb.parse_and_eval('$_siginfo.si_signo')))",
          "-ex", f"gcore {core}",
          "-ex", "kill",
-         "--args", exe, "crash"],
+         "--args", exe, mode],
         cwd=workdir,
         stdin=subprocess.DEVNULL,
         capture_output=True,
