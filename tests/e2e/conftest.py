@@ -116,15 +116,7 @@ class CoreCache:
 
     def core(self, entry) -> Path:
         name = entry["name"]
-        if name not in self._cores:
-            try:
-                self._cores[name] = u.make_core(entry["path"], self.base / name)
-            except u.CoreUnavailable as e:
-                self._cores[name] = e
-        got = self._cores[name]
-        if isinstance(got, Exception):
-            pytest.skip(f"cannot produce a core file here: {got}")
-        return got
+        return u.cached_core(self._cores, name, entry["path"], self.base / name)
 
     def gdb(self, entry):
         """(ToolRun, GdbBacktrace) for the entry's core."""

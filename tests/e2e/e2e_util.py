@@ -187,6 +187,22 @@ def build_and_crash(compile_cmd, source, workdir: Path, name: str):
     return exe, make_core(str(exe), workdir)
 
 
+def cached_core(cache: dict, key, exe: str, workdir: Path, mode: str = "crash") -> Path:
+    """make_core once per key, remembered in `cache` (a session's); the calling test skips, with
+    the reason, where no core can be made here (CoreUnavailable), as every later one asking."""
+    import pytest
+
+    if key not in cache:
+        try:
+            cache[key] = make_core(exe, workdir, mode=mode)
+        except CoreUnavailable as e:
+            cache[key] = e
+    got = cache[key]
+    if isinstance(got, Exception):
+        pytest.skip(f"cannot produce a core file here: {got}")
+    return got
+
+
 def make_core(exe: str, workdir: Path, timeout: float = 60, mode: str = "crash") -> Path:
     """Run `exe crash` (or `exe <mode>`) in workdir and return the path of its core file.
 

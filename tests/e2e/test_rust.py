@@ -154,17 +154,8 @@ class RustBuilds:
         return self._exes[variant]
 
     def core(self, variant: str, mode: str) -> Path:
-        key = (variant, mode)
-        if key not in self._cores:
-            try:
-                self._cores[key] = u.make_core(str(self.exe(variant)), self.base / variant / mode,
-                                               mode=mode)
-            except u.CoreUnavailable as e:
-                self._cores[key] = e
-        got = self._cores[key]
-        if isinstance(got, Exception):
-            pytest.skip(f"cannot produce a core file here: {got}")
-        return got
+        return u.cached_core(self._cores, (variant, mode), str(self.exe(variant)),
+                             self.base / variant / mode, mode=mode)
 
     def gdb(self, variant: str, mode: str):
         key = (variant, mode)
