@@ -16,22 +16,21 @@ namespace bt {
 using namespace llvm;
 
 struct StdPrinterMemo::Data {
-  // Offsets of the DIEs found, in the unit of the type searched (a result elsewhere is not
-  // remembered), and their tags, checked when a DIE is made again from its offset.
+  // A DIE found from a type DIE: its offset and tag in that type's unit, checked when the DIE is
+  // made again from the offset. One found in another unit is not remembered.
+  struct Die {
+    bool remembered = true;
+    uint64_t offset = UINT64_MAX;  // none was found
+    dwarf::Tag tag{};
+  };
   struct Member {
-    bool found = false, remembered = true;
+    bool found = false;
     uint64_t offset = 0;
-    uint64_t typeOffset = UINT64_MAX, memberOffset = UINT64_MAX;
-    dwarf::Tag typeTag{}, memberTag{};
+    Die type, member;
   };
   using Key = std::pair<const void *, uint64_t>;  // the unit's section bytes, the DIE's offset
   std::map<std::pair<Key, std::string>, Member, std::less<>> members;
   std::map<Key, std::string> names;
-  struct Die {
-    bool remembered = true;
-    uint64_t offset = UINT64_MAX;
-    dwarf::Tag tag{};
-  };
   std::map<std::pair<Key, unsigned>, Die> templateArgs;  // (type, index) -> argument
 };
 
@@ -46,16 +45,23 @@ StdPrinterMemo::Data::Key keyOf(const DWARFDie &d) {
   return {d.getDwarfUnit()->getInfoSection().Data.data(), d.getOffset()};
 }
 
-// The DIE at `offset` of `from`'s unit, if it is one there with that tag.
-DWARFDie dieInUnit(const DWARFDie &from, uint64_t offset, dwarf::Tag tag) {
-  DWARFUnit *u = from.getDwarfUnit();
-  if (offset == UINT64_MAX || offset < u->getOffset() || offset >= u->getNextUnitOffset()) return {};
-  DWARFDie d = u->getDIEForOffset(offset);
-  return d && d.getTag() == tag ? d : DWARFDie();
+StdPrinterMemo::Data::Die remember(const DWARFDie &d, const DWARFDie &from) {
+  StdPrinterMemo::Data::Die r;
+  r.remembered = !d || d.getDwarfUnit() == from.getDwarfUnit();
+  if (d) r.offset = d.getOffset(), r.tag = d.getTag();
+  return r;
 }
 
-bool inUnitOf(const DWARFDie &d, const DWARFDie &unitOf) {
-  return !d || d.getDwarfUnit() == unitOf.getDwarfUnit();
+// The remembered DIE made again in `from`'s unit (an empty DIE when none was found); nullopt when
+// it cannot be: not remembered, or no DIE with that tag at that offset there.
+std::optional<DWARFDie> recall(const StdPrinterMemo::Data::Die &r, const DWARFDie &from) {
+  if (!r.remembered) return std::nullopt;
+  if (r.offset == UINT64_MAX) return DWARFDie();
+  DWARFUnit *u = from.getDwarfUnit();
+  if (r.offset < u->getOffset() || r.offset >= u->getNextUnitOffset()) return std::nullopt;
+  DWARFDie d = u->getDIEForOffset(r.offset);
+  if (!d || d.getTag() != r.tag) return std::nullopt;
+  return d;
 }
 
 bool findMemberUncached(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &type,
@@ -71,9 +77,8 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
     StdPrinterMemo::Data::Member m;
     DWARFDie mt, md;
     m.found = findMemberUncached(t, name, m.offset, mt, 0, &md);
-    m.remembered = inUnitOf(mt, t) && inUnitOf(md, t);
-    if (mt) m.typeOffset = mt.getOffset(), m.typeTag = mt.getTag();
-    if (md) m.memberOffset = md.getOffset(), m.memberTag = md.getTag();
+    m.type = remember(mt, t);
+    m.member = remember(md, t);
     it = activeMemo->members.emplace(std::move(key), m).first;
     if (!m.found) return false;
     offset += m.offset;
@@ -83,12 +88,11 @@ bool findMember(const DWARFDie &t, StringRef name, uint64_t &offset, DWARFDie &t
   }
   const StdPrinterMemo::Data::Member &m = it->second;
   if (!m.found) return false;
-  DWARFDie mt = dieInUnit(t, m.typeOffset, m.typeTag), md = dieInUnit(t, m.memberOffset, m.memberTag);
-  if (!m.remembered || (m.typeOffset != UINT64_MAX && !mt) || (m.memberOffset != UINT64_MAX && !md))
-    return findMemberUncached(t, name, offset, type, 0, member);
+  std::optional<DWARFDie> mt = recall(m.type, t), md = recall(m.member, t);
+  if (!mt || !md) return findMemberUncached(t, name, offset, type, 0, member);
   offset += m.offset;
-  type = mt;
-  if (member) *member = md;
+  type = *mt;
+  if (member) *member = *md;
   return true;
 }
 
@@ -142,16 +146,11 @@ DWARFDie templateArg(const DWARFDie &t, unsigned index) {
   auto it = activeMemo->templateArgs.find(key);
   if (it == activeMemo->templateArgs.end()) {
     DWARFDie a = templateArgUncached(t, index);
-    StdPrinterMemo::Data::Die d;
-    d.remembered = inUnitOf(a, t);
-    if (a) d.offset = a.getOffset(), d.tag = a.getTag();
-    activeMemo->templateArgs.emplace(key, d);
+    activeMemo->templateArgs.emplace(key, remember(a, t));
     return a;
   }
-  const StdPrinterMemo::Data::Die &d = it->second;
-  if (d.remembered && d.offset == UINT64_MAX) return {};
-  DWARFDie a = d.remembered ? dieInUnit(t, d.offset, d.tag) : DWARFDie();
-  return a ? a : templateArgUncached(t, index);
+  std::optional<DWARFDie> a = recall(it->second, t);
+  return a ? *a : templateArgUncached(t, index);
 }
 
 uint64_t sizeOf(const DWARFDie &t) { return typeSize(t); }
