@@ -375,7 +375,7 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   ZSTD_CCtx_setPledgedSrcSize(cctx, payload.size());
   std::string out(kHeaderSize, '\0');
   ZSTD_inBuffer in{payload.data(), payload.size(), 0};
-  size_t n = 0, left = 1;
+  size_t left = 1;
   while (left != 0) {
     size_t at = out.size();
     out.resize(at + std::max<size_t>(ZSTD_CStreamOutSize(), payload.size() / 16));
@@ -387,8 +387,7 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   ZSTD_freeCCtx(cctx);
   if (ZSTD_isError(left))
     return makeError(ErrorKind::Generic, "compressing the snapshot: {0}", ZSTD_getErrorName(left));
-  n = out.size() - kHeaderSize;
-  out.resize(kHeaderSize + n);
+  size_t n = out.size() - kHeaderSize;
   std::string header(kMagic, 8);
   putU32(header, kSnapshotFormatVersion);
   putU32(header, 0);
