@@ -102,12 +102,7 @@ std::string outputPath(const std::string &out, const ProcessFacts &p) {
   std::string prog = llvm::sys::path::filename(p.executable).str();
   if (prog.empty() && !p.commandLine.empty()) prog = llvm::sys::path::filename(p.commandLine[0]).str();
   if (prog.empty()) prog = "process";
-  char stamp[32];
-  time_t now = time(nullptr);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::string base = prog + "." + std::to_string(p.pid) + "." + stamp;
+  std::string base = prog + "." + std::to_string(p.pid) + "." + utcNow("%Y%m%dT%H%M%SZ");
   if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   std::string path = dir + "/" + base + ".btsnap";
   for (int n = 2; access(path.c_str(), F_OK) == 0 && n < 1000; ++n)
@@ -182,10 +177,12 @@ llvm::Expected<std::string> uploadCapture(const WrittenCapture &w, const Capture
     std::vector<char *> argv = {self.data(), const_cast<char *>("upload"), const_cast<char *>("--upload-timeout"),
                                 timeout.data(), const_cast<char *>("--log"), log.data(),
                                 const_cast<char *>(c.upload.url.c_str()), const_cast<char *>(w.path.c_str()), nullptr};
+    // A token from --upload-token-file replaces BT_UPLOAD_TOKEN's; without one, it is inherited.
     std::vector<std::string> env;
+    bool fileToken = !c.upload.token.empty();
     for (char **e = environ; e && *e; ++e)
-      if (strncmp(*e, "BT_UPLOAD_TOKEN=", 16) != 0) env.emplace_back(*e);
-    if (!c.upload.token.empty()) env.push_back("BT_UPLOAD_TOKEN=" + c.upload.token);
+      if (!fileToken || strncmp(*e, "BT_UPLOAD_TOKEN=", 16) != 0) env.emplace_back(*e);
+    if (fileToken) env.push_back("BT_UPLOAD_TOKEN=" + c.upload.token);
     std::vector<char *> envp;
     for (std::string &e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -200,15 +197,15 @@ llvm::Expected<std::string> uploadCapture(const WrittenCapture &w, const Capture
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&io);
     if (rc != 0)
-      return makeError(ErrorKind::Generic, "cannot start bt upload: {0}; the snapshot stays in {1} (send it with: bt upload {2} {1})",
-                       strerror(rc), w.path, c.upload.url);
+      return makeError(ErrorKind::Generic, "cannot start bt upload: {0}; the snapshot stays in {1} (send it with: {2})",
+                       strerror(rc), w.path, resendCommand(c.upload, w.path));
     return "uploading to " + c.upload.url + " in the background (bt upload, pid " + std::to_string(pid) +
            "; outcome in " + log + ")";
   }
   llvm::Expected<UploadResult> r = uploadFile(w.path, c.upload);
   if (!r)
-    return makeError(ErrorKind::Generic, "{0}; the snapshot stays in {1} (send it later with: bt upload {2} {1})",
-                     llvm::toString(r.takeError()), w.path, c.upload.url);
+    return makeError(ErrorKind::Generic, "{0}; the snapshot stays in {1} (send it later with: {2})",
+                     llvm::toString(r.takeError()), w.path, resendCommand(c.upload, w.path));
   return describeUpload(*r, c.upload);
 }
 

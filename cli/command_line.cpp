@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <ctime>
 
 namespace bt {
 
@@ -34,6 +35,14 @@ int runCommand(int (*entry)(int, char **), std::vector<std::string> args) {
   for (std::string &a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   return entry(int(args.size()), argv.data());
+}
+
+std::string utcNow(const char *format) {
+  char stamp[64];
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  return strftime(stamp, sizeof stamp, format, &tm) ? stamp : "";
 }
 
 bool parseNumber(const char *s, uint64_t &out, int base) {

@@ -36,5 +36,7 @@ int loadDedupRules(const std::string &cmd, const char *path,
 int parseSymbolPathOption(const std::string &cmd, int argc, char **argv, int &i, SymbolPaths &paths);
 // A whole string as a number (base 0: decimal, 0x hex, 0 octal); false if it is not one.
 bool parseNumber(const char *s, uint64_t &out, int base = 0);
+// The current UTC time in strftime's `format` (logs: "%Y-%m-%dT%H:%M:%SZ"; file names).
+std::string utcNow(const char *format);
 
 }  // namespace bt

@@ -100,12 +100,7 @@ int coredumpMain(int argc0, char **argv0) {
 
   std::ofstream log(c.output + "/bt-coredump.log", std::ios::app);
   auto note = [&](const std::string &msg) {
-    char stamp[32];
-    time_t now = time(nullptr);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    log << stamp << " pid " << pid << ": " << msg << "\n";
+    log << utcNow("%Y-%m-%dT%H:%M:%SZ") << " pid " << pid << ": " << msg << "\n";
     log.flush();
     llvm::errs() << "bt coredump: " << msg << "\n";
   };

@@ -12,7 +12,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -45,6 +44,8 @@ std::string endpoint(const std::string &url) {
   }
   return base + query;
 }
+
+bool isHttpUrl(llvm::StringRef s) { return s.starts_with("http://") || s.starts_with("https://"); }
 
 // The scheme, host and port of URL: where a path the server answers with is relative to.
 std::string origin(const std::string &url) {
@@ -81,7 +82,7 @@ int parseUploadOption(const char *cmd, int argc, char **argv, int &i, UploadOpti
   std::string a = argv[i];
   const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
   if (a == "--upload") {
-    if (!v || !(llvm::StringRef(v).starts_with("http://") || llvm::StringRef(v).starts_with("https://")))
+    if (!v || !isHttpUrl(v))
       return usageError(cmd, "--upload needs an http:// or https:// URL");
     o.url = v;
   } else if (a == "--upload-token-file") {
@@ -102,8 +103,6 @@ int parseUploadOption(const char *cmd, int argc, char **argv, int &i, UploadOpti
     return -1;
   }
   ++i;
-  if (o.token.empty())
-    if (const char *t = getenv("BT_UPLOAD_TOKEN"); t && *t) o.token = t;
   return 0;
 }
 
@@ -124,7 +123,10 @@ llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOpt
   for (char &ch : name)
     if (ch == '"' || ch == '\\' || ch < 0x20) ch = '_';
   headers = curl_slist_append(headers, ("Content-Disposition: attachment; filename=\"" + name + "\"").c_str());
-  if (!o.token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + o.token).c_str());
+  std::string token = o.token;
+  if (token.empty())
+    if (const char *t = getenv("BT_UPLOAD_TOKEN"); t && *t) token = t;
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   std::unique_ptr<curl_slist, void (*)(curl_slist *)> headersOwner(headers, curl_slist_free_all);
 
   CURL *c = curl.get();
@@ -166,6 +168,10 @@ llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOpt
   return r;
 }
 
+std::string resendCommand(const UploadOptions &o, const std::string &path) {
+  return "bt upload " + o.url + " " + path;
+}
+
 std::string describeUpload(const UploadResult &r, const UploadOptions &o) {
   std::string s = "uploaded to " + origin(o.url);
   if (r.id >= 0) s += ": crash " + std::to_string(r.id);
@@ -194,32 +200,25 @@ int uploadMain(int argc, char **argv) {
       continue;
     }
     if (a.size() > 1 && a[0] == '-') return usageError("upload", "unknown option '" + a + "'");
-    if (o.url.empty() && (llvm::StringRef(a).starts_with("http://") || llvm::StringRef(a).starts_with("https://")))
+    if (o.url.empty() && isHttpUrl(a))
       o.url = a;
     else
       files.push_back(a);
   }
   if (o.url.empty()) return usageError("upload", "the server's URL (http://HOST:PORT) is required");
   if (files.empty()) return usageError("upload", "no file to upload");
-  if (o.token.empty())
-    if (const char *t = getenv("BT_UPLOAD_TOKEN"); t && *t) o.token = t;
   std::ofstream log;
   if (!logPath.empty()) log.open(logPath, std::ios::app);
   auto logLine = [&](const std::string &line) {
     if (!log) return;
-    char stamp[32];
-    time_t now = time(nullptr);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    log << stamp << " " << line << "\n";
+    log << utcNow("%Y-%m-%dT%H:%M:%SZ") << " " << line << "\n";
     log.flush();
   };
   int status = 0;
   for (const std::string &f : files) {
     llvm::Expected<UploadResult> r = uploadFile(f, o);
     if (!r) {
-      std::string line = f + ": " + llvm::toString(r.takeError()) + " (send it later with: bt upload " + o.url + " " + f + ")";
+      std::string line = f + ": " + llvm::toString(r.takeError()) + " (send it later with: " + resendCommand(o, f) + ")";
       llvm::errs() << "bt upload: " << line << "\n";
       logLine("error: " + line);
       status = 1;

@@ -12,7 +12,7 @@ namespace bt {
 
 struct UploadOptions {
   std::string url;    // the server's base URL (http[s]://host:port[/prefix]); empty: no upload
-  std::string token;  // sent as "Authorization: Bearer TOKEN"; empty: none
+  std::string token;  // sent as "Authorization: Bearer TOKEN"; empty: BT_UPLOAD_TOKEN's, if set
   long timeoutSeconds = 30;  // the whole request, connection included
 };
 
@@ -25,13 +25,15 @@ struct UploadResult {
 
 // Parses --upload URL, --upload-token-file FILE and --upload-timeout SECONDS at argv[i].
 // Returns 0 if consumed (i advanced past the value), -1 if argv[i] is not an upload option, or a
-// usage exit status. BT_UPLOAD_TOKEN in the environment is the token when no file gives one.
+// usage exit status.
 int parseUploadOption(const char *cmd, int argc, char **argv, int &i, UploadOptions &o);
 
-// POSTs the file at PATH. An answer other than 200/201, or no answer within the timeout, is an
+// POSTs the file at PATH (with BT_UPLOAD_TOKEN from the environment when `o` has no token). An answer other than 200/201, or no answer within the timeout, is an
 // error whose message names the server and what it said.
 llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOptions &o);
 
+// "bt upload URL PATH": how to send a file whose upload failed later.
+std::string resendCommand(const UploadOptions &o, const std::string &path);
 // "uploaded to URL: crash N (new|already stored)" for a capture's summary line.
 std::string describeUpload(const UploadResult &r, const UploadOptions &o);
 
