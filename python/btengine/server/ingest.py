@@ -203,9 +203,8 @@ def ingest(store: Store, data: bytes, opts: AnalysisOptions, *, filename: Option
     attrs = check_attributes(dict(upload_attributes or {}))
     sha = hashlib.sha256(data).hexdigest()
     found = store.find_sha256(sha)
-    if found:
-        row = store.crash(found[0])
-        return IngestResult(found[0], found[1], row["fingerprint"] if row else "", False)
+    if found:  # answered from the crashes table: not its report, which can be megabytes
+        return IngestResult(*found, created=False)
     import btengine
     fd, path = tempfile.mkstemp(prefix="btengine-upload-", suffix=EXTENSIONS[fmt], dir=tmp_dir)
     try:

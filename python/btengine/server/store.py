@@ -340,10 +340,10 @@ class Store:
         return int(row["v"]) if row and row["v"] is not None else 0
 
     # Ingest ---------------------------------------------------------------------------------
-    def find_sha256(self, sha256: str) -> Optional[Tuple[int, int]]:
-        """(crash id, group id) of the crash with these bytes, or None."""
-        row = self._one("SELECT id, group_id FROM crashes WHERE sha256 = ?", (sha256,))
-        return (int(row["id"]), int(row["group_id"])) if row else None
+    def find_sha256(self, sha256: str) -> Optional[Tuple[int, int, str]]:
+        """(crash id, group id, fingerprint) of the crash with these bytes, or None."""
+        row = self._one("SELECT id, group_id, fingerprint FROM crashes WHERE sha256 = ?", (sha256,))
+        return (int(row["id"]), int(row["group_id"]), row["fingerprint"] or "") if row else None
 
     def add_crash(self, rec: CrashRecord) -> Tuple[int, int, bool]:
         """Stores one crash: (crash id, group id, created). created is False when a crash with
