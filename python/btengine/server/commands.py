@@ -148,6 +148,9 @@ def _missing(*modules: str) -> Optional[str]:
             f"pip install 'btengine[server]' (or: bash scripts/setup)")
 
 
+SERVER_THREADS = 8  # per worker process: connections a browser may hold open without a request
+
+
 def run_server(args: argparse.Namespace) -> int:
     import importlib
     if (why := _missing("flask", "gunicorn")):
@@ -183,7 +186,12 @@ def run_server(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"])
             self.cfg.set("workers", args.workers)
-            self.cfg.set("worker_class", "sync")
+            # Threads, not gunicorn's sync workers: a sync worker blocks on a connection that
+            # sends nothing (a browser's speculative or idle keep-alive sockets), so two browser
+            # tabs could stall a 2-worker server for the whole --timeout. The engine's calls
+            # hold the GIL, so a worker's threads never analyse at once.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", SERVER_THREADS)
             self.cfg.set("timeout", args.timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("proc_name", "btengine-server")
