@@ -150,15 +150,27 @@ def proc_state(pid: int, tid: Optional[int] = None) -> Optional[str]:
 def wait_all_sleeping(pid: int, timeout: float = 2.0) -> bool:
     """Wait until every thread of pid is blocked in the kernel (state S), as
     the paused fixtures are once a debugger has let them go again (a syscall
-    interrupted by a ptrace stop is restarted)."""
+    interrupted by a ptrace stop is restarted). A thread still inside write(2) does not count:
+    a fixture prints READY with it, the reader can wake before the writer has returned, and a
+    loaded machine may leave it sleeping in there (bt then sees fixture_ready's write, and gdb,
+    run later, sees pause)."""
     deadline = time.monotonic() + timeout
     while True:
-        states = [proc_state(pid, t) for t in task_ids(pid)]
-        if states and all(s == "S" for s in states):
+        tids = task_ids(pid)
+        states = [proc_state(pid, t) for t in tids]
+        if states and all(s == "S" for s in states) and not any(_in_write(pid, t) for t in tids):
             return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.005)
+
+
+def _in_write(pid: int, tid: int) -> bool:
+    """Whether the thread is blocked in write(2) (x86-64 syscall 1), from /proc/.../syscall."""
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/syscall").read_text().split()[0] == "1"
+    except (OSError, IndexError):
+        return False
 
 
 def task_ids(pid: int):
