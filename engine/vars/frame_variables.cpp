@@ -2,6 +2,7 @@
 
 #include "symbols/call_sites.h"
 #include "symbols/elf_file.h"
+#include "symbols/gdb_names.h"
 #include "unwind/dwarf_expr.h"
 #include "vars/value.h"
 #include "vars/value_printer.h"
@@ -401,6 +402,8 @@ std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbo
       if (lang && (*lang == dwarf::DW_LANG_C_plus_plus || *lang == dwarf::DW_LANG_C_plus_plus_03 ||
                    *lang == dwarf::DW_LANG_C_plus_plus_11 || *lang == dwarf::DW_LANG_C_plus_plus_14))
         name = cxxSymbolName(sub);
+      else if (lang && *lang == dwarf::DW_LANG_Rust)
+        name = functionNameForDie(sub);  // crash_rs::main, as gdb names Rust functions
       else if (const char *n = sub.getShortName())
         name = n;  // gdb prefers the function's own name to an alias (___pthread_cond_clockwait64)
     });
@@ -472,6 +475,7 @@ public:
         print_(std::move(print)), values_(std::move(values)), entryOfReg_(std::move(entryOfReg)) {}
 
   Variable read(const DWARFDie &die, const char *kind) {
+    print_.nesting = strcmp(kind, "param") == 0 ? 2 : 4;  // where `bt full` prints them
     Variable v;
     v.kind = kind;
     if (const char *n = die.getShortName()) v.name = n;

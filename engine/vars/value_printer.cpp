@@ -3,7 +3,10 @@
 #include "vars/dwarf_types.h"
 #include "vars/type_names.h"
 
+#include "vars/rust_printers.h"
 #include "vars/std_printers.h"
+
+#include "symbols/gdb_names.h"
 
 #include "support/hex.h"
 
@@ -188,14 +191,53 @@ std::string hexOfSize(uint64_t raw, uint64_t size) {
   return hexU64(size >= 8 ? raw : raw & ((uint64_t(1) << (8 * size)) - 1));
 }
 
+// A character as gdb's Rust language prints it inside quotes: the usual escapes, printable
+// ASCII as is, \xNN up to 255 and \u{NNNNNN} beyond.
+std::string rustChar(uint32_t ch, char quote) {
+  switch (ch) {
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case 0: return "\\0";
+    default: break;
+  }
+  char b[16];
+  if (ch == '\\' || ch == uint32_t(quote)) {
+    snprintf(b, sizeof b, "\\%c", char(ch));
+  } else if (ch >= 32 && ch < 127) {
+    snprintf(b, sizeof b, "%c", char(ch));
+  } else if (ch <= 255) {
+    snprintf(b, sizeof b, "\\x%02x", ch);
+  } else {
+    snprintf(b, sizeof b, "\\u{%06x}", ch);
+  }
+  return b;
+}
+
+// A 128-bit integer in decimal (gdb's Rust prints i128/u128 so; C's __int128 is printed in hex).
+std::string decimal128(const uint8_t *p, bool isSigned) {
+  unsigned __int128 v;
+  memcpy(&v, p, 16);
+  bool negative = isSigned && (v >> 127);
+  if (negative) v = ~v + 1;
+  std::string digits;
+  do {
+    digits += char('0' + int(v % 10));
+    v /= 10;
+  } while (v);
+  if (negative) digits += '-';
+  return std::string(digits.rbegin(), digits.rend());
+}
+
 class Printer : public ValueFormatter {
 public:
   explicit Printer(const PrintContext &c) : ctx(c) {}
 
   // ValueFormatter, for the standard-library summaries.
   std::string format(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> a) override {
-    return value(type, bytes, a, 1);
+    return value(type, bytes, a, summaryDepth + 1);
   }
+  bool childrenTooDeep() const override { return summaryDepth + ctx.nesting >= kRustMaxDepth; }
   size_t read(uint64_t addr, void *buf, size_t len) override { return ctx.read(addr, buf, len); }
   std::string pointer(uint64_t v) override {
     if (v == 0) return "0x0";
@@ -239,15 +281,16 @@ public:
       return "<error: value is incomplete>";
     const uint8_t *p = reinterpret_cast<const uint8_t *>(bytes.data());
     std::string out;
+    bool rust = isRust(t);
     switch (t.getTag()) {
-      case dwarf::DW_TAG_base_type: out = base(t, p, size); break;
+      case dwarf::DW_TAG_base_type: out = rust ? rustBase(t, p, size) : base(t, p, size); break;
       case dwarf::DW_TAG_pointer_type: out = pointer(t, load(p, 8)); break;
       case dwarf::DW_TAG_reference_type: case dwarf::DW_TAG_rvalue_reference_type:
         out = reference(t, load(p, 8), depth);
         break;
       case dwarf::DW_TAG_structure_type: case dwarf::DW_TAG_class_type:
       case dwarf::DW_TAG_union_type:
-        out = aggregate(t, bytes, addr, depth);
+        out = rust ? rustAggregate(t, bytes, addr, depth) : aggregate(t, bytes, addr, depth);
         break;
       case dwarf::DW_TAG_enumeration_type: out = enumeration(t, p, size); break;
       case dwarf::DW_TAG_array_type: out = array(t, bytes, addr, depth); break;
@@ -286,6 +329,24 @@ private:
   std::vector<uint64_t> staticsSeen;  // addresses of class-typed static members printed
   bool inStatic = false;              // printing a static member's value
   const char *top = nullptr;          // the top-level value's bytes (ctx.missingBytes index them)
+  const DWARFUnit *languageUnit = nullptr;  // the unit isRust last answered for
+  bool languageRust = false;
+  // The depth of the value a Rust summary is printing: its children are one deeper, as gdb's
+  // print_children counts them (the C++ summaries start their children afresh at 1).
+  unsigned summaryDepth = 0;
+  // gdb's default "print max-depth": Rust values nest the standard library's wrappers deeply
+  // (Arc -> Inner -> Thread -> ...), and gdb prints "{...}" only past 20 levels.
+  static constexpr unsigned kRustMaxDepth = 20;
+
+  // Whether the type comes from a Rust unit: its values print in Rust syntax, as gdb does when
+  // the frame's language is Rust.
+  bool isRust(const DWARFDie &t) {
+    if (t.getDwarfUnit() != languageUnit) {
+      languageUnit = t.getDwarfUnit();
+      languageRust = isRustUnit(t);
+    }
+    return languageRust;
+  }
 
   // Whether a part of the top-level value (n bytes at `bytes`) prints <optimized out>: all its
   // bytes are missing, or some are and it is not `divisible` (an aggregate whose elements or
@@ -655,12 +716,14 @@ private:
                     unsigned depth) {
     auto d = dims(t);
     if (d.empty()) return "<array without bounds>";
-    return arrayDims(typeOf(t), d, 0, bytes, addr, depth);
+    return arrayDims(typeOf(t), d, 0, bytes, addr, depth, isRust(t));
   }
 
+  // `rust`: gdb's Rust decorations, [1, 2] instead of {1, 2}.
   std::string arrayDims(const DWARFDie &elem, const std::vector<std::optional<uint64_t>> &d,
                         size_t level, StringRef bytes, std::optional<uint64_t> addr,
-                        unsigned depth) {
+                        unsigned depth, bool rust) {
+    const char *open = rust ? "[" : "{", *close = rust ? "]" : "}";
     if (!d[level]) return "0x" + (addr ? hexU64(*addr).substr(2) : std::string("?"));
     uint64_t count = *d[level];
     uint64_t esize = sizeOf(elem);
@@ -687,7 +750,8 @@ private:
       s.resize(i);
       return printString(s, truncated, ctx.limits);
     }
-    if (depth >= ctx.limits.maxDepth) return "{...}";
+    if (rust ? depth + ctx.nesting >= kRustMaxDepth : depth >= ctx.limits.maxDepth)
+      return std::string(open) + "..." + close;
     uint64_t n = std::min<uint64_t>(count, have);
     // As gdb's value_print_array_elements: elements with the same bytes in a row beyond the
     // repeat threshold print once with "<repeats N times>" and count as threshold elements
@@ -702,7 +766,7 @@ private:
       std::optional<uint64_t> ea;
       if (addr) ea = *addr + i * esize;
       if (!out.empty()) out += ", ";
-      out += lastLevel ? value(elem, eb, ea, depth + 1) : arrayDims(elem, d, level + 1, eb, ea, depth + 1);
+      out += lastLevel ? value(elem, eb, ea, depth + 1) : arrayDims(elem, d, level + 1, eb, ea, depth + 1, rust);
       if (j - i > ctx.limits.repeatThreshold) {
         out += " <repeats " + std::to_string(j - i) + " times>";
         things += ctx.limits.repeatThreshold;
@@ -713,7 +777,174 @@ private:
       }
     }
     if (i < n || count > n) out += "...";
-    return "{" + out + "}";
+    return open + out + close;
+  }
+
+  // Base types of a Rust unit: () for the unit type, char as a code point, 128-bit integers in
+  // decimal; the rest as in C.
+  std::string rustBase(const DWARFDie &t, const uint8_t *p, uint64_t size) {
+    uint64_t enc = attrU(t, dwarf::DW_AT_encoding);
+    if (size == 0) return t.getShortName() ? t.getShortName() : "()";
+    if (enc == dwarf::DW_ATE_UTF && size == 4 && !ctx.limits.hex) {
+      uint32_t ch;
+      memcpy(&ch, p, 4);
+      return std::to_string(ch) + " '" + rustChar(ch, '\'') + "'";
+    }
+    if (size == 16 && !ctx.limits.hex && (enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_unsigned))
+      return decimal128(p, enc == dwarf::DW_ATE_signed);
+    return base(t, p, size);
+  }
+
+  // The data members of a Rust struct or variant, in declaration order.
+  static std::vector<DWARFDie> rustFields(const DWARFDie &t) {
+    std::vector<DWARFDie> fields;
+    for (const DWARFDie &m : t.children())
+      if (m.getTag() == dwarf::DW_TAG_member && !m.find(dwarf::DW_AT_external) &&
+          !m.find(dwarf::DW_AT_declaration))
+        fields.push_back(m);
+    return fields;
+  }
+
+  // gdb's rust_tuple_struct_type_p: fields named __0, __1, ... in order.
+  static bool tupleFields(const std::vector<DWARFDie> &fields) {
+    if (fields.empty()) return false;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const char *n = fields[i].getShortName();
+      if (!n || n != "__" + std::to_string(i)) return false;
+    }
+    return true;
+  }
+
+  // "name: value, ..." (or "value, ..." for a tuple) of the fields at `base` in `bytes`.
+  std::string rustFieldList(const std::vector<DWARFDie> &fields, bool tuple, StringRef bytes,
+                            uint64_t base, std::optional<uint64_t> addr, unsigned depth) {
+    std::string out;
+    bool first = true;
+    for (const DWARFDie &m : fields) {
+      if (budgetExceeded()) {
+        out += first ? "..." : ", ...";
+        break;
+      }
+      if (!first) out += ", ";
+      first = false;
+      if (!tuple) out += std::string(m.getShortName() ? m.getShortName() : "?") + ": ";
+      DWARFDie mt = typeOf(m);
+      uint64_t off = base + attrU(m, dwarf::DW_AT_data_member_location), msize = sizeOf(mt);
+      if (off > bytes.size() || msize > bytes.size() - off) {
+        out += "<error: member outside its object>";
+        continue;
+      }
+      std::optional<uint64_t> maddr;
+      if (addr) maddr = *addr + off;
+      out += value(mt, bytes.substr(off, msize), maddr, depth + 1);
+    }
+    return out;
+  }
+
+  // gdb's Rust struct printing (rust_val_print_struct): "crash::Order {id: 1, tags: ...}",
+  // "(1, 2)" for a tuple, "crash::Meters (5)" for a tuple struct, the bare name of a struct
+  // without fields; the toolchain's printers (rust_printers.h) first, enums by their variant.
+  std::string rustAggregate(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
+                            unsigned depth) {
+    // As gdb: the printer first (it says "Vec(size=2) = {...}" itself when too deep), then the
+    // depth limit.
+    // A value with bytes that have no location (pieces of optimised code) is printed member by
+    // member, so the missing ones say <optimized out>: a summary would follow a pointer made of
+    // missing bytes.
+    bool partial = missingIn(bytes, bytes.size(), false);
+    unsigned outer = summaryDepth;
+    summaryDepth = depth;
+    std::optional<std::string> summary = partial ? std::nullopt : formatRustLibraryValue(t, bytes, *this);
+    summaryDepth = outer;
+    if (summary) return *summary;
+    if (depth + ctx.nesting >= kRustMaxDepth) return "{...}";
+    if (isRustEnum(t)) return rustEnum(t, bytes, addr, depth);
+    std::string name = t.getShortName() ? qualifiedTypeName(t) : std::string();
+    std::vector<DWARFDie> fields = rustFields(t);
+    if (isSliceFields(fields) && !name.empty() && !partial) return rustSlice(name, fields, bytes, depth);
+    bool tuple = !name.empty() && name[0] == '(';
+    bool tupleStruct = !tuple && tupleFields(fields);
+    std::string out;
+    if (!tuple) {
+      out = name;
+      if (fields.empty()) return out;
+      if (!name.empty()) out += " ";
+    }
+    bool positional = tuple || tupleStruct;
+    return out + (positional ? "(" : "{") + rustFieldList(fields, positional, bytes, 0, addr, depth) +
+           (positional ? ")" : "}");
+  }
+
+  // gdb's rust_slice_type_p: a struct of exactly the fields data_ptr and length (a fat pointer).
+  static bool isSliceFields(const std::vector<DWARFDie> &fields) {
+    if (fields.size() != 2 || !fields[0].getShortName() || !fields[1].getShortName()) return false;
+    StringRef a = fields[0].getShortName(), b = fields[1].getShortName();
+    return (a == "data_ptr" && b == "length") || (a == "length" && b == "data_ptr");
+  }
+
+  // gdb's rust_val_print_slice, for the fat pointers no printer took (Box<[u8]>, &[T] inside
+  // other printers' raw fields): "alloc::boxed::Box<[u8], ...> [99, 104]", "... []"; "&str" is
+  // its UTF-8 text. The elements are read from the target (bounded) and printed as an array.
+  std::string rustSlice(const std::string &name, const std::vector<DWARFDie> &fields, StringRef bytes,
+                        unsigned depth) {
+    DWARFDie dataField = StringRef(fields[0].getShortName()) == "data_ptr" ? fields[0] : fields[1];
+    DWARFDie lengthField = dataField == fields[0] ? fields[1] : fields[0];
+    uint64_t dOff = attrU(dataField, dwarf::DW_AT_data_member_location);
+    uint64_t lOff = attrU(lengthField, dwarf::DW_AT_data_member_location);
+    DWARFDie ptrT = strip(typeOf(dataField));
+    if (!ptrT || ptrT.getTag() != dwarf::DW_TAG_pointer_type || dOff + 8 > bytes.size() ||
+        lOff + 8 > bytes.size())
+      return "<error: malformed slice>";
+    uint64_t data = load(reinterpret_cast<const uint8_t *>(bytes.data()) + dOff, 8);
+    uint64_t length = load(reinterpret_cast<const uint8_t *>(bytes.data()) + lOff, 8);
+    DWARFDie elem = typeOf(ptrT);
+    if (name == "&str") {
+      uint64_t n = std::min<uint64_t>(length, ctx.limits.elements);
+      std::vector<uint8_t> chars(n);
+      if (n && ctx.read(data, chars.data(), n) != n)
+        return "<error: Cannot access memory at address " + hexU64(data) + ">";
+      return string(chars, length > n);
+    }
+    std::string out = name + " ";
+    if (length == 0) return out + "[]";
+    uint64_t es = sizeOf(elem);
+    if (!es) return out + "<error: slice of elements of unknown size>";
+    // Enough elements for the element limit and a repeat run after it, within 1 MiB.
+    uint64_t n = std::min<uint64_t>({length, (1u << 20) / es});
+    std::string buf(n * es, '\0');
+    size_t got = ctx.read(data, buf.data(), buf.size());
+    if (got < es) return out + "<error: Cannot access memory at address " + hexU64(data) + ">";
+    buf.resize(got / es * es);
+    std::vector<std::optional<uint64_t>> dim{buf.size() / es};
+    std::string elems = arrayDims(elem, dim, 0, buf, data, depth, true);
+    // Elements past what could be read (or the 1 MiB bound) are not shown, as after the limit.
+    if (buf.size() / es < length && !StringRef(elems).ends_with("...]"))
+      elems.insert(elems.size() - 1, "...");
+    return out + elems;
+  }
+
+  // gdb's rust_print_enum: the active variant's full name ("core::option::Option<u32>::Some"),
+  // then its fields as a tuple "(5)" or a struct "{w: 3, h: 4}" (no space before the brace).
+  std::string rustEnum(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr, unsigned depth) {
+    uint64_t discriminant = 0;
+    std::optional<RustVariant> v = rustActiveVariant(t, bytes, &discriminant);
+    if (!v) {
+      bool anyVariant = false;
+      for (const DWARFDie &c : t.children())
+        if (c.getTag() == dwarf::DW_TAG_variant_part)
+          for (const DWARFDie &vv : c.children()) anyVariant |= vv.getTag() == dwarf::DW_TAG_variant;
+      if (!anyVariant) return qualifiedTypeName(t) + " {<No data fields>}";
+      return "<error: no variant of " + qualifiedTypeName(t) + " has discriminant " +
+             std::to_string(discriminant) + ">";
+    }
+    DWARFDie vt = strip(typeOf(v->member));
+    if (!vt) return "<error: enum variant without a type>";
+    std::vector<DWARFDie> fields = rustFields(vt);
+    std::string out = qualifiedTypeName(vt);
+    if (fields.empty()) return out;
+    bool tuple = tupleFields(fields);
+    return out + (tuple ? "(" : "{") + rustFieldList(fields, tuple, bytes, v->offset, addr, depth) +
+           (tuple ? ")" : "}");
   }
 };
 

@@ -44,6 +44,11 @@ struct PrintContext {
   // Bytes of the top-level value that have no location (DWARF pieces without one): the parts
   // made only of them print <optimized out>, as gdb's. Empty: every byte is known.
   std::vector<bool> missingBytes;
+  // The recursion levels gdb counts above the value where it prints it: `bt full` prints
+  // frame arguments at 2 and locals at 4, and cuts anything nested to its "print max-depth" 20
+  // as "{...}" (Rust values nest the standard library's wrappers that deep). Used for Rust
+  // values; C and C++ aggregates keep limits.maxDepth.
+  unsigned nesting = 0;
   // A user's pretty-printer (Python plugins): asked about every value before the built-in
   // rendering, with the value's type as declared (typedefs kept); its text replaces the value's,
   // nullopt leaves it to the built-ins.
@@ -65,6 +70,10 @@ public:
   // Joins a container's rendered elements as gdb prints a pretty-printer's children ("a, b, b,
   // c", "..." when `more`): one by one, without the repeat blocks of arrays.
   virtual std::string elements(const std::vector<std::string> &items, bool more) = 0;
+  // Whether the value being summarized is nested as deep as gdb prints children (its
+  // "print max-depth"): its children are then "{...}". Only the Rust summaries count depth
+  // through a printer's children as gdb does.
+  virtual bool childrenTooDeep() const { return false; }
 };
 
 
