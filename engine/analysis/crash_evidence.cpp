@@ -8,7 +8,7 @@ namespace bt {
 
 namespace {
 
-constexpr int kSigabrt = 6;
+constexpr int kSigabrt = 6, kSigill = 4, kSigtrap = 5;
 constexpr size_t kMaxText = 4096;  // an abort message or what() longer than this is cut
 
 // A NUL-terminated string of at most `max` bytes, read in chunks (a string may end just before
@@ -133,6 +133,8 @@ std::optional<CrashEvidence> readCrashEvidence(Target &target, Symbolizer *symbo
     if (sig->hasAddress) pointers.push_back(sig->address);
     e.heap = GlibcHeap::read(target, *symbols, pointers, &e.heapUnavailable);
   }
+  if (sig && (sig->signo == kSigabrt || sig->signo == kSigill || sig->signo == kSigtrap))
+    e.rustPanic = findRustPanic(target, e.regs.rsp);
   if (!sig || sig->signo != kSigabrt) return e;
   if (symbols) e.abortMessage = readAbortMessage(target, *symbols);
   // The exception being thrown: __cxa_throw and its callees keep a pointer to it on the stack

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "analysis/glibc_heap.h"
+#include "analysis/rust_panic.h"
 #include "symbols/symbolizer.h"
 #include "target/target.h"
 
@@ -38,6 +39,9 @@ struct CrashEvidence {
   std::vector<uint8_t> beforeWordAtSp;
   std::string abortMessage;          // glibc's __abort_msg text, "" if none
   std::optional<ThrownException> exception;
+  // A Rust panic's PanicHookInfo on the crashed thread's stack (SIGABRT, SIGILL, SIGTRAP: how
+  // the panic runtimes end a process), its location and, when validated, its message.
+  std::optional<RustPanic> rustPanic;
   // glibc's heap as the crash left it (SIGSEGV, SIGBUS, SIGABRT), or why it could not be read.
   std::optional<GlibcHeap> heap;
   std::string heapUnavailable;

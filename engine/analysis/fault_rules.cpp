@@ -3,6 +3,7 @@
 #include "support/hex.h"
 
 #include "analysis/highlight.h"
+#include "analysis/rust_panic.h"
 
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/ADT/StringRef.h>
@@ -171,6 +172,29 @@ std::optional<Classification> libraryCheck(const Facts &x, const FaultFacts &f) 
     }
   }
   if (c && !msg.empty()) c->evidence.push_back({"abort_message", msg.str()});
+  return c;
+}
+
+// A Rust panic that ended the process: the panic runtime (panic=abort), an aborting panic hook, a
+// panic that cannot unwind, all call abort() (SIGABRT) or core::intrinsics::abort (a trap
+// instruction) from inside the panic machinery. A fault (SIGSEGV, SIGBUS) keeps its own
+// classification: the machinery raises no such signal.
+std::optional<Classification> rustPanic(const FaultFacts &f) {
+  const SignalInfo &s = *f.signal;
+  bool trap = (s.signo == SIGILL && f.instruction && f.instruction->access == AccessKind::Trap) ||
+              s.signo == SIGTRAP;
+  if (s.signo != SIGABRT && !trap) return std::nullopt;
+  if (std::none_of(f.frames.begin(), f.frames.end(),
+                   [](const Frame &fr) { return isRustPanicFrame(fr.function); }))
+    return std::nullopt;
+  const RustPanic *p = f.evidence && f.evidence->rustPanic ? &*f.evidence->rustPanic : nullptr;
+  std::string reason = "a Rust panic";
+  std::string location = p ? p->file + ":" + std::to_string(p->line) + ":" + std::to_string(p->column) : "";
+  if (p && p->hasMessage) reason += ": '" + p->message + "'";
+  if (p) reason += " at " + location;
+  Classification c = make("rust-panic", kProbablyNot, "rust-panic", reason);
+  if (p && p->hasMessage) c.evidence.push_back({"panic_message", p->message});
+  if (p) c.evidence.push_back({"panic_location", location});
   return c;
 }
 
@@ -591,6 +615,7 @@ std::optional<Classification> classifyFault(const FaultFacts &f) {
   Facts x(f);
   const SignalInfo &s = *f.signal;
   std::optional<Classification> c = libraryCheck(x, f);
+  if (!c) c = rustPanic(f);
   if (!c) {
     switch (s.signo) {
     case SIGSEGV:

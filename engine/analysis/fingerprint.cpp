@@ -1,5 +1,7 @@
 #include "analysis/fingerprint.h"
 
+#include "analysis/rust_panic.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/SHA256.h>
@@ -33,6 +35,20 @@ bool matchesAny(const std::vector<FingerprintRules::Pattern> &ps, const std::str
   return false;
 }
 
+// The frame a Rust panic was raised in: past the outermost frame of the panic machinery (with
+// everything inside it: the abort, the panic hook that aborted) and the standard library's
+// frames that called it (Option::unwrap, slice indexing, mostly inlined into the caller). 0 when
+// there is no panic, or nothing past it.
+size_t rustPanicCaller(const std::vector<Frame> &frames) {
+  size_t outermost = frames.size();
+  for (size_t i = 0; i < frames.size(); ++i)
+    if (isRustPanicFrame(frames[i].function)) outermost = i;
+  if (outermost == frames.size()) return 0;
+  size_t caller = outermost + 1;
+  while (caller < frames.size() && isRustStdFunction(frames[caller].function)) ++caller;
+  return caller < frames.size() ? caller : 0;
+}
+
 }  // namespace
 
 const FingerprintRules &FingerprintRules::defaults() {
@@ -41,6 +57,7 @@ const FingerprintRules &FingerprintRules::defaults() {
     r.renames.push_back({pattern(kCloneSuffix), ""});
     r.skipFunctions.push_back(pattern(kMachinery));
     r.skipModules.push_back(pattern(kRuntimeModules));
+    r.skipRustPanic = true;
     return r;
   }();
   return rules;
@@ -126,9 +143,11 @@ Fingerprint crashFingerprint(const std::optional<SignalInfo> &signal,
     // The program's own frames, and the innermost frame where it faulted even inside the
     // runtime (strlen(NULL) is not memcpy(NULL)) unless that is abort/assert/throw machinery;
     // all frames only when the rules leave none.
+    size_t panicCaller = rules.skipRustPanic ? rustPanicCaller(t->frames) : 0;
     for (bool everything : {false, true}) {
-      bool innermost = true;
-      for (const Frame &f : t->frames) {
+      bool innermost = everything || panicCaller == 0;
+      for (size_t i = everything ? 0 : panicCaller; i < t->frames.size(); ++i) {
+        const Frame &f = t->frames[i];
         if (fp.frames.size() == rules.frames) break;
         if (f.signalTrampoline) continue;
         // Names longer than 1 KiB are cut before any regex sees them (libstdc++'s matcher

@@ -40,6 +40,10 @@ struct FingerprintRules {
   std::vector<Pattern> stopAfter;       // the first frame whose function matches is the last
   size_t frames = 5;
   bool keepInnermost = true;
+  // A Rust panic's frames are not hashed: the first frame is the function that panicked (the
+  // panic machinery, what it called and the standard library's frames that called it are
+  // skipped; see rustPanicCaller in fingerprint.cpp). On in the defaults, off with `defaults off`.
+  bool skipRustPanic = false;
 
   // The built-in rules (docs/analysis.md lists them).
   static const FingerprintRules &defaults();

@@ -1,0 +1,204 @@
+"""Rust programs, part 3 (issue 19, "Panics"): a panic is classified as one, with the message and
+location read from the core, and the fingerprint starts at the function that panicked.
+
+tests/fixtures/rust/crash_rs.rs is built by test_rust.py's builder (RustBuilds, one build per
+variant and session) in every variant of test_rust.VARIANTS (-C opt-level=0/1, frame pointers
+on/off, panic=unwind with an aborting hook / panic=abort). For the panicking modes (oob, unwrap,
+panic) the program is run here, so its stderr is kept: the oracle is what the program itself
+printed when it panicked ("thread 'main' (TID) panicked at FILE:LINE:COL:\\nMESSAGE"), and
+`bt --json CORE --exe EXE` must report
+
+- classification kind and rule "rust-panic", severity probably_not_exploitable, with the
+  evidence panic_message and panic_location EQUAL to stderr's message and FILE:LINE:COL, and the
+  reason "a Rust panic: '<message>' at <location>";
+- the fingerprint's first frame = the crashed thread's frame at stderr's FILE:LINE (the user's
+  function, e.g. crash_rs::{impl#1}::step), which must be the one the fixture calls there
+  (test_rust.EXPECTED_MAIN_CHAIN, checked against rust-gdb by test_rust.py);
+- the same classification and fingerprint from `bt show --json` of a snapshot taken from the
+  core, with the executable gone.
+
+The variant without DWARF (test_rust.STRIPPED: names from the symbol table, no lines) must give
+the same classification, and a fingerprint starting at the panicking `...::step` method.
+The null dereference (mode crash) stays a null-deref, not a rust-panic.
+No rustc: the tests skip and say so (scripts/setup installs a toolchain).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import e2e_util as u
+from test_oracle import _run_bt_json
+from test_rust import EXPECTED_MAIN_CHAIN, RUSTC, STRIPPED, VARIANTS, RustBuilds
+
+PANIC_MODES = ["oob", "unwrap", "panic"]
+VARIANT_NAMES = [v for v, _ in VARIANTS]
+
+pytestmark = pytest.mark.skipif(
+    RUSTC is None,
+    reason="rustc not found in PATH or ~/.cargo/bin: the Rust panic tests need a Rust toolchain "
+           "(scripts/setup installs Debian's rustc)")
+
+# The default panic hook's text (std's default_hook, rustc >= 1.84 adds the thread id):
+#   thread 'main' (1234) panicked at src/main.rs:3:5:
+#   MESSAGE (possibly several lines)
+#   note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+PANIC_HEADER = re.compile(r"^thread '(?P<thread>[^']*)'(?: \((?P<tid>\d+)\))? panicked at "
+                          r"(?P<file>.+):(?P<line>\d+):(?P<col>\d+):$")
+BACKTRACE_NOTE = "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+
+
+class PanicRun:
+    def __init__(self, core: Path, stderr: str):
+        self.core, self.stderr = core, stderr
+        lines = stderr.split("\n")
+        heads = [i for i, line in enumerate(lines) if PANIC_HEADER.match(line)]
+        if len(heads) != 1 or BACKTRACE_NOTE not in lines[heads[0]:]:
+            pytest.fail(f"unexpected panic text on stderr (one header and the backtrace note "
+                        f"expected):\n{stderr}", pytrace=False)
+        m = PANIC_HEADER.match(lines[heads[0]])
+        note = lines.index(BACKTRACE_NOTE, heads[0])
+        self.file, self.line, self.col = m["file"], int(m["line"]), int(m["col"])
+        self.location = f"{self.file}:{self.line}:{self.col}"
+        self.message = "\n".join(lines[heads[0] + 1:note])
+
+
+class PanicCores:
+    """Each (variant, mode) run once per session with its stderr kept: a kernel core in the run's
+    directory (the machine's core_pattern must be a plain file name, as e2e_util.make_core's
+    first way needs), without RUST_BACKTRACE (so stderr is the hook's message and the note)."""
+
+    def __init__(self, builds: RustBuilds, base: Path):
+        self.builds, self.base, self._runs = builds, base, {}
+
+    def run(self, variant: str, mode: str) -> PanicRun:
+        key = (variant, mode)
+        if key not in self._runs:
+            self._runs[key] = self._make(variant, mode)
+        got = self._runs[key]
+        if isinstance(got, str):
+            pytest.skip(got)
+        return got
+
+    def _make(self, variant, mode):
+        pattern = u.core_pattern()
+        if not pattern or pattern.startswith("|") or "/" in pattern:
+            return (f"cannot keep the program's stderr with its core here: core_pattern "
+                    f"{pattern!r} is not a plain file name")
+        exe = self.builds.exe(variant)
+        workdir = self.base / variant / mode
+        workdir.mkdir(parents=True, exist_ok=True)
+        for old in workdir.glob("core*"):
+            old.unlink()
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+        proc = subprocess.run([str(exe), mode], cwd=workdir, env=env, preexec_fn=u._unlimited_core,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        stderr = proc.stderr.decode(errors="replace")
+        if proc.returncode != -6:
+            pytest.fail(f"{exe} {mode} did not die from SIGABRT (status {proc.returncode}):\n{stderr}",
+                        pytrace=False)
+        cores = sorted(workdir.glob("core*"))
+        if len(cores) != 1 or cores[0].stat().st_size == 0:
+            return f"no core file from {exe} {mode} (core_pattern {pattern!r}): {[c.name for c in cores]}"
+        return PanicRun(cores[0], stderr)
+
+
+@pytest.fixture(scope="session")
+def panic_cores(tmp_path_factory) -> PanicCores:
+    base = tmp_path_factory.mktemp("rust_panic")
+    return PanicCores(RustBuilds(base / "builds"), base / "runs")
+
+
+def _crashed_frames(doc):
+    threads = [t for t in doc["threads"] if t["tid"] == doc["crashed_tid"]]
+    assert len(threads) == 1, f"no crashed thread {doc['crashed_tid']} in bt's output"
+    return threads[0]["frames"]
+
+
+def _check_panic(doc, run: PanicRun, what: str):
+    a = doc["analysis"]
+    c = a["classifications"][0]
+    evidence = {e["fact"]: e["value"] for e in c["evidence"]}
+    got = {"kind": c["kind"], "rule": c["rule"], "severity": c["severity"],
+           "panic_message": evidence.get("panic_message"),
+           "panic_location": evidence.get("panic_location"), "reason": c["reason"]}
+    want = {"kind": "rust-panic", "rule": "rust-panic", "severity": "probably_not_exploitable",
+            "panic_message": run.message, "panic_location": run.location,
+            "reason": f"a Rust panic: '{run.message}' at {run.location}"}
+    assert got == want, f"{what}: bt's classification differs from the program's stderr:\n" \
+                        f"stderr:\n{run.stderr}"
+    assert a["class"] == "rust-panic"
+    return a
+
+
+def _user_frame(doc, run: PanicRun, mode: str) -> str:
+    """The crashed thread's frame at stderr's FILE:LINE: the function that panicked."""
+    at = [f.get("function") for f in _crashed_frames(doc)
+          if f.get("file") == run.file and f.get("line") == run.line]
+    assert at, f"no frame of the crashed thread at {run.file}:{run.line}"
+    # The fixture's function for the mode (named as rust-gdb names it: test_rust.py checks that).
+    assert at[0] == EXPECTED_MAIN_CHAIN[mode][0], at
+    return at[0]
+
+
+@pytest.mark.parametrize("mode", PANIC_MODES)
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_rust_panic_message_location_and_fingerprint(bt_bin, panic_cores, variant, mode):
+    run = panic_cores.run(variant, mode)
+    exe = panic_cores.builds.exe(variant)
+    _, doc = _run_bt_json(bt_bin, ["--json", run.core, "--exe", exe])
+    a = _check_panic(doc, run, f"{variant} {mode}")
+    first = a["fingerprint_frames"][0]
+    assert first == f"{exe.name}!{_user_frame(doc, run, mode)}", a["fingerprint_frames"]
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_rust_null_dereference_is_not_a_panic(bt_bin, panic_cores, variant):
+    builds = panic_cores.builds
+    core = builds.core(variant, "crash")
+    _, doc = _run_bt_json(bt_bin, ["--json", core, "--exe", builds.exe(variant)])
+    c = doc["analysis"]["classifications"][0]
+    assert c["kind"] == "null-deref", c
+    assert not [e for e in c["evidence"] if e["fact"].startswith("panic_")], c
+
+
+@pytest.mark.parametrize("mode", PANIC_MODES)
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_rust_panic_snapshot_without_binaries(bt_bin, panic_cores, tmp_path, variant, mode):
+    """The snapshot carries the classification and fingerprint: `bt show` needs no executable."""
+    run = panic_cores.run(variant, mode)
+    exe = tmp_path / "crash_rs"
+    shutil.copy2(panic_cores.builds.exe(variant), exe)
+    _, doc = _run_bt_json(bt_bin, ["--json", run.core, "--exe", exe])
+    snap = tmp_path / "panic.btsnap"
+    made = u.run_bt(["snapshot", run.core, "--exe", exe, "-o", snap])
+    assert made.returncode == 0, made.describe()
+    exe.rename(tmp_path / "moved-away")
+    shown_run = u.run_bt(["show", "--json", snap])  # (the snapshot's JSON: target.kind "snapshot")
+    assert shown_run.returncode == 0, shown_run.describe()
+    shown = json.loads(shown_run.stdout)
+    a = _check_panic(shown, run, f"{variant} {mode} (snapshot)")
+    assert a["fingerprint"] == doc["analysis"]["fingerprint"]
+    assert a["fingerprint_frames"] == doc["analysis"]["fingerprint_frames"]
+    assert a["fingerprint_frames"][0] == f"{exe.name}!{EXPECTED_MAIN_CHAIN[mode][0]}"
+
+
+@pytest.mark.parametrize("mode", PANIC_MODES)
+def test_rust_panic_without_dwarf(bt_bin, panic_cores, mode):
+    """Stripped of its DWARF: the panic machinery is recognised by symbol-table names and the
+    fingerprint starts at the trait method that panicked (<crash_rs::X as crash_rs::Step>::step)."""
+    run = panic_cores.run(STRIPPED, mode)
+    exe = panic_cores.builds.exe(STRIPPED)
+    _, doc = _run_bt_json(bt_bin, ["--json", run.core, "--exe", exe])
+    a = _check_panic(doc, run, f"{STRIPPED} {mode}")
+    names = [f.get("function") or "" for f in _crashed_frames(doc)]
+    steps = [n for n in names if re.fullmatch(r"<crash_rs::\w+ as crash_rs::Step>::step", n)]
+    assert len(steps) == 1, names
+    assert a["fingerprint_frames"][0] == f"{exe.name}!{steps[0]}", a["fingerprint_frames"]
