@@ -2,6 +2,8 @@
 
 #include "support/error.h"
 #include "support/hex.h"
+#include "symbols/gdb_names.h"
+#include "vars/dwarf_types.h"
 #include "vars/value_printer.h"
 
 #include <llvm/BinaryFormat/Dwarf.h>
@@ -20,6 +22,8 @@ constexpr size_t kMaxTypes = 200000;       // per table: a hostile type graph en
 constexpr unsigned kMaxDepth = 48;         // nesting while building
 constexpr uint64_t kMaxRead = 16u << 20;   // one deref reads at most this much
 constexpr uint64_t kMaxElements = 1u << 24;
+constexpr size_t kMaxVariants = 1u << 16;   // per Rust enum (its variants are types to build)
+constexpr uint64_t kMaxDiscriminant = 16;  // bytes: u128 is Rust's widest
 
 }  // namespace
 
@@ -54,6 +58,7 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
   ti->dieOffset = t.getOffset();
   ti->name = typeName(t);
   ti->size = typeSize(t);
+  ti->rust = isRustUnit(t);
   switch (t.getTag()) {
     case dwarf::DW_TAG_base_type: {
       ti->kind = TypeInfo::Kind::Base;
@@ -85,10 +90,12 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
     case dwarf::DW_TAG_pointer_type:
       ti->kind = TypeInfo::Kind::Pointer;
       ti->target = build(typeOf(t), moduleKey, depth + 1);
+      if (const char *n = t.getShortName(); n && ti->name != n) ti->dwarfName = n;
       break;
     case dwarf::DW_TAG_reference_type:
       ti->kind = TypeInfo::Kind::Reference;
       ti->target = build(typeOf(t), moduleKey, depth + 1);
+      if (const char *n = t.getShortName(); n && ti->name != n) ti->dwarfName = n;
       break;
     case dwarf::DW_TAG_rvalue_reference_type:
       ti->kind = TypeInfo::Kind::RValueReference;
@@ -148,6 +155,12 @@ const TypeInfo *TypeTable::build(const DWARFDie &t, uint64_t moduleKey, unsigned
       ti->declaration = bool(t.find(dwarf::DW_AT_declaration));
       for (const DWARFDie &a : templateArgs(t)) ti->templateArgs.push_back(build(a, moduleKey, depth + 1));
       for (const DWARFDie &m : t.children()) {
+        if (m.getTag() == dwarf::DW_TAG_variant_part) {
+          // A Rust enum (rustc writes one variant part, directly in the enum's struct).
+          if (ti->hasVariants) ti->variantProblem = "more than one DW_TAG_variant_part";
+          else buildVariants(ti, m, moduleKey, depth);
+          continue;
+        }
         bool base = m.getTag() == dwarf::DW_TAG_inheritance;
         if ((m.getTag() != dwarf::DW_TAG_member && !base) || m.find(dwarf::DW_AT_external) ||
             m.find(dwarf::DW_AT_declaration) || ti->fields.size() > 4096)
@@ -189,6 +202,86 @@ const TypeInfo *TypeTable::complete(const TypeInfo *t) {
     if (def && !def->declaration) it->second = def;
   }
   return it->second;
+}
+
+namespace {
+// A DW_AT_discr_value as the discriminant's bytes: `size` bytes, little-endian, read signed or
+// unsigned as the discriminant's type says (DWARF's data forms carry no signedness: rustc writes
+// an i8 discriminant of -3 as DW_FORM_data1 0xfd, an i32's as 0xfd too).
+// nullopt for a form that holds no constant.
+std::optional<std::string> discriminantBytes(const DWARFFormValue &v, uint64_t size, bool isSigned) {
+  if (v.getAsBlock() || v.getForm() == dwarf::DW_FORM_data16) {
+    std::string b = constValueBytes(v, size);
+    b.resize(size, '\0');
+    return b;
+  }
+  std::optional<uint64_t> bits;
+  if (isSigned) {
+    if (auto sv = v.getAsSignedConstant()) bits = uint64_t(*sv);
+  } else {
+    bits = v.getAsUnsignedConstant();
+  }
+  if (!bits) return std::nullopt;
+  std::string b(size, (isSigned && int64_t(*bits) < 0) ? '\xff' : '\0');
+  memcpy(b.data(), &*bits, std::min<size_t>(size, 8));
+  return b;
+}
+}  // namespace
+
+void TypeTable::buildVariants(TypeInfo *ti, const DWARFDie &part, uint64_t moduleKey, unsigned depth) {
+  ti->hasVariants = true;
+  uint64_t discrSize = 0;
+  bool discrSigned = false;
+  if (DWARFDie d = part.getAttributeValueAsReferencedDie(dwarf::DW_AT_discr);
+      d && d.getTag() == dwarf::DW_TAG_member && !d.find(dwarf::DW_AT_bit_size)) {
+    TypeInfo::Field f;
+    f.type = build(typeOf(d), moduleKey, depth + 1);
+    f.name = d.getShortName() ? d.getShortName() : "";
+    f.offset = attrU(d, dwarf::DW_AT_data_member_location, 0);
+    const TypeInfo *r = resolveType(f.type);
+    const TypeInfo *repr = r->kind == TypeInfo::Kind::Enum && r->target ? resolveType(r->target) : r;
+    bool integer = (r->kind == TypeInfo::Kind::Base || r->kind == TypeInfo::Kind::Enum) &&
+                   repr->encoding != TypeInfo::Encoding::Float;
+    if (integer && f.type->size >= 1 && f.type->size <= kMaxDiscriminant && f.offset <= ti->size &&
+        f.type->size <= ti->size - f.offset) {
+      discrSize = f.type->size;
+      discrSigned = repr->encoding == TypeInfo::Encoding::Signed || repr->encoding == TypeInfo::Encoding::SignedChar;
+      ti->discriminant = f;
+    } else if (part.find(dwarf::DW_AT_discr)) {
+      ti->variantProblem = "its discriminant is no integer member inside the enum";
+    }
+  } else if (part.find(dwarf::DW_AT_discr)) {
+    ti->variantProblem = "its DW_AT_discr names no member";
+  }
+  size_t defaults = 0;
+  for (const DWARFDie &v : part.children()) {
+    if (v.getTag() != dwarf::DW_TAG_variant) continue;
+    if (ti->variants.size() >= kMaxVariants) {
+      ti->variantProblem = "more than " + std::to_string(kMaxVariants) + " variants";
+      break;
+    }
+    TypeInfo::Variant var;
+    if (auto dv = v.find(dwarf::DW_AT_discr_value)) {
+      if (discrSize) {
+        var.discrValue = discriminantBytes(*dv, discrSize, discrSigned);
+        if (!var.discrValue) ti->variantProblem = "a DW_AT_discr_value is no constant";
+      }
+    } else if (v.find(dwarf::DW_AT_discr_list)) {
+      ti->variantProblem = "a variant has a DW_AT_discr_list (ranges of discriminant values)";
+    } else {
+      ++defaults;
+    }
+    for (const DWARFDie &m : v.children()) {
+      if (m.getTag() != dwarf::DW_TAG_member) continue;
+      var.name = m.getShortName() ? m.getShortName() : "";
+      var.offset = attrU(m, dwarf::DW_AT_data_member_location, 0);
+      var.type = build(typeOf(m), moduleKey, depth + 1);
+      break;
+    }
+    ti->variants.push_back(std::move(var));
+  }
+  if (defaults > 1 && ti->variantProblem.empty())
+    ti->variantProblem = std::to_string(defaults) + " variants without a discriminant value";
 }
 
 const TypeInfo *TypeTable::pointerTo(const TypeInfo *target) {
@@ -320,6 +413,55 @@ std::string Value::enumeratorName() const {
     if (ev == *v || (bytes_.size() < 8 && uint64_t(ev) == (uint64_t(*v) & ((uint64_t(1) << (8 * bytes_.size())) - 1))))
       return name;
   return {};
+}
+
+Expected<std::optional<std::pair<std::string, Value>>> Value::variant() const {
+  const TypeInfo *t = resolved();
+  if (!t->hasVariants) return std::nullopt;
+  if (!t->variantProblem.empty())
+    return makeError(ErrorKind::BadInput, "cannot tell the variant of a {0}: {1}", type_->name, t->variantProblem);
+  if (t->variants.empty())
+    return makeError(ErrorKind::BadInput, "a {0} has no variants: no value can have this type", type_->name);
+  const TypeInfo::Variant *active = nullptr;
+  if (t->discriminant) {
+    Expected<Value> d = member(*t->discriminant);
+    if (!d) return d.takeError();
+    const std::string &have = d->bytes();
+    const TypeInfo::Variant *fallback = nullptr;
+    for (const TypeInfo::Variant &v : t->variants) {
+      if (!v.discrValue) fallback = &v;
+      else if (*v.discrValue == have) {
+        active = &v;
+        break;
+      }
+    }
+    if (!active) active = fallback;
+    if (!active) {
+      std::string shown;  // the discriminant as a number, most significant byte first
+      for (size_t i = have.size(); i-- > 0;) {
+        static const char kDigits[] = "0123456789abcdef";
+        shown += kDigits[uint8_t(have[i]) >> 4];
+        shown += kDigits[uint8_t(have[i]) & 15];
+      }
+      shown.erase(0, std::min(shown.find_first_not_of('0'), shown.size() - 1));
+      return makeError(ErrorKind::BadInput, "corrupt {0}: its discriminant 0x{1} names none of its {2} variants",
+                       type_->name, shown, t->variants.size());
+    }
+  } else if (t->variants.size() == 1) {
+    active = &t->variants[0];
+  } else {
+    return makeError(ErrorKind::BadInput, "cannot tell the variant of a {0}: {1} variants and no discriminant",
+                     type_->name, t->variants.size());
+  }
+  if (!active->type)
+    return makeError(ErrorKind::BadInput, "the active variant of a {0} describes no member", type_->name);
+  TypeInfo::Field f;
+  f.name = active->name;
+  f.offset = active->offset;
+  f.type = active->type;
+  Expected<Value> payload = member(f);
+  if (!payload) return payload.takeError();
+  return std::optional<std::pair<std::string, Value>>(std::in_place, active->name, std::move(*payload));
 }
 
 std::vector<std::string> Value::fieldNames() const {

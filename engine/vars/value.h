@@ -54,6 +54,29 @@ struct TypeInfo {
   // Only declared here ("struct _frame;" in a unit that uses pointers to it): the definition is
   // elsewhere, found by name (TypeTable::complete).
   bool declaration = false;
+  // From a Rust compile unit (DW_LANG_Rust).
+  bool rust = false;
+  // The DWARF name when it differs from `name`: rustc names its pointer types
+  // ("alloc::boxed::Box<i32, alloc::alloc::Global>", "&i32"), which `name` spells as C does.
+  std::string dwarfName;
+  // A Rust enum: a struct holding a DW_TAG_variant_part. `discriminant` is the member whose value
+  // picks the variant (DW_AT_discr; none for a one-variant enum); each variant is one
+  // DW_TAG_variant, whose member (of the variant's struct: "Some" with field __0) lies at
+  // `offset`. `discrValue` is the DW_AT_discr_value in the discriminant's representation (its
+  // size, read as its type's signedness says); none for the default variant (the dataful one of
+  // a niche layout: every value no other variant names).
+  struct Variant {
+    std::string name;
+    std::optional<std::string> discrValue;
+    uint64_t offset = 0;
+    const TypeInfo *type = nullptr;  // nullptr: the DW_TAG_variant describes no member
+  };
+  bool hasVariants = false;  // a variant part was found (its variants may still be empty)
+  std::optional<Field> discriminant;
+  std::vector<Variant> variants;
+  // Why the variants cannot be told apart (hostile or unsupported DWARF: several default
+  // variants, a DW_AT_discr_list, too many variants); "" when they can.
+  std::string variantProblem;
   // A field by name, base classes as "<Base>" (nullptr if none).
   const Field *findField(const std::string &name) const;
 };
@@ -75,6 +98,7 @@ public:
 
 private:
   const TypeInfo *build(const llvm::DWARFDie &type, uint64_t moduleKey, unsigned depth);
+  void buildVariants(TypeInfo *ti, const llvm::DWARFDie &part, uint64_t moduleKey, unsigned depth);
   TypeInfo *make();
 
   std::deque<TypeInfo> storage_;
@@ -120,6 +144,11 @@ public:
   llvm::Expected<double> asDouble() const;
   // Enumerator name of an enum value ("" if none matches).
   std::string enumeratorName() const;
+  // A Rust enum's active variant (TypeInfo::variants): its name and its payload, the variant's
+  // struct; nullopt for a value of any other type. A discriminant that names no variant of an
+  // enum without a default one (corrupt memory, or the wrong type laid over it) is an error,
+  // never a guess.
+  llvm::Expected<std::optional<std::pair<std::string, Value>>> variant() const;
 
   // Aggregates: members in declaration order (base classes first, named like gdb "<Base>").
   std::vector<std::string> fieldNames() const;

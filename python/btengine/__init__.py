@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from . import _btengine
 
 __all__ = ["open", "attach", "capture", "container_of", "Process", "Thread", "Frame", "Variable",
-           "Value", "Type", "Field", "Symbol", "Module", "Region", "Signal", "Instruction",
+           "Value", "Variant", "Type", "Field", "Symbol", "Module", "Region", "Signal", "Instruction",
            "Analysis", "Classification", "CaptureResult", "Error", "FormatError", "ClosedError",
            "MemoryError", "__version__"]
 
@@ -945,6 +945,15 @@ class Type:
 _SCALAR_KINDS = ("base", "enum", "pointer")
 
 
+class Variant(NamedTuple):
+    """A Rust enum's active variant (Value.variant): its `name` ("Some", "Err", "Rect") and its
+    `value`, the variant's struct: the fields of a tuple variant are ``__0``, ``__1``, ...,
+    those of a struct variant their names (a variant without data has none)."""
+
+    name: str
+    value: "Value"
+
+
 class Value:
     """A typed value, like drgn's Object. `value` is the natural Python object (int for
     integers, enums, pointers and references (their address); float; bool; bytes for char
@@ -954,9 +963,11 @@ class Value:
     ``v[i]`` (arrays and pointers), ``v.deref()``, ``v + n`` (pointers); compute with
     ``cast()``, ``reinterpret()``, ``address_of()``; compare and convert with ``==``, ``<``,
     ``int()``, ``float()``, ``bool()`` (scalars). A C++ standard container (vector, map,
-    unordered_map, list, deque, set, string, unique_ptr, shared_ptr, optional, variant, ...) is
-    walked as Python walks its own: ``len(v)``, ``iter(v)``, ``v[i]``, ``v["key"]``,
-    ``v.items()``, ``v.get()``; its raw members stay reachable with ``v.field("name")``."""
+    unordered_map, list, deque, set, string, unique_ptr, shared_ptr, optional, variant, ...) or
+    a Rust one (String, &str, Vec, VecDeque, slices, HashMap, HashSet, BTreeMap, BTreeSet, Box,
+    Rc, Arc, Cell, RefCell, Option, ...) is walked as Python walks its own: ``len(v)``,
+    ``iter(v)``, ``v[i]``, ``v["key"]``, ``v.items()``, ``v.get()``; its raw members stay
+    reachable with ``v.field("name")``. A Rust enum tells its active variant: ``v.variant``."""
 
     def __init__(self, process: Process, v: "_btengine.Value") -> None:
         self._p = process
@@ -1017,6 +1028,17 @@ class Value:
         return None if e is None else str(e)
 
     @property
+    def variant(self) -> Optional[Variant]:
+        """A Rust enum's active variant, as its discriminant says (niche layouts included):
+        ``name, payload = v.variant``; None for values that are no Rust enum with data (a C-like
+        enum has its `enumerator`). FormatError when the discriminant names no variant (corrupt
+        memory, or another type laid over it), never a guess."""
+        got = self._live().variant
+        if got is None:
+            return None
+        return Variant(str(got[0]), self._wrap(got[1]))
+
+    @property
     def fields(self) -> Dict[str, "Value"]:
         """Struct, class and union members by name (base classes as "<Base>")."""
         v = self._live()
@@ -1042,8 +1064,8 @@ class Value:
 
     @property
     def container(self) -> Optional[_containers.View]:
-        """The view of a C++ standard container (None for other values): its sequence,
-        mapping, string or pointer as Python objects."""
+        """The view of a C++ or Rust standard container (None for other values): its
+        sequence, mapping, string or pointer as Python objects."""
         if self._view is False:
             self._view = _containers.view(self)
         view: Optional[_containers.View] = self._view
@@ -1073,7 +1095,8 @@ class Value:
         if isinstance(c, _containers.Mapping):
             return c[key]
         if isinstance(key, str):
-            if c is not None and key not in self._live().field_names:
+            if c is not None and not isinstance(c, _containers.Pointer) and \
+                    key not in self._live().field_names:
                 raise TypeError(f"a {self.type} is a container: v.field({key!r}) for a member")
             return self.field(key)
         index = int(key)
@@ -1117,7 +1140,8 @@ class Value:
 
     def get(self) -> Optional["Value"]:
         """What a unique_ptr, shared_ptr, weak_ptr or optional holds, or a variant's active
-        alternative (None when empty); for a plain pointer, deref() (None when null)."""
+        alternative (Rust: what a Box, Rc, Arc, Cell, RefCell or Option holds; None when
+        empty); for a plain pointer, deref() (None when null)."""
         c = self.container
         if isinstance(c, _containers.Pointer):
             return c.get()

@@ -164,6 +164,9 @@ class Value:
     @property
     def enumerator(self) -> Optional[str]: ...
     @property
+    def variant(self) -> Optional[Tuple[str, Value]]:
+        """A Rust enum's active variant: (name, payload); None for other values."""
+    @property
     def field_names(self) -> List[str]: ...
     def field(self, arg0: str) -> Value: ...
     @property
@@ -197,6 +200,11 @@ class Type:
     def unaliased(self) -> Type: ...
     @property
     def is_alias(self) -> bool: ...
+    @property
+    def is_rust(self) -> bool: ...
+    @property
+    def dwarf_name(self) -> str:
+        """rustc's name of a pointer type ("alloc::boxed::Box<i32, alloc::alloc::Global>"), else name."""
     @property
     def fields(self) -> List[SimpleNamespace]:
         """name, offset, bit_offset, bit_size, is_base, type."""

@@ -1,4 +1,5 @@
-"""C++ standard-library containers as Python sequences and mappings of Values.
+"""C++ standard-library containers as Python sequences and mappings of Values (Rust's:
+_rust_containers.py, on the same classes).
 
 The layouts are the ones bt's built-in summaries read (engine/vars/std_printers.cpp): libstdc++
 (GCC) and libc++ (LLVM, std::__1), found through the DWARF member names and the class
@@ -707,6 +708,9 @@ def template_name(type_name: str) -> Optional[str]:
 def view(v: "Value") -> Optional[View]:
     """The container view of `v`, or None when it is not a standard container bt knows."""
     t = v.type_info.unaliased
+    if t._t.is_rust:  # Rust's standard library (_rust_containers.py)
+        from . import _rust_containers
+        return _rust_containers.view(v if not v.type_info.is_alias else v.reinterpret(t), t)
     if t.kind not in ("struct", "class"):
         return None
     name = template_name(t.name)

@@ -31,7 +31,14 @@ py::object natural(const PyValue &pv) {
   using K = TypeInfo::Kind;
   using E = TypeInfo::Encoding;
   if (t->kind == K::Base) {
+    if (pv.value.bytes().empty()) return py::none();  // zero-sized: Rust's ()
     if (t->encoding == E::Float) return py::float_(take(pv.value.asDouble()));
+    if (pv.value.bytes().size() > 8) {
+      // 128-bit integers (Rust's u128/i128, __int128): a Python int has no width to overflow.
+      bool isSigned = t->encoding == E::Signed || t->encoding == E::SignedChar;
+      return py::module_::import("builtins").attr("int").attr("from_bytes")(
+          py::bytes(pv.value.bytes()), "little", py::arg("signed") = isSigned);
+    }
     if (t->encoding == E::Bool) return py::bool_(take(pv.value.asUnsigned()) != 0);
     if (t->encoding == E::Signed || t->encoding == E::SignedChar)
       return py::int_(take(pv.value.asSigned()));

@@ -26,6 +26,12 @@ void bindValue(py::module_ &m) {
         std::string n = v.value.enumeratorName();
         return n.empty() ? py::object(py::none()) : py::str(n);
       })
+      .def_property_readonly("variant", [](const PyValue &v) -> py::object { checkOpen(v.session);
+        // A Rust enum's active variant: (name, payload), None for other values.
+        auto got = takeValue(v.value.variant());
+        if (!got) return py::none();
+        return py::make_tuple(got->first, wrap(v, std::move(got->second)));
+      })
       .def_property_readonly("field_names", [](const PyValue &v) { checkOpen(v.session); return v.value.fieldNames(); })
       .def("field", [](const PyValue &v, const std::string &name) { checkOpen(v.session);
         return wrap(v, takeValue(v.value.field(name)));
@@ -101,6 +107,11 @@ void bindType(py::module_ &m) {
       })
       .def_property_readonly("unaliased", [](const PyType &t) { return PyType{t.session, resolveType(t.type)}; })
       .def_property_readonly("is_alias", [](const PyType &t) { return t.type->alias; })
+      .def_property_readonly("is_rust", [](const PyType &t) { return t.type->rust; })
+      .def_property_readonly("dwarf_name", [](const PyType &t) {
+        // rustc's name of a pointer type ("alloc::boxed::Box<i32, alloc::alloc::Global>"), else `name`.
+        return t.type->dwarfName.empty() ? t.type->name : t.type->dwarfName;
+      })
       .def_property_readonly("fields", [](const PyType &t) {
         py::list out;
         py::object ns = py::module_::import("types").attr("SimpleNamespace");

@@ -94,3 +94,33 @@ def plugin_dir_and_site(tmp_path: Path):
             result.classify("acme-crash", "probably_not_exploitable", "seen by an installed plugin")
     '''))
     return d, site
+
+
+RUST_SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "rust" / "crash_rs.rs"
+
+
+def rustc_path():
+    """The machine's rustc: PATH, else rustup's ~/.cargo/bin (often not in PATH); None if none."""
+    import shutil
+    found = shutil.which("rustc")
+    if found:
+        return found
+    cargo = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin" / "rustc"
+    return str(cargo) if cargo.is_file() and os.access(cargo, os.X_OK) else None
+
+
+def rust_core(workdir: Path):
+    """tests/fixtures/rust/crash_rs.rs built with the machine's rustc (-g -C opt-level=0
+    -C panic=unwind) and crashed in mode `crash`: (exe, core). Skips, saying why, without rustc
+    or where no core can be made."""
+    import subprocess
+    rustc = rustc_path()
+    if rustc is None:
+        pytest.skip("rustc not found in PATH or ~/.cargo/bin (scripts/setup installs a Rust toolchain)")
+    try:
+        return u.build_and_crash([rustc, "-g", "-C", "opt-level=0", "-C", "panic=unwind"],
+                                 RUST_SOURCE, workdir, "crash_rs")
+    except u.CoreUnavailable as e:
+        pytest.skip(f"cannot produce a core file here: {e}")
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"rustc failed on {RUST_SOURCE}: {e}", pytrace=False)

@@ -25,9 +25,12 @@ DOC = u.REPO_ROOT / "docs" / "python.md"
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
 
-def blocks(lang):
-    return [(m.string[:m.start()].count("\n") + 2, m.group(2))
-            for m in FENCE.finditer(DOC.read_text()) if m.group(1) == lang]
+def blocks(lang, info=False):
+    """(line, code) of each block in `lang`; with `info`, (line, code, the rest of the fence's
+    line: "needs=rustc")."""
+    found = [(m.string[:m.start()].count("\n") + 2, m.group(2), m.group(0).split("\n", 1)[0][3 + len(lang):].strip())
+             for m in FENCE.finditer(DOC.read_text()) if m.group(1) == lang]
+    return found if info else [(line, code) for line, code, _ in found]
 
 
 @pytest.fixture(scope="module")
@@ -39,27 +42,45 @@ def program_core(tmp_path_factory):
     return str(core), str(exe)
 
 
+@pytest.fixture(scope="module")
+def rust_program_core(tmp_path_factory):
+    """The Rust fixture built and crashed once: (core, exe), or (None, skip reason)."""
+    from pytest_util import rust_core
+    try:
+        exe, core = rust_core(tmp_path_factory.mktemp("rust"))
+    except pytest.skip.Exception as e:
+        return None, str(e)
+    return str(core), str(exe)
+
+
 @pytest.fixture
-def doc_globals(cores, paused_process, tmp_path, program_core):
+def doc_globals(cores, paused_process, tmp_path, program_core, rust_program_core):
     entry = entry_named("vars_c.gcc-O0-dwarf5-pie-fp")
     cpp = entry_named("vars_cpp.gcc-O0-dwarf5-pie-fp")
     live = paused_process(entry_named("threads_cpp.gcc-O0-dwarf5-pie-fp")["path"])
     return {"core_path": str(cores(entry)), "exe_path": entry["path"],
             "cpp_core_path": str(cores(cpp)), "cpp_exe_path": cpp["path"],
             "program_core_path": program_core[0], "program_exe_path": program_core[1],
+            "rust_core_path": rust_program_core[0], "rust_exe_path": rust_program_core[1],
             "pid": live.pid, "tmp_dir": str(tmp_path), "__name__": "__docs__"}
 
 
 def test_python_blocks(doc_globals):
-    code = blocks("python")
+    code = blocks("python", info=True)
     assert len(code) >= 8, "docs/python.md lost its examples?"
     ns = dict(doc_globals)
-    for line, block in code:
+    skipped = []
+    for line, block, info in code:
+        if "needs=rustc" in info.split() and ns["rust_core_path"] is None:
+            skipped.append(f"docs/python.md:{line}")
+            continue
         try:
             exec(compile(block, f"{DOC}:{line}", "exec"), ns)
         except Exception as e:
             raise AssertionError(f"the example at docs/python.md:{line} failed: {e!r}\n{block}") from e
     assert u.wait_all_sleeping(ns["pid"]), "the attach example did not let the process run on"
+    if skipped:
+        pytest.skip(f"the Rust examples ({', '.join(skipped)}) did not run: {ns['rust_exe_path']}")
 
 
 def test_sh_blocks(doc_globals, tmp_path):
