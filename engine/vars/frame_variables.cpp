@@ -644,6 +644,15 @@ private:
       }
       at += n;
     }
+    // Several pieces that end before the object does leave its last bytes without a location
+    // (rustc's optimised closures: a 32-byte capture described by two 8-byte register pieces).
+    // They are unknown, not zero: zeros would read as a plausible value (an enum's first variant,
+    // a null pointer). One short piece is a scalar's value bytes (a long double's 10 of 16): the
+    // rest is padding.
+    if (at < size && r.pieces.size() >= 2 && r.pieces.back().sizeBits) {
+      missing.resize(size, false);
+      for (uint64_t i = at; i < size; ++i) missing[i] = true;
+    }
     if (!missing.empty() && std::find(missing.begin(), missing.end(), false) == missing.end()) {
       v.optimizedOut = true;
       v.value = "<optimized out>";
