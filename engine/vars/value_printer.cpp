@@ -563,14 +563,7 @@ private:
         out += bitField(m, mt, bytes, *bitSize);
         continue;
       }
-      uint64_t msize = sizeOf(mt);
-      if (off > bytes.size() || msize > bytes.size() - off) {
-        out += "<error: member outside its object>";
-        continue;
-      }
-      std::optional<uint64_t> maddr;
-      if (addr) maddr = *addr + off;
-      out += value(mt, bytes.substr(off, msize), maddr, depth + 1);
+      out += memberValue(mt, bytes, off, addr, depth);
     }
     if (!any) return "{<No data fields>}";
     if (!ownFields) out += ", <No data fields>";  // only base classes, as gdb says
@@ -828,17 +821,19 @@ private:
       if (!first) out += ", ";
       first = false;
       if (!tuple) out += std::string(m.getShortName() ? m.getShortName() : "?") + ": ";
-      DWARFDie mt = typeOf(m);
-      uint64_t off = base + attrU(m, dwarf::DW_AT_data_member_location), msize = sizeOf(mt);
-      if (off > bytes.size() || msize > bytes.size() - off) {
-        out += "<error: member outside its object>";
-        continue;
-      }
-      std::optional<uint64_t> maddr;
-      if (addr) maddr = *addr + off;
-      out += value(mt, bytes.substr(off, msize), maddr, depth + 1);
+      out += memberValue(typeOf(m), bytes, base + attrU(m, dwarf::DW_AT_data_member_location), addr, depth);
     }
     return out;
+  }
+
+  // The member of type `mt` at `off` in the object's `bytes`, one level deeper.
+  std::string memberValue(const DWARFDie &mt, StringRef bytes, uint64_t off, std::optional<uint64_t> addr,
+                          unsigned depth) {
+    uint64_t msize = sizeOf(mt);
+    if (off > bytes.size() || msize > bytes.size() - off) return "<error: member outside its object>";
+    std::optional<uint64_t> maddr;
+    if (addr) maddr = *addr + off;
+    return value(mt, bytes.substr(off, msize), maddr, depth + 1);
   }
 
   // gdb's Rust struct printing (rust_val_print_struct): "crash::Order {id: 1, tags: ...}",

@@ -60,22 +60,6 @@ def _field(v: Optional["Value"], *names: str) -> Optional["Value"]:
     return v
 
 
-def _address(p: Optional["Value"]) -> Optional[int]:
-    """The address a raw pointer holds, through the wrappers std puts around one (Unique,
-    NonNull: their `pointer` member, or their only one). None when it is no thin pointer."""
-    for _ in range(8):
-        if p is None:
-            return None
-        if p.kind == "pointer":
-            return int(p)
-        if p.kind != "struct":
-            return None
-        fields = p.fields
-        p = fields["pointer"] if "pointer" in fields else (
-            next(iter(fields.values())) if len(fields) == 1 else None)
-    return None
-
-
 def _pointer(p: Optional["Value"]) -> Optional["Value"]:
     """The raw pointer Value inside NonNull/Unique wrappers."""
     for _ in range(8):
@@ -87,6 +71,13 @@ def _pointer(p: Optional["Value"]) -> Optional["Value"]:
         p = fields["pointer"] if "pointer" in fields else (
             next(iter(fields.values())) if len(fields) == 1 else None)
     return None
+
+
+def _address(p: Optional["Value"]) -> Optional[int]:
+    """The address a raw pointer holds, through the wrappers std puts around one (Unique,
+    NonNull: their `pointer` member, or their only one). None when it is no thin pointer."""
+    raw = _pointer(p)
+    return None if raw is None else int(raw)
 
 
 def _usize(v: Optional["Value"]) -> Optional[int]:
