@@ -99,4 +99,22 @@ std::string constValueBytes(const DWARFFormValue &value, uint64_t size) {
   return bytes;
 }
 
+std::optional<std::string> discriminantValueBytes(const DWARFFormValue &v, uint64_t size, bool isSigned) {
+  if (v.getAsBlock() || v.getForm() == dwarf::DW_FORM_data16) {
+    std::string b = constValueBytes(v, size);
+    b.resize(size, '\0');
+    return b;
+  }
+  std::optional<uint64_t> bits;
+  if (isSigned) {
+    if (auto sv = v.getAsSignedConstant()) bits = uint64_t(*sv);
+  } else {
+    bits = v.getAsUnsignedConstant();
+  }
+  if (!bits) return std::nullopt;
+  std::string b(size, (isSigned && int64_t(*bits) < 0) ? '\xff' : '\0');
+  memcpy(b.data(), &*bits, std::min<size_t>(size, 8));
+  return b;
+}
+
 }  // namespace bt

@@ -8,6 +8,7 @@
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,11 @@ std::vector<llvm::DWARFDie> templateArgs(const llvm::DWARFDie &type);
 // sign-extended, the fixed-size data forms and udata zero-extended (as gdb reads them: gcc emits
 // an int 150 as DW_FORM_data1 0x96, which is not -106).
 std::string constValueBytes(const llvm::DWARFFormValue &value, uint64_t size);
+// A DW_AT_discr_value as the discriminant's bytes: `size` bytes, little-endian, read signed or
+// unsigned as the discriminant's type says (DWARF's data forms carry no signedness: rustc writes
+// an i8 discriminant of -3 as DW_FORM_data1 0xfd, an i32's as 0xfd too).
+// nullopt for a form that holds no constant.
+std::optional<std::string> discriminantValueBytes(const llvm::DWARFFormValue &v, uint64_t size,
+                                                  bool isSigned);
 
 }  // namespace bt

@@ -8,6 +8,7 @@
 #include <llvm/DebugInfo/DWARF/DWARFFormValue.h>
 #include <llvm/DebugInfo/DWARF/DWARFUnit.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -497,44 +498,48 @@ std::optional<RustVariant> rustActiveVariant(const DWARFDie &type, StringRef byt
       break;
     }
   if (!part) return std::nullopt;
-  // The discriminant: DW_AT_discr names a member (inside the variant part, or the enum's).
-  std::optional<uint64_t> value;
-  uint64_t dsize = 0;
-  if (auto d = part.find(dwarf::DW_AT_discr)) {
+  // The discriminant: DW_AT_discr names a member (inside the variant part, or the enum's). Its
+  // bytes are compared with each DW_AT_discr_value as the Value model compares them
+  // (discriminantValueBytes: signed when the discriminant's type is, up to u128).
+  std::optional<std::string> have;
+  bool isSigned = false;
+  if (part.find(dwarf::DW_AT_discr)) {
     DWARFDie dm = part.getAttributeValueAsReferencedDie(dwarf::DW_AT_discr);
-    dsize = dm ? typeSize(typeOf(dm)) : 0;
-    uint64_t v;
-    if (dsize && dsize <= 8 && load(bytes, attrU(dm, dwarf::DW_AT_data_member_location), dsize, v))
-      value = v;
-    else
-      return std::nullopt;  // a discriminant we cannot read (or a 16-byte niche): no variant
+    DWARFDie dt = dm ? stripTypedefs(typeOf(dm)) : DWARFDie();
+    if (dt && dt.getTag() == dwarf::DW_TAG_enumeration_type) dt = stripTypedefs(typeOf(dt));
+    uint64_t size = dt ? typeSize(dt) : 0, off = dm ? attrU(dm, dwarf::DW_AT_data_member_location) : 0;
+    if (!dt || size == 0 || size > 16 || off > bytes.size() || size > bytes.size() - off)
+      return std::nullopt;  // a discriminant we cannot read: no variant
+    uint64_t enc = attrU(dt, dwarf::DW_AT_encoding);
+    isSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
+    have = bytes.substr(off, size).str();
   }
-  if (discriminant) *discriminant = value.value_or(0);
-  uint64_t mask = dsize >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * dsize)) - 1;
+  if (discriminant && have) {
+    *discriminant = 0;
+    memcpy(discriminant, have->data(), std::min<size_t>(have->size(), 8));
+  }
   DWARFDie fallback;
-  unsigned variants = 0;
+  unsigned defaults = 0;
   for (const DWARFDie &v : part.children()) {
     if (v.getTag() != dwarf::DW_TAG_variant) continue;
-    ++variants;
     DWARFDie m;
     for (const DWARFDie &c : v.children())
       if (c.getTag() == dwarf::DW_TAG_member) {
         m = c;
         break;
       }
-    if (!m) continue;
+    if (v.find(dwarf::DW_AT_discr_list)) return std::nullopt;  // ranges: not decoded, not guessed
     auto dv = v.find(dwarf::DW_AT_discr_value);
     if (!dv) {
-      if (!v.find(dwarf::DW_AT_discr_list)) fallback = m;  // the default (untagged) variant
+      ++defaults;
+      fallback = m;  // the default (untagged) variant
       continue;
     }
-    std::optional<uint64_t> want = dv->getAsUnsignedConstant();
-    if (!want) want = uint64_t(dv->getAsSignedConstant().value_or(0));
-    if (value && (*want & mask) == (*value & mask))
+    if (have && m && discriminantValueBytes(*dv, have->size(), isSigned) == have)
       return RustVariant{m, attrU(m, dwarf::DW_AT_data_member_location)};
   }
-  if (fallback) return RustVariant{fallback, attrU(fallback, dwarf::DW_AT_data_member_location)};
-  (void)variants;
+  // Two variants without a value would make the choice a guess.
+  if (fallback && defaults == 1) return RustVariant{fallback, attrU(fallback, dwarf::DW_AT_data_member_location)};
   return std::nullopt;
 }
 

@@ -204,29 +204,6 @@ const TypeInfo *TypeTable::complete(const TypeInfo *t) {
   return it->second;
 }
 
-namespace {
-// A DW_AT_discr_value as the discriminant's bytes: `size` bytes, little-endian, read signed or
-// unsigned as the discriminant's type says (DWARF's data forms carry no signedness: rustc writes
-// an i8 discriminant of -3 as DW_FORM_data1 0xfd, an i32's as 0xfd too).
-// nullopt for a form that holds no constant.
-std::optional<std::string> discriminantBytes(const DWARFFormValue &v, uint64_t size, bool isSigned) {
-  if (v.getAsBlock() || v.getForm() == dwarf::DW_FORM_data16) {
-    std::string b = constValueBytes(v, size);
-    b.resize(size, '\0');
-    return b;
-  }
-  std::optional<uint64_t> bits;
-  if (isSigned) {
-    if (auto sv = v.getAsSignedConstant()) bits = uint64_t(*sv);
-  } else {
-    bits = v.getAsUnsignedConstant();
-  }
-  if (!bits) return std::nullopt;
-  std::string b(size, (isSigned && int64_t(*bits) < 0) ? '\xff' : '\0');
-  memcpy(b.data(), &*bits, std::min<size_t>(size, 8));
-  return b;
-}
-}  // namespace
 
 void TypeTable::buildVariants(TypeInfo *ti, const DWARFDie &part, uint64_t moduleKey, unsigned depth) {
   ti->hasVariants = true;
@@ -263,7 +240,7 @@ void TypeTable::buildVariants(TypeInfo *ti, const DWARFDie &part, uint64_t modul
     TypeInfo::Variant var;
     if (auto dv = v.find(dwarf::DW_AT_discr_value)) {
       if (discrSize) {
-        var.discrValue = discriminantBytes(*dv, discrSize, discrSigned);
+        var.discrValue = discriminantValueBytes(*dv, discrSize, discrSigned);
         if (!var.discrValue) ti->variantProblem = "a DW_AT_discr_value is no constant";
       }
     } else if (v.find(dwarf::DW_AT_discr_list)) {

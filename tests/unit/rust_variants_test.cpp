@@ -7,6 +7,7 @@
 // DW_AT_discr_value read with its type's signedness (an i32 of -3 is DW_FORM_data1 0xfd), a
 // discriminant naming no variant is an error, and the unresolvable layouts are errors too,
 // never a guess.
+#include "vars/rust_printers.h"
 #include "vars/value.h"
 
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
@@ -121,6 +122,22 @@ protected:
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
 
+  // The enum's DIE, for the printer's own variant choice (rustActiveVariant).
+  llvm::DWARFDie dieOfGlobal(const char *name) {
+    for (const auto &cu : ctx_->compile_units())
+      for (const llvm::DWARFDebugInfoEntry &e : cu->dies()) {
+        llvm::DWARFDie d(cu.get(), &e);
+        if (d.getTag() == llvm::dwarf::DW_TAG_variable && d.getShortName() && !strcmp(d.getShortName(), name))
+          return d.getAttributeValueAsReferencedDie(llvm::dwarf::DW_AT_type);
+      }
+    ADD_FAILURE() << "no global " << name;
+    return {};
+  }
+  // The variant name the printer picks for `bytes`, "none" when it refuses.
+  std::string printerActive(const char *global, const std::string &bytes) {
+    std::optional<RustVariant> v = rustActiveVariant(dieOfGlobal(global), bytes);
+    return v && v->member.getShortName() ? v->member.getShortName() : "none";
+  }
   const TypeInfo *typeOfGlobal(const char *name) {
     for (const auto &cu : ctx_->compile_units())
       for (const llvm::DWARFDebugInfoEntry &e : cu->dies()) {
@@ -194,4 +211,15 @@ TEST_F(RustVariantsTest, LayoutsThatCannotBeResolvedAreErrors) {
 TEST_F(RustVariantsTest, OneVariantNeedsNoDiscriminantAndOtherTypesHaveNone) {
   EXPECT_EQ(active(make("g_one", le(0xffffffff, 7))), "Only 7");
   EXPECT_EQ(active(make("g_plain", le(1, 2))), "none");
+}
+
+// The value printer decides the variant from the DIEs (rust_printers.cpp), the Value model from
+// TypeInfo: both compare the discriminant's bytes with its signedness and refuse a layout with two
+// default variants.
+TEST_F(RustVariantsTest, ThePrinterPicksTheSameVariant) {
+  EXPECT_EQ(printerActive("g_tagged", le(uint32_t(-3), 9)), "A");
+  EXPECT_EQ(printerActive("g_tagged", le(5, 300)), "B");
+  EXPECT_EQ(printerActive("g_tagged", le(0xfd, 9)), "none");
+  EXPECT_EQ(printerActive("g_twodefaults", le(5, 1)), "none");
+  EXPECT_EQ(printerActive("g_one", le(0xffffffff, 7)), "Only");
 }
