@@ -53,6 +53,21 @@ bool load(StringRef bytes, uint64_t off, uint64_t size, uint64_t &out) {
   return true;
 }
 
+// The one data member of a struct (a newtype: Cap(usize), NonZero's wrappers); nullopt when it
+// has none or several.
+std::optional<Member> onlyMember(const Member &in) {
+  DWARFDie s = stripTypedefs(in.type);
+  if (!s || !isClassType(s)) return std::nullopt;
+  DWARFDie only;
+  for (const DWARFDie &c : s.children())
+    if (c.getTag() == dwarf::DW_TAG_member) {
+      if (only) return std::nullopt;
+      only = c;
+    }
+  if (!only) return std::nullopt;
+  return Member{typeOf(only), in.off + attrU(only, dwarf::DW_AT_data_member_location)};
+}
+
 // An integer member, also when a newtype wraps it (a capacity is `Cap(usize)` / `{__0: usize}`
 // in recent standard libraries, a bare usize in older ones).
 bool integer(StringRef bytes, std::optional<Member> m, uint64_t &out) {
@@ -60,15 +75,7 @@ bool integer(StringRef bytes, std::optional<Member> m, uint64_t &out) {
     DWARFDie s = stripTypedefs(m->type);
     if (!s) return false;
     if (s.getTag() == dwarf::DW_TAG_base_type) return load(bytes, m->off, typeSize(s), out);
-    if (!isClassType(s)) return false;
-    DWARFDie only;
-    for (const DWARFDie &c : s.children())
-      if (c.getTag() == dwarf::DW_TAG_member) {
-        if (only) return false;
-        only = c;
-      }
-    if (!only) return false;
-    m = Member{typeOf(only), m->off + attrU(only, dwarf::DW_AT_data_member_location)};
+    m = onlyMember(*m);
   }
   return false;
 }
@@ -447,20 +454,9 @@ std::optional<std::string> rustRefCell(const DWARFDie &t, StringRef bytes, Value
 
 // NonZero<T>: the number inside its two wrappers, printed as the number.
 std::optional<std::string> rustNonZero(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
-  std::optional<Member> m = Member{t, 0};
-  for (int level = 0; level < 2; ++level) {
-    DWARFDie s = stripTypedefs(m->type);
-    if (!s || !isClassType(s)) return std::nullopt;
-    DWARFDie only;
-    for (const DWARFDie &c : s.children())
-      if (c.getTag() == dwarf::DW_TAG_member) {
-        if (only) return std::nullopt;  // gdb_providers asserts one field at each level
-        only = c;
-      }
-    if (!only) return std::nullopt;
-    m = Member{typeOf(only), m->off + attrU(only, dwarf::DW_AT_data_member_location)};
-  }
-  return formatMember(bytes, f, m);
+  // gdb_providers asserts one field at each of the two levels.
+  std::optional<Member> inner = onlyMember(Member{t, 0});
+  return formatMember(bytes, f, inner ? onlyMember(*inner) : std::nullopt);
 }
 
 // Whether `q` is crate::seg::...::Name (gdb_lookup's regexes: at least one lower-case module
