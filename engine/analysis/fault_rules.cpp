@@ -195,6 +195,11 @@ std::optional<Classification> rustPanic(const FaultFacts &f) {
   Classification c = make("rust-panic", kProbablyNot, "rust-panic", reason);
   if (p && p->hasMessage) c.evidence.push_back({"panic_message", p->message});
   if (p) c.evidence.push_back({"panic_location", location});
+  // The standard library has no variable DWARF: the message and location were found by a
+  // layout-validated scan of the stack, not read by name. Say so, with where it was found.
+  if (p)
+    c.evidence.push_back(
+        {"panic_source", "stack scan by layout (heuristic), PanicHookInfo at " + hexU64(p->at)});
   return c;
 }
 

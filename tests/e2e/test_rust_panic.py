@@ -134,6 +134,8 @@ def _check_panic(doc, run: PanicRun, what: str):
             "reason": f"a Rust panic: '{run.message}' at {run.location}"}
     assert got == want, f"{what}: bt's classification differs from the program's stderr:\n" \
                         f"stderr:\n{run.stderr}"
+    # Found by a stack scan, not read by name: the evidence must say so.
+    assert evidence.get("panic_source", "").startswith("stack scan by layout (heuristic)"), evidence
     assert a["class"] == "rust-panic"
     return a
 

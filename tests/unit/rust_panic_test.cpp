@@ -366,6 +366,7 @@ TEST(RustPanic, RuleClassifiesWithWhatWasValidated) {
   EXPECT_EQ(c->reason, "a Rust panic at src/app.rs:12:5");  // no validated message: none shown
   EXPECT_EQ(fact(*c, "panic_location"), "src/app.rs:12:5");
   EXPECT_EQ(fact(*c, "panic_message"), "<none>");
+  EXPECT_EQ(fact(*c, "panic_source"), "stack scan by layout (heuristic), PanicHookInfo at 0x0");
 
   f.evidence->rustPanic->hasMessage = true;
   f.evidence->rustPanic->message = "index out of bounds";
@@ -377,6 +378,7 @@ TEST(RustPanic, RuleClassifiesWithWhatWasValidated) {
   c = classifyFault(f);
   EXPECT_EQ(c->kind, "rust-panic");
   EXPECT_EQ(c->reason, "a Rust panic");
+  EXPECT_EQ(fact(*c, "panic_source"), "<none>");  // nothing was found, so no source is claimed
 }
 
 TEST(RustPanic, RuleNeedsThePanicMachineryAndAnAbort) {
