@@ -17,6 +17,11 @@ compared by tests/oracle/varscmp.py as the C/C++ oracle does (test_vars_oracle.p
 A remaining difference is accepted only if KNOWN_DIFFERENCES explains it, and the test prints
 which it relied on. The fixture's known values (what the source assigns) are checked on bt's
 side too, so that agreeing with gdb cannot hide a value both got wrong.
+
+The same comparison runs on a live process stopped where the crash would happen (mode pause,
+`bt --vars PID` against `rust-gdb -p PID`). And rust-gdb connected to btserve serving a snapshot
+of the core must print what it prints on the core itself: a snapshot keeps the heap bytes the
+toolchain's printers read.
 """
 
 from __future__ import annotations
@@ -222,11 +227,11 @@ KNOWN_VALUES = {
 }
 
 
-def _bt_values(doc):
-    """{(function, variable name): value} of bt's crashing thread."""
-    crashed = next(t for t in doc["threads"] if t.get("crashed"))
+def _bt_values(doc, tid=None):
+    """{(function, variable name): value} of bt's crashing thread (or of thread `tid`)."""
+    thread = next(t for t in doc["threads"] if (t["tid"] == tid if tid else t.get("crashed")))
     out = {}
-    for f in crashed["frames"]:
+    for f in thread["frames"]:
         for v in f.get("variables") or []:
             # main's closure is {closure_env#1} under panic=unwind (the hook is #0), else #0.
             fn = HOLD if (f.get("function") or "").startswith("crash_rs::hold_values<") else f.get("function")
@@ -234,22 +239,21 @@ def _bt_values(doc):
     return out
 
 
-@pytest.mark.parametrize("variant", [v for v, _ in VARIANTS])
-def test_rust_core_vars_match_rust_gdb(request, bt_bin, rust_builds, variant):  # noqa: F811
-    core = rust_builds.core(variant, "crash")
-    exe = rust_builds.exe(variant)
-    gdb_run = u._run_env(rust_gdb_full_command([exe, core]), u.GDB_TIMEOUT, u.GDB_FULL_ENV)
+def _compare_with_rust_gdb(bt_bin, variant, gdb_target, bt_target, main_tid=None, known=KNOWN_VALUES):
+    """bt --json --vars on bt_target against rust-gdb's `bt full` on gdb_target (a core with its
+    executable, or -p PID), and bt's values of the main thread against what the source assigns."""
+    gdb_run = u._run_env(rust_gdb_full_command(gdb_target), u.GDB_TIMEOUT, u.GDB_FULL_ENV)
     full = gdbvars.parse_full(mark_printer_errors(gdb_run.stdout))
     if not full.bt.threads:
         pytest.fail(f"rust-gdb printed no threads:\n{gdb_run.describe()}", pytrace=False)
-    bt_run, doc = _run_bt_json(bt_bin, ["--json", "--vars", "--past-main", core, "--exe", exe])
+    bt_run, doc = _run_bt_json(bt_bin, ["--json", "--vars", "--past-main"] + bt_target)
     opt = int(variant[1])
     cmp = varscmp.compare(full, doc, str(SOURCE.parent), opt, "crash_rs")
     # gdb's own `info address` for the values it has and bt calls <optimized out> (plain gdb:
     # locations need no printers): a call-clobbered register in a caller frame is
     # gdb-clobbered-register, at any opt-level (rustc's opt-level=0 code keeps a captured
     # variable in rsi/rdi around a call too).
-    gdb_locations.query_locations(cmp, [exe, core])
+    gdb_locations.query_locations(cmp, gdb_target)
 
     causes, failures = Counter(), []
     for d in cmp.diffs:
@@ -266,9 +270,9 @@ def test_rust_core_vars_match_rust_gdb(request, bt_bin, rust_builds, variant):  
         else:
             failures.append(d)
     # The fixture's own values, on bt's side (gdb agreeing is not enough).
-    values = _bt_values(doc)
+    values = _bt_values(doc, main_tid)
     wrong = []
-    for (function, name), want in KNOWN_VALUES.items():
+    for (function, name), want in known.items():
         got = values.get((function, name))
         if got is None and opt > 0:
             continue  # optimized away at opt-level=1 (gdb agrees, or the diff above says so)
@@ -293,8 +297,27 @@ def test_rust_core_vars_match_rust_gdb(request, bt_bin, rust_builds, variant):  
     print("\n".join(report))
     # Every known value was compared at opt-level=0 (the fixture really holds them all).
     if opt == 0:
-        assert all((f, n) in values for f, n in KNOWN_VALUES), \
-            sorted(k for k in KNOWN_VALUES if k not in values)
+        assert all((f, n) in values for f, n in known), sorted(k for k in known if k not in values)
+
+
+@pytest.mark.parametrize("variant", [v for v, _ in VARIANTS])
+def test_rust_core_vars_match_rust_gdb(bt_bin, rust_builds, variant):  # noqa: F811
+    core, exe = rust_builds.core(variant, "crash"), rust_builds.exe(variant)
+    _compare_with_rust_gdb(bt_bin, variant, [exe, core], [str(core), "--exe", str(exe)])
+
+
+# A live process, stopped where the crash would happen (mode pause): the same values, read from
+# the running program, except main's `mode`, which holds what it was started with.
+LIVE_VARIANTS = ["O0-fpoff-unwind", "O1-fpon-abort"]
+
+
+@pytest.mark.parametrize("variant", LIVE_VARIANTS)
+def test_rust_live_vars_match_rust_gdb(bt_bin, rust_builds, paused_process, variant):  # noqa: F811
+    p = paused_process(rust_builds.exe(variant))
+    u.wait_all_sleeping(p.pid)
+    known = dict(KNOWN_VALUES)
+    known[("crash_rs::main", "mode")] = '"pause"'
+    _compare_with_rust_gdb(bt_bin, variant, ["-p", p.pid], [str(p.pid)], main_tid=int(p.pid), known=known)
 
 
 def test_rust_snapshot_keeps_rust_values(bt_bin, rust_builds, tmp_path):  # noqa: F811
@@ -315,3 +338,56 @@ def test_rust_snapshot_keeps_rust_values(bt_bin, rust_builds, tmp_path):  # noqa
     values = _bt_values(doc)
     for key in [(HOLD, "shape_rect"), (HOLD, "btree_set"), (HOLD, "rc"), ("crash_rs::main", "book")]:
         assert values.get(key) == KNOWN_VALUES[key], (key, values.get(key))
+
+
+BTSERVE = u.build_dir() / "bin" / "btserve"
+_NO_MEMORY = re.compile(r"Cannot access memory at address 0x[0-9a-f]+")
+
+
+def test_rust_gdb_through_btserve_sees_the_core_values(bt_bin, rust_builds, tmp_path):  # noqa: F811
+    """rust-gdb (toolchain printers) on a Rust snapshot served by btserve prints the values it
+    prints on the core: every argument and local of every Rust frame of every thread. The
+    program's frames in the crashed thread must agree exactly; elsewhere a value may differ only
+    where gdb says it cannot access memory the snapshot deliberately did not keep."""
+    variant = "O0-fpoff-unwind"
+    core, exe = rust_builds.core(variant, "crash"), rust_builds.exe(variant)
+    snap = tmp_path / "rust.btsnap"
+    made = u._run([bt_bin, "snapshot", core, "--exe", exe, "-o", snap], 120)
+    assert made.returncode == 0, made.describe()
+    on_core = u._run_env(rust_gdb_full_command([exe, core]), u.GDB_TIMEOUT, u.GDB_FULL_ENV)
+    remote = [RUST_GDB] + u.gdb_base_command()[1:] + u.GDB_FULL_SETTINGS + [
+        "-ex", "set sysroot /", "-ex", f"target remote | {BTSERVE} {snap}",
+        "-ex", "thread apply all bt full", "-x", str(u.GDB_FRAME_INFO), str(exe)]
+    on_snap = u._run_env(remote, u.GDB_TIMEOUT, u.GDB_FULL_ENV)
+    want = gdbvars.parse_full(mark_printer_errors(on_core.stdout))
+    got = gdbvars.parse_full(mark_printer_errors(on_snap.stdout))
+
+    def rust_values(full):
+        out = {}
+        for t in full.bt.threads:
+            for f in t.frames:
+                if not re.search(r"\.rs$", f.file or ""):
+                    continue
+                fv = full.frame_vars(t, f)
+                for v in fv.params + fv.locals:
+                    out[(t.tid, f.index, f.function, v.name)] = v.value
+        return out
+
+    a, b = rust_values(want), rust_values(got)
+    assert len(a) > 100, f"too few Rust values on the core:\n{on_core.describe()}"
+    crashed_program = {k for k in a if k[2] and k[2].startswith("crash_rs::")
+                       and any(f.function == "crash_rs::main" for t in want.bt.threads
+                               if t.tid == k[0] for f in t.frames)}
+    problems, unkept = [], 0
+    for key in sorted(set(a) | set(b), key=str):
+        if a.get(key) == b.get(key):
+            continue
+        if key not in crashed_program and _NO_MEMORY.search(b.get(key) or ""):
+            unkept += 1
+            continue
+        problems.append(f"{key}:\n    core:     {a.get(key)}\n    snapshot: {b.get(key)}")
+    assert not problems, (f"{len(problems)} value(s) differ between rust-gdb on the core and on "
+                          f"btserve {snap.name}:\n" + "\n".join(problems[:20])
+                          + f"\n$ {' '.join(map(str, on_snap.cmd))}")
+    print(f"{len(a)} Rust values compared, {len(crashed_program)} of the program's in the crashed "
+          f"thread; {unkept} not kept by the snapshot (gdb: cannot access memory)")

@@ -85,8 +85,11 @@ class GdbParseError(ValueError):
 
 
 _THREAD_RE = re.compile(r"^Thread (\d+) \((.*)\):\s*$")
+# A core or live process: `Thread 0x7f.. (LWP n)` (libthread_db) or `LWP n`; a remote target
+# (btserve): `Thread PID.TID`.
 _THREAD_INNER_RE = re.compile(
-    r"^(?:Thread (0x[0-9a-fA-F]+) \((?:LWP|process) (\d+)\)|(?:LWP|process) (\d+))"
+    r"^(?:Thread (0x[0-9a-fA-F]+) \((?:LWP|process) (\d+)\)|(?:LWP|process) (\d+)"
+    r"|Thread \d+\.(\d+))"
     r'(?: "(.*)")?$'
 )
 _FRAME_RE = re.compile(r"^#(\d+)\s+(.*?)\s*$")
@@ -209,8 +212,8 @@ def parse_thread_header(line: str) -> Optional[GdbThread]:
     if not im:
         raise GdbParseError(f"unrecognised thread header: {line!r}")
     pthread = int(im.group(1), 16) if im.group(1) else None
-    tid = int(im.group(2) or im.group(3))
-    return GdbThread(num=int(m.group(1)), tid=tid, pthread=pthread, name=im.group(4))
+    tid = int(im.group(2) or im.group(3) or im.group(4))
+    return GdbThread(num=int(m.group(1)), tid=tid, pthread=pthread, name=im.group(5))
 
 
 def parse(output: str) -> GdbBacktrace:

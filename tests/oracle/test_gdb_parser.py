@@ -239,6 +239,11 @@ def test_thread_headers():
     assert (t.num, t.tid, t.pthread, t.name) == (1, 77, None, None)
     t = gdbparse.parse_thread_header('Thread 1 (process 5179 "deep_c.gcc-O2-d"):')
     assert (t.tid, t.name) == (5179, "deep_c.gcc-O2-d")
+    # A remote target (btserve): PID.TID, the name when the stub sends one.
+    t = gdbparse.parse_thread_header('Thread 4 (Thread 8922.8924 "chan-waiter"):')
+    assert (t.num, t.tid, t.pthread, t.name) == (4, 8924, None, "chan-waiter")
+    t = gdbparse.parse_thread_header("Thread 1 (Thread 8922.8922):")
+    assert (t.num, t.tid, t.name) == (1, 8922, None)
     assert gdbparse.parse_thread_header("#0  main () at x.c:1") is None
 
 
