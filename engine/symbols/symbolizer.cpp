@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 namespace bt {
@@ -211,11 +212,12 @@ bool ModuleSymbols::loadSections() {
   return !sections_.empty();
 }
 
-std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext() {
+std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext(std::vector<std::string> *errors) {
   if (!loadSections()) return nullptr;
   // Malformed DWARF produces recoverable errors: keep them as warnings, never abort.
-  auto onError = [this](Error e) {
-    if (warnings_.size() < 20) warnings_.push_back(toString(std::move(e)));
+  std::vector<std::string> *sink = errors ? errors : &warnings_;
+  auto onError = [sink](Error e) {
+    if (sink->size() < 20) sink->push_back(toString(std::move(e)));
     else consumeError(std::move(e));
   };
   // Views of the same mmapped sections: creating a context copies nothing.
@@ -415,6 +417,44 @@ void ModuleSymbols::markDwarfBroken(const std::string &fault) {
                       fault + "); using the symbol table for this module");
 }
 
+// A batch's DWARF context, its units' DIEs extracted now (inBackground false: by whoever first
+// reads them, as before) or by a thread of its own. Only LLVM's extraction runs there, on this
+// context alone (nothing else of LLVM's is shared between contexts), under the fault guard, and
+// only for units whose shape our bounded walk accepted first.
+ModuleSymbols::BatchContext::~BatchContext() {
+  if (worker.joinable()) worker.join();
+  if (!extracted) abandon();
+}
+
+bool ModuleSymbols::BatchContext::finish() {
+  if (worker.joinable()) worker.join();
+  if (!extracted) abandon();
+  return extracted;
+}
+
+void ModuleSymbols::BatchContext::abandon() {
+  (void)ctx.release();  // faulted inside LLVM: its state is unknown, never destroyed
+}
+
+std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(
+    std::map<uint64_t, std::vector<size_t>>::iterator from,
+    std::map<uint64_t, std::vector<size_t>>::iterator to, bool inBackground) {
+  auto b = std::make_unique<BatchContext>();
+  b->ctx = scratchContext(&b->errors);
+  if (!b->ctx || !inBackground) return b;
+  std::vector<uint64_t> units;
+  for (auto u = from; u != to; ++u)
+    if (unitShapeOk(u->first)) units.push_back(u->first);
+  b->extracted = false;
+  b->worker = std::thread([b = b.get(), units = std::move(units)] {
+    b->extracted = runGuarded([&] {
+      for (uint64_t off : units)
+        if (DWARFCompileUnit *cu = b->ctx->getCompileUnitForOffset(off)) (void)cu->getNumDIEs();
+    });
+  });
+  return b;
+}
+
 std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries,
                                                 const std::vector<const PcInfo *> &known) {
   std::vector<PcInfo> out(queries.size());
@@ -438,14 +478,32 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
   }
   auto stop = [this] { return opts_.interrupted && opts_.interrupted(); };
   if (!byUnit.empty()) {
-    constexpr size_t kUnitsPerBatch = 16;
-    auto it = byUnit.begin();
+    using UnitIt = std::map<uint64_t, std::vector<size_t>>::iterator;
+    constexpr size_t kUnitsPerBatch = 8;
+    auto batchAfter = [&](UnitIt from) {
+      for (size_t n = 0; n < kUnitsPerBatch && from != byUnit.end(); ++n) ++from;
+      return from;
+    };
+    UnitIt it = byUnit.begin();
+    // Extracting the DIEs of a batch's units is most of the work (72% of a warm --vars on a
+    // 300-unit server): the next kLookahead batches' are extracted on threads of their own
+    // while this one is answered.
+    constexpr size_t kLookahead = 2;
+    std::unique_ptr<BatchContext> cur = prepareBatch(it, batchAfter(it), false);
+    std::deque<std::unique_ptr<BatchContext>> ahead;
+    UnitIt aheadEnd = batchAfter(it);  // where the batches being prepared end
     while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
-      std::unique_ptr<DWARFContext> ctx = scratchContext();
-      auto batchEnd = it;
-      for (size_t n = 0; n < kUnitsPerBatch && batchEnd != byUnit.end(); ++n) ++batchEnd;
+      UnitIt batchEnd = batchAfter(it);
+      while (ahead.size() < kLookahead && aheadEnd != byUnit.end()) {
+        UnitIt from = aheadEnd;
+        aheadEnd = batchAfter(from);
+        ahead.push_back(prepareBatch(from, aheadEnd, true));
+      }
+      if (!cur) cur = prepareBatch(it, batchEnd, false);
+      if (!cur->finish()) cur = prepareBatch(it, batchEnd, false);  // faulted there: again here
+      DWARFContext *ctx = cur->ctx.get();
       std::string fault;
-      bool ok = true;
+      bool ok = ctx != nullptr;
       // Answered in slices, each under the fault guard, so an interruption is polled (outside
       // the guard) however many pcs one compile unit holds.
       constexpr size_t kQueriesPerSlice = 64;
@@ -467,17 +525,23 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
               },
               &fault);
       }
+      for (std::string &w : cur->errors)
+        if (warnings_.size() < 20) warnings_.push_back(std::move(w));
       if (!ok) {
         // LLVM faulted on this DWARF: abandon the context (its state is unknown) and the
         // partial answers, and use the symbol table for the whole module from now on.
-        (void)ctx.release();
+        if (ctx) cur->abandon();
         for (auto u = it; u != batchEnd; ++u)
           for (size_t i : u->second) out[i] = PcInfo{};
-        markDwarfBroken(fault);
+        markDwarfBroken(ctx ? fault : std::string("no DWARF context"));
         break;
       }
       it = batchEnd;
-      ctx.reset();  // frees this batch's DIEs and line tables
+      cur.reset();  // frees this batch's DIEs and line tables
+      if (!ahead.empty()) {
+        cur = std::move(ahead.front());
+        ahead.pop_front();
+      }
       releaseMappedPages();
     }
   }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bt {
@@ -184,7 +185,9 @@ private:
   AnswerCache *answers();  // null: not kept for this module (no cache, no build-id)
   bool loadSections();
   llvm::DWARFContext *index();                           // long-lived: address -> compile unit
-  std::unique_ptr<llvm::DWARFContext> scratchContext();  // per batch: DIEs, line tables
+  // Per batch: DIEs, line tables. Its recoverable errors go to `errors` when given (a context
+  // whose units another thread extracts), else to warnings().
+  std::unique_ptr<llvm::DWARFContext> scratchContext(std::vector<std::string> *errors = nullptr);
   void releaseMappedPages();
   // `cu`: the unit the index found for q.vaddr, in ctx.
   PcInfo answer(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q);
@@ -192,6 +195,18 @@ private:
   // offsets; `answer` when they are not in `cu` as they were.
   PcInfo answerFromScopes(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q,
                           const PcInfo &known);
+  struct BatchContext {
+    std::unique_ptr<llvm::DWARFContext> ctx;
+    std::vector<std::string> errors;  // the context's recoverable errors
+    std::thread worker;               // extracting the units' DIEs, when started so
+    bool extracted = true;            // false while the worker runs, or when it faulted
+    ~BatchContext();
+    bool finish();  // waits for the worker; false (context abandoned) when it faulted
+    void abandon();
+  };
+  std::unique_ptr<BatchContext> prepareBatch(std::map<uint64_t, std::vector<size_t>>::iterator from,
+                                             std::map<uint64_t, std::vector<size_t>>::iterator to,
+                                             bool inBackground);
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -90,3 +91,71 @@ def test_warm_variables_equal_cold_ones_on_every_fixture(manifest, cores, tmp_pa
     missing = {e["name"] for e in manifest["binaries"]
                if not (cache / "btengine" / "debug" / u.build_id(e["path"]) / "answers").is_file()}
     assert not missing, f"no answers kept for {sorted(missing)}"
+
+
+UNITS = 40
+
+
+def _many_units_program(tmp_path):
+    """A program whose main thread's stack crosses UNITS compile units (one frame each, with a
+    local struct whose fields say which unit it is), on three threads: the symbolizer answers
+    more units than one batch holds, so later batches' DIEs are extracted on other threads."""
+    src = tmp_path / "src"
+    src.mkdir()
+    files = []
+    for n in range(UNITS):
+        nxt = f"f{n + 1}(depth + 1);" if n + 1 < UNITS else "park();"
+        (src / f"u{n}.c").write_text(
+            f"struct rec{n} {{ int id; const char *name; double w; }};\n"
+            f"void f{n + 1}(int depth);\nvoid park(void);\n"
+            f"void f{n}(int depth) {{\n"
+            f"  volatile struct rec{n} v = {{{n}, \"u{n}\", {n}.5}};\n"
+            f"  {nxt}\n  v.id += depth;\n}}\n")
+        files.append(src / f"u{n}.c")
+    (src / "main.c").write_text(r'''
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+void f0(int depth);
+static pthread_barrier_t ready;
+void park(void) {
+  static int parked;
+  if (__sync_add_and_fetch(&parked, 1) == 3) { printf("READY %d\n", getpid()); fflush(stdout); }
+  for (;;) pause();
+}
+static void *run(void *arg) { (void)arg; f0(0); return 0; }
+int main(void) {
+  pthread_t t[2];
+  for (int i = 0; i < 2; ++i) pthread_create(&t[i], 0, run, 0);
+  f0(0);
+}
+''')
+    exe = tmp_path / "many_units"
+    subprocess.run(["gcc", "-g", "-O0", "-pthread", *map(str, files), str(src / "main.c"), "-o", str(exe)],
+                   check=True)
+    return exe
+
+
+def test_many_units_warm_and_cold_variables_agree_with_the_source(bt_bin, tmp_path, paused_process):
+    p = paused_process(_many_units_program(tmp_path))
+    u.wait_all_sleeping(p.pid)
+    cache = tmp_path / "cache"
+    runs = [bt(["--json", "--vars", p.pid], cache) for _ in range(2)]  # cold, then warm
+    runs.append(bt(["--json", "--vars", "--no-cache", p.pid], tmp_path / "none"))
+    for doc in runs:
+        assert len(doc["threads"]) == 3
+        for t in doc["threads"]:
+            seen = []
+            for f in t["frames"]:
+                m = re.fullmatch(r"f(\d+)", f.get("function") or "")
+                if not m:
+                    continue
+                n = int(m.group(1))
+                v = {x["name"]: x["value"] for x in f.get("variables") or []}
+                assert f["file"].endswith(f"u{n}.c"), f
+                assert re.fullmatch(rf'\{{id = {n}, name = 0x[0-9a-f]+ "u{n}", w = {n}\.5\}}', v.get("v", "")), (n, v)
+                assert v.get("depth") == str(n), (n, v)
+                seen.append(n)
+            assert seen == list(range(UNITS - 1, -1, -1)), seen
+    strip = lambda doc: [[(f.get("function"), f.get("variables")) for f in t["frames"]] for t in doc["threads"]]
+    assert strip(runs[1]) == strip(runs[0]) == strip(runs[2])
