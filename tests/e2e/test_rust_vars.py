@@ -222,7 +222,8 @@ KNOWN_VALUES = {
     ("crash_rs::main", "book"): 'HashMap(size=1) = {[1] = crash_rs::Order {id: 1, price: 9.5, symbol: "ABC", '
                                 'tags: Vec(size=1) = {"x"}}}',
     ("crash_rs::main", "mode"): '"crash"',
-    ("crash_rs::main", "modes"): '["pause", "crash", "oob", "unwrap", "panic", "recursion"]',
+    ("crash_rs::main", "modes"): '["pause", "crash", "oob", "unwrap", "panic", "recursion", "thread-panic", '
+                                 '"double-panic"]',
     ("crash_rs::main", "run"): re.compile(r"crash_rs::main::\{closure_env#[01]\}"),
 }
 
