@@ -247,38 +247,51 @@ void ModuleSymbols::releaseMappedPages() {
 // LLVM walks DIE trees recursively (DWARFUnit::updateAddressDieMap, inlined chains): corrupt
 // abbreviations can nest thousands of DIEs and overflow the stack. Check the tree's shape on
 // LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
-bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
+// The parent/depth walk on LLVM's flat DIE array (the DIEs extracted): why the tree is not
+// safe for LLVM's recursive walks, or nullopt. Touches nothing but `cu`.
+static std::optional<std::string> treeProblem(DWARFCompileUnit &cu) {
   constexpr unsigned kMaxDepth = 256;
+  unsigned n = cu.getNumDIEs();
+  std::vector<uint16_t> depth(n, 0);
+  for (unsigned i = 0; i < n; ++i) {
+    DWARFDie die = cu.getDIEAtIndex(i);
+    DWARFDie parent = die.getParent();
+    if (!parent) continue;
+    uint32_t p = cu.getDIEIndex(parent);
+    if (p >= i) return std::string("a DIE's parent follows it");
+    depth[i] = depth[p] + 1;
+    if (depth[i] > kMaxDepth) return std::string("DIEs nested more than 256 deep");
+  }
+  return std::nullopt;
+}
+
+// LLVM dereferences the unit DIE without checking it exists.
+static bool unitDieReadable(DWARFCompileUnit &cu) {
+  return cu.getNumDIEs() != 0 && cu.getUnitDIE(false).isValid();  // extracts the DIEs
+}
+
+// LLVM walks DIE trees recursively (DWARFUnit::updateAddressDieMap, inlined chains): corrupt
+// abbreviations can nest thousands of DIEs and overflow the stack. Check the tree's shape on
+// LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
+bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
   // Our own bounded walk first: LLVM's DIE extraction trusts the lengths it reads.
   if (!unitShapeOk(unitOffset)) return false;
   DWARFCompileUnit *cu = ctx.getCompileUnitForOffset(unitOffset);
   if (!cu) return false;
-  unsigned n = cu->getNumDIEs();  // extracts the DIEs (iteratively)
-  // LLVM dereferences the unit DIE without checking it exists.
-  if (n == 0 || !cu->getUnitDIE(false).isValid()) {
+  if (!unitDieReadable(*cu)) {
     noteCorruptUnit(unitOffset, "its DIEs cannot be read");
     return false;
   }
+  if (auto known = unitTrees_.find(unitOffset); known != unitTrees_.end()) return known->second;
   AnswerCache *memo = answers();
-  if (memo && memo->treeSane(unitOffset)) return true;  // walked in an earlier run of these files
-  std::vector<uint16_t> depth(n, 0);
-  for (unsigned i = 0; i < n; ++i) {
-    DWARFDie die = cu->getDIEAtIndex(i);
-    DWARFDie parent = die.getParent();
-    if (!parent) continue;
-    uint32_t p = cu->getDIEIndex(parent);
-    if (p >= i) {
-      noteCorruptUnit(unitOffset, "a DIE's parent follows it");
-      return false;
-    }
-    depth[i] = depth[p] + 1;
-    if (depth[i] > kMaxDepth) {
-      noteCorruptUnit(unitOffset, "DIEs nested more than 256 deep");
-      return false;
-    }
-  }
-  if (memo) memo->addSaneTree(unitOffset);
-  return true;
+  if (memo && memo->treeSane(unitOffset)) return unitTrees_[unitOffset] = true;  // an earlier run
+  return recordTree(unitOffset, treeProblem(*cu));
+}
+
+bool ModuleSymbols::recordTree(uint64_t unitOffset, const std::optional<std::string> &why) {
+  if (why) noteCorruptUnit(unitOffset, why->c_str());
+  else if (AnswerCache *memo = answers()) memo->addSaneTree(unitOffset);
+  return unitTrees_[unitOffset] = !why;
 }
 
 bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
@@ -287,17 +300,23 @@ bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
   // Checked in an earlier run on these very files (the answer cache's identity).
   AnswerCache *memo = answers();
   if (memo && memo->unitSound(unitOffset)) return unitShapes_[unitOffset] = true;
-  bool ok = false;
-  auto info = sections_.find("debug_info"), abbrev = sections_.find("debug_abbrev");
-  if (info != sections_.end() && abbrev != sections_.end() && info->second && abbrev->second) {
-    std::optional<std::string> why =
-        checkUnitShape(info->second->getBuffer(), abbrev->second->getBuffer(), unitOffset);
-    if (why) noteCorruptUnit(unitOffset, why->c_str());
-    ok = !why;
-  }
-  unitShapes_[unitOffset] = ok;
-  if (ok && memo) memo->addSoundUnit(unitOffset);
-  return ok;
+  StringRef info, abbrev;
+  if (!shapeInputs(info, abbrev)) return unitShapes_[unitOffset] = false;
+  return recordShape(unitOffset, checkUnitShape(info, abbrev, unitOffset));
+}
+
+bool ModuleSymbols::shapeInputs(StringRef &info, StringRef &abbrev) const {
+  auto i = sections_.find("debug_info"), a = sections_.find("debug_abbrev");
+  if (i == sections_.end() || a == sections_.end() || !i->second || !a->second) return false;
+  info = i->second->getBuffer();
+  abbrev = a->second->getBuffer();
+  return true;
+}
+
+bool ModuleSymbols::recordShape(uint64_t unitOffset, const std::optional<std::string> &why) {
+  if (why) noteCorruptUnit(unitOffset, why->c_str());
+  else if (AnswerCache *memo = answers()) memo->addSoundUnit(unitOffset);
+  return unitShapes_[unitOffset] = !why;
 }
 
 void ModuleSymbols::noteCorruptUnit(uint64_t unitOffset, const char *why) {
@@ -436,23 +455,61 @@ void ModuleSymbols::BatchContext::abandon() {
   (void)ctx.release();  // faulted inside LLVM: its state is unknown, never destroyed
 }
 
+// In the background, each unit gets what its first use on the main thread would do, in the same
+// order and behind the same checks: our shape walk (unless known), LLVM's extraction, the tree
+// walk (unless known), then, for a pc without a cached answer, LLVM's address-to-DIE map and
+// the unit's line table. The checks' verdicts are recorded on the main thread (finishBatch).
 std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(
     std::map<uint64_t, std::vector<size_t>>::iterator from,
-    std::map<uint64_t, std::vector<size_t>>::iterator to, bool inBackground) {
+    std::map<uint64_t, std::vector<size_t>>::iterator to, bool inBackground,
+    const std::vector<PcQuery> &queries, const std::vector<const PcInfo *> &known) {
   auto b = std::make_unique<BatchContext>();
   b->ctx = scratchContext(&b->errors);
-  if (!b->ctx || !inBackground) return b;
-  std::vector<uint64_t> units;
-  for (auto u = from; u != to; ++u)
-    if (unitShapeOk(u->first)) units.push_back(u->first);
+  StringRef info, abbrev;
+  if (!b->ctx || !inBackground || !shapeInputs(info, abbrev)) return b;
+  AnswerCache *memo = answers();
+  for (auto u = from; u != to; ++u) {
+    BatchContext::Unit unit;
+    unit.offset = u->first;
+    auto shape = unitShapes_.find(u->first);
+    if (shape != unitShapes_.end() && !shape->second) continue;  // known bad: nothing to prepare
+    unit.checkShape = shape == unitShapes_.end() && !(memo && memo->unitSound(u->first));
+    auto tree = unitTrees_.find(u->first);
+    if (tree != unitTrees_.end() && !tree->second) continue;
+    unit.checkTree = tree == unitTrees_.end() && !(memo && memo->treeSane(u->first));
+    for (size_t i : u->second)
+      if (!(i < known.size() && known[i])) {
+        unit.warmPc = queries[i].vaddr;
+        break;
+      }
+    b->units.push_back(unit);
+  }
   b->extracted = false;
-  b->worker = std::thread([b = b.get(), units = std::move(units)] {
+  b->worker = std::thread([b = b.get(), info, abbrev] {
     b->extracted = runGuarded([&] {
-      for (uint64_t off : units)
-        if (DWARFCompileUnit *cu = b->ctx->getCompileUnitForOffset(off)) (void)cu->getNumDIEs();
+      for (BatchContext::Unit &u : b->units) {
+        if (u.checkShape && (u.shape = checkUnitShape(info, abbrev, u.offset), *u.shape)) continue;
+        DWARFCompileUnit *cu = b->ctx->getCompileUnitForOffset(u.offset);
+        if (!cu || !unitDieReadable(*cu)) continue;  // the main thread says so
+        if (u.checkTree && (u.tree = treeProblem(*cu), *u.tree)) continue;
+        if (!u.warmPc) continue;
+        SmallVector<DWARFDie, 4> chain;
+        cu->getInlinedChainForAddress(u.warmPc, chain);
+        (void)b->ctx->getLineTableForUnit(cu);
+      }
     });
   });
   return b;
+}
+
+bool ModuleSymbols::finishBatch(BatchContext &b) {
+  if (!b.finish()) return false;
+  for (const BatchContext::Unit &u : b.units) {
+    if (u.shape && !recordShape(u.offset, *u.shape)) continue;
+    if (u.tree) recordTree(u.offset, *u.tree);
+  }
+  b.units.clear();
+  return true;
 }
 
 std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries,
@@ -489,7 +546,10 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
     // 300-unit server): the next kLookahead batches' are extracted on threads of their own
     // while this one is answered.
     constexpr size_t kLookahead = 2;
-    std::unique_ptr<BatchContext> cur = prepareBatch(it, batchAfter(it), false);
+    auto prepare = [&](UnitIt from, UnitIt to, bool inBackground) {
+      return prepareBatch(from, to, inBackground, queries, known);
+    };
+    std::unique_ptr<BatchContext> cur = prepare(it, batchAfter(it), false);
     std::deque<std::unique_ptr<BatchContext>> ahead;
     UnitIt aheadEnd = batchAfter(it);  // where the batches being prepared end
     while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
@@ -497,10 +557,10 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
       while (ahead.size() < kLookahead && aheadEnd != byUnit.end()) {
         UnitIt from = aheadEnd;
         aheadEnd = batchAfter(from);
-        ahead.push_back(prepareBatch(from, aheadEnd, true));
+        ahead.push_back(prepare(from, aheadEnd, true));
       }
-      if (!cur) cur = prepareBatch(it, batchEnd, false);
-      if (!cur->finish()) cur = prepareBatch(it, batchEnd, false);  // faulted there: again here
+      if (!cur) cur = prepare(it, batchEnd, false);
+      if (!finishBatch(*cur)) cur = prepare(it, batchEnd, false);  // faulted there: again here
       DWARFContext *ctx = cur->ctx.get();
       std::string fault;
       bool ok = ctx != nullptr;

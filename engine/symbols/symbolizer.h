@@ -196,7 +196,16 @@ private:
   PcInfo answerFromScopes(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q,
                           const PcInfo &known);
   struct BatchContext {
+    // A unit the worker prepares, and the verdicts of the checks it ran (recorded by
+    // finishBatch on the main thread).
+    struct Unit {
+      uint64_t offset = 0;
+      bool checkShape = false, checkTree = false;
+      uint64_t warmPc = 0;  // a pc without a cached answer: build the unit's address map for it
+      std::optional<std::optional<std::string>> shape, tree;  // checked: the problem, if any
+    };
     std::unique_ptr<llvm::DWARFContext> ctx;
+    std::vector<Unit> units;
     std::vector<std::string> errors;  // the context's recoverable errors
     std::thread worker;               // extracting the units' DIEs, when started so
     bool extracted = true;            // false while the worker runs, or when it faulted
@@ -206,8 +215,14 @@ private:
   };
   std::unique_ptr<BatchContext> prepareBatch(std::map<uint64_t, std::vector<size_t>>::iterator from,
                                              std::map<uint64_t, std::vector<size_t>>::iterator to,
-                                             bool inBackground);
+                                             bool inBackground, const std::vector<PcQuery> &queries,
+                                             const std::vector<const PcInfo *> &known);
+  bool finishBatch(BatchContext &b);  // false: the worker faulted (context abandoned)
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
+  std::map<uint64_t, bool> unitTrees_;  // the tree walk's answers (unitIsSane)
+  bool recordShape(uint64_t unitOffset, const std::optional<std::string> &why);
+  bool recordTree(uint64_t unitOffset, const std::optional<std::string> &why);
+  bool shapeInputs(llvm::StringRef &info, llvm::StringRef &abbrev) const;
   std::map<uint64_t, bool> unitShapes_;  // unitShapeOk's answers
   void noteCorruptUnit(uint64_t unitOffset, const char *why);
   void markDwarfBroken(const std::string &fault);

@@ -159,3 +159,50 @@ def test_many_units_warm_and_cold_variables_agree_with_the_source(bt_bin, tmp_pa
             assert seen == list(range(UNITS - 1, -1, -1)), seen
     strip = lambda doc: [[(f.get("function"), f.get("variables")) for f in t["frames"]] for t in doc["threads"]]
     assert strip(runs[1]) == strip(runs[0]) == strip(runs[2])
+
+
+def test_many_units_with_corrupt_units_in_later_batches(bt_bin, tmp_path, paused_process):
+    """Units whose DIEs are garbage, in batches the symbolizer prepares on other threads: those
+    units fall back to the symbol table (a warning says which), every other unit's frames and
+    values are exactly right, and bt exits normally."""
+    import struct
+    from test_malformed_binaries import _section_range
+
+    exe = _many_units_program(tmp_path)
+    data = bytearray(exe.read_bytes())
+    off, size = _section_range(str(exe), ".debug_info")
+    units, at = [], off
+    while at < off + size:
+        (length,) = struct.unpack_from("<I", data, at)
+        units.append((at, at + 4 + length))
+        at += 4 + length
+    # The unit of f<N> for three N in later batches: found by its struct's name in .debug_str
+    # being hard to map, the units are taken by position (gcc emits them in link order: u0..u39).
+    assert len(units) >= UNITS
+    bad_units = {12, 25, 37}
+    for n in bad_units:
+        start, end = units[n]
+        for k in range(start + 12, end - 1, 7):  # past the header: every 7th byte of the DIEs
+            data[k] = 0xFF
+    bad = tmp_path / "many_units_bad"
+    bad.write_bytes(bytes(data))
+    bad.chmod(0o755)
+    p = paused_process(bad)
+    u.wait_all_sleeping(p.pid)
+    r = subprocess.run([str(u.bt_path()), "--json", "--vars", "--no-cache", str(p.pid)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for t in doc["threads"]:
+        named = [f.get("function") for f in t["frames"]]
+        for n in range(UNITS):
+            if n in bad_units:
+                continue
+            f = next((f for f in t["frames"] if f.get("function") == f"f{n}"), None)
+            assert f is not None, (n, named)
+            v = {x["name"]: x["value"] for x in f.get("variables") or []}
+            assert re.fullmatch(rf'\{{id = {n}, name = 0x[0-9a-f]+ "u{n}", w = {n}\.5\}}', v.get("v", "")), (n, v)
+        for n in bad_units:  # named from the symbol table: no variables, no source line
+            f = next((f for f in t["frames"] if f.get("function") == f"f{n}"), None)
+            assert f is not None and not f.get("variables") and not f.get("line"), (n, f)
+    assert "corrupt DWARF" in r.stderr, r.stderr
