@@ -177,9 +177,13 @@ std::optional<RustPanic> findRustPanic(Target &t, uint64_t sp, uint64_t maxBytes
     auto it = locations.find(w);
     if (it == locations.end()) it = locations.emplace(w, readRustLocation(t, w)).first;
     if (!it->second) continue;
-    // PanicHookInfo: the payload pair right before or right after &Location.
-    for (size_t pair : {i >= 2 ? i - 2 : got, i + 1}) {
+    // The hook's info: the payload pair right before or right after &Location (PanicHookInfo,
+    // Rust 1.81+), or before it with one word between, the message `Option<&fmt::Arguments>`
+    // (PanicInfo {payload, message, location, can_unwind} of older standard libraries, Debian
+    // bookworm's 1.63 among them): that word must be None (0) or point to readable memory.
+    for (size_t pair : {i >= 2 ? i - 2 : got, i + 1, i >= 3 ? i - 3 : got}) {
       if (pair + 1 >= got) continue;
+      if (pair + 3 == i && words[i - 1] != 0 && (words[i - 1] % 8 || !readable(t, words[i - 1]))) continue;
       if (!readVtable(t, words[pair + 1])) continue;
       RustPanic p = *it->second;
       p.at = sp + 8 * i;

@@ -4,7 +4,8 @@
 //
 // When the panic hook has run (the default hook prints the message before a panic=abort runtime
 // or an aborting hook ends the process), the frame of std::panicking's hook caller still holds a
-// PanicHookInfo: the payload as `&dyn Any` (data pointer, vtable pointer), `&Location`, two bools.
+// PanicHookInfo: the payload as `&dyn Any` (data pointer, vtable pointer), `&Location`, two bools
+// (before Rust 1.81 a PanicInfo: the payload, `Option<&fmt::Arguments>`, `&Location`, a bool).
 // core::panic::Location is {file: &str, line: u32, col: u32} (24 bytes, static data of a module).
 // The payload is a `&'static str` (a static message) or a `String` (a formatted one, filled
 // before the hook ran). Every word is checked before it is believed: a Location's file must be
@@ -46,8 +47,9 @@ bool isRustStdFunction(llvm::StringRef function);
 std::optional<RustPanic> readRustLocation(Target &target, uint64_t addr);
 // The text of a panic payload `&dyn Any` = (data, vtable) when it is a &str or a String.
 std::optional<std::string> readRustPanicPayload(Target &target, uint64_t data, uint64_t vtable);
-// The innermost PanicHookInfo in [sp, sp + maxBytes) of the stack: a word pointing to a valid
-// Location with a valid payload pair next to it (the message only when the payload decodes).
+// The innermost PanicHookInfo (or older PanicInfo) in [sp, sp + maxBytes) of the stack: a word
+// pointing to a valid Location with a valid payload pair next to it, or one word before it in a
+// PanicInfo (the message only when the payload decodes).
 std::optional<RustPanic> findRustPanic(Target &target, uint64_t sp,
                                        uint64_t maxBytes = kRustPanicScanBytes);
 

@@ -523,7 +523,9 @@ public:
         }
         size = kMaxValueBytes;
       }
-      if (!assemble(r, size, bytes, address, v, missing)) {
+      DWARFDie st = stripTypedefs(type);
+      bool aggregate = st && (isClassType(st) || st.getTag() == dwarf::DW_TAG_array_type);
+      if (!assemble(r, size, bytes, address, v, missing, aggregate)) {
         if (r.pieces.size() == 1 && r.pieces[0].kind == ExprPiece::ImplicitPointer)
           v.value += syntheticPointee(type, r.pieces[0], die);
         return v;
@@ -593,7 +595,8 @@ private:
   // leaves its bytes in `missing`: gdb prints those parts <optimized out> ({1, <optimized out>
   // <repeats 1024 times>}); the whole object is <optimized out> only when no byte is known.
   bool assemble(const ExprResult &r, uint64_t size, std::string &bytes,
-                std::optional<uint64_t> &address, Variable &v, std::vector<bool> &missing) {
+                std::optional<uint64_t> &address, Variable &v, std::vector<bool> &missing,
+                bool aggregate) {
     bytes.assign(size, '\0');
     missing.clear();
     uint64_t at = 0;
@@ -647,9 +650,11 @@ private:
     // Several pieces that end before the object does leave its last bytes without a location
     // (rustc's optimised closures: a 32-byte capture described by two 8-byte register pieces).
     // They are unknown, not zero: zeros would read as a plausible value (an enum's first variant,
-    // a null pointer). One short piece is a scalar's value bytes (a long double's 10 of 16): the
-    // rest is padding.
-    if (at < size && r.pieces.size() >= 2 && r.pieces.back().sizeBits) {
+    // a null pointer). So does one short piece of a struct, union or array (rustc 1.63 describes
+    // a moved 24-byte String by its first 8 bytes: zeros made its length 0, an empty string).
+    // One short piece of a scalar is its value bytes (a long double's 10 of 16): the rest is
+    // padding.
+    if (at < size && (r.pieces.size() >= 2 || aggregate) && r.pieces.back().sizeBits) {
       missing.resize(size, false);
       for (uint64_t i = at; i < size; ++i) missing[i] = true;
     }

@@ -197,20 +197,35 @@ std::optional<std::string> rustVec(const DWARFDie &t, StringRef bytes, ValueForm
          arrayChildren(f, elem, len, [&](uint64_t i) { return ptr + i * es; });
 }
 
+// VecDeque<T>: {head, len, buf} (Rust 1.67+: element i at (head + i) % cap), or, before, the
+// ring {tail, head, buf} (gdb_providers of those versions: element i at (tail + i) % cap, the
+// length head - tail, or cap + head - tail when the ring wraps). Told apart by the members.
 std::optional<std::string> rustVecDeque(const DWARFDie &t, StringRef bytes, ValueFormatter &f) {
-  uint64_t head, len, cap, ptr;
+  uint64_t head, len, cap, ptr, first;
   DWARFDie elem = typeArg(t, 0);
   uint64_t es = typeSize(elem);
   std::optional<Member> buf = member(Member{t, 0}, "buf");
   std::optional<Member> p = buf ? path(*buf, {"inner", "ptr"}) : std::nullopt;
   if (buf && !p) p = member(*buf, "ptr");
   if (!elem || !es || !buf || !integer(bytes, member(Member{t, 0}, "head"), head) ||
-      !integer(bytes, member(Member{t, 0}, "len"), len) || !vecCapacity(bytes, *buf, cap) ||
-      !pointerValue(bytes, p, ptr))
+      !vecCapacity(bytes, *buf, cap) || !pointerValue(bytes, p, ptr))
     return std::nullopt;
-  if (len && cap == 0) return std::nullopt;  // corrupt: no ring to index
+  std::optional<Member> lenMember = member(Member{t, 0}, "len"), tailMember = member(Member{t, 0}, "tail");
+  if (lenMember && !tailMember) {
+    if (!integer(bytes, lenMember, len)) return std::nullopt;
+    if (len && cap == 0) return std::nullopt;  // corrupt: no ring to index
+    first = head;
+  } else if (tailMember && !lenMember) {
+    uint64_t tail;
+    if (!integer(bytes, tailMember, tail)) return std::nullopt;
+    if (cap == 0 ? head || tail : head >= cap || tail >= cap) return std::nullopt;  // corrupt
+    len = head >= tail ? head - tail : cap + head - tail;
+    first = tail;
+  } else {
+    return std::nullopt;  // a layout not known
+  }
   return "VecDeque(size=" + std::to_string(len) + ")" +
-         arrayChildren(f, elem, len, [&](uint64_t i) { return ptr + ((head + i) % cap) * es; });
+         arrayChildren(f, elem, len, [&](uint64_t i) { return ptr + ((first + i) % cap) * es; });
 }
 
 // hashbrown's table (Rust 1.52+ layout: the buckets lie below the control bytes, bucket i at

@@ -263,8 +263,21 @@ public:
     return more ? out + "..." : out;
   }
 
+  // The value's text. Every character is counted once against the output budget: a value's
+  // own text (names, punctuation, scalars) is what the values printed inside it did not already
+  // count (a deeply nested value would otherwise count its innermost text once per level).
   std::string value(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
                     unsigned depth) {
+    size_t outerChildren = childChars;
+    childChars = 0;
+    std::string out = uncountedValue(type, bytes, addr, depth);
+    produced += out.size() > childChars ? out.size() - childChars : 0;
+    childChars = outerChildren + out.size();
+    return out;
+  }
+
+  std::string uncountedValue(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr,
+                             unsigned depth) {
     if (budgetExceeded()) return "...";
     if (std::optional<std::string> text = customText(type, bytes, addr)) return *text;
     DWARFDie t = strip(type);
@@ -319,13 +332,13 @@ public:
       case dwarf::DW_TAG_subroutine_type: out = "{<function>}"; break;
       default: out = "<unsupported type>"; break;
     }
-    produced += out.size();
     return out;
   }
 
 private:
   const PrintContext &ctx;
-  size_t produced = 0;
+  size_t produced = 0;    // characters of the value so far (the budget's count)
+  size_t childChars = 0;  // characters of the values printed inside the one being printed
   std::vector<uint64_t> staticsSeen;  // addresses of class-typed static members printed
   bool inStatic = false;              // printing a static member's value
   const char *top = nullptr;          // the top-level value's bytes (ctx.missingBytes index them)
@@ -407,7 +420,10 @@ private:
   std::optional<std::string> customText(const DWARFDie &type, StringRef bytes, std::optional<uint64_t> addr) {
     if (!ctx.custom) return std::nullopt;
     std::optional<std::string> text = ctx.custom(type, bytes, addr);
-    if (text) produced += text->size();
+    if (text) {
+      produced += text->size();
+      childChars += text->size();  // counted: the value it is part of does not count it again
+    }
     return text;
   }
 
@@ -841,6 +857,13 @@ private:
   // without fields; the toolchain's printers (rust_printers.h) first, enums by their variant.
   std::string rustAggregate(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
                             unsigned depth) {
+    // A struct this unit only declares (rustc 1.63's standard library declares the closures and
+    // generic structs another unit defines): printed as its definition, as aggregate() does.
+    if (t.find(dwarf::DW_AT_declaration)) {
+      DWARFDie def = completed(t);
+      if (def == t || typeSize(def) > bytes.size()) return "<incomplete type>";
+      return rustAggregate(strip(def), bytes, addr, depth);
+    }
     // As gdb: the printer first (it says "Vec(size=2) = {...}" itself when too deep), then the
     // depth limit.
     // A value with bytes that have no location (pieces of optimised code) is printed member by

@@ -188,21 +188,38 @@ def _vec(v: "Value") -> Optional[View]:
 
 
 def _vec_deque(v: "Value") -> Optional[View]:
+    # VecDeque { head, len, buf } (Rust 1.67+): element i at (head + i) % cap; before, the ring
+    # VecDeque { tail, head, buf }: element i at (tail + i) % cap, the length head - tail (plus
+    # cap when it wraps), as those versions' printers read it. Told apart by the members.
     elem, raw = _element_type(v), _raw_vec(v)
-    head, n = _usize(_field(v, "head")), _usize(_field(v, "len"))
-    if elem is None or not elem.size or raw is None or head is None or n is None:
+    fields = v.fields if v.kind == "struct" else {}
+    head = _usize(fields.get("head"))
+    if elem is None or not elem.size or raw is None or head is None:
         return None
     data, cap = raw
     if cap is None:
         return None
-    if n > cap or (cap and head >= cap):
-        raise FormatError(f"{v.type}: head {head} and length {n} do not fit its capacity {cap} (corrupt?)")
+    if "len" in fields and "tail" not in fields:
+        n, first = _usize(fields["len"]), head
+        if n is None:
+            return None
+        if n > cap or (cap and head >= cap):
+            raise FormatError(f"{v.type}: head {head} and length {n} do not fit its capacity {cap} (corrupt?)")
+    elif "tail" in fields and "len" not in fields:
+        tail = _usize(fields["tail"])
+        if tail is None:
+            return None
+        if (head or tail) if not cap else (head >= cap or tail >= cap):
+            raise FormatError(f"{v.type}: tail {tail} and head {head} do not fit its capacity {cap} (corrupt?)")
+        n, first = (head - tail if head >= tail else cap + head - tail), tail
+    else:
+        return None
     size, view = elem.size, View(v)
     view.bounded(n)
 
     def walk() -> Iterator[int]:
         for i in range(n):
-            yield data + ((head + i) % cap) * size
+            yield data + ((first + i) % cap) * size
     return _Linked(v, elem, n, walk, 0)
 
 

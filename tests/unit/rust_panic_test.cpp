@@ -156,6 +156,34 @@ TEST(RustPanic, PayloadAfterTheLocationAndTheOtherLocationOrder) {
   EXPECT_EQ(p->message, "boom");
 }
 
+TEST(RustPanic, OlderPanicInfoWithTheMessageArgumentsBetween) {
+  // Before Rust 1.81 the hook got a PanicInfo {payload data, vtable, message:
+  // Option<&fmt::Arguments>, &Location, can_unwind} (rustc 1.63's DWARF offsets 0, 8, 16, 24, 32):
+  // the message word is Some (a stack address) or None (0).
+  for (uint64_t message : {M::kSp + 0x200, uint64_t(0)}) {
+    MemTarget t;
+    image(t);
+    t.put(kStaticText, "index out of bounds");
+    t.words(M::kSp + 0x100, {kStaticText, 19});
+    t.words(M::kSp + 0x40, {M::kSp + 0x100, kStrVt, message, kLoc, 1});
+    std::optional<RustPanic> p = findRustPanic(t, M::kSp);
+    ASSERT_TRUE(p) << message;
+    EXPECT_EQ(p->at, M::kSp + 0x58);
+    EXPECT_EQ(p->line, 7u);
+    ASSERT_TRUE(p->hasMessage);
+    EXPECT_EQ(p->message, "index out of bounds");
+  }
+  // The word between that is no Option<&Arguments> (unmapped, misaligned): no pair is believed.
+  for (uint64_t between : {uint64_t(0x123456789000), M::kSp + 0x201}) {
+    MemTarget t;
+    image(t);
+    t.put(kStaticText, "index out of bounds");
+    t.words(M::kSp + 0x100, {kStaticText, 19});
+    t.words(M::kSp + 0x40, {M::kSp + 0x100, kStrVt, between, kLoc, 1});
+    EXPECT_FALSE(findRustPanic(t, M::kSp)) << between;
+  }
+}
+
 TEST(RustPanic, TheInnermostDecodedPayloadWins) {
   MemTarget t;
   image(t);

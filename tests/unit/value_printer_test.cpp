@@ -38,6 +38,13 @@ const char *g_ptr;
 struct point *g_pp;
 _Bool g_bool;
 int g_big[300];
+struct n0 { int v[50]; };
+struct n1 { struct n0 a; };
+struct n2 { struct n1 a; };
+struct n3 { struct n2 a; };
+struct n4 { struct n3 a; };
+struct n5 { struct n4 a; int after; };
+struct n5 g_nested;
 )";
 
 class ValuePrinterTest : public ::testing::Test {
@@ -142,6 +149,29 @@ TEST_F(ValuePrinterTest, ArraysRepeatsAndTheElementLimit) {
   PrintLimits few;
   few.elements = 3;
   EXPECT_EQ(show("g_arr", std::string(reinterpret_cast<char *>(a), 16), few), "{1, 2, 3...}");
+}
+
+TEST_F(ValuePrinterTest, TheOutputBudgetCountsEachCharacterOnce) {
+  // Five structs around an array, then a member: about 250 characters. Counted once each they fit
+  // in 400; counting every level's whole text again (about 1300) cut `after` off.
+  std::string bytes;
+  std::string numbers;
+  for (int32_t i = 0; i < 50; ++i) {
+    bytes += bytesOf(i);
+    numbers += (i ? ", " : "") + std::to_string(i);
+  }
+  bytes += bytesOf(int32_t(7));
+  std::string whole = "{a = {a = {a = {a = {a = {v = {" + numbers + "}}}}}}, after = 7}";
+  PrintLimits roomy;
+  roomy.maxOutput = 400;
+  EXPECT_EQ(show("g_nested", bytes, roomy), whole);
+  // Smaller than the value: it is still cut.
+  PrintLimits tight;
+  tight.maxOutput = 100;
+  std::string cut = show("g_nested", bytes, tight);
+  EXPECT_NE(cut.find("..."), std::string::npos) << cut;
+  EXPECT_EQ(cut.find("after = 7"), std::string::npos) << cut;
+  EXPECT_LT(cut.size(), whole.size()) << cut;
 }
 
 TEST_F(ValuePrinterTest, CharArraysAreStrings) {
