@@ -55,6 +55,49 @@ def load_manifest() -> dict:
         return json.load(f)
 
 
+# The Rust toolchain of the Rust tests (tests/e2e/test_rust*.py, tests/python's Rust tests): an
+# environment variable naming the tool wins (BT_RUSTC=/path/to/rustc, BT_RUST_GDB=/path/to/rust-gdb,
+# e.g. another toolchain than the machine's), else PATH, else rustup's ~/.cargo/bin.
+RUST_TOOL_ENV = {"rustc": "BT_RUSTC", "rust-gdb": "BT_RUST_GDB"}
+
+
+class RustToolMissing(Exception):
+    """A Rust tool is not there; str() says why (what was looked at)."""
+
+
+class RustToolOverrideError(Exception):
+    """BT_RUSTC / BT_RUST_GDB names no executable: an error of the test run, never a skip."""
+
+
+def rust_tool(name: str) -> str:
+    """The path of `name` (rustc or rust-gdb): $BT_RUSTC / $BT_RUST_GDB when set (it must then be
+    an executable: a wrong override raises RustToolOverrideError, it is never replaced by another
+    toolchain), else PATH, else ~/.cargo/bin. Raises RustToolMissing, saying why, when there is
+    none."""
+    var = RUST_TOOL_ENV[name]
+    override = os.environ.get(var)
+    if override:
+        path = Path(override).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        raise RustToolOverrideError(f"{var}={override} is not an executable file")
+    found = shutil.which(name)
+    if found:
+        return found
+    cargo = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin" / name
+    if cargo.is_file() and os.access(cargo, os.X_OK):
+        return str(cargo)
+    raise RustToolMissing(f"{name} not found in ${var}, PATH or ~/.cargo/bin")
+
+
+def rust_tool_or_none(name: str) -> tuple:
+    """(path, None) or (None, why it is missing); a wrong override still raises."""
+    try:
+        return rust_tool(name), None
+    except RustToolMissing as e:
+        return None, str(e)
+
+
 def core_pattern() -> str:
     try:
         return Path("/proc/sys/kernel/core_pattern").read_text().strip()

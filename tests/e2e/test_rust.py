@@ -1,7 +1,6 @@
 """Rust programs, part 1 (issue 19): frames named as rust-gdb names them.
 
-tests/fixtures/rust/crash_rs.rs is built at test time by the machine's rustc (PATH, else
-~/.cargo/bin) in every variant below, always -g, into the session's temporary directory (once
+tests/fixtures/rust/crash_rs.rs is built at test time by the machine's rustc in every variant below, always -g, into the session's temporary directory (once
 per session). For each variant and crash mode, `bt --json` on the core must report what rust-gdb
 (gdb with the toolchain's Python printers) reports with `thread apply all bt` on the same core:
 
@@ -11,19 +10,23 @@ per session). For each variant and crash mode, `bt --json` on the core must repo
   file in gdb's output) must carry exactly gdb's function name: `{impl#N}`, `{closure#N}`,
   `{closure_env#N}` and the generic arguments as rustc wrote them into DW_AT_name.
 
-A remaining difference is accepted only if KNOWN_DIFFERENCES explains it, and the test prints
-which it relied on. The paused mode is compared live the same way (one process per variant).
+A remaining difference is accepted only if KNOWN_DIFFERENCES (a frame's name) or
+KNOWN_STACK_ENDS (where a thread's stack ends) explains it, and the test prints which it relied
+on. The paused mode is compared live the same way (one process per variant).
 A variant stripped of its DWARF checks the names bt makes from Rust symbols (both manglings).
 
+Toolchain: rustc and rust-gdb are the environment's BT_RUSTC and BT_RUST_GDB when set (paths;
+they win over PATH, e.g. to test another toolchain than the machine's, such as Debian's rustc
+1.63 extracted somewhere), else PATH, else ~/.cargo/bin (e2e_util.rust_tool; all the Rust tests,
+tests/python's included, use it). A variable naming no executable is an error (at collection), never a fallback.
 rustc or rust-gdb missing: the tests skip and say which (scripts/setup installs a toolchain).
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import functools
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -47,17 +50,8 @@ VARIANTS = [
 STRIPPED = "O1-stripped"
 
 
-def _tool(name):
-    """`name` from PATH, else from ~/.cargo/bin (rustup's default, often not in PATH)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    cargo = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin" / name
-    return str(cargo) if cargo.is_file() and os.access(cargo, os.X_OK) else None
-
-
-RUSTC = _tool("rustc")
-RUST_GDB = _tool("rust-gdb")
+RUSTC, _RUSTC_MISSING = u.rust_tool_or_none("rustc")
+RUST_GDB, _RUST_GDB_MISSING = u.rust_tool_or_none("rust-gdb")
 
 
 def rust_gdb_bt_command(target_args):
@@ -71,10 +65,10 @@ def rust_gdb_bt_command(target_args):
 
 
 def _skip_reason():
-    missing = [n for n, p in (("rustc", RUSTC), ("rust-gdb", RUST_GDB)) if p is None]
+    missing = [why for why in (_RUSTC_MISSING, _RUST_GDB_MISSING) if why]
     if missing:
-        return (f"{' and '.join(missing)} not found in PATH or ~/.cargo/bin: the Rust oracle needs "
-                f"a Rust toolchain (scripts/setup installs Debian's rustc)")
+        return (f"{'; '.join(missing)}: the Rust oracle needs a Rust toolchain with rust-gdb "
+                f"(scripts/setup installs Debian's rustc and rust-gdb)")
     return None
 
 
@@ -104,6 +98,54 @@ KNOWN_DIFFERENCES = {
         _gdb_verbose_demangling,
     ),
 }
+
+
+# A thread's stack end where gdb stops and bt goes on: cause -> why. The predicate is
+# _gdb_no_cfi_stop below (it needs the executable, not just the two frames).
+KNOWN_STACK_ENDS = {
+    "gdb-no-cfi-stop": (
+        "gdb ends the stack with a `??` frame at pc 0x0 above a function that has no CFI in the "
+        "executable (Debian's rustc 1.63 builds libpanic_abort with its FDEs in .debug_frame only, "
+        "which `objcopy --strip-debug` removes: panic_abort::__rust_start_panic::abort); gdb's "
+        "prologue analyser finds no return address and stops, bt goes on by scanning the stack "
+        "(its next frames are marked `scan`), so its frames past that one are not compared here "
+        "(the tests below check the names they must contain)"
+    ),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _fde_ranges(path: str):
+    """The [lo, hi) ranges of every FDE in the file's .eh_frame and .debug_frame (readelf)."""
+    run = subprocess.run(["readelf", "--debug-dump=frames", path], capture_output=True, text=True,
+                         timeout=120)
+    return [(int(lo, 16), int(hi, 16))
+            for lo, hi in re.findall(r"\bFDE\b.*\bpc=([0-9a-f]+)\.\.([0-9a-f]+)", run.stdout)]
+
+
+def _gdb_no_cfi_stop(g_frames, b_frames, doc):
+    """The index of gdb's last real frame when the thread ends as KNOWN_STACK_ENDS'
+    gdb-no-cfi-stop says (else None): gdb's last frame is `??` at pc 0 right above a frame X of
+    a module whose file has no FDE covering X's call site (pc - 1), bt has X at the same place
+    with the same name, and bt's frame above X comes from a stack scan."""
+    if len(g_frames) < 2 or len(b_frames) <= len(g_frames) - 1:
+        return None
+    last, x = g_frames[-1], g_frames[-2]
+    k = len(g_frames) - 2
+    bx, above = b_frames[k], b_frames[k + 1]
+    if not (last.unknown and last.pc == 0 and x.pc and x.function and bx.get("module")):
+        return None
+    if bx.get("pc") is None or int(bx["pc"], 16) != x.pc or above.get("how") != "scan":
+        return None
+    if not re.fullmatch(re.escape(bx.get("function") or "") + r"(::h[0-9a-f]{16})?", x.function):
+        return None
+    module = next((m for m in doc.get("modules") or [] if m["path"] == bx["module"]), None)
+    if module is None:
+        return None
+    call_site = x.pc - 1 - int(module["load_bias"], 16)
+    if any(lo <= call_site < hi for lo, hi in _fde_ranges(bx["module"])):
+        return None
+    return k
 
 
 def rust_name_problems(gdb_bt, doc):
@@ -175,7 +217,32 @@ def _entry(builds, variant, mode):
     return {"name": f"crash_rs.{variant}.{mode}", "path": str(builds.exe(variant))}
 
 
+def _cut_known_stack_ends(gdb_bt, doc):
+    """(gdb_bt, doc, causes): copies with each thread that ends as a KNOWN_STACK_ENDS cause says
+    cut after gdb's last real frame on both sides."""
+    causes = []
+    bt_threads = {t["tid"]: t for t in doc["threads"]}
+    cuts = {}
+    for g_thread in gdb_bt.threads:
+        b_thread = bt_threads.get(g_thread.tid)
+        k = _gdb_no_cfi_stop(g_thread.frames, b_thread["frames"], doc) if b_thread else None
+        if k is not None:
+            cuts[g_thread.tid] = k
+            causes.append("gdb-no-cfi-stop")
+    if not cuts:
+        return gdb_bt, doc, causes
+    gdb_bt, doc = copy.deepcopy(gdb_bt), copy.deepcopy(doc)
+    for t in gdb_bt.threads:
+        if t.tid in cuts:
+            t.frames = t.frames[:cuts[t.tid] + 1]
+    for t in doc["threads"]:
+        if t["tid"] in cuts:
+            t["frames"] = t["frames"][:cuts[t["tid"]] + 1]
+    return gdb_bt, doc, causes
+
+
 def _check(request, entry, mode, doc, gdb_bt, gdb_run, bt_run, pid=None):
+    gdb_bt, doc, stack_ends = _cut_known_stack_ends(gdb_bt, doc)
     problems, causes, explained = rust_name_problems(gdb_bt, doc)
     # A frame whose name differs by a known cause only takes bt's name for the comparison of
     # everything else (files, lines, kinds, threads, signal).
@@ -193,8 +260,12 @@ def _check(request, entry, mode, doc, gdb_bt, gdb_run, bt_run, pid=None):
         reports += "\n" + "\n".join(
             f"  known difference relied on: {c} ({causes.count(c)} frames): {KNOWN_DIFFERENCES[c][0]}"
             for c in sorted(set(causes)))
+    if stack_ends:
+        reports += "\n" + "\n".join(
+            f"  known difference relied on: {c} ({stack_ends.count(c)} threads): {KNOWN_STACK_ENDS[c]}"
+            for c in sorted(set(stack_ends)))
     _finish(request, entry, mode, text, quirks, reports)
-    return causes
+    return causes + stack_ends
 
 
 # What the fixture's main thread must show (so the names under test are really there): the
@@ -221,7 +292,8 @@ def _fixture_shape_problems(doc, mode):
         return [tid for tid, names in frames.items() if any(re.search(pattern, n) for n in names)]
 
     helpers = {
-        "mutex-waiter": (r"^crash_rs::start_threads::\{closure#0\}$", r"^std::sync::poison::mutex::Mutex<.*>::lock<"),
+        # std::sync::mutex::Mutex before Rust 1.84 (Debian bookworm's 1.63), then std::sync::poison::mutex.
+        "mutex-waiter": (r"^crash_rs::start_threads::\{closure#0\}$", r"^std::sync::(?:poison::)?mutex::Mutex<.*>::lock<"),
         "chan-waiter": (r"^crash_rs::start_threads::\{closure#1\}$", r"^std::sync::mpsc::Receiver<u64>::recv<u64>$"),
         "deep-waiter": (r"^crash_rs::wait_deep$", r"^std::sync::mpsc::Receiver<u64>::recv<u64>$"),
     }

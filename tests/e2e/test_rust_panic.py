@@ -5,7 +5,8 @@ tests/fixtures/rust/crash_rs.rs is built by test_rust.py's builder (RustBuilds, 
 variant and session) in every variant of test_rust.VARIANTS (-C opt-level=0/1, frame pointers
 on/off, panic=unwind with an aborting hook / panic=abort). For the panicking modes (oob, unwrap,
 panic) the program is run here, so its stderr is kept: the oracle is what the program itself
-printed when it panicked ("thread 'main' (TID) panicked at FILE:LINE:COL:\\nMESSAGE"), and
+printed when it panicked ("thread 'main' (TID) panicked at FILE:LINE:COL:\\nMESSAGE", or before
+rustc 1.73 "thread 'main' panicked at 'MESSAGE', FILE:LINE:COL"), and
 `bt --json CORE --exe EXE` must report
 
 - classification kind and rule "rust-panic", severity probably_not_exploitable, with the
@@ -20,7 +21,8 @@ printed when it panicked ("thread 'main' (TID) panicked at FILE:LINE:COL:\\nMESS
 The variant without DWARF (test_rust.STRIPPED: names from the symbol table, no lines) must give
 the same classification, and a fingerprint starting at the panicking `...::step` method.
 The null dereference (mode crash) stays a null-deref, not a rust-panic.
-No rustc: the tests skip and say so (scripts/setup installs a toolchain).
+rustc is test_rust.py's (BT_RUSTC, else PATH, else ~/.cargo/bin). No rustc: the tests skip and
+say so (scripts/setup installs a toolchain).
 """
 
 from __future__ import annotations
@@ -36,38 +38,75 @@ import pytest
 
 import e2e_util as u
 from test_oracle import _run_bt_json
-from test_rust import EXPECTED_MAIN_CHAIN, RUSTC, STRIPPED, VARIANTS, RustBuilds
+from test_rust import _RUSTC_MISSING, EXPECTED_MAIN_CHAIN, RUSTC, STRIPPED, VARIANTS, RustBuilds
 
 PANIC_MODES = ["oob", "unwrap", "panic"]
 VARIANT_NAMES = [v for v, _ in VARIANTS]
 
 pytestmark = pytest.mark.skipif(
     RUSTC is None,
-    reason="rustc not found in PATH or ~/.cargo/bin: the Rust panic tests need a Rust toolchain "
-           "(scripts/setup installs Debian's rustc)")
+    reason=f"{_RUSTC_MISSING}: the Rust panic tests need a Rust toolchain "
+           f"(scripts/setup installs Debian's rustc)")
 
-# The default panic hook's text (std's default_hook, rustc >= 1.84 adds the thread id):
-#   thread 'main' (1234) panicked at src/main.rs:3:5:
-#   MESSAGE (possibly several lines)
+# The default panic hook's text (std's default_hook), in one of two forms:
+#   rustc >= 1.73 (>= 1.84 adds the thread id):
+#     thread 'main' (1234) panicked at src/main.rs:3:5:
+#     MESSAGE (possibly several lines)
+#   rustc < 1.73 (Debian bookworm's 1.63):
+#     thread 'main' panicked at 'MESSAGE (possibly several lines)', src/main.rs:3:5
+# then, in both,
 #   note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
 PANIC_HEADER = re.compile(r"^thread '(?P<thread>[^']*)'(?: \((?P<tid>\d+)\))? panicked at "
                           r"(?P<file>.+):(?P<line>\d+):(?P<col>\d+):$")
+# The older form: the message is quoted before the location, so the header and the message are
+# one text, up to the note (the message's last "', " ends it: a file name has no such text).
+OLD_PANIC_START = re.compile(r"^thread '(?P<thread>[^']*)' panicked at '")
+OLD_PANIC_TEXT = re.compile(r"thread '(?P<thread>[^']*)' panicked at '(?P<message>.*)', "
+                            r"(?P<file>[^\n]+):(?P<line>\d+):(?P<col>\d+)", re.S)
 BACKTRACE_NOTE = "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+# What the runtime prints when a panic cannot unwind (a panic in a Drop during unwinding): after
+# the last panic's text, instead of the note.
+RUNTIME_ABORTS = ("thread caused non-unwinding panic. aborting.", "thread panicked while panicking. aborting.")
+
+
+def panics_on_stderr(stderr: str):
+    """Every panic the default hook printed, in order: dicts with thread, file, line, col,
+    message and the index of the line ending its text (the note, the runtime's abort, the next
+    header or the end)."""
+    lines = stderr.split("\n")
+    heads = [i for i, line in enumerate(lines) if PANIC_HEADER.match(line) or OLD_PANIC_START.match(line)]
+    out = []
+    for k, h in enumerate(heads):
+        limit = heads[k + 1] if k + 1 < len(heads) else len(lines)
+        # (a backtrace follows the message instead of the note when one is printed: rustc 1.63
+        # prints one for a panic while panicking)
+        end = next((i for i in range(h + 1, limit)
+                    if lines[i] in (BACKTRACE_NOTE, "stack backtrace:") or lines[i] in RUNTIME_ABORTS), limit)
+        m = PANIC_HEADER.match(lines[h])
+        if m:
+            message = "\n".join(lines[h + 1:end])
+        else:
+            m = OLD_PANIC_TEXT.fullmatch("\n".join(lines[h:end]))
+            if not m:
+                pytest.fail(f"unexpected panic text on stderr (no \"', FILE:LINE:COL\" ending the "
+                            f"quoted message):\n{stderr}", pytrace=False)
+            message = m["message"]
+        out.append({"thread": m["thread"], "file": m["file"], "line": int(m["line"]), "col": int(m["col"]),
+                    "message": message, "end": end})
+    return out
 
 
 class PanicRun:
     def __init__(self, core: Path, stderr: str):
         self.core, self.stderr = core, stderr
+        panics = panics_on_stderr(stderr)
         lines = stderr.split("\n")
-        heads = [i for i, line in enumerate(lines) if PANIC_HEADER.match(line)]
-        if len(heads) != 1 or BACKTRACE_NOTE not in lines[heads[0]:]:
+        if len(panics) != 1 or panics[0]["end"] >= len(lines) or lines[panics[0]["end"]] != BACKTRACE_NOTE:
             pytest.fail(f"unexpected panic text on stderr (one header and the backtrace note "
                         f"expected):\n{stderr}", pytrace=False)
-        m = PANIC_HEADER.match(lines[heads[0]])
-        note = lines.index(BACKTRACE_NOTE, heads[0])
-        self.file, self.line, self.col = m["file"], int(m["line"]), int(m["col"])
+        p = panics[0]
+        self.message, self.file, self.line, self.col = p["message"], p["file"], p["line"], p["col"]
         self.location = f"{self.file}:{self.line}:{self.col}"
-        self.message = "\n".join(lines[heads[0] + 1:note])
 
 
 class PanicCores:

@@ -8,7 +8,9 @@
   cleanup", from core's panicking.rs): bt reports that last panic, the one that ended the process,
   as the program's last "panicked at" on stderr says; the fingerprint starts at the function
   whose unwinding aborted (crash_rs::double_panic). Under panic=abort the first panic aborts, and
-  that is what both say.
+  that is what both say. Older runtimes (Debian's rustc 1.63) abort inside the Drop's panic
+  ("thread panicked while panicking"): bt reports that panic's location (its message is not
+  always found there, and then none is given), and the fingerprint starts at the Drop impl.
 
 Each program runs here with its stderr kept (test_rust_panic.PanicCores's way); the oracle is the
 last "panicked at" header on stderr and the message under it.
@@ -17,6 +19,7 @@ last "panicked at" header on stderr and the message under it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -24,7 +27,7 @@ import pytest
 import e2e_util as u
 from test_oracle import _run_bt_json
 from test_rust import RUSTC, VARIANTS, RustBuilds
-from test_rust_panic import BACKTRACE_NOTE, PANIC_HEADER
+from test_rust_panic import panics_on_stderr
 
 pytestmark = pytest.mark.skipif(RUSTC is None, reason="rustc not found in PATH or ~/.cargo/bin")
 
@@ -48,48 +51,53 @@ def _run(builds, variant, mode, workdir):
     proc = subprocess.run([str(exe), mode], cwd=workdir, env=env, preexec_fn=u._unlimited_core,
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     stderr = proc.stderr.decode(errors="replace")
-    assert proc.returncode == -6, f"{exe} {mode}: status {proc.returncode}, not SIGABRT:\n{stderr}"
+    # SIGABRT; Debian's rustc 1.63 ends a panic while panicking with a trap (SIGILL).
+    assert proc.returncode in (-6, -4), f"{exe} {mode}: status {proc.returncode}, not SIGABRT:\n{stderr}"
     cores = sorted(workdir.glob("core*"))
     if len(cores) != 1:
         pytest.skip(f"no core file from {exe} {mode} (core_pattern {pattern!r})")
-    lines = stderr.split("\n")
-    heads = [i for i, line in enumerate(lines) if PANIC_HEADER.match(line)]
-    assert heads, f"no panic on stderr:\n{stderr}"
-    last = PANIC_HEADER.match(lines[heads[-1]])
-    # The message runs to the backtrace note, or (the runtime's own abort) to its last line.
-    end = next((i for i in range(heads[-1] + 1, len(lines))
-                if lines[i] in (BACKTRACE_NOTE, "thread caused non-unwinding panic. aborting.")), None)
-    assert end is not None, stderr
-    message = "\n".join(lines[heads[-1] + 1:end])
-    return exe, cores[0], stderr, len(heads), last, message
+    panics = panics_on_stderr(stderr)
+    assert panics, f"no panic on stderr:\n{stderr}"
+    return exe, cores[0], stderr, panics
 
 
 @pytest.mark.parametrize("mode", ["thread-panic", "double-panic"])
 @pytest.mark.parametrize("variant", CHOSEN)
 def test_rust_panic_elsewhere(bt_bin, builds, tmp_path, variant, mode):
-    exe, core, stderr, panics, last, message = _run(builds, variant, mode, tmp_path / "run")
-    location = f"{last['file']}:{last['line']}:{last['col']}"
+    exe, core, stderr, panics = _run(builds, variant, mode, tmp_path / "run")
+    last = panics[-1]
+    message, location = last["message"], f"{last['file']}:{last['line']}:{last['col']}"
     _, doc = _run_bt_json(bt_bin, ["--json", core, "--exe", exe])
     a = doc["analysis"]
     c = a["classifications"][0]
     evidence = {e["fact"]: e["value"] for e in c["evidence"]}
+    # rustc < 1.71 ends a panic while panicking inside the second panic's hook machinery, where
+    # bt finds the second panic's location but (a known limit) not always its message: then the
+    # reason has the location alone, never another message.
+    old_double = mode == "double-panic" and len(panics) == 2 and "panic_message" not in evidence
+    if old_double:
+        message = None
     assert (c["kind"], evidence.get("panic_message"), evidence.get("panic_location")) == \
         ("rust-panic", message, location), f"stderr:\n{stderr}"
-    assert c["reason"] == f"a Rust panic: '{message}' at {location}"
+    assert c["reason"] == (f"a Rust panic at {location}" if old_double
+                           else f"a Rust panic: '{message}' at {location}")
     crashed = next(t for t in doc["threads"] if t["tid"] == doc["crashed_tid"])
     names = [f.get("function") or "" for f in crashed["frames"]]
     if mode == "thread-panic":
-        assert last["thread"] == "worker" and panics == 1, stderr
+        assert last["thread"] == "worker" and len(panics) == 1, stderr
         # The worker's stack, not main's (main waits in join on another thread).
         assert "crash_rs::main" not in names, names
         assert any(f.get("function") == "crash_rs::main" for t in doc["threads"] if not t.get("crashed")
                    for f in t["frames"]), "no other thread is in main"
-        first = "crash_rs::worker_fail"
+        first = re.escape("crash_rs::worker_fail")
     else:
         unwinding = variant.endswith("unwind")
-        # Three panics under unwind (the first, the Drop's, the runtime's abort); one under abort.
-        assert panics == (3 if unwinding else 1), stderr
-        if unwinding:
+        # Under unwind: the first, the Drop's, and (rustc >= 1.71) the runtime's own panic that
+        # aborts; under abort, the first only.
+        assert len(panics) in ((2, 3) if unwinding else (1,)), stderr
+        if len(panics) == 3:
             assert message == "panic in a destructor during cleanup", stderr
-        first = "crash_rs::double_panic"
-    assert a["fingerprint_frames"][0] == f"{exe.name}!{first}", a["fingerprint_frames"]
+        # The function whose unwinding the runtime aborted (rustc >= 1.71: the Drop unwound into
+        # double_panic's cleanup), or, older, the Drop that panicked (the abort is in its panic).
+        first = "crash_rs::double_panic" if len(panics) != 2 else r"crash_rs::\{impl#\d+\}::drop"
+    assert re.fullmatch(f"{re.escape(exe.name)}!{first}", a["fingerprint_frames"][0]), a["fingerprint_frames"]

@@ -129,7 +129,7 @@ def split_args(text: Optional[str]) -> List[str]:
     if not text:
         return []
     parts = []
-    depth = 0
+    depth = angle = 0
     start = 0
     i = 0
     n = len(text)
@@ -147,7 +147,15 @@ def split_args(text: Optional[str]) -> List[str]:
             depth += 1
         elif c in ")}]":
             depth -= 1
-        elif c == "," and depth == 0 and text.startswith(" ", i + 1) and _ARG_NAME_RE.match(text, i + 2):
+        elif c == "<" and i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_") and text[i + 1:i + 2] not in ("<", "="):
+            # A generic's arguments in a type name (Rust's Box<dyn FnOnce<(), Output=()>, ...>,
+            # C++'s map<int, int>): its ", Name=" is no next argument. Not <optimized out>,
+            # `0x1 <sym>` or `<repeats N times>` (no identifier right before), nor operator<<.
+            angle += 1
+        elif c == ">" and angle > 0 and text[i - 1] != "-":
+            angle -= 1
+        elif (c == "," and depth == 0 and angle == 0 and text.startswith(" ", i + 1)
+              and _ARG_NAME_RE.match(text, i + 2)):
             parts.append(text[start:i])
             start = i + 2
             i += 2

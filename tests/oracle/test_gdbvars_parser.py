@@ -244,6 +244,13 @@ def test_utf8_strings_as_gdb_prints_them():
     ("x=x@entry=5, y=<optimized out>, y@entry=0x0", ["x=x@entry=5", "y=<optimized out>", "y@entry=0x0"]),
     ("__args#0=3, this=0x1", ["__args#0=3", "this=0x1"]),
     ('s=0x1 "abc"..., t=2', ['s=0x1 "abc"...', "t=2"]),
+    # A Rust type name with an associated type's binding in its generic arguments.
+    ("self=alloc::boxed::Box<dyn core::ops::function::FnOnce<(), Output=()>, alloc::alloc::Global> "
+     "{pointer: 0x1, vtable: 0x2}, args=<optimized out>",
+     ["self=alloc::boxed::Box<dyn core::ops::function::FnOnce<(), Output=()>, alloc::alloc::Global> "
+      "{pointer: 0x1, vtable: 0x2}", "args=<optimized out>"]),
+    ("f=0x401000 <operator<(A, B)>, g=0x401010 <operator<<(std::ostream&, A)>, h=1",
+     ["f=0x401000 <operator<(A, B)>", "g=0x401010 <operator<<(std::ostream&, A)>", "h=1"]),
     ("a={1, 2 <repeats 20 times>, 3}, b='\\000' <repeats 15 times>",
      ["a={1, 2 <repeats 20 times>, 3}", "b='\\000' <repeats 15 times>"]),
 ])

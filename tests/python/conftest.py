@@ -4,7 +4,8 @@ The package is taken from the build tree: <build>/python (BT_BUILD_DIR, default 
 `cmake --build build --target _btengine` builds it), so these tests need no `pip install`.
 tests/e2e is put on sys.path too, for its helpers (e2e_util: make_core, paused, run_bt, ...).
 
-Environment (as for tests/e2e): BT_BUILD_DIR, BT_BIN, BT_FIXTURES_DIR, BT_E2E_FORCE_GCORE;
+Environment (as for tests/e2e): BT_BUILD_DIR, BT_BIN, BT_FIXTURES_DIR, BT_E2E_FORCE_GCORE,
+BT_RUSTC (the rustc that builds the Rust fixture, instead of PATH's or ~/.cargo/bin's);
 BT_TEST_WHEEL=1 also runs the (slow) wheel build test, test_wheel.py.
 """
 

@@ -100,23 +100,24 @@ RUST_SOURCE = u.REPO_ROOT / "tests" / "fixtures" / "rust" / "crash_rs.rs"
 
 
 def rustc_path():
-    """The machine's rustc: PATH, else rustup's ~/.cargo/bin (often not in PATH); None if none."""
-    import shutil
-    found = shutil.which("rustc")
-    if found:
-        return found
-    cargo = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin" / "rustc"
-    return str(cargo) if cargo.is_file() and os.access(cargo, os.X_OK) else None
+    """The Rust tests' rustc (e2e_util.rust_tool: $BT_RUSTC, else PATH, else ~/.cargo/bin); None
+    if there is none (rustc_missing() says why)."""
+    return u.rust_tool_or_none("rustc")[0]
+
+
+def rustc_missing():
+    """Why there is no rustc for the Rust tests (None when there is one)."""
+    return u.rust_tool_or_none("rustc")[1]
 
 
 def rust_core(workdir: Path):
-    """tests/fixtures/rust/crash_rs.rs built with the machine's rustc (-g -C opt-level=0
+    """tests/fixtures/rust/crash_rs.rs built with rustc_path() (-g -C opt-level=0
     -C panic=unwind) and crashed in mode `crash`: (exe, core). Skips, saying why, without rustc
     or where no core can be made."""
     import subprocess
     rustc = rustc_path()
     if rustc is None:
-        pytest.skip("rustc not found in PATH or ~/.cargo/bin (scripts/setup installs a Rust toolchain)")
+        pytest.skip(f"{rustc_missing()} (scripts/setup installs a Rust toolchain)")
     try:
         return u.build_and_crash([rustc, "-g", "-C", "opt-level=0", "-C", "panic=unwind"],
                                  RUST_SOURCE, workdir, "crash_rs")

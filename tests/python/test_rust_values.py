@@ -1,6 +1,6 @@
 """Rust values walked from Python as the C++ containers are (issue 19): the Rust fixture
 (tests/fixtures/rust/crash_rs.rs, built at test time with the machine's rustc, -g -C opt-level=0
--C panic=unwind) crashes in `crash` mode while `hold_values` keeps one value of every kind alive
+-C panic=unwind; $BT_RUSTC, a path, wins over PATH and ~/.cargo/bin, as in tests/e2e/test_rust.py) crashes in `crash` mode while `hold_values` keeps one value of every kind alive
 and `main` holds the order book; the Python views of those values must hold what the source
 assigns there: String/&str/OsString/PathBuf as their bytes, Vec/VecDeque/slices as sequences,
 HashMap/BTreeMap as mappings, the sets as sequences of keys, Box/Rc/Arc/Cell/RefCell/Option as
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -293,7 +294,8 @@ fn crash(v: &[Signed; 3]) {
 
 fn main() {
     let vals = [Signed::Neg(9), Signed::Pos(300), Signed::Big];
-    crash(std::hint::black_box(&vals));
+    // Not std::hint::black_box (stable from Rust 1.66; Debian bookworm's rustc is 1.63).
+    crash(unsafe { std::ptr::read_volatile(&&vals) });
 }
 """
 
@@ -302,13 +304,20 @@ def test_signed_discriminants(tmp_path):
     """rustc writes DW_AT_discr_value in the smallest data form that holds it: an i32 tag of -3
     is DW_FORM_data1 0xfd, which must match the bytes fd ff ff ff (sign-extended, as the
     discriminant's type says), and 70000 a data4."""
-    from pytest_util import rustc_path
+    from pytest_util import rustc_missing, rustc_path
     import e2e_util as u
     rustc = rustc_path()
     if rustc is None:
-        pytest.skip("rustc not found in PATH or ~/.cargo/bin")
+        pytest.skip(rustc_missing())
     source = tmp_path / "signed.rs"
     source.write_text(SIGNED_SOURCE)
+    # Explicit discriminants on variants with fields are stable from Rust 1.66 only: an older
+    # rustc (Debian bookworm's 1.63) cannot build any enum with data and a chosen signed tag.
+    probe = subprocess.run([rustc, "--emit=metadata", "--crate-type=lib", "-o", str(tmp_path / "probe.rmeta"),
+                            str(source)], capture_output=True, text=True)
+    if probe.returncode != 0 and "discriminants on non-unit variants are experimental" in probe.stderr:
+        pytest.skip(f"{rustc} predates explicit discriminants on enums with fields (Rust 1.66): "
+                    f"no such enum can be built")
     try:
         exe, core = u.build_and_crash([rustc, "-g", "-C", "opt-level=0"], source, tmp_path, "signed")
     except u.CoreUnavailable as e:
