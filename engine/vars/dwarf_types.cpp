@@ -117,4 +117,61 @@ std::optional<std::string> discriminantValueBytes(const DWARFFormValue &v, uint6
   return b;
 }
 
+VariantPartLayout readVariantPart(const DWARFDie &part, uint64_t enumSize, size_t maxVariants) {
+  constexpr uint64_t kMaxDiscriminant = 16;  // bytes: u128 is Rust's widest
+  VariantPartLayout out;
+  if (part.find(dwarf::DW_AT_discr)) {
+    DWARFDie d = part.getAttributeValueAsReferencedDie(dwarf::DW_AT_discr);
+    if (!d || d.getTag() != dwarf::DW_TAG_member || d.find(dwarf::DW_AT_bit_size)) {
+      out.problem = "its DW_AT_discr names no member";
+    } else {
+      DWARFDie t = stripTypedefs(typeOf(d));
+      // An enumeration stands for its underlying integer (rustc gives one; C-like without one:
+      // the enumeration's own size, unsigned).
+      DWARFDie repr = t && t.getTag() == dwarf::DW_TAG_enumeration_type && typeOf(t) ? stripTypedefs(typeOf(t)) : t;
+      uint64_t enc = repr ? attrU(repr, dwarf::DW_AT_encoding) : 0;
+      bool integer = t && (repr.getTag() == dwarf::DW_TAG_base_type || repr.getTag() == dwarf::DW_TAG_enumeration_type) &&
+                     enc != dwarf::DW_ATE_float;
+      uint64_t size = t ? typeSize(t) : 0, off = attrU(d, dwarf::DW_AT_data_member_location);
+      if (integer && size >= 1 && size <= kMaxDiscriminant && off <= enumSize && size <= enumSize - off) {
+        out.discriminant = d;
+        out.discrOffset = off;
+        out.discrSize = size;
+        out.discrSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
+      } else {
+        out.problem = "its discriminant is no integer member inside the enum";
+      }
+    }
+  }
+  size_t defaults = 0;
+  for (const DWARFDie &v : part.children()) {
+    if (v.getTag() != dwarf::DW_TAG_variant) continue;
+    if (out.variants.size() >= maxVariants) {
+      out.problem = "more than " + std::to_string(maxVariants) + " variants";
+      break;
+    }
+    VariantPartLayout::Variant var;
+    if (auto dv = v.find(dwarf::DW_AT_discr_value)) {
+      if (out.discrSize) {
+        var.discrValue = discriminantValueBytes(*dv, out.discrSize, out.discrSigned);
+        if (!var.discrValue && out.problem.empty()) out.problem = "a DW_AT_discr_value is no constant";
+      }
+    } else if (v.find(dwarf::DW_AT_discr_list)) {
+      if (out.problem.empty()) out.problem = "a variant has a DW_AT_discr_list (ranges of discriminant values)";
+    } else {
+      ++defaults;
+      var.isDefault = true;
+    }
+    for (const DWARFDie &m : v.children())
+      if (m.getTag() == dwarf::DW_TAG_member) {
+        var.member = m;
+        break;
+      }
+    out.variants.push_back(std::move(var));
+  }
+  if (defaults > 1 && out.problem.empty())
+    out.problem = std::to_string(defaults) + " variants without a discriminant value";
+  return out;
+}
+
 }  // namespace bt

@@ -39,4 +39,27 @@ std::string constValueBytes(const llvm::DWARFFormValue &value, uint64_t size);
 std::optional<std::string> discriminantValueBytes(const llvm::DWARFFormValue &v, uint64_t size,
                                                   bool isSigned);
 
+// A Rust enum's DW_TAG_variant_part, read once for the value printer and the Value model: the
+// discriminant (the member DW_AT_discr names: an integer, or an enumeration of one, of 1 to 16
+// bytes inside the enum) and each DW_TAG_variant's member with its DW_AT_discr_value as bytes
+// comparable with the discriminant's (discriminantValueBytes). `problem` says why no variant can
+// be chosen safely: a discriminant that is no such member, a value that is no constant, a
+// DW_AT_discr_list (ranges: not decoded, not guessed), two variants without a value, more than
+// `maxVariants` variants; then the variants read so far are kept but must not be chosen from.
+struct VariantPartLayout {
+  llvm::DWARFDie discriminant;  // invalid: none (DW_AT_discr absent or unusable)
+  uint64_t discrOffset = 0, discrSize = 0;
+  bool discrSigned = false;
+  struct Variant {
+    llvm::DWARFDie member;                  // the variant's DW_TAG_member (invalid: none)
+    std::optional<std::string> discrValue;  // when it has one and the discriminant is usable
+    bool isDefault = false;                 // no DW_AT_discr_value: every value no other names
+  };
+  std::vector<Variant> variants;
+  std::string problem;
+};
+constexpr size_t kMaxEnumVariants = 1u << 16;  // per Rust enum (each variant's type is built)
+VariantPartLayout readVariantPart(const llvm::DWARFDie &part, uint64_t enumSize,
+                                  size_t maxVariants = kMaxEnumVariants);
+
 }  // namespace bt

@@ -509,48 +509,27 @@ std::optional<RustVariant> rustActiveVariant(const DWARFDie &type, StringRef byt
       break;
     }
   if (!part) return std::nullopt;
-  // The discriminant: DW_AT_discr names a member (inside the variant part, or the enum's). Its
-  // bytes are compared with each DW_AT_discr_value as the Value model compares them
-  // (discriminantValueBytes: signed when the discriminant's type is, up to u128).
+  // Read as the Value model reads it (readVariantPart): a layout with a problem (a discriminant
+  // that is no integer inside the enum, ranges, two defaults) chooses no variant.
+  VariantPartLayout layout = readVariantPart(part, bytes.size());
+  if (!layout.problem.empty()) return std::nullopt;
   std::optional<std::string> have;
-  bool isSigned = false;
-  if (part.find(dwarf::DW_AT_discr)) {
-    DWARFDie dm = part.getAttributeValueAsReferencedDie(dwarf::DW_AT_discr);
-    DWARFDie dt = dm ? stripTypedefs(typeOf(dm)) : DWARFDie();
-    if (dt && dt.getTag() == dwarf::DW_TAG_enumeration_type) dt = stripTypedefs(typeOf(dt));
-    uint64_t size = dt ? typeSize(dt) : 0, off = dm ? attrU(dm, dwarf::DW_AT_data_member_location) : 0;
-    if (!dt || size == 0 || size > 16 || off > bytes.size() || size > bytes.size() - off)
-      return std::nullopt;  // a discriminant we cannot read: no variant
-    uint64_t enc = attrU(dt, dwarf::DW_AT_encoding);
-    isSigned = enc == dwarf::DW_ATE_signed || enc == dwarf::DW_ATE_signed_char;
-    have = bytes.substr(off, size).str();
-  }
+  if (layout.discriminant) have = bytes.substr(layout.discrOffset, layout.discrSize).str();
   if (discriminant && have) {
     *discriminant = 0;
     memcpy(discriminant, have->data(), std::min<size_t>(have->size(), 8));
   }
-  DWARFDie fallback;
-  unsigned defaults = 0;
-  for (const DWARFDie &v : part.children()) {
-    if (v.getTag() != dwarf::DW_TAG_variant) continue;
-    DWARFDie m;
-    for (const DWARFDie &c : v.children())
-      if (c.getTag() == dwarf::DW_TAG_member) {
-        m = c;
-        break;
-      }
-    if (v.find(dwarf::DW_AT_discr_list)) return std::nullopt;  // ranges: not decoded, not guessed
-    auto dv = v.find(dwarf::DW_AT_discr_value);
-    if (!dv) {
-      ++defaults;
-      fallback = m;  // the default (untagged) variant
+  const VariantPartLayout::Variant *fallback = nullptr;
+  for (const VariantPartLayout::Variant &v : layout.variants) {
+    if (v.isDefault) {
+      fallback = &v;  // the default (untagged) variant: one at most (else a problem above)
       continue;
     }
-    if (have && m && discriminantValueBytes(*dv, have->size(), isSigned) == have)
-      return RustVariant{m, attrU(m, dwarf::DW_AT_data_member_location)};
+    if (have && v.member && v.discrValue == have)
+      return RustVariant{v.member, attrU(v.member, dwarf::DW_AT_data_member_location)};
   }
-  // Two variants without a value would make the choice a guess.
-  if (fallback && defaults == 1) return RustVariant{fallback, attrU(fallback, dwarf::DW_AT_data_member_location)};
+  if (fallback && fallback->member)
+    return RustVariant{fallback->member, attrU(fallback->member, dwarf::DW_AT_data_member_location)};
   return std::nullopt;
 }
 

@@ -22,8 +22,6 @@ constexpr size_t kMaxTypes = 200000;       // per table: a hostile type graph en
 constexpr unsigned kMaxDepth = 48;         // nesting while building
 constexpr uint64_t kMaxRead = 16u << 20;   // one deref reads at most this much
 constexpr uint64_t kMaxElements = 1u << 24;
-constexpr size_t kMaxVariants = 1u << 16;   // per Rust enum (its variants are types to build)
-constexpr uint64_t kMaxDiscriminant = 16;  // bytes: u128 is Rust's widest
 
 }  // namespace
 
@@ -207,58 +205,25 @@ const TypeInfo *TypeTable::complete(const TypeInfo *t) {
 
 void TypeTable::buildVariants(TypeInfo *ti, const DWARFDie &part, uint64_t moduleKey, unsigned depth) {
   ti->hasVariants = true;
-  uint64_t discrSize = 0;
-  bool discrSigned = false;
-  if (DWARFDie d = part.getAttributeValueAsReferencedDie(dwarf::DW_AT_discr);
-      d && d.getTag() == dwarf::DW_TAG_member && !d.find(dwarf::DW_AT_bit_size)) {
+  VariantPartLayout layout = readVariantPart(part, ti->size);
+  ti->variantProblem = layout.problem;
+  if (const DWARFDie &d = layout.discriminant) {
     TypeInfo::Field f;
     f.type = build(typeOf(d), moduleKey, depth + 1);
     f.name = d.getShortName() ? d.getShortName() : "";
-    f.offset = attrU(d, dwarf::DW_AT_data_member_location, 0);
-    const TypeInfo *r = resolveType(f.type);
-    const TypeInfo *repr = r->kind == TypeInfo::Kind::Enum && r->target ? resolveType(r->target) : r;
-    bool integer = (r->kind == TypeInfo::Kind::Base || r->kind == TypeInfo::Kind::Enum) &&
-                   repr->encoding != TypeInfo::Encoding::Float;
-    if (integer && f.type->size >= 1 && f.type->size <= kMaxDiscriminant && f.offset <= ti->size &&
-        f.type->size <= ti->size - f.offset) {
-      discrSize = f.type->size;
-      discrSigned = repr->encoding == TypeInfo::Encoding::Signed || repr->encoding == TypeInfo::Encoding::SignedChar;
-      ti->discriminant = f;
-    } else if (part.find(dwarf::DW_AT_discr)) {
-      ti->variantProblem = "its discriminant is no integer member inside the enum";
-    }
-  } else if (part.find(dwarf::DW_AT_discr)) {
-    ti->variantProblem = "its DW_AT_discr names no member";
+    f.offset = layout.discrOffset;
+    ti->discriminant = f;
   }
-  size_t defaults = 0;
-  for (const DWARFDie &v : part.children()) {
-    if (v.getTag() != dwarf::DW_TAG_variant) continue;
-    if (ti->variants.size() >= kMaxVariants) {
-      ti->variantProblem = "more than " + std::to_string(kMaxVariants) + " variants";
-      break;
-    }
+  for (VariantPartLayout::Variant &v : layout.variants) {
     TypeInfo::Variant var;
-    if (auto dv = v.find(dwarf::DW_AT_discr_value)) {
-      if (discrSize) {
-        var.discrValue = discriminantValueBytes(*dv, discrSize, discrSigned);
-        if (!var.discrValue) ti->variantProblem = "a DW_AT_discr_value is no constant";
-      }
-    } else if (v.find(dwarf::DW_AT_discr_list)) {
-      ti->variantProblem = "a variant has a DW_AT_discr_list (ranges of discriminant values)";
-    } else {
-      ++defaults;
-    }
-    for (const DWARFDie &m : v.children()) {
-      if (m.getTag() != dwarf::DW_TAG_member) continue;
+    var.discrValue = std::move(v.discrValue);
+    if (const DWARFDie &m = v.member) {
       var.name = m.getShortName() ? m.getShortName() : "";
       var.offset = attrU(m, dwarf::DW_AT_data_member_location, 0);
       var.type = build(typeOf(m), moduleKey, depth + 1);
-      break;
     }
     ti->variants.push_back(std::move(var));
   }
-  if (defaults > 1 && ti->variantProblem.empty())
-    ti->variantProblem = std::to_string(defaults) + " variants without a discriminant value";
 }
 
 const TypeInfo *TypeTable::pointerTo(const TypeInfo *target) {
