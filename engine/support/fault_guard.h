@@ -3,8 +3,9 @@
 // make it dereference null), and turns a SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT raised inside it into an
 // error instead of a crash. The handlers are installed for the duration of the call only (with
 // an alternate stack, so a runaway recursion is caught too) and the previous ones restored when
-// no guarded call is left on any thread, so a host process (e.g. Python) keeps its own. After a fault, the objects the code was working on
-// must be abandoned, not used or destroyed: their state is unknown.
+// no guarded call is left on any thread, so a host process (e.g. Python) keeps its own. After a
+// fault, the objects the code was working on must be abandoned, not used or destroyed: their
+// state is unknown.
 #pragma once
 
 #include <llvm/ADT/STLFunctionalExtras.h>

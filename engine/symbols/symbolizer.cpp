@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 
 namespace bt {
@@ -212,12 +211,14 @@ bool ModuleSymbols::loadSections() {
   return !sections_.empty();
 }
 
+constexpr size_t kMaxDwarfErrors = 20;  // LLVM's recoverable errors kept as warnings
+
 std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext(std::vector<std::string> *errors) {
   if (!loadSections()) return nullptr;
   // Malformed DWARF produces recoverable errors: keep them as warnings, never abort.
   std::vector<std::string> *sink = errors ? errors : &warnings_;
   auto onError = [sink](Error e) {
-    if (sink->size() < 20) sink->push_back(toString(std::move(e)));
+    if (sink->size() < kMaxDwarfErrors) sink->push_back(toString(std::move(e)));
     else consumeError(std::move(e));
   };
   // Views of the same mmapped sections: creating a context copies nothing.
@@ -244,9 +245,6 @@ void ModuleSymbols::releaseMappedPages() {
   for (auto &e : sections_) drop(e.second.get());
 }
 
-// LLVM walks DIE trees recursively (DWARFUnit::updateAddressDieMap, inlined chains): corrupt
-// abbreviations can nest thousands of DIEs and overflow the stack. Check the tree's shape on
-// LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
 // The parent/depth walk on LLVM's flat DIE array (the DIEs extracted): why the tree is not
 // safe for LLVM's recursive walks, or nullopt. Touches nothing but `cu`.
 static std::optional<std::string> treeProblem(DWARFCompileUnit &cu) {
@@ -436,14 +434,10 @@ void ModuleSymbols::markDwarfBroken(const std::string &fault) {
                       fault + "); using the symbol table for this module");
 }
 
-// A batch's DWARF context, its units' DIEs extracted now (inBackground false: by whoever first
-// reads them, as before) or by a thread of its own. Only LLVM's extraction runs there, on this
-// context alone (nothing else of LLVM's is shared between contexts), under the fault guard, and
-// only for units whose shape our bounded walk accepted first.
-ModuleSymbols::BatchContext::~BatchContext() {
-  if (worker.joinable()) worker.join();
-  if (!extracted) abandon();
-}
+// A batch's DWARF context, prepared by a thread of its own (prepareBatch) or not at all (its
+// units are then read by their first use). The thread works on this context alone (nothing of
+// LLVM's is shared between contexts), under the fault guard.
+ModuleSymbols::BatchContext::~BatchContext() { finish(); }
 
 bool ModuleSymbols::BatchContext::finish() {
   if (worker.joinable()) worker.join();
@@ -543,26 +537,19 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
     };
     UnitIt it = byUnit.begin();
     // Extracting the DIEs of a batch's units is most of the work (72% of a warm --vars on a
-    // 300-unit server): the next kLookahead batches' are prepared on threads of their own
-    // while this one is answered. Each batch in flight holds its DIEs and a context that has
-    // read every unit header (fault-around maps ~80 MB of .debug_info for 1,200 units): one
-    // batch ahead took a warm --vars on the 507 MB server from 0.38 to 0.26 s and 127 to 133
-    // MiB; two, to 0.24 s and 156 MiB.
-    constexpr size_t kLookahead = 1;
+    // 300-unit server): the next batch is prepared on a thread of its own while this one is
+    // answered. Each batch in flight holds its DIEs and a context that has read every unit
+    // header (fault-around maps ~80 MB of .debug_info for 1,200 units): one batch ahead took a
+    // warm --vars on the 507 MB server from 0.38 to 0.26 s and 127 to 133 MiB; two ahead gave
+    // 0.24 s and 156 MiB.
     auto prepare = [&](UnitIt from, UnitIt to, bool inBackground) {
       return prepareBatch(from, to, inBackground, queries, known);
     };
     std::unique_ptr<BatchContext> cur = prepare(it, batchAfter(it), false);
-    std::deque<std::unique_ptr<BatchContext>> ahead;
-    UnitIt aheadEnd = batchAfter(it);  // where the batches being prepared end
     while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
       UnitIt batchEnd = batchAfter(it);
-      while (ahead.size() < kLookahead && aheadEnd != byUnit.end()) {
-        UnitIt from = aheadEnd;
-        aheadEnd = batchAfter(from);
-        ahead.push_back(prepare(from, aheadEnd, true));
-      }
-      if (!cur) cur = prepare(it, batchEnd, false);
+      std::unique_ptr<BatchContext> next =
+          batchEnd != byUnit.end() ? prepare(batchEnd, batchAfter(batchEnd), true) : nullptr;
       if (!finishBatch(*cur)) cur = prepare(it, batchEnd, false);  // faulted there: again here
       DWARFContext *ctx = cur->ctx.get();
       std::string fault;
@@ -589,7 +576,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
               &fault);
       }
       for (std::string &w : cur->errors)
-        if (warnings_.size() < 20) warnings_.push_back(std::move(w));
+        if (warnings_.size() < kMaxDwarfErrors) warnings_.push_back(std::move(w));
       if (!ok) {
         // LLVM faulted on this DWARF: abandon the context (its state is unknown) and the
         // partial answers, and use the symbol table for the whole module from now on.
@@ -600,11 +587,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
         break;
       }
       it = batchEnd;
-      cur.reset();  // frees this batch's DIEs and line tables
-      if (!ahead.empty()) {
-        cur = std::move(ahead.front());
-        ahead.pop_front();
-      }
+      cur = std::move(next);  // frees this batch's DIEs and line tables
       releaseMappedPages();
     }
   }

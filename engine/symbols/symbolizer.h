@@ -207,7 +207,7 @@ private:
     std::unique_ptr<llvm::DWARFContext> ctx;
     std::vector<Unit> units;
     std::vector<std::string> errors;  // the context's recoverable errors
-    std::thread worker;               // extracting the units' DIEs, when started so
+    std::thread worker;               // preparing `units`, when started so
     bool extracted = true;            // false while the worker runs, or when it faulted
     ~BatchContext();
     bool finish();  // waits for the worker; false (context abandoned) when it faulted

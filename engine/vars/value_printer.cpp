@@ -398,6 +398,15 @@ private:
     return def ? def : t;
   }
   uint64_t sizeOf(const DWARFDie &t) { return typeSize(completed(t)); }
+  // For a struct, class or union `t` (typedefs stripped) that is only declared here: its
+  // definition to print in its place, or an invalid DIE when none is found or it is larger than
+  // the bytes ("<incomplete type>"). nullopt when `t` is a definition.
+  std::optional<DWARFDie> definitionOf(const DWARFDie &t, StringRef bytes) {
+    if (!t.find(dwarf::DW_AT_declaration)) return std::nullopt;
+    DWARFDie def = completed(t);
+    if (def == t || typeSize(def) > bytes.size()) return DWARFDie();
+    return strip(def);
+  }
 
 public:
   void setTop(StringRef bytes) { top = bytes.data(); }
@@ -530,11 +539,8 @@ private:
   std::string aggregate(const DWARFDie &t, StringRef bytes, std::optional<uint64_t> addr,
                         unsigned depth) {
     if (depth >= ctx.limits.maxDepth) return "{...}";
-    if (t.find(dwarf::DW_AT_declaration)) {
-      DWARFDie def = completed(t);
-      if (def == t || typeSize(def) > bytes.size()) return "<incomplete type>";
-      return aggregate(strip(def), bytes, addr, depth);
-    }
+    if (std::optional<DWARFDie> def = definitionOf(t, bytes))
+      return *def ? aggregate(*def, bytes, addr, depth) : "<incomplete type>";
     if (auto summary = formatStdLibraryValue(t, bytes, *this)) return *summary;
     // The static members seen inside this object are forgotten after it (see staticValue).
     size_t staticsMark = staticsSeen.size();
@@ -859,11 +865,8 @@ private:
                             unsigned depth) {
     // A struct this unit only declares (rustc 1.63's standard library declares the closures and
     // generic structs another unit defines): printed as its definition, as aggregate() does.
-    if (t.find(dwarf::DW_AT_declaration)) {
-      DWARFDie def = completed(t);
-      if (def == t || typeSize(def) > bytes.size()) return "<incomplete type>";
-      return rustAggregate(strip(def), bytes, addr, depth);
-    }
+    if (std::optional<DWARFDie> def = definitionOf(t, bytes))
+      return *def ? rustAggregate(*def, bytes, addr, depth) : "<incomplete type>";
     // As gdb: the printer first (it says "Vec(size=2) = {...}" itself when too deep), then the
     // depth limit.
     // A value with bytes that have no location (pieces of optimised code) is printed member by
