@@ -1,8 +1,9 @@
 """Rust programs, part 1 (issue 19): frames named as rust-gdb names them.
 
-tests/fixtures/rust/crash_rs.rs is built at test time by the machine's rustc in every variant below, always -g, into the session's temporary directory (once
-per session). For each variant and crash mode, `bt --json` on the core must report what rust-gdb
-(gdb with the toolchain's Python printers) reports with `thread apply all bt` on the same core:
+tests/fixtures/rust/crash_rs.rs is built at test time by the machine's rustc in every variant
+below, always -g, into the session's temporary directory (once per session). For each variant
+and crash mode, `bt --json` on the core must report what rust-gdb (gdb with the toolchain's
+Python printers) reports with `thread apply all bt` on the same core:
 
 - everything the C/C++ oracle checks (test_oracle.compare_with_gdb: threads by tid, the crashing
   thread, the signal, and per frame the normalised function, file basename, line and kind);
@@ -18,7 +19,8 @@ A variant stripped of its DWARF checks the names bt makes from Rust symbols (bot
 Toolchain: rustc and rust-gdb are the environment's BT_RUSTC and BT_RUST_GDB when set (paths;
 they win over PATH, e.g. to test another toolchain than the machine's, such as Debian's rustc
 1.63 extracted somewhere), else PATH, else ~/.cargo/bin (e2e_util.rust_tool; all the Rust tests,
-tests/python's included, use it). A variable naming no executable is an error (at collection), never a fallback.
+tests/python's included, use it). A variable naming no executable is an error (at collection),
+never a fallback.
 rustc or rust-gdb missing: the tests skip and say which (scripts/setup installs a toolchain).
 """
 

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -127,26 +128,33 @@ class PanicCores:
         return got
 
     def _make(self, variant, mode):
-        pattern = u.core_pattern()
-        if not pattern or pattern.startswith("|") or "/" in pattern:
-            return (f"cannot keep the program's stderr with its core here: core_pattern "
-                    f"{pattern!r} is not a plain file name")
-        exe = self.builds.exe(variant)
-        workdir = self.base / variant / mode
-        workdir.mkdir(parents=True, exist_ok=True)
-        for old in workdir.glob("core*"):
-            old.unlink()
-        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
-        proc = subprocess.run([str(exe), mode], cwd=workdir, env=env, preexec_fn=u._unlimited_core,
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        stderr = proc.stderr.decode(errors="replace")
-        if proc.returncode != -6:
-            pytest.fail(f"{exe} {mode} did not die from SIGABRT (status {proc.returncode}):\n{stderr}",
-                        pytrace=False)
-        cores = sorted(workdir.glob("core*"))
-        if len(cores) != 1 or cores[0].stat().st_size == 0:
-            return f"no core file from {exe} {mode} (core_pattern {pattern!r}): {[c.name for c in cores]}"
-        return PanicRun(cores[0], stderr)
+        got = run_keeping_stderr(self.builds.exe(variant), mode, self.base / variant / mode)
+        return got if isinstance(got, str) else PanicRun(*got)
+
+
+def run_keeping_stderr(exe: Path, mode: str, workdir: Path, statuses=(-6,)):
+    """Runs `exe mode` in `workdir` without RUST_BACKTRACE (so stderr is the hook's message and
+    the note) and keeps the kernel's core there (the machine's core_pattern must be a plain file
+    name, as e2e_util.make_core's first way needs): (core, stderr), or why no core was kept (a
+    str: the caller skips). A status not in `statuses` (default: SIGABRT) fails the test."""
+    pattern = u.core_pattern()
+    if not pattern or pattern.startswith("|") or "/" in pattern:
+        return (f"cannot keep the program's stderr with its core here: core_pattern "
+                f"{pattern!r} is not a plain file name")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("core*"):
+        old.unlink()
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    proc = subprocess.run([str(exe), mode], cwd=workdir, env=env, preexec_fn=u._unlimited_core,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    stderr = proc.stderr.decode(errors="replace")
+    if proc.returncode not in statuses:
+        pytest.fail(f"{exe} {mode} did not die from {' or '.join(signal.Signals(-s).name for s in statuses)} "
+                    f"(status {proc.returncode}):\n{stderr}", pytrace=False)
+    cores = sorted(workdir.glob("core*"))
+    if len(cores) != 1 or cores[0].stat().st_size == 0:
+        return f"no core file from {exe} {mode} (core_pattern {pattern!r}): {[c.name for c in cores]}"
+    return cores[0], stderr
 
 
 @pytest.fixture(scope="session")

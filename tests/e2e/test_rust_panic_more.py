@@ -12,22 +12,19 @@
   ("thread panicked while panicking"): bt reports that panic's location (its message is not
   always found there, and then none is given), and the fingerprint starts at the Drop impl.
 
-Each program runs here with its stderr kept (test_rust_panic.PanicCores's way); the oracle is the
-last "panicked at" header on stderr and the message under it.
+Each program runs here with its stderr kept (test_rust_panic.run_keeping_stderr); the oracle is
+the last "panicked at" header on stderr and the message under it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 
 import pytest
 
-import e2e_util as u
 from test_oracle import _run_bt_json
 from test_rust import RUSTC, VARIANTS, RustBuilds
-from test_rust_panic import panics_on_stderr
+from test_rust_panic import panics_on_stderr, run_keeping_stderr
 
 pytestmark = pytest.mark.skipif(RUSTC is None, reason="rustc not found in PATH or ~/.cargo/bin")
 
@@ -42,23 +39,14 @@ def builds(tmp_path_factory) -> RustBuilds:
 
 
 def _run(builds, variant, mode, workdir):
-    pattern = u.core_pattern()
-    if not pattern or pattern.startswith("|") or "/" in pattern:
-        pytest.skip(f"core_pattern {pattern!r} is not a plain file name: no core with stderr here")
-    exe = builds.exe(variant)
-    workdir.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
-    proc = subprocess.run([str(exe), mode], cwd=workdir, env=env, preexec_fn=u._unlimited_core,
-                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-    stderr = proc.stderr.decode(errors="replace")
-    # SIGABRT; Debian's rustc 1.63 ends a panic while panicking with a trap (SIGILL).
-    assert proc.returncode in (-6, -4), f"{exe} {mode}: status {proc.returncode}, not SIGABRT:\n{stderr}"
-    cores = sorted(workdir.glob("core*"))
-    if len(cores) != 1:
-        pytest.skip(f"no core file from {exe} {mode} (core_pattern {pattern!r})")
+    # SIGABRT; Debian's rustc 1.63 may end a panic while panicking with a trap (SIGILL).
+    got = run_keeping_stderr(builds.exe(variant), mode, workdir, statuses=(-6, -4))
+    if isinstance(got, str):
+        pytest.skip(got)
+    core, stderr = got
     panics = panics_on_stderr(stderr)
     assert panics, f"no panic on stderr:\n{stderr}"
-    return exe, cores[0], stderr, panics
+    return builds.exe(variant), core, stderr, panics
 
 
 @pytest.mark.parametrize("mode", ["thread-panic", "double-panic"])

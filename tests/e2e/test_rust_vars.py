@@ -50,9 +50,11 @@ _PRINTER_ERROR = re.compile(r"Python Exception <class '[^']*'>: (.*)\n")
 PRINTER_ERROR_MARK = "<gdb printer error: "
 
 
-def rust_gdb_full_command(target_args, threads="all", limit=""):
-    """`thread apply THREADS bt full [LIMIT]` (LIMIT: the innermost frames to print)."""
+def rust_gdb_full_command(target_args, threads="all", limit="", setup=()):
+    """`thread apply THREADS bt full [LIMIT]` (LIMIT: the innermost frames to print), after the
+    `setup` commands (e.g. `target remote ...`)."""
     return [RUST_GDB] + u.gdb_base_command()[1:] + u.GDB_FULL_SETTINGS + [
+        x for c in setup for x in ("-ex", c)] + [
         "-ex", f"thread apply {threads} bt full {limit}".rstrip(), "-x", str(u.GDB_FRAME_INFO)] + [
         str(a) for a in target_args]
 
@@ -557,9 +559,7 @@ def test_rust_gdb_through_btserve_sees_the_core_values(bt_bin, rust_builds, tmp_
     made = u._run([bt_bin, "snapshot", core, "--exe", exe, "-o", snap], 120)
     assert made.returncode == 0, made.describe()
     on_core = u._run_env(rust_gdb_full_command([exe, core]), u.GDB_TIMEOUT, u.GDB_FULL_ENV)
-    remote = [RUST_GDB] + u.gdb_base_command()[1:] + u.GDB_FULL_SETTINGS + [
-        "-ex", "set sysroot /", "-ex", f"target remote | {BTSERVE} {snap}",
-        "-ex", "thread apply all bt full", "-x", str(u.GDB_FRAME_INFO), str(exe)]
+    remote = rust_gdb_full_command([exe], setup=["set sysroot /", f"target remote | {BTSERVE} {snap}"])
     on_snap = u._run_env(remote, u.GDB_TIMEOUT, u.GDB_FULL_ENV)
     want = gdbvars.parse_full(mark_printer_errors(strip_symtab_warnings(on_core.stdout)[0]))
     got = gdbvars.parse_full(mark_printer_errors(strip_symtab_warnings(on_snap.stdout)[0]))
