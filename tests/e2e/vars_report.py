@@ -219,14 +219,16 @@ def _escapes_vs_replacement(g: str, b: str) -> bool:
     return replaced > 0
 
 
-_INCOMPLETE_RE = re.compile(r'(?:"(?:[^"\\]|\\.)*" )?<incomplete sequence ((?:\\[0-7]{3})+)>')
-_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_INCOMPLETE_RE = re.compile(r'(?:"((?:[^"\\]|\\.)*)", )?<incomplete sequence ((?:\\[0-7]{3})+)>')
 
 
 def _incomplete_sequence(g: str, b: str) -> bool:
-    """Where gdb has `<incomplete sequence \\ooo>` (possibly after a string
-    literal), bt has a string literal that ends with those escapes; the rest
-    is the same."""
+    """Both end a string with `<incomplete sequence \\ooo>`, but gdb lost the
+    character just before it (charset.c: the iconv call that converted it hit
+    the cut-short sequence, EINVAL, and its output is dropped): bt's literal
+    before the marker is gdb's plus one character (`"=", <incomplete sequence
+    \\360>` where gdb prints `<incomplete sequence \\360>`); the rest is the
+    same."""
     while True:
         m = _INCOMPLETE_RE.search(g)
         if not m:
@@ -234,8 +236,12 @@ def _incomplete_sequence(g: str, b: str) -> bool:
         pre = g[:m.start()]
         if not b.startswith(pre):
             return False
-        bm = _STRING_RE.match(b, len(pre))
-        if not bm or not bm.group(1).endswith(m.group(1)):
+        bm = _INCOMPLETE_RE.match(b, len(pre))
+        if not bm or bm.group(2) != m.group(2):
+            return False
+        glit = _TOKEN_RE.findall(m.group(1) or "")
+        blit = _TOKEN_RE.findall(bm.group(1) or "")
+        if len(blit) != len(glit) + 1 or blit[:-1] != glit:
             return False
         g = g[m.end():]
         b = b[bm.end():]

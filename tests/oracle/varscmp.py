@@ -187,10 +187,13 @@ BASELINE_CAUSES = [
           "ASLR in libc_crash_c's qsort buffers), so these entries come and go from run to run",
           bt_bug=True, volatile=True),
     Cause("utf8-incomplete-sequence",
-          "a string that ends (at its NUL) in the lead byte(s) of a UTF-8 sequence: gdb prints "
-          "`<incomplete sequence \\320>` (and drops the bytes before it: `\"\\020\\320\"` is "
-          "printed as `<incomplete sequence \\320>` alone), bt the escaped bytes.  Depends on "
-          "the bytes in memory (pointer bytes under ASLR in libc_crash_c's qsort buffers)",
+          "gdb fault: a string that ends (at its NUL) in the lead byte(s) of a UTF-8 sequence "
+          "ends with `<incomplete sequence \\320>` in both, but gdb loses the character just "
+          "before it (charset.c: the iconv call that converted it returns EINVAL for the cut "
+          "sequence and its output is dropped), so \"=\\360\" is `<incomplete sequence \\360>` "
+          "in gdb and `\"=\", <incomplete sequence \\360>` in bt (tests/e2e/test_utf8_strings.py "
+          "shows it on a fixed string).  Depends on the bytes in memory (pointer bytes under "
+          "ASLR in libc_crash_c's qsort buffers)",
           volatile=True),
     Cause("utf8-unprintable-char",
           "a valid UTF-8 sequence of a code point that is not printable (unassigned, e.g. "
