@@ -14,7 +14,7 @@ namespace bt {
 
 namespace {
 
-constexpr char kMagic[] = "BTANSWERS6\n";
+constexpr char kMagic[] = "BTANSWERS7\n";
 constexpr size_t kMaxEntries = 1 << 16;
 constexpr uint64_t kMaxFile = 64u << 20;
 constexpr uint32_t kMaxString = 1 << 16, kMaxChain = 256;
@@ -177,12 +177,17 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
   uint32_t t = r.u32();
   if (t > kMaxEntries) return;
   for (uint32_t i = 0; i < t && r.ok; ++i) trees.insert(r.u64());
+  std::set<uint64_t> contained;
+  uint32_t sc = r.u32();
+  if (sc > kMaxEntries) return;
+  for (uint32_t i = 0; i < sc && r.ok; ++i) contained.insert(r.u64());
   if (r.ok && r.at == bytes.size()) {  // all of it, or nothing
     answers_ = std::move(read);
     chains_ = std::move(chains);
     callSites_ = std::move(sites);
     soundUnits_ = std::move(sound);
     saneTrees_ = std::move(trees);
+    selfContained_ = std::move(contained);
   }
 }
 
@@ -194,6 +199,11 @@ void AnswerCache::addSoundUnit(uint64_t unitOffset) {
 void AnswerCache::addSaneTree(uint64_t unitOffset) {
   if (saneTrees_.size() >= kMaxEntries) return;
   dirty_ |= saneTrees_.insert(unitOffset).second;
+}
+
+void AnswerCache::addSelfContained(uint64_t unitOffset) {
+  if (selfContained_.size() >= kMaxEntries) return;
+  dirty_ |= selfContained_.insert(unitOffset).second;
 }
 
 bool AnswerCache::findChain(uint64_t firstTarget, uint64_t calleePc, std::vector<uint64_t> &out) const {
@@ -288,6 +298,8 @@ void AnswerCache::save() {
   for (uint64_t off : soundUnits_) putU64(o, off);
   putU32(o, uint32_t(saneTrees_.size()));
   for (uint64_t off : saneTrees_) putU64(o, off);
+  putU32(o, uint32_t(selfContained_.size()));
+  for (uint64_t off : selfContained_) putU64(o, off);
   if (o.size() > kMaxFile) return;
   llvm::SmallString<256> dir(path_);
   llvm::sys::path::remove_filename(dir);

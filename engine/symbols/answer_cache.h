@@ -43,6 +43,10 @@ public:
   // before children, at most 256 deep. The same bytes give the same tree.
   bool treeSane(uint64_t unitOffset) const { return saneTrees_.count(unitOffset) != 0; }
   void addSaneTree(uint64_t unitOffset);
+  // Units whose abbreviations let no DIE refer outside the unit (unitIsSelfContained): a batch
+  // may read them from a SparseDebugInfo.
+  bool selfContained(uint64_t unitOffset) const { return selfContained_.count(unitOffset) != 0; }
+  void addSelfContained(uint64_t unitOffset);
   // Writes the file (atomically: temporary file + rename) when answers were added.
   void save();
 
@@ -59,6 +63,7 @@ private:
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
   std::set<uint64_t> soundUnits_;
   std::set<uint64_t> saneTrees_;
+  std::set<uint64_t> selfContained_;
   bool dirty_ = false;
 };
 

@@ -206,8 +206,8 @@ std::vector<uint64_t> ModuleSymbols::searchTailCalls(DWARFContext &dctx, uint64_
 }
 
 std::optional<CallSiteInfo> ModuleSymbols::findCallSite(DWARFContext &ctx, uint64_t returnAddress,
-                                                        bool tail) {
-  DWARFDie fn = subprogramAt(ctx, returnAddress - 1);
+                                                        bool tail, DWARFUnit *unit) {
+  DWARFDie fn = unit ? subprogramAt(*unit, returnAddress - 1) : subprogramAt(ctx, returnAddress - 1);
   if (!fn) return std::nullopt;
   std::vector<CallSite> sites;
   collectCallSites(fn, sites);
@@ -274,14 +274,21 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
   constexpr size_t kUnitsPerBatch = 16;
   auto it = byUnit.begin();
   while (it != byUnit.end()) {
-    std::unique_ptr<DWARFContext> ctx = scratchContext();
     auto end = it;
-    for (size_t n = 0; n < kUnitsPerBatch && end != byUnit.end(); ++n) ++end;
+    std::vector<uint64_t> offsets;
+    for (size_t n = 0; n < kUnitsPerBatch && end != byUnit.end(); ++n, ++end) offsets.push_back(end->first);
+    std::unique_ptr<SparseDebugInfo> info = sparseInfoFor(offsets);  // outlives ctx
+    if (dwarfBroken_) return;
+    std::unique_ptr<DWARFContext> ctx = scratchContext(nullptr, info ? info->bytes() : StringRef());
+    if (!ctx) return;
+    // Each return address's unit is known (the index found it): looked up in it, not through
+    // the context's address ranges of the whole module, which it would build for the purpose.
     bool ok = runGuarded(
         [&] {
           for (auto u = it; u != end; ++u) {
             if (!unitIsSane(*ctx, u->first)) continue;
-            for (uint64_t ra : u->second) callSites_[ra] = findCallSite(*ctx, ra);
+            DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
+            for (uint64_t ra : u->second) callSites_[ra] = findCallSite(*ctx, ra, false, cu);
           }
         },
         &fault);
@@ -318,11 +325,13 @@ bool ModuleSymbols::withDwarfAt(uint64_t vaddr, llvm::function_ref<void(DWARFCon
 
 bool ModuleSymbols::withLookupDwarf(llvm::function_ref<void(DWARFContext &)> fn) {
   if (dwarfBroken_) return false;
-  if (!lookup_) lookup_ = scratchContext();
-  if (!lookup_) return false;
+  // The index itself: a context of its own would parse every unit header again (and, with
+  // 1,200 units, map another 80 MB of .debug_info around them).
+  DWARFContext *ctx = index();
+  if (!ctx) return false;
   std::string fault;
-  if (!runGuarded([&] { fn(*lookup_); }, &fault)) {
-    (void)lookup_.release();  // its state is unknown after a fault: leaked, never touched again
+  if (!runGuarded([&] { fn(*ctx); }, &fault)) {
+    (void)index_.release();  // its state is unknown after a fault: leaked, never touched again
     markDwarfBroken(fault);
     return false;
   }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "symbols/gdb_names.h"
+#include "symbols/sparse_debug_info.h"
 #include "target/target.h"
 
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
@@ -148,7 +149,8 @@ public:
   // reconstructed tail-call frame stands at.
   std::optional<CallSiteInfo> tailCallSite(uint64_t returnAddress);
   // Runs fn under the fault guard (false if the module has no usable DWARF or the parser
-  // faulted) on one long-lived context whose parsed DIEs stay until this ModuleSymbols goes:
+  // faulted) on one long-lived context (the index) whose parsed DIEs stay until this
+  // ModuleSymbols goes:
   // for many lookups outside symbolization (globals, types, rendering Values, the names of
   // printed function pointers), where a fresh context per call would re-parse the unit and
   // rebuild the module's address ranges each time; the symbolizer's batches never use it.
@@ -187,7 +189,12 @@ private:
   llvm::DWARFContext *index();                           // long-lived: address -> compile unit
   // Per batch: DIEs, line tables. Its recoverable errors go to `errors` when given (a context
   // whose units another thread extracts), else to warnings().
-  std::unique_ptr<llvm::DWARFContext> scratchContext(std::vector<std::string> *errors = nullptr);
+  // `info`, when given, stands in for .debug_info (a SparseDebugInfo's bytes).
+  std::unique_ptr<llvm::DWARFContext> scratchContext(std::vector<std::string> *errors = nullptr,
+                                                     llvm::StringRef info = {});
+  // A .debug_info holding only `units` (the batch's), or null when one of them may refer to a
+  // DIE outside itself or the section's units are not known: then the whole section.
+  std::unique_ptr<SparseDebugInfo> sparseInfoFor(const std::vector<uint64_t> &units);
   void releaseMappedPages();
   // `cu`: the unit the index found for q.vaddr, in ctx.
   PcInfo answer(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q);
@@ -204,6 +211,7 @@ private:
       uint64_t warmPc = 0;  // a pc without a cached answer: build the unit's address map for it
       std::optional<std::optional<std::string>> shape, tree;  // checked: the problem, if any
     };
+    std::unique_ptr<SparseDebugInfo> info;  // ctx's .debug_info when not the whole section
     std::unique_ptr<llvm::DWARFContext> ctx;
     std::vector<Unit> units;
     std::vector<std::string> errors;  // the context's recoverable errors
@@ -227,7 +235,7 @@ private:
   void noteCorruptUnit(uint64_t unitOffset, const char *why);
   void markDwarfBroken(const std::string &fault);
   std::optional<CallSiteInfo> findCallSite(llvm::DWARFContext &ctx, uint64_t returnAddress,
-                                           bool tail = false);
+                                           bool tail = false, llvm::DWARFUnit *unit = nullptr);
   std::vector<uint64_t> searchTailCalls(llvm::DWARFContext &ctx, uint64_t firstTarget,
                                         std::optional<uint64_t> calleePc,
                                         llvm::function_ref<bool(llvm::StringRef)> isExternalCallee);
@@ -239,8 +247,14 @@ private:
   bool sectionsTried_ = false;
   bool dwarfBroken_ = false;  // LLVM faulted on this module's DWARF: symbol table only
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
-  std::unique_ptr<llvm::DWARFContext> index_;
-  std::unique_ptr<llvm::DWARFContext> lookup_;  // withLookupDwarf's
+  std::unique_ptr<llvm::DWARFContext> index_;  // also withLookupDwarf's
+  // The units of .debug_info as the index parsed them (sparseInfoFor), read once.
+  std::optional<std::vector<UnitSpan>> unitSpans_;
+  bool typeUnitsInInfo_ = false;
+  uint16_t placeholderVersion_ = 4;
+  std::map<uint64_t, bool> selfContained_;  // unitIsSelfContained's answers
+  std::unique_ptr<MappedFile> infoFile_;    // the file .debug_info maps, when it is one
+  bool infoFileTried_ = false;
   std::vector<std::string> warnings_;
   std::map<uint64_t, std::optional<CallSiteInfo>> callSites_;
   std::map<uint64_t, std::optional<CallSiteInfo>> tailSites_;
