@@ -271,34 +271,52 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
     markDwarfBroken(fault);
     return;
   }
-  constexpr size_t kUnitsPerBatch = 16;
-  auto it = byUnit.begin();
-  while (it != byUnit.end()) {
-    auto end = it;
-    std::vector<uint64_t> offsets;
-    for (size_t n = 0; n < kUnitsPerBatch && end != byUnit.end(); ++n, ++end) offsets.push_back(end->first);
-    std::unique_ptr<SparseDebugInfo> info = sparseInfoFor(offsets);  // outlives ctx
-    if (dwarfBroken_) return;
-    std::unique_ptr<DWARFContext> ctx = scratchContext(nullptr, info ? info->bytes() : StringRef());
-    if (!ctx) return;
+  releaseMappedPages();  // the index's header pages (see computeBatch)
+  // Batches of units in pairs: a thread of its own extracts the second batch's DIEs while this
+  // one extracts the first's and reads its call sites (the reading is little work: the two
+  // extractions are most of it).
+  using UnitIt = std::map<uint64_t, std::vector<uint64_t>>::iterator;
+  constexpr size_t kUnitsPerBatch = 8;
+  auto batchFrom = [&](UnitIt from, UnitIt &to) {
+    std::vector<BatchUnit> units;
+    for (to = from; to != byUnit.end() && units.size() < kUnitsPerBatch; ++to)
+      units.push_back(BatchUnit{to->first, to->second.front() - 1, false});  // its address map
+    return units;
+  };
+  auto readBatch = [&](BatchContext &b, UnitIt from, UnitIt to) {
+    DWARFContext *ctx = b.ctx.get();
     // Each return address's unit is known (the index found it): looked up in it, not through
     // the context's address ranges of the whole module, which it would build for the purpose.
-    bool ok = runGuarded(
-        [&] {
-          for (auto u = it; u != end; ++u) {
-            if (!unitIsSane(*ctx, u->first)) continue;
-            DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
-            for (uint64_t ra : u->second) callSites_[ra] = findCallSite(*ctx, ra, false, cu);
-          }
-        },
-        &fault);
+    bool ok = ctx && runGuarded(
+                         [&] {
+                           for (auto u = from; u != to; ++u) {
+                             if (!unitIsSane(*ctx, u->first)) continue;
+                             DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
+                             for (uint64_t ra : u->second) callSites_[ra] = findCallSite(*ctx, ra, false, cu);
+                           }
+                         },
+                         &fault);
+    for (std::string &w : b.errors)
+      if (warnings_.size() < kMaxDwarfErrors) warnings_.push_back(std::move(w));
     if (!ok) {
-      (void)ctx.release();
-      markDwarfBroken(fault);
-      return;
+      if (ctx) b.abandon();
+      if (!dwarfBroken_) markDwarfBroken(ctx ? fault : std::string("no DWARF context"));
+    }
+    return ok;
+  };
+  for (UnitIt it = byUnit.begin(); it != byUnit.end() && !dwarfBroken_;) {
+    UnitIt mid, end;
+    std::vector<BatchUnit> first = batchFrom(it, mid), second = batchFrom(mid, end);
+    std::unique_ptr<BatchContext> background = second.empty() ? nullptr : prepareBatch(second, true);
+    std::unique_ptr<BatchContext> here = dwarfBroken_ ? nullptr : prepareBatch(first, false);
+    if (!here || !finishBatch(*here) || !readBatch(*here, it, mid)) return;
+    if (background) {
+      if (!finishBatch(*background)) background = prepareBatch(second, false);  // faulted there: again here
+      if (!background || !finishBatch(*background) || !readBatch(*background, mid, end)) return;
     }
     it = end;
   }
+  if (dwarfBroken_) return;
   for (uint64_t ra : todo) callSites_.try_emplace(ra, std::nullopt);
   if (memo && !(opts_.interrupted && opts_.interrupted()))
     for (uint64_t ra : todo) memo->addCallSite(ra, callSites_[ra]);

@@ -211,7 +211,6 @@ bool ModuleSymbols::loadSections() {
   return !sections_.empty();
 }
 
-constexpr size_t kMaxDwarfErrors = 20;  // LLVM's recoverable errors kept as warnings
 
 std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext(std::vector<std::string> *errors, StringRef info) {
   if (!loadSections()) return nullptr;
@@ -333,8 +332,11 @@ static bool unitDieReadable(DWARFCompileUnit &cu) {
 // abbreviations can nest thousands of DIEs and overflow the stack. Check the tree's shape on
 // LLVM's flat DIE array first, and leave a unit that fails to the symbol table.
 bool ModuleSymbols::unitIsSane(DWARFContext &ctx, uint64_t unitOffset) {
-  // Our own bounded walk first: LLVM's DIE extraction trusts the lengths it reads.
-  if (!unitShapeOk(unitOffset)) return false;
+  // Our own bounded walk first: LLVM's DIE extraction trusts the lengths it reads. It reads the
+  // context's own .debug_info (a batch's SparseDebugInfo holds the same unit at the same offset).
+  StringRef info;
+  ctx.getDWARFObj().forEachInfoSections([&](const DWARFSection &s) { info = s.Data; });
+  if (!unitShapeOk(unitOffset, info)) return false;
   DWARFCompileUnit *cu = ctx.getCompileUnitForOffset(unitOffset);
   if (!cu) return false;
   if (!unitDieReadable(*cu)) {
@@ -353,7 +355,7 @@ bool ModuleSymbols::recordTree(uint64_t unitOffset, const std::optional<std::str
   return unitTrees_[unitOffset] = !why;
 }
 
-bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
+bool ModuleSymbols::unitShapeOk(uint64_t unitOffset, StringRef infoBytes) {
   auto known = unitShapes_.find(unitOffset);
   if (known != unitShapes_.end()) return known->second;
   // Checked in an earlier run on these very files (the answer cache's identity).
@@ -361,6 +363,7 @@ bool ModuleSymbols::unitShapeOk(uint64_t unitOffset) {
   if (memo && memo->unitSound(unitOffset)) return unitShapes_[unitOffset] = true;
   StringRef info, abbrev;
   if (!shapeInputs(info, abbrev)) return unitShapes_[unitOffset] = false;
+  if (infoBytes.size() == info.size()) info = infoBytes;
   return recordShape(unitOffset, checkUnitShape(info, abbrev, unitOffset));
 }
 
@@ -514,33 +517,29 @@ void ModuleSymbols::BatchContext::abandon() {
 // order and behind the same checks: our shape walk (unless known), LLVM's extraction, the tree
 // walk (unless known), then, for a pc without a cached answer, LLVM's address-to-DIE map and
 // the unit's line table. The checks' verdicts are recorded on the main thread (finishBatch).
-std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(
-    std::map<uint64_t, std::vector<size_t>>::iterator from,
-    std::map<uint64_t, std::vector<size_t>>::iterator to, bool inBackground,
-    const std::vector<PcQuery> &queries, const std::vector<const PcInfo *> &known) {
+std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(const std::vector<BatchUnit> &units,
+                                                                      bool inBackground) {
   auto b = std::make_unique<BatchContext>();
   std::vector<uint64_t> offsets;
-  for (auto u = from; u != to; ++u) offsets.push_back(u->first);
+  for (const BatchUnit &u : units) offsets.push_back(u.offset);
   if (loadSections()) b->info = sparseInfoFor(offsets);
   if (dwarfBroken_) return b;
   b->ctx = scratchContext(&b->errors, b->info ? b->info->bytes() : StringRef());
   StringRef info, abbrev;
   if (!b->ctx || !inBackground || !shapeInputs(info, abbrev)) return b;
+  if (b->info) info = b->info->bytes();  // the same units at the same offsets: its pages, not the file's
   AnswerCache *memo = answers();
-  for (auto u = from; u != to; ++u) {
+  for (const BatchUnit &u : units) {
     BatchContext::Unit unit;
-    unit.offset = u->first;
-    auto shape = unitShapes_.find(u->first);
+    unit.offset = u.offset;
+    auto shape = unitShapes_.find(u.offset);
     if (shape != unitShapes_.end() && !shape->second) continue;  // known bad: nothing to prepare
-    unit.checkShape = shape == unitShapes_.end() && !(memo && memo->unitSound(u->first));
-    auto tree = unitTrees_.find(u->first);
+    unit.checkShape = shape == unitShapes_.end() && !(memo && memo->unitSound(u.offset));
+    auto tree = unitTrees_.find(u.offset);
     if (tree != unitTrees_.end() && !tree->second) continue;
-    unit.checkTree = tree == unitTrees_.end() && !(memo && memo->treeSane(u->first));
-    for (size_t i : u->second)
-      if (!(i < known.size() && known[i])) {
-        unit.warmPc = queries[i].vaddr;
-        break;
-      }
+    unit.checkTree = tree == unitTrees_.end() && !(memo && memo->treeSane(u.offset));
+    unit.warmPc = u.warmPc;
+    unit.lineTable = u.lineTable;
     b->units.push_back(unit);
   }
   b->extracted = false;
@@ -554,7 +553,7 @@ std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(
         if (!u.warmPc) continue;
         SmallVector<DWARFDie, 4> chain;
         cu->getInlinedChainForAddress(u.warmPc, chain);
-        (void)b->ctx->getLineTableForUnit(cu);
+        if (u.lineTable) (void)b->ctx->getLineTableForUnit(cu);
       }
     });
   });
@@ -611,7 +610,17 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
     // --vars on the 507 MB server from 0.38 to 0.26 s and 127 to 133 MiB; two ahead gave 0.24 s
     // and 156 MiB (both measured before the sparse contexts).
     auto prepare = [&](UnitIt from, UnitIt to, bool inBackground) {
-      return prepareBatch(from, to, inBackground, queries, known);
+      std::vector<BatchUnit> units;
+      for (auto u = from; u != to; ++u) {
+        BatchUnit unit{u->first, 0, true};
+        for (size_t i : u->second)
+          if (!(i < known.size() && known[i])) {
+            unit.warmPc = queries[i].vaddr;  // a pc without a cached answer
+            break;
+          }
+        units.push_back(unit);
+      }
+      return prepareBatch(units, inBackground);
     };
     std::unique_ptr<BatchContext> cur = prepare(it, batchAfter(it), false);
     while (it != byUnit.end() && !dwarfBroken_ && !stop()) {

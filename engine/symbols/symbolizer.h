@@ -160,7 +160,7 @@ public:
   bool withDwarfAt(uint64_t vaddr, llvm::function_ref<void(llvm::DWARFContext &)> fn);
   // The unit at `unitOffset` of .debug_info passed the bounded shape check (symbols/
   // dwarf_unit_check.h), which must come before LLVM parses its DIEs; cached, warns once.
-  bool unitShapeOk(uint64_t unitOffset);
+  bool unitShapeOk(uint64_t unitOffset, llvm::StringRef info = {});  // info: a stand-in (sparse)
   // Looks many call sites up at once (one compile-unit batch at a time) into the cache.
   void prefillCallSites(const std::vector<uint64_t> &returnAddresses);
   // Link-time address of a function symbol by name (0 if none).
@@ -208,7 +208,8 @@ private:
     struct Unit {
       uint64_t offset = 0;
       bool checkShape = false, checkTree = false;
-      uint64_t warmPc = 0;  // a pc without a cached answer: build the unit's address map for it
+      uint64_t warmPc = 0;      // build the unit's address map for this pc
+      bool lineTable = false;   // and read the unit's line table
       std::optional<std::optional<std::string>> shape, tree;  // checked: the problem, if any
     };
     std::unique_ptr<SparseDebugInfo> info;  // ctx's .debug_info when not the whole section
@@ -221,10 +222,14 @@ private:
     bool finish();  // waits for the worker; false (context abandoned) when it faulted
     void abandon();
   };
-  std::unique_ptr<BatchContext> prepareBatch(std::map<uint64_t, std::vector<size_t>>::iterator from,
-                                             std::map<uint64_t, std::vector<size_t>>::iterator to,
-                                             bool inBackground, const std::vector<PcQuery> &queries,
-                                             const std::vector<const PcInfo *> &known);
+  static constexpr size_t kMaxDwarfErrors = 20;  // LLVM's recoverable errors kept as warnings
+  // A unit of a batch: what preparing it includes beyond the checks and LLVM's extraction.
+  struct BatchUnit {
+    uint64_t offset = 0;
+    uint64_t warmPc = 0;     // 0: no address map
+    bool lineTable = false;  // with warmPc: the unit's line table too
+  };
+  std::unique_ptr<BatchContext> prepareBatch(const std::vector<BatchUnit> &units, bool inBackground);
   bool finishBatch(BatchContext &b);  // false: the worker faulted (context abandoned)
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   std::map<uint64_t, bool> unitTrees_;  // the tree walk's answers (unitIsSane)
