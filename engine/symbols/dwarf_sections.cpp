@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <optional>
 #include <cstring>
@@ -195,6 +197,72 @@ uint64_t compressedSectionSize(StringRef raw) {
   return size;
 }
 
+// All of `len` bytes at `at`, in kWritePiece pwrites; false on a full disk, a quota, an error.
+bool writeAll(int fd, const uint8_t *data, size_t len, uint64_t at) {
+  for (size_t done = 0; done < len;) {
+    ssize_t w = pwrite(fd, data + done, std::min<size_t>(kWritePiece, len - done), off_t(at + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += size_t(w);
+  }
+  return true;
+}
+
+// Writes one chunk at a time on a thread of its own while the caller inflates the next: the
+// kernel copying a large section into the page cache was a tenth of its inflating thread, on
+// the critical path of a first capture. The caller alternates two buffers: submit waits for the
+// previous chunk's write, so the buffer it fills next is free.
+class ChunkWriter {
+public:
+  explicit ChunkWriter(int fd) : fd_(fd), thread_([this] { run(); }) {}
+  ~ChunkWriter() { finish(); }
+  bool submit(const uint8_t *data, size_t len, uint64_t at) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return !busy_; });
+    if (failed_) return false;
+    data_ = data, len_ = len, at_ = at, busy_ = true;
+    cv_.notify_all();
+    return true;
+  }
+  // Waits for every write; false if one failed.
+  bool finish() {
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [&] { return !busy_; });
+      done_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    return !failed_;
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return busy_ || done_; });
+      if (!busy_) return;
+      const uint8_t *data = data_;
+      size_t len = len_;
+      uint64_t at = at_;
+      lock.unlock();
+      bool ok = writeAll(fd_, data, len, at);
+      lock.lock();
+      failed_ |= !ok;
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+  int fd_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  const uint8_t *data_ = nullptr;
+  size_t len_ = 0;
+  uint64_t at_ = 0;
+  bool busy_ = false, done_ = false, failed_ = false;
+  std::thread thread_;  // last: started once the rest is set up
+};
+
 // Inflates into the cache file `path` through a small reused buffer written with pwrite: a
 // temporary file, renamed into place when complete. (Filling shared mappings of the file instead
 // had the kernel zero every fresh page before inflate overwrote it: 18% of a first capture.) The
@@ -213,23 +281,33 @@ Expected<bool> inflateToFile(SectionInflater &in, const std::string &path, bool 
     close(fd);
     unlink(tmp.c_str());
   };
-  std::vector<uint8_t> buf(size_t(std::min(kWriteChunk, std::max<uint64_t>(in.size(), 1))));
-  for (uint64_t at = 0; at < in.size(); at += buf.size()) {
-    size_t len = size_t(std::min<uint64_t>(buf.size(), in.size() - at));
+  size_t chunk = size_t(std::min(kWriteChunk, std::max<uint64_t>(in.size(), 1)));
+  std::vector<uint8_t> bufs[2] = {std::vector<uint8_t>(chunk), {}};
+  // A section of a few chunks is written here; a larger one by a ChunkWriter.
+  std::optional<ChunkWriter> writer;
+  if (in.size() >= 8 * kWriteChunk) {
+    bufs[1].resize(chunk);
+    writer.emplace(fd);
+  }
+  size_t which = 0;
+  for (uint64_t at = 0; at < in.size(); at += chunk, which = writer ? 1 - which : 0) {
+    size_t len = size_t(std::min<uint64_t>(chunk, in.size() - at));
+    std::vector<uint8_t> &buf = bufs[which];
     if (Error e = in.fill(buf.data(), len)) {
+      if (writer) writer->finish();
       discard();
       return std::move(e);
     }
     if (inputMapped) in.releaseConsumedInput();
-    for (size_t done = 0; done < len;) {
-      ssize_t w = pwrite(fd, buf.data() + done, std::min<size_t>(kWritePiece, len - done), off_t(at + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {  // a full disk, a quota: no cache, the section is inflated into memory
-        discard();
-        return false;
-      }
-      done += size_t(w);
+    if (!(writer ? writer->submit(buf.data(), len, at) : writeAll(fd, buf.data(), len, at))) {
+      if (writer) writer->finish();
+      discard();  // a full disk, a quota: no cache, the section is inflated into memory
+      return false;
     }
+  }
+  if (writer && !writer->finish()) {
+    discard();
+    return false;
   }
   if (Error e = in.finish()) {
     discard();

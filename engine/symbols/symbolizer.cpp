@@ -622,11 +622,18 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
       }
       return prepareBatch(units, inBackground);
     };
+    // Without variables answering is little work next to extracting: the thread then prepares
+    // every other batch while this one extracts and answers the batch before it (pairs). With
+    // them, answering is about as much work as extracting, and the thread prepares every batch
+    // one ahead. Either way the order of the batches, and so of the warnings, is fixed.
+    bool pairs = std::none_of(queries.begin(), queries.end(), [](const PcQuery &q) { return bool(q.visit); });
     std::unique_ptr<BatchContext> cur = prepare(it, batchAfter(it), false);
+    bool curHere = true;  // cur is extracted on this thread, on first use
     while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
       UnitIt batchEnd = batchAfter(it);
+      bool nextInBackground = !pairs || curHere;
       std::unique_ptr<BatchContext> next =
-          batchEnd != byUnit.end() ? prepare(batchEnd, batchAfter(batchEnd), true) : nullptr;
+          batchEnd != byUnit.end() ? prepare(batchEnd, batchAfter(batchEnd), nextInBackground) : nullptr;
       if (!finishBatch(*cur)) cur = prepare(it, batchEnd, false);  // faulted there: again here
       DWARFContext *ctx = cur->ctx.get();
       std::string fault;
@@ -665,6 +672,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
       }
       it = batchEnd;
       cur = std::move(next);  // frees this batch's DIEs and line tables
+      curHere = !nextInBackground;
       releaseMappedPages();
     }
   }

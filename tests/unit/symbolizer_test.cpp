@@ -93,6 +93,38 @@ TEST(InflateSection, ExactSizesAndChecksumsOrAClearError) {
             std::string::npos);
 }
 
+// A section of many chunks goes to the cache through the background writer (two buffers
+// alternating): the cached bytes must be the section's, in order, however the writes interleave
+// with inflation.
+TEST(InflateSection, LargeSectionsAreCachedExactly) {
+  char tmpl[] = "/tmp/bt_large_section_XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl;
+  // 20 MiB of numbered lines: compressible (objcopy keeps a section that does not shrink
+  // uncompressed), and a chunk written twice or out of place shows.
+  std::string blob;
+  for (size_t line = 0; blob.size() < (20u << 20); ++line) blob += "line " + std::to_string(line) + " of the blob\n";
+  std::ofstream(dir + "/blob", std::ios::binary).write(blob.data(), std::streamsize(blob.size()));
+  std::ofstream(dir + "/m.c") << "int main(void) { return 0; }\n";
+  std::string cmd = "cc -Wl,--build-id -o '" + dir + "/m' '" + dir + "/m.c' && objcopy --add-section .debug_str='" +
+                    dir + "/blob' '" + dir + "/m' && objcopy --compress-debug-sections=zlib '" + dir + "/m'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto elf = ElfFile::open(dir + "/m");
+  ASSERT_TRUE(bool(elf)) << llvm::toString(elf.takeError());
+  const ElfSection *str = (*elf)->section(".debug_str");
+  ASSERT_TRUE(str && str->compressed);
+  DwarfSectionStats first, second;
+  auto secs = loadDwarfSections(**elf, {"debug_str"}, dir + "/cache", &first);
+  ASSERT_TRUE(bool(secs)) << llvm::toString(secs.takeError());
+  EXPECT_EQ(first.inflated, 1u);
+  EXPECT_TRUE((*secs)["debug_str"]->getBuffer() == blob);
+  auto again = loadDwarfSections(**elf, {"debug_str"}, dir + "/cache", &second);
+  ASSERT_TRUE(bool(again));
+  EXPECT_EQ(second.fromCache, 1u);
+  EXPECT_TRUE((*again)["debug_str"]->getBuffer() == blob);
+  llvm::sys::fs::remove_directories(dir);
+}
+
 #ifdef BT_FIXTURE_BIN_DIR
 static std::string fixture(const std::string &name) {
   std::string p = std::string(BT_FIXTURE_BIN_DIR) + "/" + name;
