@@ -3,6 +3,7 @@
 #include "cli/command_line.h"
 #include "cli/subcommands.h"
 #include "support/error.h"
+#include "support/shared_library.h"
 
 #include <curl/curl.h>
 #include <llvm/Support/JSON.h>
@@ -106,49 +107,90 @@ int parseUploadOption(const char *cmd, int argc, char **argv, int &i, UploadOpti
   return 0;
 }
 
-llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOptions &o) {
+// libcurl's entry points, from the library opened on the first upload (support/shared_library.h:
+// linked, it loaded 30 libraries into every run of bt, a crash handler included).
+struct Curl {
+  decltype(&::curl_global_init) globalInit = nullptr;
+  decltype(&::curl_easy_init) init = nullptr;
+  decltype(&::curl_easy_cleanup) cleanup = nullptr;
+  decltype(&::curl_easy_setopt) setopt = nullptr;
+  decltype(&::curl_easy_perform) perform = nullptr;
+  decltype(&::curl_easy_getinfo) getinfo = nullptr;
+  decltype(&::curl_easy_strerror) strerror = nullptr;
+  decltype(&::curl_slist_append) slistAppend = nullptr;
+  decltype(&::curl_slist_free_all) slistFreeAll = nullptr;
+};
+
+llvm::Expected<const Curl *> curlApi() {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  static Curl api;
+  static std::string error;
+  std::call_once(once, [] {
+    auto lib = SharedLibrary::open("libcurl.so.4", "libcurl4");
+    if (!lib) {
+      error = llvm::toString(lib.takeError());
+      return;
+    }
+    lib->bind(api.globalInit, "curl_global_init");
+    lib->bind(api.init, "curl_easy_init");
+    lib->bind(api.cleanup, "curl_easy_cleanup");
+    lib->bind(api.setopt, "curl_easy_setopt");
+    lib->bind(api.perform, "curl_easy_perform");
+    lib->bind(api.getinfo, "curl_easy_getinfo");
+    lib->bind(api.strerror, "curl_easy_strerror");
+    lib->bind(api.slistAppend, "curl_slist_append");
+    lib->bind(api.slistFreeAll, "curl_slist_free_all");
+    if (llvm::Error e = lib->bound()) error = llvm::toString(std::move(e));
+    if (error.empty()) api.globalInit(CURL_GLOBAL_DEFAULT);
+  });
+  if (!error.empty()) return makeError(ErrorKind::Generic, "cannot upload: {0}", error);
+  return &api;
+}
+
+llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOptions &o) {
+  auto api = curlApi();
+  if (!api) return api.takeError();
+  const Curl &curl_ = **api;
   auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!file) return makeError(ErrorKind::MissingFile, "cannot read {0}: {1}", path, file.getError().message());
 
-  std::unique_ptr<CURL, void (*)(CURL *)> curl(curl_easy_init(), curl_easy_cleanup);
+  std::unique_ptr<CURL, void (*)(CURL *)> curl(curl_.init(), curl_.cleanup);
   if (!curl) return makeError(ErrorKind::Generic, "cannot start an HTTP client (libcurl)");
   std::string url = endpoint(o.url), body;
   char err[CURL_ERROR_SIZE] = "";
   struct curl_slist *headers = nullptr;
-  headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for a few KB
+  headers = curl_.slistAppend(headers, "Content-Type: application/octet-stream");
+  headers = curl_.slistAppend(headers, "Expect:");  // no 100-continue round trip for a few KB
   std::string name = llvm::sys::path::filename(path).str();
   for (char &ch : name)
     if (ch == '"' || ch == '\\' || ch < 0x20) ch = '_';
-  headers = curl_slist_append(headers, ("Content-Disposition: attachment; filename=\"" + name + "\"").c_str());
+  headers = curl_.slistAppend(headers, ("Content-Disposition: attachment; filename=\"" + name + "\"").c_str());
   std::string token = o.token;
   if (token.empty())
     if (const char *t = getenv("BT_UPLOAD_TOKEN"); t && *t) token = t;
-  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  std::unique_ptr<curl_slist, void (*)(curl_slist *)> headersOwner(headers, curl_slist_free_all);
+  if (!token.empty()) headers = curl_.slistAppend(headers, ("Authorization: Bearer " + token).c_str());
+  std::unique_ptr<curl_slist, void (*)(curl_slist *)> headersOwner(headers, curl_.slistFreeAll);
 
   CURL *c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, (*file)->getBufferStart());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t((*file)->getBufferSize()));
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, o.timeoutSeconds);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, std::min(o.timeoutSeconds, 10L));
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: bt may be a crash handler
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "bt-upload");
-  CURLcode rc = curl_easy_perform(c);
+  curl_.setopt(c, CURLOPT_URL, url.c_str());
+  curl_.setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_.setopt(c, CURLOPT_POST, 1L);
+  curl_.setopt(c, CURLOPT_POSTFIELDS, (*file)->getBufferStart());
+  curl_.setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t((*file)->getBufferSize()));
+  curl_.setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_.setopt(c, CURLOPT_TIMEOUT, o.timeoutSeconds);
+  curl_.setopt(c, CURLOPT_CONNECTTIMEOUT, std::min(o.timeoutSeconds, 10L));
+  curl_.setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: bt may be a crash handler
+  curl_.setopt(c, CURLOPT_ERRORBUFFER, err);
+  curl_.setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_.setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_.setopt(c, CURLOPT_USERAGENT, "bt-upload");
+  CURLcode rc = curl_.perform(c);
   if (rc != CURLE_OK)
     return makeError(ErrorKind::Generic, "cannot upload to {0}: {1}", origin(o.url),
-                     err[0] ? std::string(err) : std::string(curl_easy_strerror(rc)));
+                     err[0] ? std::string(err) : std::string(curl_.strerror(rc)));
   UploadResult r;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_.getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   if (r.status != 200 && r.status != 201) {
     std::string said = serverMessage(body);
     return makeError(ErrorKind::Generic, "{0} refused the upload (HTTP {1}){2}", origin(o.url), r.status,

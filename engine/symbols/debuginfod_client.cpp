@@ -1,5 +1,7 @@
 #include "symbols/debuginfod_client.h"
 
+#include "support/shared_library.h"
+
 #include <elfutils/debuginfod.h>
 #include <llvm/Support/FileSystem.h>
 
@@ -9,6 +11,27 @@
 #include <unistd.h>
 
 namespace bt {
+
+// libdebuginfod's entry points, from the library opened on the first fetch (support/
+// shared_library.h: linking it loaded libcurl and 30 libraries into every run).
+struct DebuginfodClient::Api {
+  decltype(&::debuginfod_begin) begin = nullptr;
+  decltype(&::debuginfod_end) end = nullptr;
+  decltype(&::debuginfod_find_debuginfo) findDebuginfo = nullptr;
+  decltype(&::debuginfod_find_executable) findExecutable = nullptr;
+};
+
+static llvm::Expected<DebuginfodClient::Api> loadApi() {
+  auto lib = SharedLibrary::open("libdebuginfod.so.1", "libdebuginfod1");
+  if (!lib) return lib.takeError();
+  DebuginfodClient::Api api;
+  lib->bind(api.begin, "debuginfod_begin");
+  lib->bind(api.end, "debuginfod_end");
+  lib->bind(api.findDebuginfo, "debuginfod_find_debuginfo");
+  lib->bind(api.findExecutable, "debuginfod_find_executable");
+  if (llvm::Error e = lib->bound()) return std::move(e);
+  return api;
+}
 
 DebuginfodClient::DebuginfodClient(std::string cacheDir, bool offline) {
   const char *urls = getenv(DEBUGINFOD_URLS_ENV_VAR);
@@ -22,12 +45,26 @@ DebuginfodClient::DebuginfodClient(std::string cacheDir, bool offline) {
   setenv(DEBUGINFOD_TIMEOUT_ENV_VAR, "30", 0);
   setenv(DEBUGINFOD_MAXTIME_ENV_VAR, "120", 0);
   setenv(DEBUGINFOD_MAXSIZE_ENV_VAR, "4294967296", 0);
-  client_ = debuginfod_begin();
-  enabled_ = client_ != nullptr;
+  enabled_ = true;  // the library is opened on the first fetch
 }
 
 DebuginfodClient::~DebuginfodClient() {
-  if (client_) debuginfod_end(client_);
+  if (client_) api_->end(client_);
+}
+
+bool DebuginfodClient::start(std::vector<std::string> &warnings) {
+  if (client_) return true;
+  auto api = loadApi();
+  if (!api) {
+    warnings.push_back("debuginfod: " + llvm::toString(api.takeError()) + "; nothing is fetched from " +
+                       getenv(DEBUGINFOD_URLS_ENV_VAR));
+    enabled_ = false;
+    return false;
+  }
+  api_ = std::make_unique<Api>(*api);
+  client_ = api_->begin();
+  enabled_ = client_ != nullptr;
+  return enabled_;
 }
 
 std::optional<std::string> DebuginfodClient::debugInfo(const std::string &buildIdHex,
@@ -44,12 +81,11 @@ std::optional<std::string> DebuginfodClient::fetch(bool debug, const std::string
                                                    std::vector<std::string> &warnings) {
   if (!enabled_ || buildIdHex.empty()) return std::nullopt;
   auto [it, fresh] = asked_.emplace(std::make_pair(debug, buildIdHex), std::nullopt);
-  if (!fresh) return it->second;
+  if (!fresh || !start(warnings)) return it->second;
   char *path = nullptr;
   // A build-id given as hex text: length 0.
   const auto *id = reinterpret_cast<const unsigned char *>(buildIdHex.c_str());
-  int fd = debug ? debuginfod_find_debuginfo(client_, id, 0, &path)
-                 : debuginfod_find_executable(client_, id, 0, &path);
+  int fd = debug ? api_->findDebuginfo(client_, id, 0, &path) : api_->findExecutable(client_, id, 0, &path);
   if (fd >= 0) {
     close(fd);
     if (path) it->second = std::string(path);

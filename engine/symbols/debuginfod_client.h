@@ -6,9 +6,12 @@
 // Nothing is fetched when DEBUGINFOD_URLS is unset or empty, or when offline (--offline). A
 // transfer is bounded: DEBUGINFOD_TIMEOUT (here 30 s without progress unless set),
 // DEBUGINFOD_MAXTIME (120 s) and DEBUGINFOD_MAXSIZE (4 GiB). A file is asked for once per build-id.
+// libdebuginfod is opened on the first fetch, not linked: a run that fetches nothing loads none
+// of it (nor the libcurl it needs).
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,10 +34,14 @@ public:
   std::optional<std::string> debugInfo(const std::string &buildIdHex, std::vector<std::string> &warnings);
   std::optional<std::string> executable(const std::string &buildIdHex, std::vector<std::string> &warnings);
 
+  struct Api;  // libdebuginfod's functions, bound on the first fetch
+
 private:
   std::optional<std::string> fetch(bool debug, const std::string &buildIdHex, std::vector<std::string> &warnings);
+  bool start(std::vector<std::string> &warnings);  // opens libdebuginfod; false (and says why) if it cannot
 
   bool enabled_ = false;
+  std::unique_ptr<Api> api_;
   ::debuginfod_client *client_ = nullptr;
   std::map<std::pair<bool, std::string>, std::optional<std::string>> asked_;
 };
