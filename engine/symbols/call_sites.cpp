@@ -296,13 +296,7 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
                            }
                          },
                          &fault);
-    for (std::string &w : b.errors)
-      if (warnings_.size() < kMaxDwarfErrors) warnings_.push_back(std::move(w));
-    if (!ok) {
-      if (ctx) b.abandon();
-      if (!dwarfBroken_) markDwarfBroken(ctx ? fault : std::string("no DWARF context"));
-    }
-    return ok;
+    return endBatch(b, ok, fault);
   };
   for (UnitIt it = byUnit.begin(); it != byUnit.end() && !dwarfBroken_;) {
     UnitIt mid, end;

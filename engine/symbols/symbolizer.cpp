@@ -560,6 +560,19 @@ std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(const s
   return b;
 }
 
+bool ModuleSymbols::endBatch(BatchContext &b, bool ok, const std::string &fault) {
+  for (std::string &w : b.errors)
+    if (warnings_.size() < kMaxDwarfErrors) warnings_.push_back(std::move(w));
+  b.errors.clear();
+  if (ok) return true;
+  // LLVM faulted on this DWARF: abandon the context (its state is unknown) and use the symbol
+  // table for the whole module from now on.
+  bool hadContext = b.ctx != nullptr;
+  if (hadContext) b.abandon();
+  if (!dwarfBroken_) markDwarfBroken(hadContext ? fault : std::string("no DWARF context"));
+  return false;
+}
+
 bool ModuleSymbols::finishBatch(BatchContext &b) {
   if (!b.finish()) return false;
   for (const BatchContext::Unit &u : b.units) {
@@ -659,15 +672,10 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
               },
               &fault);
       }
-      for (std::string &w : cur->errors)
-        if (warnings_.size() < kMaxDwarfErrors) warnings_.push_back(std::move(w));
-      if (!ok) {
-        // LLVM faulted on this DWARF: abandon the context (its state is unknown) and the
-        // partial answers, and use the symbol table for the whole module from now on.
-        if (ctx) cur->abandon();
+      if (!endBatch(*cur, ok, fault)) {
+        // The partial answers go too: the symbol table answers for the whole module now.
         for (auto u = it; u != batchEnd; ++u)
           for (size_t i : u->second) out[i] = PcInfo{};
-        if (!dwarfBroken_) markDwarfBroken(ctx ? fault : std::string("no DWARF context"));
         break;
       }
       it = batchEnd;

@@ -231,6 +231,9 @@ private:
   };
   std::unique_ptr<BatchContext> prepareBatch(const std::vector<BatchUnit> &units, bool inBackground);
   bool finishBatch(BatchContext &b);  // false: the worker faulted (context abandoned)
+  // After a batch was read on this thread (`ok`: no fault, else `fault` says which): its LLVM
+  // errors become warnings; false when it faulted (context abandoned, module marked broken).
+  bool endBatch(BatchContext &b, bool ok, const std::string &fault);
   bool unitIsSane(llvm::DWARFContext &ctx, uint64_t unitOffset);
   std::map<uint64_t, bool> unitTrees_;  // the tree walk's answers (unitIsSane)
   bool recordShape(uint64_t unitOffset, const std::optional<std::string> &why);
