@@ -55,7 +55,7 @@ struct Printing {
   std::string symbolize(uint64_t addr, bool function) const {
     const bt::ElfSymbol *s = function ? elf->symbolFor(addr) : elf->objectFor(addr);
     if (!s || addr < s->address || addr >= s->address + std::max<uint64_t>(s->size, 1)) return "";
-    return "<" + s->name + (addr == s->address ? "" : "+" + std::to_string(addr - s->address)) + ">";
+    return "<" + s->name.str() + (addr == s->address ? "" : "+" + std::to_string(addr - s->address)) + ">";
   }
 
   std::string globalBytes(const char *name) const {

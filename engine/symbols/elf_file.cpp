@@ -132,7 +132,7 @@ void ElfFile::loadSymbols() const {
         hidden = v & 0x8000;  // VERSYM_HIDDEN
       }
     }
-    ElfSymbol s{*addr, sym.getSize(), name->str(), sym.getBinding() != ELF::STB_LOCAL};
+    ElfSymbol s{*addr, sym.getSize(), *name, sym.getBinding() != ELF::STB_LOCAL};
     s.hiddenVersion = hidden;
     (isFunction ? symbols_ : objects_).push_back(std::move(s));
   };

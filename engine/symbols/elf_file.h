@@ -27,7 +27,7 @@ struct ElfSection {
 struct ElfSymbol {
   uint64_t address = 0;
   uint64_t size = 0;
-  std::string name;  // raw (mangled) name
+  llvm::StringRef name;  // raw (mangled) name, in the file's string table (lives with the ElfFile)
   bool global = false;
   // A compatibility version (hidden in .gnu.version, or "name@VER" rather than "name@@VER"):
   // not what a program linked today binds to.
