@@ -259,6 +259,8 @@ int backtraceMain(int argc, char **argv) {
     appendPluginArgs(plugins, args);
     return runCommand(showMain, std::move(args));
   }
+  // Before the target stops: looking for plugins scans the Python site directories.
+  bool withPlugins = pluginsConfigured(plugins);
   auto opened = openTarget(request);
   if (!opened) return fail(takeErrorReport(opened.takeError()));
   std::unique_ptr<Target> target = std::move(*opened);
@@ -270,7 +272,7 @@ int backtraceMain(int argc, char **argv) {
   popts.fingerprintRules = dedupRules;
   popts.security = security;
   popts.releaseEarly = !keepStopped;
-  if (pluginsConfigured(plugins)) {
+  if (withPlugins) {
     popts.variables = true;  // plugins see every frame's variables; printed only with --vars
     Symbolizer symbols(symbolizerOptionsFor(popts, symbolPaths, !noCache));
     return backtraceWithPlugins(*target, symbols, popts, plugins, isPid ? "" : input, exe, symbolPaths,
