@@ -150,47 +150,47 @@ llvm::Expected<const Curl *> curlApi() {
 llvm::Expected<UploadResult> uploadFile(const std::string &path, const UploadOptions &o) {
   auto api = curlApi();
   if (!api) return api.takeError();
-  const Curl &curl_ = **api;
+  const Curl &libcurl = **api;
   auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!file) return makeError(ErrorKind::MissingFile, "cannot read {0}: {1}", path, file.getError().message());
 
-  std::unique_ptr<CURL, void (*)(CURL *)> curl(curl_.init(), curl_.cleanup);
+  std::unique_ptr<CURL, void (*)(CURL *)> curl(libcurl.init(), libcurl.cleanup);
   if (!curl) return makeError(ErrorKind::Generic, "cannot start an HTTP client (libcurl)");
   std::string url = endpoint(o.url), body;
   char err[CURL_ERROR_SIZE] = "";
   struct curl_slist *headers = nullptr;
-  headers = curl_.slistAppend(headers, "Content-Type: application/octet-stream");
-  headers = curl_.slistAppend(headers, "Expect:");  // no 100-continue round trip for a few KB
+  headers = libcurl.slistAppend(headers, "Content-Type: application/octet-stream");
+  headers = libcurl.slistAppend(headers, "Expect:");  // no 100-continue round trip for a few KB
   std::string name = llvm::sys::path::filename(path).str();
   for (char &ch : name)
     if (ch == '"' || ch == '\\' || ch < 0x20) ch = '_';
-  headers = curl_.slistAppend(headers, ("Content-Disposition: attachment; filename=\"" + name + "\"").c_str());
+  headers = libcurl.slistAppend(headers, ("Content-Disposition: attachment; filename=\"" + name + "\"").c_str());
   std::string token = o.token;
   if (token.empty())
     if (const char *t = getenv("BT_UPLOAD_TOKEN"); t && *t) token = t;
-  if (!token.empty()) headers = curl_.slistAppend(headers, ("Authorization: Bearer " + token).c_str());
-  std::unique_ptr<curl_slist, void (*)(curl_slist *)> headersOwner(headers, curl_.slistFreeAll);
+  if (!token.empty()) headers = libcurl.slistAppend(headers, ("Authorization: Bearer " + token).c_str());
+  std::unique_ptr<curl_slist, void (*)(curl_slist *)> headersOwner(headers, libcurl.slistFreeAll);
 
   CURL *c = curl.get();
-  curl_.setopt(c, CURLOPT_URL, url.c_str());
-  curl_.setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_.setopt(c, CURLOPT_POST, 1L);
-  curl_.setopt(c, CURLOPT_POSTFIELDS, (*file)->getBufferStart());
-  curl_.setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t((*file)->getBufferSize()));
-  curl_.setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_.setopt(c, CURLOPT_TIMEOUT, o.timeoutSeconds);
-  curl_.setopt(c, CURLOPT_CONNECTTIMEOUT, std::min(o.timeoutSeconds, 10L));
-  curl_.setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: bt may be a crash handler
-  curl_.setopt(c, CURLOPT_ERRORBUFFER, err);
-  curl_.setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_.setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_.setopt(c, CURLOPT_USERAGENT, "bt-upload");
-  CURLcode rc = curl_.perform(c);
+  libcurl.setopt(c, CURLOPT_URL, url.c_str());
+  libcurl.setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  libcurl.setopt(c, CURLOPT_POST, 1L);
+  libcurl.setopt(c, CURLOPT_POSTFIELDS, (*file)->getBufferStart());
+  libcurl.setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t((*file)->getBufferSize()));
+  libcurl.setopt(c, CURLOPT_HTTPHEADER, headers);
+  libcurl.setopt(c, CURLOPT_TIMEOUT, o.timeoutSeconds);
+  libcurl.setopt(c, CURLOPT_CONNECTTIMEOUT, std::min(o.timeoutSeconds, 10L));
+  libcurl.setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: bt may be a crash handler
+  libcurl.setopt(c, CURLOPT_ERRORBUFFER, err);
+  libcurl.setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  libcurl.setopt(c, CURLOPT_WRITEDATA, &body);
+  libcurl.setopt(c, CURLOPT_USERAGENT, "bt-upload");
+  CURLcode rc = libcurl.perform(c);
   if (rc != CURLE_OK)
     return makeError(ErrorKind::Generic, "cannot upload to {0}: {1}", origin(o.url),
-                     err[0] ? std::string(err) : std::string(curl_.strerror(rc)));
+                     err[0] ? std::string(err) : std::string(libcurl.strerror(rc)));
   UploadResult r;
-  curl_.getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  libcurl.getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   if (r.status != 200 && r.status != 201) {
     std::string said = serverMessage(body);
     return makeError(ErrorKind::Generic, "{0} refused the upload (HTTP {1}){2}", origin(o.url), r.status,

@@ -277,10 +277,6 @@ Expected<bool> inflateToFile(SectionInflater &in, const std::string &path, bool 
                     std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()) % 100000);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return false;
-  auto discard = [&] {
-    close(fd);
-    unlink(tmp.c_str());
-  };
   size_t chunk = size_t(std::min(kWriteChunk, std::max<uint64_t>(in.size(), 1)));
   std::vector<uint8_t> bufs[2] = {std::vector<uint8_t>(chunk), {}};
   // A section of a few chunks is written here; a larger one by a ChunkWriter.
@@ -289,18 +285,21 @@ Expected<bool> inflateToFile(SectionInflater &in, const std::string &path, bool 
     bufs[1].resize(chunk);
     writer.emplace(fd);
   }
+  auto discard = [&] {
+    if (writer) writer->finish();  // its writes end before the file is closed
+    close(fd);
+    unlink(tmp.c_str());
+  };
   size_t which = 0;
   for (uint64_t at = 0; at < in.size(); at += chunk, which = writer ? 1 - which : 0) {
     size_t len = size_t(std::min<uint64_t>(chunk, in.size() - at));
     std::vector<uint8_t> &buf = bufs[which];
     if (Error e = in.fill(buf.data(), len)) {
-      if (writer) writer->finish();
       discard();
       return std::move(e);
     }
     if (inputMapped) in.releaseConsumedInput();
     if (!(writer ? writer->submit(buf.data(), len, at) : writeAll(fd, buf.data(), len, at))) {
-      if (writer) writer->finish();
       discard();  // a full disk, a quota: no cache, the section is inflated into memory
       return false;
     }

@@ -211,7 +211,6 @@ bool ModuleSymbols::loadSections() {
   return !sections_.empty();
 }
 
-
 std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext(std::vector<std::string> *errors, StringRef info) {
   if (!loadSections()) return nullptr;
   // Malformed DWARF produces recoverable errors: keep them as warnings, never abort.
