@@ -14,7 +14,7 @@ namespace bt {
 
 namespace {
 
-constexpr char kMagic[] = "BTANSWERS7\n";
+constexpr char kMagic[] = "BTANSWERS8\n";
 constexpr size_t kMaxEntries = 1 << 16;
 constexpr uint64_t kMaxFile = 64u << 20;
 constexpr uint32_t kMaxString = 1 << 16, kMaxChain = 256;
@@ -181,6 +181,29 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
   uint32_t sc = r.u32();
   if (sc > kMaxEntries) return;
   for (uint32_t i = 0; i < sc && r.ok; ++i) contained.insert(r.u64());
+  std::optional<UnitLayout> layout;
+  if (r.u32() & 1) {
+    layout.emplace();
+    layout->typeUnits = r.u32() & 1;
+    layout->placeholderVersion = uint16_t(r.u32());
+    uint32_t spans = r.u32();
+    if (spans > kMaxEntries) return;
+    uint64_t last = 0;
+    for (uint32_t i = 0; i < spans && r.ok; ++i) {
+      UnitSpan span{r.u64(), 0};
+      span.end = r.u64();
+      if (span.offset < last || span.end <= span.offset) return;  // in order, none empty
+      last = span.end;
+      layout->spans.push_back(span);
+    }
+  }
+  std::map<uint64_t, std::string> names;
+  uint32_t fn = r.u32();
+  if (fn > kMaxEntries) return;
+  for (uint32_t i = 0; i < fn && r.ok; ++i) {
+    uint64_t entry = r.u64();
+    names[entry] = r.str();
+  }
   if (r.ok && r.at == bytes.size()) {  // all of it, or nothing
     answers_ = std::move(read);
     chains_ = std::move(chains);
@@ -188,7 +211,30 @@ AnswerCache::AnswerCache(std::string path, std::string identity)
     soundUnits_ = std::move(sound);
     saneTrees_ = std::move(trees);
     selfContained_ = std::move(contained);
+    unitLayout_ = std::move(layout);
+    functionNames_ = std::move(names);
   }
+}
+
+bool AnswerCache::findFunctionName(uint64_t entry, std::string &out) const {
+  auto it = functionNames_.find(entry);
+  if (it == functionNames_.end()) return false;
+  out = it->second;
+  return true;
+}
+
+void AnswerCache::addFunctionName(uint64_t entry, const std::string &name) {
+  if (functionNames_.size() >= kMaxEntries || name.size() > kMaxString) return;
+  auto [it, fresh] = functionNames_.try_emplace(entry, name);
+  if (!fresh && it->second == name) return;
+  it->second = name;
+  dirty_ = true;
+}
+
+void AnswerCache::setUnitLayout(const UnitLayout &layout) {
+  if (layout.spans.size() > kMaxEntries) return;
+  unitLayout_ = layout;
+  dirty_ = true;
 }
 
 void AnswerCache::addSoundUnit(uint64_t unitOffset) {
@@ -300,6 +346,21 @@ void AnswerCache::save() {
   for (uint64_t off : saneTrees_) putU64(o, off);
   putU32(o, uint32_t(selfContained_.size()));
   for (uint64_t off : selfContained_) putU64(o, off);
+  putU32(o, unitLayout_ ? 1 : 0);
+  if (unitLayout_) {
+    putU32(o, unitLayout_->typeUnits ? 1 : 0);
+    putU32(o, unitLayout_->placeholderVersion);
+    putU32(o, uint32_t(unitLayout_->spans.size()));
+    for (const UnitSpan &span : unitLayout_->spans) {
+      putU64(o, span.offset);
+      putU64(o, span.end);
+    }
+  }
+  putU32(o, uint32_t(functionNames_.size()));
+  for (const auto &[entry, name] : functionNames_) {
+    putU64(o, entry);
+    putStr(o, name);
+  }
   if (o.size() > kMaxFile) return;
   llvm::SmallString<256> dir(path_);
   llvm::sys::path::remove_filename(dir);

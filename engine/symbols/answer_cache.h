@@ -47,6 +47,19 @@ public:
   // may read them from a SparseDebugInfo.
   bool selfContained(uint64_t unitOffset) const { return selfContained_.count(unitOffset) != 0; }
   void addSelfContained(uint64_t unitOffset);
+  // The units of .debug_info (offsets and ends, headers included), whether type units are among
+  // them, and the newest DWARF version below 5 of theirs: with each pc's unit known from its
+  // answer, a warm capture builds its batches' sparse contexts without parsing every header.
+  struct UnitLayout {
+    std::vector<UnitSpan> spans;
+    bool typeUnits = false;
+    uint16_t placeholderVersion = 4;
+  };
+  const std::optional<UnitLayout> &unitLayout() const { return unitLayout_; }
+  void setUnitLayout(const UnitLayout &layout);
+  // ModuleSymbols::functionNameAt's answers, by function entry.
+  bool findFunctionName(uint64_t entry, std::string &out) const;
+  void addFunctionName(uint64_t entry, const std::string &name);
   // Writes the file (atomically: temporary file + rename) when answers were added.
   void save();
 
@@ -64,6 +77,8 @@ private:
   std::set<uint64_t> soundUnits_;
   std::set<uint64_t> saneTrees_;
   std::set<uint64_t> selfContained_;
+  std::optional<UnitLayout> unitLayout_;
+  std::map<uint64_t, std::string> functionNames_;
   bool dirty_ = false;
 };
 

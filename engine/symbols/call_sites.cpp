@@ -301,11 +301,11 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
   for (UnitIt it = byUnit.begin(); it != byUnit.end() && !dwarfBroken_;) {
     UnitIt mid, end;
     std::vector<BatchUnit> first = batchFrom(it, mid), second = batchFrom(mid, end);
-    std::unique_ptr<BatchContext> background = second.empty() ? nullptr : prepareBatch(second, true);
-    std::unique_ptr<BatchContext> here = dwarfBroken_ ? nullptr : prepareBatch(first, false);
+    std::unique_ptr<BatchContext> background = second.empty() ? nullptr : prepareBatch(second, Preparation::Thread);
+    std::unique_ptr<BatchContext> here = dwarfBroken_ ? nullptr : prepareBatch(first, Preparation::Here);
     if (!here || !finishBatch(*here) || !readBatch(*here, it, mid)) return;
     if (background) {
-      if (!finishBatch(*background)) background = prepareBatch(second, false);  // faulted there: again here
+      if (!finishBatch(*background)) background = prepareBatch(second, Preparation::Here);  // faulted there: again here
       if (!background || !finishBatch(*background) || !readBatch(*background, mid, end)) return;
     }
     it = end;
@@ -333,6 +333,15 @@ bool ModuleSymbols::withDwarfAt(uint64_t vaddr, llvm::function_ref<void(DWARFCon
   }
   if (!unit || !unitShapeOk(*unit)) return false;
   return withLookupDwarf(fn);
+}
+
+std::string ModuleSymbols::functionNameAt(uint64_t vaddr, llvm::function_ref<std::string()> compute) {
+  AnswerCache *memo = answers();
+  std::string name;
+  if (memo && memo->findFunctionName(vaddr, name)) return name;
+  name = compute();
+  if (memo && !dwarfBroken_) memo->addFunctionName(vaddr, name);
+  return name;
 }
 
 bool ModuleSymbols::withLookupDwarf(llvm::function_ref<void(DWARFContext &)> fn) {

@@ -152,6 +152,11 @@ AnswerCache *ModuleSymbols::answers() {
   return answers_.get();
 }
 
+// A cached answer that says where its scope DIEs are, or null.
+static const PcInfo *scopesOf(const PcInfo *known) {
+  return known && !known->scopeDies.empty() ? known : nullptr;
+}
+
 std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &queries) {
   // Answers without variables come from the answer cache when this build's pcs were seen before;
   // the others are computed from the DWARF, and remembered. With variables, a cached answer
@@ -167,9 +172,7 @@ std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &qu
     bool found = memo->find(queries[i].vaddr, queries[i].returnAddress, out[i]);
     if (found && !queries[i].visit) continue;
     todo.push_back(i);
-    const PcInfo *k = nullptr;
-    if (found && !out[i].scopeDies.empty()) k = &cached.emplace_back(std::move(out[i]));
-    known.push_back(k);
+    known.push_back(found ? &cached.emplace_back(std::move(out[i])) : nullptr);
   }
   if (todo.empty()) return out;
   std::vector<PcQuery> rest;
@@ -178,7 +181,7 @@ std::vector<PcInfo> ModuleSymbols::symbolizeBatch(const std::vector<PcQuery> &qu
   bool complete = !(opts_.interrupted && opts_.interrupted()) && !dwarfBroken_;
   for (size_t k = 0; k < todo.size(); ++k) {
     const PcQuery &q = queries[todo[k]];
-    if (complete && !known[k]) memo->add(q.vaddr, q.returnAddress, computed[k]);  // without variables
+    if (complete && !scopesOf(known[k])) memo->add(q.vaddr, q.returnAddress, computed[k]);  // without variables
     out[todo[k]] = std::move(computed[k]);
   }
   return out;
@@ -231,35 +234,48 @@ std::unique_ptr<DWARFContext> ModuleSymbols::scratchContext(std::vector<std::str
   return DWARFContext::create(sections_, /*AddrSize=*/8, /*isLittleEndian=*/true, onError, onError);
 }
 
+bool ModuleSymbols::unitLayoutKnown() {
+  if (!unitSpans_)
+    if (AnswerCache *memo = answers(); memo && memo->unitLayout()) {
+      unitSpans_ = memo->unitLayout()->spans;
+      typeUnitsInInfo_ = memo->unitLayout()->typeUnits;
+      placeholderVersion_ = memo->unitLayout()->placeholderVersion;
+    }
+  return unitSpans_.has_value();
+}
+
 std::unique_ptr<SparseDebugInfo> ModuleSymbols::sparseInfoFor(const std::vector<uint64_t> &units) {
-  DWARFContext *idx = index_.get();
   auto sec = sections_.find("debug_info");
-  if (!idx || sec == sections_.end() || !sec->second) return nullptr;
+  if (sec == sections_.end() || !sec->second) return nullptr;
+  if (!unitLayoutKnown() && !index_) return nullptr;
   StringRef info = sec->second->getBuffer();
   bool contained = true;
   AnswerCache *memo = answers();
   std::string fault;
-  // The index has parsed every unit header already (it found the batch's units): listing them
-  // and reading their abbreviations parses nothing else.
+  // Known from an earlier run, or parsed by the index already (it found the batch's units):
+  // listing the units and reading their abbreviations parses nothing else.
   bool ok = runGuarded(
       [&] {
         if (!unitSpans_) {
           std::vector<UnitSpan> spans;
           uint16_t version = 2;
-          for (const auto &u : idx->info_section_units()) {
+          for (const auto &u : index_->info_section_units()) {
             spans.push_back({u->getOffset(), u->getNextUnitOffset()});
             typeUnitsInInfo_ |= u->isTypeUnit();
             version = std::max<uint16_t>(version, u->getVersion());
           }
           placeholderVersion_ = std::min<uint16_t>(version, 4);
           unitSpans_ = std::move(spans);
+          if (memo) memo->setUnitLayout({*unitSpans_, typeUnitsInInfo_, placeholderVersion_});
         }
         for (uint64_t off : units) {
           auto [it, fresh] = selfContained_.try_emplace(off, false);
           if (fresh && memo && memo->selfContained(off)) {
             it->second = true;  // an earlier run read the same abbreviations
           } else if (fresh) {
-            if (DWARFUnit *u = idx->getCompileUnitForOffset(off)) it->second = unitIsSelfContained(*u, typeUnitsInInfo_);
+            DWARFContext *idx = index();  // this unit's verdict is not known: its abbreviations
+            if (DWARFUnit *u = idx ? idx->getCompileUnitForOffset(off) : nullptr)
+              it->second = unitIsSelfContained(*u, typeUnitsInInfo_);
             if (it->second && memo) memo->addSelfContained(off);
           }
           contained &= it->second;
@@ -284,8 +300,20 @@ std::unique_ptr<SparseDebugInfo> ModuleSymbols::sparseInfoFor(const std::vector<
   return std::move(*sparse);
 }
 
+// Made on first need, which may be in the middle of a batch (a printed function pointer): it
+// parses every unit header then, and the pages the kernel mapped around them (~64 KiB each,
+// 80 MB for 1,200 units), which nothing reads again, are dropped at once.
 DWARFContext *ModuleSymbols::index() {
-  if (!index_) index_ = scratchContext();
+  if (index_ || dwarfBroken_) return index_.get();
+  index_ = scratchContext();
+  if (!index_) return nullptr;
+  std::string fault;
+  if (!runGuarded([&] { (void)index_->getNumCompileUnits(); }, &fault)) {
+    (void)index_.release();  // faulted inside LLVM: its state is unknown
+    markDwarfBroken(fault);
+    return nullptr;
+  }
+  releaseMappedPages();
   return index_.get();
 }
 
@@ -497,13 +525,53 @@ void ModuleSymbols::markDwarfBroken(const std::string &fault) {
                       fault + "); using the symbol table for this module");
 }
 
-// A batch's DWARF context, prepared by a thread of its own (prepareBatch) or not at all (its
-// units are then read by their first use). The thread works on this context alone (nothing of
-// LLVM's is shared between contexts), under the fault guard.
-ModuleSymbols::BatchContext::~BatchContext() { finish(); }
+// A batch's DWARF context, prepared by whichever thread claims its task first, or not at all
+// (its units are then read by their first use). The task works on this context alone (nothing
+// of LLVM's is shared between contexts), under the fault guard.
+ModuleSymbols::BatchContext::~BatchContext() {
+  if (worker.joinable()) worker.join();
+  if (claimed_.load()) waitDone();
+  if (!extracted) abandon();
+}
+
+bool ModuleSymbols::BatchContext::tryRun() {
+  bool expected = false;
+  if (!hasTask || !claimed_.compare_exchange_strong(expected, true)) return false;
+  extracted = runGuarded([&] {
+    for (Unit &u : units) {
+      if (u.checkShape && (u.shape = checkUnitShape(taskInfo, taskAbbrev, u.offset), *u.shape)) continue;
+      DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u.offset);
+      if (!cu || !unitDieReadable(*cu)) continue;  // the reading thread says so
+      if (u.checkTree && (u.tree = treeProblem(*cu), *u.tree)) continue;
+      if (!u.warmPc) continue;
+      SmallVector<DWARFDie, 4> chain;
+      cu->getInlinedChainForAddress(u.warmPc, chain);
+      if (u.lineTable) (void)ctx->getLineTableForUnit(cu);
+    }
+  });
+  {
+    std::lock_guard<std::mutex> lock(doneMutex_);
+    done_ = true;
+  }
+  doneCv_.notify_all();
+  return true;
+}
+
+bool ModuleSymbols::BatchContext::taskDone() {
+  if (!hasTask) return true;
+  std::lock_guard<std::mutex> lock(doneMutex_);
+  return done_;
+}
+
+void ModuleSymbols::BatchContext::waitDone() {
+  if (!hasTask) return;
+  std::unique_lock<std::mutex> lock(doneMutex_);
+  doneCv_.wait(lock, [&] { return done_; });
+}
 
 bool ModuleSymbols::BatchContext::finish() {
   if (worker.joinable()) worker.join();
+  if (hasTask && !tryRun()) waitDone();
   if (!extracted) abandon();
   return extracted;
 }
@@ -512,12 +580,45 @@ void ModuleSymbols::BatchContext::abandon() {
   (void)ctx.release();  // faulted inside LLVM: its state is unknown, never destroyed
 }
 
-// In the background, each unit gets what its first use on the main thread would do, in the same
+ModuleSymbols::BatchHelper::BatchHelper()
+    : thread_([this] {
+        for (;;) {
+          std::shared_ptr<BatchContext> b;
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            b = std::move(queue_.front());
+            queue_.pop_front();
+          }
+          b->tryRun();
+        }
+      }) {}
+
+ModuleSymbols::BatchHelper::~BatchHelper() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ModuleSymbols::BatchHelper::offer(std::shared_ptr<BatchContext> b) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(b));
+  }
+  cv_.notify_one();
+}
+
+// The task gives each unit what its first use on the reading thread would do, in the same
 // order and behind the same checks: our shape walk (unless known), LLVM's extraction, the tree
 // walk (unless known), then, for a pc without a cached answer, LLVM's address-to-DIE map and
-// the unit's line table. The checks' verdicts are recorded on the main thread (finishBatch).
+// the unit's line table. The checks' verdicts are recorded on the reading thread (finishBatch).
 std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(const std::vector<BatchUnit> &units,
-                                                                      bool inBackground) {
+                                                                      Preparation how) {
   auto b = std::make_unique<BatchContext>();
   std::vector<uint64_t> offsets;
   for (const BatchUnit &u : units) offsets.push_back(u.offset);
@@ -525,7 +626,7 @@ std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(const s
   if (dwarfBroken_) return b;
   b->ctx = scratchContext(&b->errors, b->info ? b->info->bytes() : StringRef());
   StringRef info, abbrev;
-  if (!b->ctx || !inBackground || !shapeInputs(info, abbrev)) return b;
+  if (!b->ctx || how == Preparation::Here || !shapeInputs(info, abbrev)) return b;
   if (b->info) info = b->info->bytes();  // the same units at the same offsets: its pages, not the file's
   AnswerCache *memo = answers();
   for (const BatchUnit &u : units) {
@@ -541,21 +642,10 @@ std::unique_ptr<ModuleSymbols::BatchContext> ModuleSymbols::prepareBatch(const s
     unit.lineTable = u.lineTable;
     b->units.push_back(unit);
   }
-  b->extracted = false;
-  b->worker = std::thread([b = b.get(), info, abbrev] {
-    b->extracted = runGuarded([&] {
-      for (BatchContext::Unit &u : b->units) {
-        if (u.checkShape && (u.shape = checkUnitShape(info, abbrev, u.offset), *u.shape)) continue;
-        DWARFCompileUnit *cu = b->ctx->getCompileUnitForOffset(u.offset);
-        if (!cu || !unitDieReadable(*cu)) continue;  // the main thread says so
-        if (u.checkTree && (u.tree = treeProblem(*cu), *u.tree)) continue;
-        if (!u.warmPc) continue;
-        SmallVector<DWARFDie, 4> chain;
-        cu->getInlinedChainForAddress(u.warmPc, chain);
-        if (u.lineTable) (void)b->ctx->getLineTableForUnit(cu);
-      }
-    });
-  });
+  b->taskInfo = info;
+  b->taskAbbrev = abbrev;
+  b->hasTask = true;
+  if (how == Preparation::Thread) b->worker = std::thread([b = b.get()] { b->tryRun(); });
   return b;
 }
 
@@ -585,9 +675,21 @@ bool ModuleSymbols::finishBatch(BatchContext &b) {
 std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &queries,
                                                 const std::vector<const PcInfo *> &known) {
   std::vector<PcInfo> out(queries.size());
-  DWARFContext *idx = dwarfBroken_ ? nullptr : index();
-  // Group queries by compile unit (the index context parses only unit headers and aranges).
   std::map<uint64_t, std::vector<size_t>> byUnit;
+  // A warm capture knows each pc's compile unit from its cached answer, and the units from the
+  // answer cache: it needs no index (which parses every unit header and .debug_aranges, a tenth
+  // of a warm --vars on the 507 MB server).
+  // A pc no unit covered (crt1's _start) stays outside them.
+  bool unitsKnown = !dwarfBroken_ && known.size() == queries.size() && unitLayoutKnown() &&
+                    std::all_of(known.begin(), known.end(), [](const PcInfo *k) {
+                      return k && (scopesOf(k) ? k->scopeUnit != UINT64_MAX : !k->inCompileUnit);
+                    });
+  if (unitsKnown)
+    for (size_t i = 0; i < queries.size(); ++i)
+      if (scopesOf(known[i])) byUnit[known[i]->scopeUnit].push_back(i);
+  // Otherwise queries are grouped by the compile unit the index finds (it parses only unit
+  // headers and aranges).
+  DWARFContext *idx = dwarfBroken_ || unitsKnown ? nullptr : index();
   if (idx) {
     std::string fault;
     bool ok = runGuarded(
@@ -614,39 +716,48 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
       for (size_t n = 0; n < kUnitsPerBatch && from != byUnit.end(); ++n) ++from;
       return from;
     };
-    UnitIt it = byUnit.begin();
     // Extracting the DIEs of a batch's units is most of the work (72% of a warm --vars on a
-    // 300-unit server): the next batch is prepared on a thread of its own while this one is
-    // answered. Each batch in flight holds its DIEs; its context reads a SparseDebugInfo of its
-    // units where it can, not every unit header of the module. One batch ahead took a warm
-    // --vars on the 507 MB server from 0.38 to 0.26 s and 127 to 133 MiB; two ahead gave 0.24 s
-    // and 156 MiB (both measured before the sparse contexts).
-    auto prepare = [&](UnitIt from, UnitIt to, bool inBackground) {
+    // 300-unit server). The batches after the one being answered are prepared: a helper thread
+    // extracts them in order, and this thread, when the helper is still on the batch it needs,
+    // extracts a later one the helper has not started rather than wait. Each batch in flight
+    // holds its DIEs; its context reads a SparseDebugInfo of its units where it can, not every
+    // unit header of the module. The order of the answers, and so of the warnings, is fixed
+    // whichever thread extracted a batch.
+    auto prepare = [&](UnitIt from, UnitIt to, Preparation how) {
       std::vector<BatchUnit> units;
       for (auto u = from; u != to; ++u) {
         BatchUnit unit{u->first, 0, true};
         for (size_t i : u->second)
-          if (!(i < known.size() && known[i])) {
+          if (!(i < known.size() && scopesOf(known[i]))) {
             unit.warmPc = queries[i].vaddr;  // a pc without a cached answer
             break;
           }
         units.push_back(unit);
       }
-      return prepareBatch(units, inBackground);
+      return std::shared_ptr<BatchContext>(prepareBatch(units, how));
     };
-    // Without variables answering is little work next to extracting: the thread then prepares
-    // every other batch while this one extracts and answers the batch before it (pairs). With
-    // them, answering is about as much work as extracting, and the thread prepares every batch
-    // one ahead. Either way the order of the batches, and so of the warnings, is fixed.
-    bool pairs = std::none_of(queries.begin(), queries.end(), [](const PcQuery &q) { return bool(q.visit); });
-    std::unique_ptr<BatchContext> cur = prepare(it, batchAfter(it), false);
-    bool curHere = true;  // cur is extracted on this thread, on first use
-    while (it != byUnit.end() && !dwarfBroken_ && !stop()) {
+    constexpr size_t kAhead = 2;  // batches prepared after the one answered
+    UnitIt it = byUnit.begin(), prepared = it;
+    std::deque<std::shared_ptr<BatchContext>> window;  // front: the batch at `it`
+    std::optional<BatchHelper> helper;                 // stops before the window is freed
+    while (!dwarfBroken_ && !stop()) {
+      for (; prepared != byUnit.end() && window.size() <= kAhead && !dwarfBroken_;) {
+        UnitIt to = batchAfter(prepared);
+        std::shared_ptr<BatchContext> b = prepare(prepared, to, Preparation::Shared);
+        if (!window.empty()) (helper ? *helper : helper.emplace()).offer(b);  // the first: here
+        window.push_back(std::move(b));
+        prepared = to;
+      }
+      if (window.empty() || dwarfBroken_) break;
+      BatchContext &ahead = *window.front();
+      while (!ahead.tryRun() && !ahead.taskDone()) {
+        bool helped = false;
+        for (size_t k = 1; k < window.size() && !helped; ++k) helped = window[k]->tryRun();
+        if (!helped) ahead.waitDone();
+      }
       UnitIt batchEnd = batchAfter(it);
-      bool nextInBackground = !pairs || curHere;
-      std::unique_ptr<BatchContext> next =
-          batchEnd != byUnit.end() ? prepare(batchEnd, batchAfter(batchEnd), nextInBackground) : nullptr;
-      if (!finishBatch(*cur)) cur = prepare(it, batchEnd, false);  // faulted there: again here
+      std::shared_ptr<BatchContext> cur = window.front();
+      if (!finishBatch(*cur)) cur = prepare(it, batchEnd, Preparation::Here);  // faulted there: again here
       DWARFContext *ctx = cur->ctx.get();
       std::string fault;
       bool ok = ctx != nullptr;
@@ -663,7 +774,7 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
               [&] {
                 for (size_t j = k; j < std::min(idxs.size(), k + kQueriesPerSlice); ++j) {
                   DWARFCompileUnit *cu = ctx->getCompileUnitForOffset(u->first);
-                  const PcInfo *hint = idxs[j] < known.size() ? known[idxs[j]] : nullptr;
+                  const PcInfo *hint = idxs[j] < known.size() ? scopesOf(known[idxs[j]]) : nullptr;
                   out[idxs[j]] = hint ? answerFromScopes(*ctx, cu, queries[idxs[j]], *hint)
                                       : answer(*ctx, cu, queries[idxs[j]]);
                   out[idxs[j]].inCompileUnit = true;
@@ -678,8 +789,8 @@ std::vector<PcInfo> ModuleSymbols::computeBatch(const std::vector<PcQuery> &quer
         break;
       }
       it = batchEnd;
-      cur = std::move(next);  // frees this batch's DIEs and line tables
-      curHere = !nextInBackground;
+      cur.reset();
+      window.pop_front();  // frees this batch's DIEs and line tables
       releaseMappedPages();
     }
   }

@@ -15,10 +15,14 @@
 
 #include <llvm/DebugInfo/DWARF/DWARFContext.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +162,10 @@ public:
   // The same for a lookup inside the unit that covers `vaddr` (link-time): false, without
   // calling fn, when no unit does or that unit fails the shape check.
   bool withDwarfAt(uint64_t vaddr, llvm::function_ref<void(llvm::DWARFContext &)> fn);
+  // The name `compute` gives the function whose entry is `vaddr` (link-time): the variable
+  // printer's name of a function pointer's target. The answer cache remembers it (an empty one
+  // too), so a warm capture needs no lookup context for it; compute runs only when it does not.
+  std::string functionNameAt(uint64_t vaddr, llvm::function_ref<std::string()> compute);
   // The unit at `unitOffset` of .debug_info passed the bounded shape check (symbols/
   // dwarf_unit_check.h), which must come before LLVM parses its DIEs; cached, warns once.
   bool unitShapeOk(uint64_t unitOffset, llvm::StringRef info = {});  // info: a stand-in (sparse)
@@ -180,7 +188,9 @@ public:
 
 private:
   void openFiles(const ModuleInfo &mod, DebuginfodClient *debuginfod);
-  // `known[i]`, when not null, is a cached answer for queries[i] (which has a visitor).
+  // `known[i]`, when not null, is a cached answer for queries[i] (which has a visitor): with its
+  // scope DIEs, a hint for answering it; without, a pc no compile unit covered or one answered
+  // again from the DWARF.
   std::vector<PcInfo> computeBatch(const std::vector<PcQuery> &queries,
                                    const std::vector<const PcInfo *> &known = {});
   bool answerFromBreakpad(uint64_t vaddr, PcInfo &out) const;
@@ -195,6 +205,7 @@ private:
   // A .debug_info holding only `units` (the batch's), or null when one of them may refer to a
   // DIE outside itself or the section's units are not known: then the whole section.
   std::unique_ptr<SparseDebugInfo> sparseInfoFor(const std::vector<uint64_t> &units);
+  bool unitLayoutKnown();  // unitSpans_ set, from the answer cache if not parsed yet
   void releaseMappedPages();
   // `cu`: the unit the index found for q.vaddr, in ctx.
   PcInfo answer(llvm::DWARFContext &ctx, llvm::DWARFCompileUnit *cu, const PcQuery &q);
@@ -216,11 +227,39 @@ private:
     std::unique_ptr<llvm::DWARFContext> ctx;
     std::vector<Unit> units;
     std::vector<std::string> errors;  // the context's recoverable errors
-    std::thread worker;               // preparing `units`, when started so
-    bool extracted = true;            // false while the worker runs, or when it faulted
+    // Preparing `units` is a task whichever thread claims first runs (tryRun): a thread of its
+    // own, a BatchHelper, or the thread that reads the batch.
+    bool hasTask = false;
+    llvm::StringRef taskInfo, taskAbbrev;  // the bytes the shape walk reads
+    std::thread worker;                    // a thread of its own running the task
+    bool extracted = true;                 // false when the task faulted
     ~BatchContext();
-    bool finish();  // waits for the worker; false (context abandoned) when it faulted
+    bool tryRun();    // runs the task here unless another thread claimed it (then false)
+    bool taskDone();  // no task, or it has ended
+    void waitDone();
+    bool finish();  // runs the task here or waits for it; false (context abandoned) when it faulted
     void abandon();
+
+  private:
+    std::atomic<bool> claimed_{false};
+    std::mutex doneMutex_;
+    std::condition_variable doneCv_;
+    bool done_ = false;
+  };
+  // One thread that runs the tasks of the batches offered to it, in order, skipping those the
+  // reading thread has claimed meanwhile. It stops (after the task it runs) when destroyed.
+  class BatchHelper {
+  public:
+    BatchHelper();
+    ~BatchHelper();
+    void offer(std::shared_ptr<BatchContext> b);
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<BatchContext>> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
   };
   static constexpr size_t kMaxDwarfErrors = 20;  // LLVM's recoverable errors kept as warnings
   // A unit of a batch: what preparing it includes beyond the checks and LLVM's extraction.
@@ -229,7 +268,10 @@ private:
     uint64_t warmPc = 0;     // 0: no address map
     bool lineTable = false;  // with warmPc: the unit's line table too
   };
-  std::unique_ptr<BatchContext> prepareBatch(const std::vector<BatchUnit> &units, bool inBackground);
+  // Here: the units are extracted by their first use on this thread. Thread: a thread of its
+  // own prepares them now. Shared: the task waits for whichever thread claims it (tryRun).
+  enum class Preparation { Here, Thread, Shared };
+  std::unique_ptr<BatchContext> prepareBatch(const std::vector<BatchUnit> &units, Preparation how);
   bool finishBatch(BatchContext &b);  // false: the worker faulted (context abandoned)
   // After a batch was read on this thread (`ok`: no fault, else `fault` says which): its LLVM
   // errors become warnings; false when it faulted (context abandoned, module marked broken).
@@ -256,7 +298,8 @@ private:
   bool dwarfBroken_ = false;  // LLVM faulted on this module's DWARF: symbol table only
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> sections_;
   std::unique_ptr<llvm::DWARFContext> index_;  // also withLookupDwarf's
-  // The units of .debug_info as the index parsed them (sparseInfoFor), read once.
+  // The units of .debug_info as the index parsed them (sparseInfoFor) or the answer cache
+  // remembers them, read once.
   std::optional<std::vector<UnitSpan>> unitSpans_;
   bool typeUnitsInInfo_ = false;
   uint16_t placeholderVersion_ = 4;

@@ -391,22 +391,25 @@ std::string FrameVariables::dwarfFunctionName(const ModuleInfo &mod, ModuleSymbo
                                               uint64_t vaddr) {
   auto key = std::make_pair(mod.loadBias, vaddr);
   if (auto it = functionNames_.find(key); it != functionNames_.end()) return it->second;
-  std::string name;
-  if (ms.hasDwarf())
-    ms.withDwarfAt(vaddr, [&](DWARFContext &ctx) {
-      DWARFDie sub = subprogramAt(ctx, vaddr);
-      if (!sub || dieFunctionEntry(sub) != vaddr) return;
-      DWARFUnit *u = sub.getDwarfUnit();
-      auto lang = u ? dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language))
-                    : std::nullopt;
-      if (lang && (*lang == dwarf::DW_LANG_C_plus_plus || *lang == dwarf::DW_LANG_C_plus_plus_03 ||
-                   *lang == dwarf::DW_LANG_C_plus_plus_11 || *lang == dwarf::DW_LANG_C_plus_plus_14))
-        name = cxxSymbolName(sub);
-      else if (lang && *lang == dwarf::DW_LANG_Rust)
-        name = functionNameForDie(sub);  // crash_rs::main, as gdb names Rust functions
-      else if (const char *n = sub.getShortName())
-        name = n;  // gdb prefers the function's own name to an alias (___pthread_cond_clockwait64)
-    });
+  std::string name = ms.functionNameAt(vaddr, [&] {
+    std::string name;
+    if (ms.hasDwarf())
+      ms.withDwarfAt(vaddr, [&](DWARFContext &ctx) {
+        DWARFDie sub = subprogramAt(ctx, vaddr);
+        if (!sub || dieFunctionEntry(sub) != vaddr) return;
+        DWARFUnit *u = sub.getDwarfUnit();
+        auto lang = u ? dwarf::toUnsigned(u->getUnitDIE(false).find(dwarf::DW_AT_language))
+                      : std::nullopt;
+        if (lang && (*lang == dwarf::DW_LANG_C_plus_plus || *lang == dwarf::DW_LANG_C_plus_plus_03 ||
+                     *lang == dwarf::DW_LANG_C_plus_plus_11 || *lang == dwarf::DW_LANG_C_plus_plus_14))
+          name = cxxSymbolName(sub);
+        else if (lang && *lang == dwarf::DW_LANG_Rust)
+          name = functionNameForDie(sub);  // crash_rs::main, as gdb names Rust functions
+        else if (const char *n = sub.getShortName())
+          name = n;  // gdb prefers the function's own name to an alias (___pthread_cond_clockwait64)
+      });
+    return name;
+  });
   functionNames_[key] = name;
   return name;
 }

@@ -250,6 +250,9 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
     c.addCallSite(0x1020, std::nullopt);  // looked up, none there: also an answer
     c.addSoundUnit(0x0);
     c.addSoundUnit(0x1234);
+    c.setUnitLayout({{{0x0, 0x1234}, {0x1234, 0x2000}}, true, 3});
+    c.addFunctionName(0x1000, "ns::f(int)");
+    c.addFunctionName(0x1100, "");  // no DWARF name there: also an answer
     c.save();
   }
   AnswerCache same(path, "engine|a.out|1|2");
@@ -288,6 +291,18 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
   ASSERT_TRUE(same.findCallSite(0x1020, site));
   EXPECT_FALSE(site.has_value());
   EXPECT_FALSE(same.findCallSite(0x1030, site));  // never looked up
+  ASSERT_TRUE(same.unitLayout().has_value());
+  ASSERT_EQ(same.unitLayout()->spans.size(), 2u);
+  EXPECT_EQ(same.unitLayout()->spans[1].offset, 0x1234u);
+  EXPECT_EQ(same.unitLayout()->spans[1].end, 0x2000u);
+  EXPECT_TRUE(same.unitLayout()->typeUnits);
+  EXPECT_EQ(same.unitLayout()->placeholderVersion, 3u);
+  std::string name = "?";
+  ASSERT_TRUE(same.findFunctionName(0x1000, name));
+  EXPECT_EQ(name, "ns::f(int)");
+  ASSERT_TRUE(same.findFunctionName(0x1100, name));
+  EXPECT_EQ(name, "");
+  EXPECT_FALSE(same.findFunctionName(0x1200, name));
   // Another engine build, or another file: nothing is reused.
   EXPECT_EQ(AnswerCache(path, "engine2|a.out|1|2").size(), 0u);
   EXPECT_EQ(AnswerCache(path, "engine|a.out|1|3").size(), 0u);
@@ -307,3 +322,33 @@ TEST(AnswerCache, RoundTripsForTheSameIdentityAndIgnoresAnythingElse) {
   EXPECT_FALSE(AnswerCache::engineBuildId().empty()) << "the test binary has a build-id";
   llvm::sys::fs::remove_directories(dir);
 }
+
+TEST(AnswerCache, UnitLayoutsOutOfOrderOrEmptyMakeTheFileIgnored) {
+  char tmpl[] = "/tmp/bt_answers_test_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string path = dir + "/answers";
+  PcInfo info;
+  info.chain.resize(1);
+  info.chain[0].function = "f";
+  using Spans = std::vector<UnitSpan>;
+  const std::pair<Spans, bool> cases[] = {
+      {{{0x100, 0x200}, {0x0, 0x100}}, false},  // out of order
+      {{{0x0, 0x200}, {0x100, 0x300}}, false},  // overlapping
+      {{{0x0, 0x0}}, false},                    // empty
+      {{{0x0, 0x100}, {0x100, 0x200}}, true},
+  };
+  for (const auto &[spans, sound] : cases) {
+    {
+      AnswerCache c(path, "id");
+      c.add(0x10, 0, info);
+      c.setUnitLayout({spans, false, 4});
+      c.save();
+    }
+    AnswerCache again(path, "id");
+    EXPECT_EQ(again.size(), sound ? 1u : 0u) << spans.front().offset << " " << spans.back().end;
+    EXPECT_EQ(again.unitLayout().has_value(), sound);
+    llvm::sys::fs::remove(path);
+  }
+  llvm::sys::fs::remove_directories(dir);
+}
+
