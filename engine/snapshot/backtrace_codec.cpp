@@ -119,47 +119,51 @@ static bool parseHow(llvm::StringRef s, FrameHow &out) {
   return false;
 }
 
+llvm::Error decodeBacktrace(const JValue &v, size_t index, std::vector<ThreadBacktrace> &out) {
+  std::string err;
+  std::string path = "backtraces[" + std::to_string(index) + "]";
+  JsonFields t(&v, path, &err);
+  ThreadBacktrace tb;
+  tb.tid = int(t.integer("tid", 0, INT32_MAX));
+  tb.name = t.str("name", true);
+  tb.crashed = t.boolean("crashed");
+  tb.stopReason = t.str("stop_reason");
+  if (err.empty())
+    if (llvm::Error e = decodeSignal(t.value("signal"), tb.signal)) return e;
+  const Array *frames = t.array("frames");
+  for (size_t k = 0; frames && k < frames->size() && err.empty(); ++k) {
+    std::string fpath = path + ".frames[" + std::to_string(k) + "]";
+    JsonFields f(&(*frames)[k], fpath, &err);
+    Frame fr;
+    fr.index = size_t(f.integer("index", 0, INT32_MAX));
+    fr.pc = f.hex("pc");
+    fr.module = f.str("module", true);
+    fr.moduleOffset = f.hex("module_offset");
+    fr.function = f.str("function", true);
+    fr.file = f.str("file", true);
+    fr.line = uint32_t(f.integer("line", 0, UINT32_MAX));
+    fr.column = uint32_t(f.integer("column", 0, UINT32_MAX));
+    fr.inlined = f.boolean("inlined");
+    std::string how = f.str("how");
+    if (err.empty() && !parseHow(how, fr.how)) f.fail("how", "a frame kind");
+    fr.suspect = f.boolean("suspect");
+    fr.signalTrampoline = f.boolean("signal_frame");
+    fr.buildIdMismatch = f.optBoolean("build_id_mismatch", false);
+    fr.variablesRequested = f.boolean("variables_requested");
+    fr.variablesRead = f.boolean("variables_read");
+    decodeVariableList(f.array("variables"), fpath + ".variables", err, fr.variables);
+    tb.frames.push_back(std::move(fr));
+  }
+  out.push_back(std::move(tb));
+  if (!err.empty()) return bad(err);
+  return llvm::Error::success();
+}
+
 llvm::Error decodeBacktraces(const JValue *v, std::vector<ThreadBacktrace> &out) {
   const Array *threads = v ? v->getAsArray() : nullptr;
   if (!threads) return bad("backtraces: expected an array");
-  std::string err;
-  for (size_t i = 0; i < threads->size() && err.empty(); ++i) {
-    std::string path = "backtraces[" + std::to_string(i) + "]";
-    JsonFields t(&(*threads)[i], path, &err);
-    ThreadBacktrace tb;
-    tb.tid = int(t.integer("tid", 0, INT32_MAX));
-    tb.name = t.str("name", true);
-    tb.crashed = t.boolean("crashed");
-    tb.stopReason = t.str("stop_reason");
-    if (err.empty())
-      if (llvm::Error e = decodeSignal(t.value("signal"), tb.signal)) return e;
-    const Array *frames = t.array("frames");
-    for (size_t k = 0; frames && k < frames->size() && err.empty(); ++k) {
-      std::string fpath = path + ".frames[" + std::to_string(k) + "]";
-      JsonFields f(&(*frames)[k], fpath, &err);
-      Frame fr;
-      fr.index = size_t(f.integer("index", 0, INT32_MAX));
-      fr.pc = f.hex("pc");
-      fr.module = f.str("module", true);
-      fr.moduleOffset = f.hex("module_offset");
-      fr.function = f.str("function", true);
-      fr.file = f.str("file", true);
-      fr.line = uint32_t(f.integer("line", 0, UINT32_MAX));
-      fr.column = uint32_t(f.integer("column", 0, UINT32_MAX));
-      fr.inlined = f.boolean("inlined");
-      std::string how = f.str("how");
-      if (err.empty() && !parseHow(how, fr.how)) f.fail("how", "a frame kind");
-      fr.suspect = f.boolean("suspect");
-      fr.signalTrampoline = f.boolean("signal_frame");
-      fr.buildIdMismatch = f.optBoolean("build_id_mismatch", false);
-      fr.variablesRequested = f.boolean("variables_requested");
-      fr.variablesRead = f.boolean("variables_read");
-      decodeVariableList(f.array("variables"), fpath + ".variables", err, fr.variables);
-      tb.frames.push_back(std::move(fr));
-    }
-    out.push_back(std::move(tb));
-  }
-  if (!err.empty()) return bad(err);
+  for (size_t i = 0; i < threads->size(); ++i)
+    if (llvm::Error e = decodeBacktrace((*threads)[i], i, out)) return e;
   return llvm::Error::success();
 }
 

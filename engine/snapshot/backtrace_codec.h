@@ -22,6 +22,9 @@ llvm::json::Value encodeBacktrace(const ThreadBacktrace &thread);
 llvm::Error decodeSignal(const llvm::json::Value *v, std::optional<SignalInfo> &out);
 llvm::Error decodeVariables(const llvm::json::Value *v, std::vector<Variable> &out);
 llvm::Error decodeBacktraces(const llvm::json::Value *v, std::vector<ThreadBacktrace> &out);
+// One thread of that array, at `index` in it (the messages name it): a large snapshot's
+// threads are decoded one at a time.
+llvm::Error decodeBacktrace(const llvm::json::Value &v, size_t index, std::vector<ThreadBacktrace> &out);
 
 // Target bytes as JSON text (invalid UTF-8 replaced by U+FFFD); "" -> null for the second.
 std::string jsonText(const std::string &s);

@@ -7,6 +7,7 @@
 #include "snapshot/snapshot.h"
 
 #include "snapshot/backtrace_codec.h"
+#include "snapshot/document_split.h"
 #include "snapshot/json_fields.h"
 #include "support/error.h"
 #include "support/temp_file.h"
@@ -181,7 +182,10 @@ llvm::Error bad(const std::string &name, const std::string &what) {
 }
 
 // Decodes the JSON document; the first invalid field is reported.
-llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string &name) {
+// `threads`, when given, are the texts of the backtraces array's elements, the document having
+// that array empty (splitBacktraces).
+llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string &name,
+                           const std::vector<llvm::StringRef> *threads = nullptr) {
   std::string err;
   JsonFields top(&doc, "", &err);
   std::string schema = top.str("schema");
@@ -290,8 +294,15 @@ llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string
   hexPairs("memory_read_after_release", true, s.memoryReadAfterRelease);  // absent before it existed
   if (!err.empty()) return bad(name, err);
 
-  if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces))
+  if (threads) {
+    for (size_t i = 0; i < threads->size(); ++i) {
+      llvm::Expected<JValue> t = llvm::json::parse((*threads)[i]);  // freed after each thread
+      if (!t) return bad(name, "document is not JSON: " + llvm::toString(t.takeError()));
+      if (llvm::Error e = decodeBacktrace(*t, i, s.backtraces)) return bad(name, llvm::toString(std::move(e)));
+    }
+  } else if (llvm::Error e = decodeBacktraces(top.value("backtraces"), s.backtraces)) {
     return bad(name, llvm::toString(std::move(e)));
+  }
   if (llvm::Error e = decodeVariables(top.value("globals"), s.globals))
     return bad(name, llvm::toString(std::move(e)));
 
@@ -424,6 +435,32 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
   return uint64_t(out.size());
 }
 
+namespace {
+
+// The document decoded, its threads one at a time when it splits (splitBacktraces). Anything
+// that fails on that path is decoded again from the whole text, so a bad document gets the same
+// message either way (the JSON parser's, with the line and column in the whole text).
+llvm::Expected<SnapshotData> decodeJson(llvm::StringRef text, const std::string &name) {
+  if (std::optional<SplitDocument> split = splitBacktraces(text)) {
+    llvm::Expected<JValue> top = llvm::json::parse(split->top);
+    if (top) {
+      SnapshotData snap;
+      llvm::Error e = decodeDocument(*top, snap, name, &split->threads);
+      if (!e) return std::move(snap);
+      llvm::consumeError(std::move(e));
+    } else {
+      llvm::consumeError(top.takeError());
+    }
+  }
+  llvm::Expected<JValue> doc = llvm::json::parse(text);
+  if (!doc) return bad(name, "document is not JSON: " + llvm::toString(doc.takeError()));
+  SnapshotData snap;
+  if (llvm::Error e = decodeDocument(*doc, snap, name)) return std::move(e);
+  return std::move(snap);
+}
+
+}  // namespace
+
 llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::string &name) {
   if (bytes.size() < kHeaderSize || memcmp(bytes.data(), kMagic, 8) != 0) {
     if (bytes.size() >= 6 && memcmp(bytes.data(), kMagic, 6) == 0)
@@ -503,11 +540,10 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
       }
     }
   }
-  llvm::Expected<JValue> doc = llvm::json::parse(text);
-  if (!doc) return bad(name, "document is not JSON: " + llvm::toString(doc.takeError()));
+  llvm::Expected<SnapshotData> decoded = decodeJson(text, name);
+  if (!decoded) return decoded.takeError();
   pos += jsonSize;
-  SnapshotData snap;
-  if (llvm::Error e = decodeDocument(*doc, snap, name)) return std::move(e);
+  SnapshotData snap = std::move(*decoded);
 
   uint64_t count;
   if (!u64(count) || count > kMaxSlices) return bad(name, "memory slice count out of bounds");

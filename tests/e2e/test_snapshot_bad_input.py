@@ -506,6 +506,49 @@ def test_repack_round_trips(bt_bin, original, write):
     expect_shown(write(container(frame, len(payload)), "level19.btsnap"), original)
 
 
+def test_documents_spelt_otherwise_show_alike(bt_bin, original, write):
+    """bt decodes a document's threads one at a time when it can cut the "backtraces" array
+    out of the text (snapshot_format.cpp: splitBacktraces), and parses the document whole when
+    it cannot. Either way the snapshot shows exactly as the original: indented, the array first
+    or last, the key written with an escape (not split), a thread's name holding brackets,
+    commas, quotes and backslashes, and two threads on one line."""
+    snap = original.snap
+    doc = copy.deepcopy(snap.doc)
+    spellings = {
+        "indented": json.dumps(doc, indent=2, ensure_ascii=False),
+        "first": json.dumps({"backtraces": doc["backtraces"],
+                             **{k: v for k, v in doc.items() if k != "backtraces"}}),
+        "last": json.dumps({**{k: v for k, v in doc.items() if k != "backtraces"},
+                            "backtraces": doc["backtraces"]}),
+        "escaped-key": encode_doc(doc).decode().replace('"backtraces":', '"backtr\\u0061ces":', 1),
+        "spaces": encode_doc(doc).decode().replace('"backtraces":[', '"backtraces" : [ ', 1)
+                                           .replace("},{", "} ,\n {"),
+    }
+    for name, text in spellings.items():
+        assert text != encode_doc(doc).decode() or name == "last", name
+        expect_shown(write(pack_payload(payload_of(text.encode(), snap.slices)), f"{name}.btsnap"),
+                     original)
+    # Names are target bytes: whatever they hold, the cut follows the JSON, not the characters.
+    tricky = copy.deepcopy(doc)
+    for t in tricky["backtraces"] + tricky["threads"]:
+        t["name"] = 'a],"b":[{"c\\'
+    shown = expect_shown(write(pack(tricky, snap.slices), "tricky.btsnap"))
+    assert {t["name"] for t in shown["threads"]} == {'a],"b":[{"c\\'}
+
+
+def test_a_broken_thread_gets_the_whole_documents_message(bt_bin, original, write):
+    """A JSON error inside one thread of the backtraces array is reported as the parser reports
+    it for the whole document (its byte offset in the document), not in the thread's text."""
+    text = encode_doc(original.snap.doc).decode()
+    cut = text.index('"backtraces":[') + len('"backtraces":[')
+    last = text.index("]", text.index('"frames"', cut))  # inside the first thread
+    broken = text[:last] + "]]" + text[last + 1:]  # one bracket too many
+    msg = expect_error(write(pack_payload(payload_of(broken.encode(), original.snap.slices))),
+                       code=BAD_INPUT, mentions="document is not JSON")
+    # The parser stops after the extra bracket: two bytes past `last` in the whole document.
+    assert f"byte={last + 2}]" in msg, msg
+
+
 def test_adjacent_slices_are_valid(bt_bin, original, write):
     addr, data = original.snap.slices[-1]
     slices = original.snap.slices + [(addr + len(data), b"\xaa" * 16)]
