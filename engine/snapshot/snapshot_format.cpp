@@ -7,7 +7,7 @@
 #include "snapshot/snapshot.h"
 
 #include "snapshot/backtrace_codec.h"
-#include "snapshot/document_split.h"
+#include "snapshot/document_scan.h"
 #include "snapshot/json_fields.h"
 #include "support/error.h"
 #include "support/temp_file.h"
@@ -183,7 +183,7 @@ llvm::Error bad(const std::string &name, const std::string &what) {
 
 // Decodes the JSON document; the first invalid field is reported.
 // `threads`, when given, are the texts of the backtraces array's elements, the document having
-// that array empty (splitBacktraces).
+// that array empty (scanDocument).
 llvm::Error decodeDocument(const JValue &doc, SnapshotData &s, const std::string &name,
                            const std::vector<llvm::StringRef> *threads = nullptr) {
   std::string err;
@@ -437,11 +437,12 @@ llvm::Expected<uint64_t> writeSnapshot(const SnapshotData &snap, const std::stri
 
 namespace {
 
-// The document decoded, its threads one at a time when it splits (splitBacktraces). Anything
-// that fails on that path is decoded again from the whole text, so a bad document gets the same
+// The document decoded, its threads one at a time when it splits (scanDocument). Anything that
+// fails on that path is decoded again from the whole text, so a bad document gets the same
 // message either way (the JSON parser's, with the line and column in the whole text).
-llvm::Expected<SnapshotData> decodeJson(llvm::StringRef text, const std::string &name) {
-  if (std::optional<SplitDocument> split = splitBacktraces(text)) {
+llvm::Expected<SnapshotData> decodeJson(llvm::StringRef text, std::optional<SplitDocument> split,
+                                        const std::string &name) {
+  if (split) {
     llvm::Expected<JValue> top = llvm::json::parse(split->top);
     if (top) {
       SnapshotData snap;
@@ -523,24 +524,9 @@ llvm::Expected<SnapshotData> parseSnapshot(llvm::StringRef bytes, const std::str
     return bad(name, "document size out of bounds");
   // LLVM's JSON parser recurses per nesting level: refuse deep documents before it sees them.
   llvm::StringRef text(payload.data() + pos, jsonSize);
-  {
-    int depth = 0;
-    bool inString = false, escaped = false;
-    for (char c : text) {
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (c == '\\') escaped = true;
-        else if (c == '"') inString = false;
-      } else if (c == '"') {
-        inString = true;
-      } else if (c == '[' || c == '{') {
-        if (++depth > 256) return bad(name, "document nested deeper than 256 levels");
-      } else if (c == ']' || c == '}') {
-        --depth;
-      }
-    }
-  }
-  llvm::Expected<SnapshotData> decoded = decodeJson(text, name);
+  DocumentScan scan = scanDocument(text);
+  if (scan.maxDepth > 256) return bad(name, "document nested deeper than 256 levels");
+  llvm::Expected<SnapshotData> decoded = decodeJson(text, std::move(scan.split), name);
   if (!decoded) return decoded.takeError();
   pos += jsonSize;
   SnapshotData snap = std::move(*decoded);

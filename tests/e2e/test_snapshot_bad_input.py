@@ -508,7 +508,7 @@ def test_repack_round_trips(bt_bin, original, write):
 
 def test_documents_spelt_otherwise_show_alike(bt_bin, original, write):
     """bt decodes a document's threads one at a time when it can cut the "backtraces" array
-    out of the text (snapshot_format.cpp: splitBacktraces), and parses the document whole when
+    out of the text (engine/snapshot/document_scan.cpp), and parses the document whole when
     it cannot. Either way the snapshot shows exactly as the original: indented, the array first
     or last, the key written with an escape (not split), a thread's name holding brackets,
     commas, quotes and backslashes, and two threads on one line."""

@@ -1,7 +1,7 @@
-// splitBacktraces (engine/snapshot/document_split.h): the top-level "backtraces" array is cut
-// out of a snapshot document by JSON's strings and brackets, and anything unusual is left to
-// the whole-document parser.
-#include "snapshot/document_split.h"
+// scanDocument (engine/snapshot/document_scan.h): the top-level "backtraces" array is cut out of
+// a snapshot document by JSON's strings and brackets, anything unusual is left to the
+// whole-document parser, and the nesting is measured outside strings.
+#include "snapshot/document_scan.h"
 
 #include <gtest/gtest.h>
 #include <llvm/Support/JSON.h>
@@ -18,10 +18,10 @@ std::vector<std::string> texts(const SplitDocument &d) {
 
 }  // namespace
 
-TEST(DocumentSplit, CutsTheTopLevelArrayIntoItsElements) {
+TEST(DocumentScan, CutsTheTopLevelArrayIntoItsElements) {
   std::string doc = R"({"schema":"s","backtraces": [ {"tid":1,"frames":[{"a":[1,2]}]} ,
     {"tid":2,"name":"x],\"y\\\":[{"} ],"threads":[{"tid":1},{"tid":2}],"z":{"backtraces":[9]}})";
-  std::optional<SplitDocument> d = splitBacktraces(doc);
+  std::optional<SplitDocument> d = scanDocument(doc).split;
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->top, R"({"schema":"s","backtraces": [],"threads":[{"tid":1},{"tid":2}],"z":{"backtraces":[9]}})");
   ASSERT_EQ(d->threads.size(), 2u);
@@ -41,14 +41,14 @@ TEST(DocumentSplit, CutsTheTopLevelArrayIntoItsElements) {
   ASSERT_TRUE(bool(top)) << llvm::toString(top.takeError());
 }
 
-TEST(DocumentSplit, AnEmptyArrayHasNoThreads) {
-  std::optional<SplitDocument> d = splitBacktraces(R"({"backtraces":[ ],"x":1})");
+TEST(DocumentScan, AnEmptyArrayHasNoThreads) {
+  std::optional<SplitDocument> d = scanDocument(R"({"backtraces":[ ],"x":1})").split;
   ASSERT_TRUE(d.has_value());
   EXPECT_TRUE(d->threads.empty());
   EXPECT_EQ(d->top, R"({"backtraces":[],"x":1})");
 }
 
-TEST(DocumentSplit, LeavesUnusualDocumentsWhole) {
+TEST(DocumentScan, LeavesUnusualDocumentsWhole) {
   for (const char *doc : {
            R"({"x":1})",                                     // no backtraces
            R"({"backtraces":{"tid":1}})",                   // not an array
@@ -57,16 +57,24 @@ TEST(DocumentSplit, LeavesUnusualDocumentsWhole) {
            R"({"backtraces":[{"tid":1})",                   // cut short
            R"({"backtraces":[{"name":"unterminated}]})",     // a string never closed
        })
-    EXPECT_FALSE(splitBacktraces(doc).has_value()) << doc;
+    EXPECT_FALSE(scanDocument(doc).split.has_value()) << doc;
 }
 
-TEST(DocumentSplit, BrokenPiecesAreTheParsersToRefuse) {
+TEST(DocumentScan, BrokenPiecesAreTheParsersToRefuse) {
   // A trailing comma gives an empty last piece; the reader then parses the whole text, whose
   // parser names the error and its place.
-  std::optional<SplitDocument> d = splitBacktraces(R"({"backtraces":[{"tid":1},]})");
+  std::optional<SplitDocument> d = scanDocument(R"({"backtraces":[{"tid":1},]})").split;
   ASSERT_TRUE(d.has_value());
   ASSERT_EQ(d->threads.size(), 2u);
   EXPECT_EQ(d->threads[1], "");
   EXPECT_FALSE(bool(llvm::json::parse(d->threads[1])));
   llvm::consumeError(llvm::json::parse(d->threads[1]).takeError());
+}
+
+TEST(DocumentScan, MeasuresNestingOutsideStrings) {
+  EXPECT_EQ(scanDocument(R"({"a":[[{"b":1}]],"c":"[[[[{{{{"})").maxDepth, 4);
+  EXPECT_EQ(scanDocument(R"({"backtraces":[{"name":"\"[[[["}]})").maxDepth, 3);
+  EXPECT_EQ(scanDocument(std::string(300, '[') + std::string(300, ']')).maxDepth, 300);
+  EXPECT_EQ(scanDocument("]]]][").maxDepth, 0);  // the running count: stray closers count down
+  EXPECT_EQ(scanDocument("").maxDepth, 0);
 }

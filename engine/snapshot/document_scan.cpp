@@ -1,9 +1,13 @@
-#include "snapshot/document_split.h"
+#include "snapshot/document_scan.h"
+
+#include <algorithm>
 
 namespace bt {
 
-std::optional<SplitDocument> splitBacktraces(llvm::StringRef text) {
+DocumentScan scanDocument(llvm::StringRef text) {
+  DocumentScan scan;
   int depth = 0, keys = 0;
+  bool splittable = true;  // until the key is seen twice or written with an escape
   bool inString = false, escaped = false, stringEscaped = false, inArray = false;
   size_t stringStart = 0, open = 0, close = 0, elementStart = 0;
   llvm::StringRef lastString, key;
@@ -29,9 +33,9 @@ std::optional<SplitDocument> splitBacktraces(llvm::StringRef text) {
         break;
       case ':':
         if (depth != 1) break;
-        if (stringEscaped) return std::nullopt;
+        if (stringEscaped) splittable = false;
         key = lastString;
-        if (key == "backtraces" && ++keys > 1) return std::nullopt;
+        if (key == "backtraces" && ++keys > 1) splittable = false;
         break;
       case '[':
       case '{':
@@ -40,7 +44,7 @@ std::optional<SplitDocument> splitBacktraces(llvm::StringRef text) {
           open = i;
           elementStart = i + 1;
         }
-        ++depth;
+        scan.maxDepth = std::max(scan.maxDepth, ++depth);
         break;
       case ']':
       case '}':
@@ -61,14 +65,14 @@ std::optional<SplitDocument> splitBacktraces(llvm::StringRef text) {
         break;
     }
   }
-  if (inString || inArray || !close) return std::nullopt;
+  if (!splittable || inString || inArray || !close) return scan;
   if (elements.size() == 1 && elements[0].empty()) elements.clear();  // []
-  SplitDocument d;
+  SplitDocument &d = scan.split.emplace();
   d.top.reserve(open + 1 + (text.size() - close));
   d.top.append(text.data(), open + 1);
   d.top.append(text.data() + close, text.size() - close);
   d.threads = std::move(elements);
-  return d;
+  return scan;
 }
 
 }  // namespace bt
