@@ -271,7 +271,7 @@ void ModuleSymbols::prefillCallSites(const std::vector<uint64_t> &returnAddresse
     markDwarfBroken(fault);
     return;
   }
-  releaseMappedPages();  // the index's header pages (see computeBatch)
+  releaseMappedPages();  // what finding the units read (see computeBatch)
   // Batches of units in pairs: a thread of its own extracts the second batch's DIEs while this
   // one extracts the first's and reads its call sites (the reading is little work: the two
   // extractions are most of it).
